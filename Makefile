@@ -1,0 +1,155 @@
+# mcppool: build, test and install.
+#
+#   make            build mcppoold, mcpctl, libmcppool (static + shared), fixture, examples
+#   make run        build, then run mcppoold in the foreground on the demo configuration
+#   make test       build and run every test (unit + integration)
+#   make asan       run the whole test suite under AddressSanitizer + UBSan
+#   make bench      run the benchmarks (not part of `make test`)
+#   make install    PREFIX=/usr/local DESTDIR= : binaries, library, header, .pc, man pages
+
+VERSION      := 0.1.0
+SOVERSION    := 0
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+BINDIR       := $(PREFIX)/bin
+SBINDIR      := $(PREFIX)/sbin
+LIBDIR       := $(PREFIX)/lib
+INCDIR       := $(PREFIX)/include
+MANDIR       := $(PREFIX)/share/man
+PKGCONFIGDIR := $(LIBDIR)/pkgconfig
+
+B            ?= build
+CC           ?= cc
+OPT          ?= -O2
+SAN          ?=
+CFLAGS_BASE  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
+                -Wno-missing-field-initializers -fPIC -Iproto -Idaemon -Iclient $(SAN)
+PKGS         := msgpack libsodium jansson libcurl
+DEP_CFLAGS    = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
+CFLAGS       += $(CFLAGS_BASE) $(DEP_CFLAGS)
+LDFLAGS      += $(SAN)
+
+PROTO_SRC    := $(wildcard proto/*.c)
+DAEMON_SRC   := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+LIB_SRC      := client/mcppool.c
+PROTO_OBJ    := $(PROTO_SRC:%.c=$(B)/%.o)
+DAEMON_OBJ   := $(DAEMON_SRC:%.c=$(B)/%.o)
+LIB_OBJ      := $(LIB_SRC:%.c=$(B)/%.o)
+
+UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+ITEST_SRC    := $(wildcard tests/integration/test_*.c)
+ITEST_OBJ    := $(ITEST_SRC:%.c=$(B)/%.o) $(B)/tests/integration/harness.o
+EXAMPLE_SRC  := $(wildcard examples/*.c)
+EXAMPLE_BIN  := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
+
+STATIC_LIB   := $(B)/libmcppool.a
+SHARED_LIB   := $(B)/libmcppool.so.$(VERSION)
+TARGETS      := $(B)/mcppoold $(B)/mcpctl $(STATIC_LIB) $(SHARED_LIB) \
+                $(B)/mcp-fixture $(EXAMPLE_BIN)
+
+.PHONY: all deps run test unit integration asan bench install uninstall clean
+all: deps-check $(TARGETS)
+
+# Fail early, and precisely, when a Debian package is missing.
+.PHONY: deps-check
+deps-check:
+	@scripts/deps.sh check
+
+deps:
+	@scripts/deps.sh install
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The library: its own objects are built with hidden visibility; only MCPPOOL_API
+# symbols are exported.
+$(B)/client/mcppool.o: client/mcppool.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fvisibility=hidden -DMCPPOOL_BUILDING -MMD -MP -c -o $@ $<
+
+$(B)/libproto.a: $(PROTO_OBJ)
+	$(AR) rcs $@ $^
+
+$(B)/libdaemon.a: $(DAEMON_OBJ)
+	$(AR) rcs $@ $^
+
+$(STATIC_LIB): $(LIB_OBJ) $(PROTO_OBJ)
+	$(AR) rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJ) $(PROTO_OBJ)
+	$(CC) -shared -Wl,-soname,libmcppool.so.$(SOVERSION) -Wl,--version-script=client/mcppool.map \
+	    $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	ln -sf libmcppool.so.$(VERSION) $(B)/libmcppool.so.$(SOVERSION)
+	ln -sf libmcppool.so.$(SOVERSION) $(B)/libmcppool.so
+
+$(B)/mcppoold: $(B)/daemon/main.o $(B)/libdaemon.a $(B)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(B)/mcpctl: $(B)/client/mcpctl.o $(STATIC_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(B)/mcp-fixture: $(B)/tests/fixture/mcp_fixture.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(B)/examples/%: $(B)/examples/%.o $(STATIC_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(B)/libdaemon.a $(STATIC_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
+
+$(B)/tests/integration_tests: $(ITEST_OBJ) $(STATIC_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
+
+# ---- running -------------------------------------------------------------------
+
+run: all
+	@scripts/run-demo.sh $(B)
+
+unit: all $(UNIT_BIN)
+	@scripts/run-tests.sh $(B) unit
+
+integration: all $(B)/tests/integration_tests
+	@scripts/run-tests.sh $(B) integration
+
+test: all $(UNIT_BIN) $(B)/tests/integration_tests
+	@scripts/run-tests.sh $(B) all
+
+asan:
+	$(MAKE) B=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+bench: all
+	@bench/run.sh $(B)
+
+# ---- installing ----------------------------------------------------------------
+
+$(B)/mcppool.pc: client/mcppool.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+install: all $(B)/mcppool.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+	    $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(B)/mcppoold $(DESTDIR)$(SBINDIR)/mcppoold
+	install -m 0755 $(B)/mcpctl $(DESTDIR)$(BINDIR)/mcpctl
+	install -m 0644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libmcppool.a
+	install -m 0755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/libmcppool.so.$(VERSION)
+	ln -sf libmcppool.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmcppool.so.$(SOVERSION)
+	ln -sf libmcppool.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmcppool.so
+	install -m 0644 client/mcppool.h $(DESTDIR)$(INCDIR)/mcppool.h
+	install -m 0644 $(B)/mcppool.pc $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
+	for m in man/*.[1358]; do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/mcppoold $(DESTDIR)$(BINDIR)/mcpctl \
+	    $(DESTDIR)$(LIBDIR)/libmcppool.* $(DESTDIR)$(INCDIR)/mcppool.h \
+	    $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
+	for m in man/*.[1358]; do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

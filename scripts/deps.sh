@@ -1,0 +1,39 @@
+#!/bin/sh
+# Checks (and, as root, installs) the Debian packages mcppool builds with.
+#   scripts/deps.sh check    install what is missing when root, else say what to run
+#   scripts/deps.sh install  install everything that is missing (needs root)
+set -u
+mode=${1:-check}
+
+# pkg-config name or header : Debian package
+missing=""
+need() { # $1 = test command, $2 = package
+    if ! sh -c "$1" >/dev/null 2>&1; then missing="$missing $2"; fi
+}
+need "command -v pkg-config" pkg-config
+need "pkg-config --exists msgpack" libmsgpack-dev
+need "pkg-config --exists libsodium" libsodium-dev
+need "pkg-config --exists jansson" libjansson-dev
+need "pkg-config --exists libcurl" libcurl4-openssl-dev
+need "pkg-config --exists criterion" libcriterion-dev
+need "test -f /usr/include/ev.h" libev-dev
+need "command -v man" man-db
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "deps: installing$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 || true
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >&2 && exit 0
+    echo "deps: apt-get failed; run: apt-get install$missing" >&2
+    exit 1
+fi
+if [ "$mode" = install ] && command -v sudo >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    sudo apt-get install -y$missing && exit 0
+fi
+echo "deps: missing Debian packages:$missing" >&2
+echo "deps: run: sudo apt-get install$missing" >&2
+exit 1
