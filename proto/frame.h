@@ -35,13 +35,15 @@ enum frame_status {
 	FRAME_EMPTY,     /* a frame of length 0: a protocol error, the frame is consumed */
 };
 
+/* Starts an empty reader; a max_frame above UINT32_MAX is taken as UINT32_MAX. */
 void frame_reader_init(struct frame_reader *r, size_t max_frame);
 void frame_reader_destroy(struct frame_reader *r);
 
 /*
  * Room to read into: returns a pointer to at least *avail (> 0) free bytes,
  * growing the buffer only as far as the frame being received needs (never past
- * max_frame + header). Returns NULL on allocation failure.
+ * max_frame + header, provided frame_reader_next() was called until
+ * FRAME_NEED_MORE before). Returns NULL on allocation failure.
  */
 char *frame_reader_space(struct frame_reader *r, size_t *avail);
 
@@ -61,7 +63,13 @@ enum frame_status frame_reader_next(struct frame_reader *r, const char **payload
  * object with a packer writing to the same sbuffer; frame_end() writes the
  * length. Several frames may be queued in one sbuffer. frame_end() returns -1
  * (and removes the frame) when its payload exceeds max_frame.
+ *
+ * frame_begin() returns FRAME_BEGIN_FAILED when the sbuffer cannot grow; the
+ * matching frame_end() then returns -1. An empty payload (nothing packed) also
+ * makes frame_end() return -1 and remove the header.
  */
+#define FRAME_BEGIN_FAILED SIZE_MAX
+
 size_t frame_begin(msgpack_sbuffer *sb);
 int frame_end(msgpack_sbuffer *sb, size_t start, size_t max_frame);
 

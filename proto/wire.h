@@ -43,13 +43,30 @@ struct wire_msg {
 int wire_validate(const char *buf, size_t len, int max_depth, char *err, size_t errlen);
 
 /*
+ * Validates buf with wire_validate(buf, len, WIRE_MAX_DEPTH) and then decodes
+ * it into *obj; arrays and maps live in zone, while str, bin and ext point
+ * into buf, which must outlive obj. Unlike msgpack_unpack() (whose nesting
+ * stops at 32), any depth up to WIRE_MAX_DEPTH decodes. Returns 0, or -1 with
+ * a reason in err.
+ */
+int wire_unpack(const char *buf, size_t len, msgpack_zone *zone, msgpack_object *obj, char *err,
+		size_t errlen);
+
+/*
  * Decodes one frame payload into *msg; the objects live in zone. Runs
  * wire_validate() first. Returns 0, or -1 with a reason in err; when the frame
  * was a request whose id could be read, *bad_id receives it (else 0) so that
  * the caller can address its BAD_REQUEST reply.
+ *
+ * Decoding is wire_unpack(), so strings in *msg point into buf. bad_id may be
+ * NULL; it is also filled when the payload is malformed past a request's id.
+ * A reply error whose code is unknown, or "OK", gets err_code ERR_INTERNAL.
  */
 int wire_decode(const char *buf, size_t len, msgpack_zone *zone, struct wire_msg *msg,
 		uint64_t *bad_id, char *err, size_t errlen);
+
+/* A short name of o's type for error messages: "nil", "bool", "int", "float", "str", ... */
+const char *wire_type_name(const msgpack_object *o);
 
 /* Looks up key in a msgpack map; NULL when absent or when map is not a map. */
 const msgpack_object *wire_map_get(const msgpack_object *map, const char *key);
@@ -72,7 +89,10 @@ void wire_pack_strn(msgpack_packer *pk, const char *s, size_t n);
 void wire_pack_request_begin(msgpack_packer *pk, uint64_t id, const char *op);
 void wire_pack_notify_begin(msgpack_packer *pk, const char *op);
 void wire_pack_reply_ok_begin(msgpack_packer *pk, uint64_t id);
-/* A whole error reply; data may be NULL. */
+/*
+ * A whole error reply: [1, id, {"code": errcode_name(code), "message": message
+ * [, "data": data]}, nil]. data may be NULL; a NULL message packs as "".
+ */
 void wire_pack_reply_error(msgpack_packer *pk, uint64_t id, int code, const char *message,
 			   const msgpack_object *data);
 

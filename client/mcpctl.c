@@ -1,0 +1,559 @@
+/* mcpctl: the command-line client of mcppoold, a thin layer over libmcppool (see mcpctl(1)). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "mcppool.h"
+
+#define CTL_EXIT_OK 0
+#define CTL_EXIT_ERROR 1        /* the daemon or the MCP server reported an error */
+#define CTL_EXIT_USAGE 2
+#define CTL_EXIT_UNREACHABLE 69 /* EX_UNAVAILABLE: the daemon cannot be reached */
+#define CTL_CONTINUE -1         /* ctl_parse: arguments are fine, go on */
+
+#define CTL_MAX_ARGS 4
+#define CTL_AUTH_FILE_MAX (1024 * 1024)
+/* The daemon answers UPSTREAM_TIMEOUT at --timeout; our own timeout only guards a stuck daemon. */
+#define CTL_TIMEOUT_GRACE_MS 5000u
+
+enum ctl_cmd {
+	CTL_POOL_STATUS,
+	CTL_CLEANUP,
+	CTL_CALL,
+	CTL_REQUEST,
+	CTL_TOOLS,
+	CTL_SERVERS,
+	CTL_EVICT,
+	CTL_WARM,
+	CTL_METRICS,
+};
+
+struct ctl_command {
+	const char *name;
+	enum ctl_cmd id;
+	int min_args, max_args;
+	bool mcp_op;   /* an MCP op: takes -a/--auth-file and sends --timeout as its deadline */
+	const char *args;
+	const char *summary;
+};
+
+static const struct ctl_command ctl_commands[] = {
+	{ "pool-status", CTL_POOL_STATUS, 0, 0, false, "", "show the pool (connections, counts, limits)" },
+	{ "cleanup", CTL_CLEANUP, 0, 0, false, "", "close connections idle past CONNECTION_TIMEOUT" },
+	{ "call", CTL_CALL, 3, 4, true, "USER MCP TOOL [ARGS_JSON]", "call a tool (tools/call)" },
+	{ "request", CTL_REQUEST, 3, 4, true, "USER MCP METHOD [PARAMS_JSON]", "send any MCP request" },
+	{ "tools", CTL_TOOLS, 2, 2, true, "USER MCP", "list the tools of a server (tools/list)" },
+	{ "servers", CTL_SERVERS, 0, 0, false, "", "list the catalog: names and transports, no secrets" },
+	{ "evict", CTL_EVICT, 1, 2, false, "USER [MCP]", "close a user's connections now" },
+	{ "warm", CTL_WARM, 2, 2, true, "USER MCP", "open a connection ahead of use" },
+	{ "metrics", CTL_METRICS, 0, 0, false, "", "print the Prometheus text exposition" },
+};
+
+#define CTL_NCOMMANDS (sizeof ctl_commands / sizeof ctl_commands[0])
+
+/* The parsed command line. Auth values point into argv or auth_buf, so they can be wiped. */
+struct ctl_opts {
+	const char *socket;
+	bool pretty, help, version;
+	unsigned int timeout_ms; /* 0: none given */
+	const char *cursor;
+	const char *auth_file;
+	mcppool_auth_pair *auth; /* keys are malloc'd, values are not */
+	size_t nauth;
+	char *auth_buf;          /* the auth file's contents */
+	size_t auth_buf_len;
+	const struct ctl_command *cmd;
+	const char *args[CTL_MAX_ARGS];
+	int nargs;
+};
+
+/* ---- usage -------------------------------------------------------------------------- */
+
+static void ctl_usage(FILE *f)
+{
+	fputs("usage: mcpctl [-s PATH] [--pretty] [--timeout MS] COMMAND [ARGS]...\n\ncommands:\n",
+	      f);
+	for (size_t i = 0; i < CTL_NCOMMANDS; i++)
+		fprintf(f, "  %-12s %-30s %s\n", ctl_commands[i].name, ctl_commands[i].args,
+			ctl_commands[i].summary);
+	fputs("\noptions (before or after the command):\n"
+	      "  -s, --socket PATH     the daemon's socket (default: $MCPPOOL_SOCKET, then\n"
+	      "                        $XDG_RUNTIME_DIR/mcppool.sock, then /tmp/mcppool-UID.sock)\n"
+	      "  -p, --pretty          indent the JSON output\n"
+	      "  -t, --timeout MS      the request's deadline in milliseconds\n"
+	      "  -a, --auth KEY=VALUE  an auth value (repeatable; call, request, tools, warm)\n"
+	      "      --auth-file FILE  auth values from KEY=VALUE lines (# comments)\n"
+	      "      --cursor CURSOR   tools: the page to list\n"
+	      "  -h, --help            this text; `mcpctl COMMAND --help` for one command\n"
+	      "  -V, --version         print the version\n"
+	      "\nstdout is JSON: {\"success\":true,\"data\":...} or {\"success\":false,\"error\":{...}}.\n"
+	      "Exit status: 0 success, 1 error from the daemon or MCP server, 2 usage,\n"
+	      "69 daemon unreachable.\n", f);
+}
+
+static void ctl_command_usage(const struct ctl_command *cmd, FILE *f)
+{
+	fprintf(f, "usage: mcpctl [-s PATH] [--pretty] [--timeout MS] %s%s%s%s\n  %s\n",
+		cmd->name, *cmd->args ? " " : "", cmd->args,
+		cmd->mcp_op ? " [-a KEY=VALUE]... [--auth-file FILE]" : "", cmd->summary);
+	if (cmd->id == CTL_TOOLS)
+		fputs("  --cursor CURSOR lists the page after CURSOR (nextCursor of a result).\n", f);
+	if (cmd->id == CTL_CALL || cmd->id == CTL_REQUEST)
+		fputs("  The JSON argument, when given, must be an object.\n", f);
+}
+
+__attribute__((format(printf, 2, 3)))
+static int ctl_usage_error(FILE *errf, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mcpctl: ", errf);
+	va_start(ap, fmt);
+	vfprintf(errf, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'mcpctl --help'.\n", errf);
+	return CTL_EXIT_USAGE;
+}
+
+/* ---- parsing ----------------------------------------------------------------------- */
+
+static const struct ctl_command *ctl_find_command(const char *name)
+{
+	for (size_t i = 0; i < CTL_NCOMMANDS; i++)
+		if (strcmp(ctl_commands[i].name, name) == 0)
+			return &ctl_commands[i];
+	return NULL;
+}
+
+/* Adds one auth pair; value stays where it is (argv or the file buffer). Returns 0 or -1. */
+static int ctl_add_auth(struct ctl_opts *o, const char *key, size_t key_len, const char *value)
+{
+	mcppool_auth_pair *grown = realloc(o->auth, (o->nauth + 1) * sizeof *grown);
+	char *k;
+
+	if (!grown)
+		return -1;
+	o->auth = grown;
+	k = strndup(key, key_len);
+	if (!k)
+		return -1;
+	o->auth[o->nauth].key = k;
+	o->auth[o->nauth].value = value;
+	o->nauth++;
+	return 0;
+}
+
+/* -a KEY=VALUE. Returns CTL_CONTINUE or an exit status. */
+static int ctl_parse_auth(struct ctl_opts *o, const char *arg, FILE *errf)
+{
+	const char *eq = strchr(arg, '=');
+
+	/* The argument is not echoed: it may well be a secret typed without its key. */
+	if (!eq || eq == arg)
+		return ctl_usage_error(errf, "-a expects KEY=VALUE with a non-empty KEY");
+	if (ctl_add_auth(o, arg, (size_t)(eq - arg), eq + 1) < 0)
+		return ctl_usage_error(errf, "out of memory");
+	return CTL_CONTINUE;
+}
+
+static int ctl_parse_timeout(struct ctl_opts *o, const char *arg, FILE *errf)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v <= 0 || v > INT_MAX)
+		return ctl_usage_error(errf, "--timeout expects milliseconds from 1 to %d, got '%s'",
+				       INT_MAX, arg);
+	o->timeout_ms = (unsigned int)v;
+	return CTL_CONTINUE;
+}
+
+static const struct option ctl_long_options[] = {
+	{ "socket", required_argument, NULL, 's' },
+	{ "pretty", no_argument, NULL, 'p' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "auth", required_argument, NULL, 'a' },
+	{ "auth-file", required_argument, NULL, 'F' },
+	{ "cursor", required_argument, NULL, 'C' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* One option. Returns CTL_CONTINUE or an exit status. */
+static int ctl_parse_option(struct ctl_opts *o, int ch, const char *arg, const char *word,
+			    FILE *errf)
+{
+	switch (ch) {
+	case 's':
+		o->socket = arg;
+		return CTL_CONTINUE;
+	case 'p':
+		o->pretty = true;
+		return CTL_CONTINUE;
+	case 't':
+		return ctl_parse_timeout(o, arg, errf);
+	case 'a':
+		return ctl_parse_auth(o, arg, errf);
+	case 'F':
+		o->auth_file = arg;
+		return CTL_CONTINUE;
+	case 'C':
+		o->cursor = arg;
+		return CTL_CONTINUE;
+	case 'h':
+		o->help = true;
+		return CTL_CONTINUE;
+	case 'V':
+		o->version = true;
+		return CTL_CONTINUE;
+	case ':':
+		return ctl_usage_error(errf, "option '%s' needs a value", word);
+	default:
+		return ctl_usage_error(errf, "unknown option '%s'", word);
+	}
+}
+
+/* Options anywhere (GNU permutation); leaves the positional words in argv[optind..]. */
+static int ctl_parse_options(struct ctl_opts *o, int argc, char **argv, FILE *errf)
+{
+	int ch, rc;
+
+	opterr = 0;
+	optind = 0; /* GNU: a full re-initialization, so parsing can run more than once */
+	while ((ch = getopt_long(argc, argv, ":s:pt:a:hV", ctl_long_options, NULL)) != -1) {
+		const char *word = argv[optind - 1];
+
+		/* For "-xVALUE" forms optind has moved past; report the option itself. */
+		if (ch == '?' && optopt && optopt != '?')
+			word = (char[]){ '-', (char)optopt, 0 };
+		rc = ctl_parse_option(o, ch, optarg, word, errf);
+		if (rc != CTL_CONTINUE)
+			return rc;
+	}
+	return CTL_CONTINUE;
+}
+
+/* The command and its positional arguments. */
+static int ctl_parse_command(struct ctl_opts *o, int nwords, char **words, FILE *errf)
+{
+	if (nwords == 0)
+		return o->help ? CTL_CONTINUE : ctl_usage_error(errf, "no command given");
+	o->cmd = ctl_find_command(words[0]);
+	if (!o->cmd)
+		return ctl_usage_error(errf, "unknown command '%s'", words[0]);
+	if (o->help)
+		return CTL_CONTINUE;
+	o->nargs = nwords - 1;
+	if (o->nargs < o->cmd->min_args || o->nargs > o->cmd->max_args)
+		return ctl_usage_error(errf, "usage: mcpctl %s %s", o->cmd->name, o->cmd->args);
+	for (int i = 0; i < o->nargs; i++)
+		o->args[i] = words[i + 1];
+	return CTL_CONTINUE;
+}
+
+/* ARGS_JSON / PARAMS_JSON must be a JSON object; a bad one is a usage error. */
+static int ctl_check_json(const char *text, const char *what, FILE *errf)
+{
+	json_error_t je;
+	json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
+	bool object = json_is_object(j);
+
+	json_decref(j);
+	if (!j)
+		return ctl_usage_error(errf, "%s is not valid JSON: %s (line %d, column %d, "
+				       "position %d)", what, je.text, je.line, je.column, je.position);
+	if (!object)
+		return ctl_usage_error(errf, "%s must be a JSON object", what);
+	return CTL_CONTINUE;
+}
+
+static char *ctl_skip_space(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* One line of the auth file, NUL-terminated in place. Returns CTL_CONTINUE or an exit status. */
+static int ctl_auth_line(struct ctl_opts *o, char *line, int lineno, FILE *errf)
+{
+	char *key = ctl_skip_space(line), *eq, *end;
+	size_t len = strlen(line);
+
+	if (len && line[len - 1] == '\r')
+		line[len - 1] = 0;
+	if (*key == 0 || *key == '#')
+		return CTL_CONTINUE;
+	eq = strchr(key, '=');
+	if (!eq)
+		return ctl_usage_error(errf, "%s:%d: expected KEY=VALUE", o->auth_file, lineno);
+	for (end = eq; end > key && (end[-1] == ' ' || end[-1] == '\t'); end--)
+		;
+	if (end == key)
+		return ctl_usage_error(errf, "%s:%d: empty key", o->auth_file, lineno);
+	if (ctl_add_auth(o, key, (size_t)(end - key), eq + 1) < 0)
+		return ctl_usage_error(errf, "out of memory");
+	return CTL_CONTINUE;
+}
+
+static int ctl_read_auth_file(struct ctl_opts *o, FILE *errf)
+{
+	FILE *f = fopen(o->auth_file, "r");
+	char *line, *next;
+	int lineno = 0, rc = CTL_CONTINUE;
+
+	if (!f)
+		return ctl_usage_error(errf, "cannot open %s: %s", o->auth_file, strerror(errno));
+	o->auth_buf = calloc(1, CTL_AUTH_FILE_MAX + 1);
+	if (o->auth_buf)
+		o->auth_buf_len = fread(o->auth_buf, 1, CTL_AUTH_FILE_MAX + 1, f);
+	fclose(f);
+	if (!o->auth_buf || o->auth_buf_len > CTL_AUTH_FILE_MAX)
+		return ctl_usage_error(errf, "%s: larger than %d bytes", o->auth_file,
+				       CTL_AUTH_FILE_MAX);
+	o->auth_buf[o->auth_buf_len] = 0;
+	for (line = o->auth_buf; line && rc == CTL_CONTINUE; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		rc = ctl_auth_line(o, line, ++lineno, errf);
+	}
+	return rc;
+}
+
+/* Checks what depends on the command: auth, cursor, the JSON argument, duplicate keys. */
+static int ctl_check(struct ctl_opts *o, FILE *errf)
+{
+	int rc;
+
+	if (!o->cmd->mcp_op && (o->nauth || o->auth_file))
+		return ctl_usage_error(errf, "'%s' takes no auth values", o->cmd->name);
+	if (o->cursor && o->cmd->id != CTL_TOOLS)
+		return ctl_usage_error(errf, "--cursor applies to 'tools' only");
+	if (o->nargs == 4) {
+		rc = ctl_check_json(o->args[3], o->cmd->id == CTL_CALL ? "ARGS_JSON" : "PARAMS_JSON",
+				    errf);
+		if (rc != CTL_CONTINUE)
+			return rc;
+	}
+	if (o->auth_file && (rc = ctl_read_auth_file(o, errf)) != CTL_CONTINUE)
+		return rc;
+	for (size_t i = 0; i < o->nauth; i++)
+		for (size_t j = i + 1; j < o->nauth; j++)
+			if (strcmp(o->auth[i].key, o->auth[j].key) == 0)
+				return ctl_usage_error(errf, "auth key '%s' given twice",
+						       o->auth[i].key);
+	return CTL_CONTINUE;
+}
+
+/*
+ * Parses the command line into *o (which the caller frees with ctl_opts_free).
+ * Returns CTL_CONTINUE when there is a command to run, or an exit status after
+ * printing help or version (0, to out) or a usage error (2, to errf).
+ */
+static int ctl_parse(struct ctl_opts *o, int argc, char **argv, FILE *out, FILE *errf)
+{
+	int rc;
+
+	memset(o, 0, sizeof *o);
+	rc = ctl_parse_options(o, argc, argv, errf);
+	if (rc != CTL_CONTINUE)
+		return rc;
+	if (o->version) {
+		fprintf(out, "mcpctl %s (libmcppool %s)\n", MCPPOOL_VERSION, mcppool_version());
+		return CTL_EXIT_OK;
+	}
+	rc = ctl_parse_command(o, argc - optind, argv + optind, errf);
+	if (rc != CTL_CONTINUE)
+		return rc;
+	if (o->help) {
+		if (o->cmd)
+			ctl_command_usage(o->cmd, out);
+		else
+			ctl_usage(out);
+		return CTL_EXIT_OK;
+	}
+	return ctl_check(o, errf);
+}
+
+/* Overwrites every auth value where it lives (argv, the file buffer). */
+static void ctl_wipe_secrets(struct ctl_opts *o)
+{
+	for (size_t i = 0; i < o->nauth; i++)
+		explicit_bzero((char *)o->auth[i].value, strlen(o->auth[i].value));
+	if (o->auth_buf)
+		explicit_bzero(o->auth_buf, o->auth_buf_len);
+}
+
+static void ctl_opts_free(struct ctl_opts *o)
+{
+	ctl_wipe_secrets(o);
+	for (size_t i = 0; i < o->nauth; i++)
+		free((char *)o->auth[i].key);
+	free(o->auth);
+	free(o->auth_buf);
+	memset(o, 0, sizeof *o);
+}
+
+/* ---- running --------------------------------------------------------------------------- */
+
+static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, mcppool_result **res,
+			mcppool_error *err)
+{
+	mcppool_auth auth = { o->auth, o->nauth };
+	const char *json = o->nargs == 4 ? o->args[3] : NULL;
+	const char **a = (const char **)o->args;
+
+	switch (o->cmd->id) {
+	case CTL_POOL_STATUS:
+		return mcppool_pool_status(c, res, err);
+	case CTL_CLEANUP:
+		return mcppool_cleanup(c, res, err);
+	case CTL_CALL:
+		return mcppool_call(c, a[0], a[1], a[2], json, &auth, o->timeout_ms, res, err);
+	case CTL_REQUEST:
+		return mcppool_request(c, a[0], a[1], a[2], json, &auth, o->timeout_ms, res, err);
+	case CTL_TOOLS:
+		return mcppool_tools(c, a[0], a[1], o->cursor, &auth, o->timeout_ms, res, err);
+	case CTL_SERVERS:
+		return mcppool_servers(c, res, err);
+	case CTL_EVICT:
+		return mcppool_evict(c, a[0], o->nargs > 1 ? a[1] : NULL, res, err);
+	case CTL_WARM:
+		return mcppool_warm(c, a[0], a[1], &auth, o->timeout_ms, res, err);
+	case CTL_METRICS:
+		return mcppool_metrics(c, res, err);
+	}
+	return -1;
+}
+
+/* A msgpack value as a jansson value (NULL when it has no JSON form). */
+static json_t *ctl_value_json(const msgpack_object *v)
+{
+	char *text = mcppool_value_json(v, 0);
+	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+
+	free(text);
+	return j;
+}
+
+static void ctl_dump(json_t *doc, bool pretty, FILE *out)
+{
+	size_t flags = JSON_PRESERVE_ORDER | (pretty ? JSON_INDENT(2) : JSON_COMPACT);
+
+	json_dumpf(doc, out, flags);
+	fputc('\n', out);
+	json_decref(doc);
+}
+
+/* A JSON string of text; bytes that are not valid UTF-8 become '?'. */
+static json_t *ctl_json_string(const char *text)
+{
+	json_t *j = json_string(text);
+	char *copy;
+
+	if (j || !(copy = strdup(text)))
+		return j;
+	for (unsigned char *p = (unsigned char *)copy; *p; p++)
+		if (*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+static int ctl_print_error(const mcppool_error *err, bool pretty, FILE *out)
+{
+	json_t *e = json_object(), *doc = json_object();
+
+	json_object_set_new(e, "code", json_string(mcppool_code_name(err->code)));
+	json_object_set_new(e, "message", ctl_json_string(err->message));
+	if (err->data)
+		json_object_set_new(e, "data", ctl_value_json(err->data));
+	json_object_set_new(doc, "success", json_false());
+	json_object_set_new(doc, "error", e);
+	ctl_dump(doc, pretty, out);
+	return err->code == MCPPOOL_NOT_CONNECTED ? CTL_EXIT_UNREACHABLE : CTL_EXIT_ERROR;
+}
+
+/* metrics prints the exposition itself; every other result is wrapped in {"success":true,...}. */
+static int ctl_print_result(const struct ctl_opts *o, const mcppool_result *res, FILE *out)
+{
+	const msgpack_object *v = mcppool_result_value(res);
+	const msgpack_object *text = mcppool_map_get(v, "text");
+	json_t *data, *doc;
+
+	if (o->cmd->id == CTL_METRICS && text && text->type == MSGPACK_OBJECT_STR) {
+		fwrite(text->via.str.ptr, 1, text->via.str.size, out);
+		if (text->via.str.size && text->via.str.ptr[text->via.str.size - 1] != '\n')
+			fputc('\n', out);
+		return CTL_EXIT_OK;
+	}
+	data = ctl_value_json(v);
+	if (!data) {
+		mcppool_error err = { .code = MCPPOOL_PROTOCOL,
+				      .message = "the daemon's result has no JSON form" };
+		return ctl_print_error(&err, o->pretty, out);
+	}
+	doc = json_object();
+	json_object_set_new(doc, "success", json_true());
+	json_object_set_new(doc, "data", data);
+	ctl_dump(doc, o->pretty, out);
+	return CTL_EXIT_OK;
+}
+
+static unsigned int ctl_client_timeout(const struct ctl_opts *o)
+{
+	if (!o->timeout_ms || !o->cmd->mcp_op)
+		return o->timeout_ms;
+	return o->timeout_ms + CTL_TIMEOUT_GRACE_MS;
+}
+
+/* Connects, runs the command, prints its outcome. Returns the exit status. */
+static int ctl_run(struct ctl_opts *o, FILE *out)
+{
+	mcppool_error err;
+	mcppool_result *res = NULL;
+	mcppool_conn *c = mcppool_connect(o->socket, &err);
+	int rc = -1, status;
+
+	if (c) {
+		mcppool_set_timeout(c, ctl_client_timeout(o));
+		rc = ctl_dispatch(c, o, &res, &err);
+	}
+	ctl_wipe_secrets(o);
+	status = rc == 0 ? ctl_print_result(o, res, out) : ctl_print_error(&err, o->pretty, out);
+	mcppool_result_free(res);
+	mcppool_close(c);
+	return status;
+}
+
+/* The whole program, with its streams as parameters so that tests can drive it. */
+static int ctl_main(int argc, char **argv, FILE *out, FILE *errf)
+{
+	struct ctl_opts o;
+	int status = ctl_parse(&o, argc, argv, out, errf);
+
+	if (status == CTL_CONTINUE)
+		status = ctl_run(&o, out);
+	ctl_opts_free(&o);
+	fflush(out);
+	return status;
+}
+
+#ifndef MCPCTL_NO_MAIN
+int main(int argc, char **argv)
+{
+	return ctl_main(argc, argv, stdout, stderr);
+}
+#endif

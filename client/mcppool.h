@@ -1,0 +1,359 @@
+/* libmcppool: the C client of mcppoold (blocking and non-blocking), see libmcppool(3). */
+#ifndef MCPPOOL_H
+#define MCPPOOL_H
+
+/*
+ * Results are handed out as msgpack-c objects, so this header includes
+ * <msgpack.h>; `pkg-config --cflags --libs mcppool` supplies its flags.
+ *
+ * Thread safety: a connection is not thread-safe. Use one connection per
+ * thread, or serialize every call on a connection with your own lock (the
+ * callbacks run inside the thread that calls mcppool_process() or a blocking
+ * function). Different connections share no state and may be used from
+ * different threads at the same time. Results are plain data: once a thread
+ * owns one, it may pass it to another.
+ *
+ * The library never raises SIGPIPE (it writes with MSG_NOSIGNAL), never
+ * installs signal handlers and never prints anything.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MCPPOOL_BUILDING) && defined(__GNUC__)
+#define MCPPOOL_API __attribute__((visibility("default")))
+#else
+#define MCPPOOL_API
+#endif
+
+#define MCPPOOL_VERSION "0.1.0"
+#define MCPPOOL_VERSION_MAJOR 0
+#define MCPPOOL_VERSION_MINOR 1
+#define MCPPOOL_VERSION_PATCH 0
+
+/*
+ * Stable error codes. Their names (mcppool_code_name) are the strings of the
+ * wire protocol and of mcpctl's JSON output; neither is ever renamed. The
+ * values equal those of the protocol's enum errcode. NOT_CONNECTED, PROTOCOL
+ * and TIMEOUT come from the library itself and never cross the wire.
+ */
+enum mcppool_code {
+	MCPPOOL_OK = 0,
+	MCPPOOL_BAD_REQUEST,           /* malformed, oversized or unknown request or param */
+	MCPPOOL_UNKNOWN_MCP,           /* no catalog entry of that name */
+	MCPPOOL_AUTH_INVALID,          /* auth lacks a referenced key or has an extra one */
+	MCPPOOL_POOL_EXHAUSTED,        /* a limit is reached and every connection is busy */
+	MCPPOOL_UPSTREAM_START_FAILED, /* the MCP server could not be started/initialized */
+	MCPPOOL_UPSTREAM_CLOSED,       /* the MCP server went away with the request in flight */
+	MCPPOOL_UPSTREAM_TIMEOUT,      /* the request's deadline passed in the daemon */
+	MCPPOOL_UPSTREAM_ERROR,        /* a JSON-RPC error from the MCP server; see data */
+	MCPPOOL_FORBIDDEN,             /* this peer may not run the op (admin ops) */
+	MCPPOOL_SHUTTING_DOWN,         /* the daemon is stopping */
+	MCPPOOL_INTERNAL,              /* a bug or resource failure (daemon or library) */
+	MCPPOOL_UNSUPPORTED_VERSION,   /* the daemon does not speak our protocol version */
+	MCPPOOL_NOT_CONNECTED,         /* library: the daemon cannot be reached, or went away */
+	MCPPOOL_PROTOCOL,              /* library: the daemon broke the wire protocol */
+	MCPPOOL_TIMEOUT,               /* library: no reply within mcppool_set_timeout() */
+	MCPPOOL_CANCELLED,             /* the request was cancelled, or its connection closed */
+};
+
+/* The stable name of a code ("BAD_REQUEST"); "INTERNAL" for unknown values. Never NULL. */
+MCPPOOL_API const char *mcppool_code_name(int code);
+
+/* The library's version string, MCPPOOL_VERSION of the build actually loaded. */
+MCPPOOL_API const char *mcppool_version(void);
+
+typedef struct mcppool_conn mcppool_conn;
+typedef struct mcppool_result mcppool_result;
+
+/*
+ * An error: a stable code, a human-readable message (never a secret), and,
+ * for errors that carry one (UPSTREAM_ERROR: {code, message, data?} as the MCP
+ * server sent them), a data value; NULL otherwise.
+ *
+ * data is borrowed. In a callback it is valid until the callback returns.
+ * Filled by a blocking function, it is valid until the next blocking call on
+ * the same connection, or mcppool_close(). Functions that take an
+ * mcppool_error * accept NULL and write to it only when they fail.
+ */
+typedef struct mcppool_error {
+	int code;          /* enum mcppool_code */
+	char message[512]; /* NUL-terminated; truncated if longer */
+	const msgpack_object *data;
+} mcppool_error;
+
+/* One auth value, referenced as ${auth.KEY} by the daemon's catalog. */
+typedef struct mcppool_auth_pair {
+	const char *key;
+	const char *value;
+} mcppool_auth_pair;
+
+/*
+ * The caller's auth map: count pairs. Pass NULL (or count 0) for none. The
+ * library copies the strings into its output buffer and wipes that buffer
+ * once the bytes are written to the socket; wiping the caller's own copies is
+ * the caller's business.
+ */
+typedef struct mcppool_auth {
+	const mcppool_auth_pair *pairs;
+	size_t count;
+} mcppool_auth;
+
+/* ---- connections ------------------------------------------------------------- */
+
+/*
+ * Connects to the daemon's Unix socket: socket_path when non-NULL and
+ * non-empty, else $MCPPOOL_SOCKET, else $XDG_RUNTIME_DIR/mcppool.sock, else
+ * /tmp/mcppool-UID.sock. The protocol's hello is queued at once and goes out
+ * with the first request, so connect does not wait for the daemon's answer; a
+ * daemon that refuses the hello fails that first request (e.g. with
+ * UNSUPPORTED_VERSION). Returns a connection to free with mcppool_close(), or
+ * NULL with *err filled (NOT_CONNECTED when nobody listens there).
+ */
+MCPPOOL_API mcppool_conn *mcppool_connect(const char *socket_path, mcppool_error *err);
+
+/*
+ * Closes the connection and frees it. Every request still in flight gets its
+ * callback once, with CANCELLED; the daemon then cancels them upstream. NULL
+ * is accepted. May be called from a callback: the connection is then released
+ * when the mcppool_process() running that callback returns, and the handle
+ * must not be used after mcppool_close() in any case.
+ */
+MCPPOOL_API void mcppool_close(mcppool_conn *conn);
+
+/*
+ * Client-side timeout of the blocking functions, in milliseconds; 0 (the
+ * default) waits forever, since the daemon enforces each request's deadline
+ * itself. A blocking call that times out fails with TIMEOUT, and the request
+ * is cancelled in the daemon; its late reply is dropped.
+ */
+MCPPOOL_API void mcppool_set_timeout(mcppool_conn *conn, unsigned int timeout_ms);
+
+/* 1 while the connection is usable, 0 once it is broken (see mcppool_conn_error()). */
+MCPPOOL_API int mcppool_connected(const mcppool_conn *conn);
+
+/*
+ * The connection's last error that belongs to no request: a submit that was
+ * refused, a reply of id 0 (the daemon could not attribute a frame to a
+ * request, e.g. one it found oversized), a reply to an unknown id, or the
+ * breakage of the connection. code is MCPPOOL_OK when there was none. The
+ * pointer stays valid as long as the connection; data is always NULL.
+ */
+MCPPOOL_API const mcppool_error *mcppool_conn_error(const mcppool_conn *conn);
+
+/*
+ * Called with each connection-level error that comes from the daemon or from
+ * the breakage of the connection, as it is recorded (see mcppool_conn_error());
+ * it runs inside mcppool_process() or a blocking call, and has the same
+ * rights as a request callback. Refused submits do not call it. fn may be
+ * NULL to unset.
+ */
+typedef void (*mcppool_error_handler)(mcppool_conn *conn, const mcppool_error *err, void *arg);
+MCPPOOL_API void mcppool_set_error_handler(mcppool_conn *conn, mcppool_error_handler fn,
+					   void *arg);
+
+/* ---- results ----------------------------------------------------------------- */
+
+#define MCPPOOL_JSON_PRETTY 1 /* indent JSON by two spaces */
+
+/* The decoded result value; owned by result. NULL for a NULL result. */
+MCPPOOL_API const msgpack_object *mcppool_result_value(const mcppool_result *result);
+
+/*
+ * The result as JSON text (compact, or indented with MCPPOOL_JSON_PRETTY).
+ * Returns a malloc'd string to free(), or NULL when the value has no JSON
+ * form (bin, ext, non-string map keys) or memory ran out.
+ */
+MCPPOOL_API char *mcppool_result_json(const mcppool_result *result, int flags);
+
+/* Any msgpack value (e.g. mcppool_error.data) as JSON text; as mcppool_result_json(). */
+MCPPOOL_API char *mcppool_value_json(const msgpack_object *value, int flags);
+
+/* The value of key in a msgpack map; NULL when absent or when map is not a map. */
+MCPPOOL_API const msgpack_object *mcppool_map_get(const msgpack_object *map, const char *key);
+
+/* Frees a result and everything its value points to. NULL is accepted. */
+MCPPOOL_API void mcppool_result_free(mcppool_result *result);
+
+/*
+ * Inside a callback only, on the result it was given: takes ownership of it.
+ * The library then does not free it when the callback returns; the caller
+ * frees it with mcppool_result_free(). Returns result.
+ */
+MCPPOOL_API mcppool_result *mcppool_result_keep(const mcppool_result *result);
+
+/* ---- blocking calls ---------------------------------------------------------- */
+
+/*
+ * Each blocking function sends one request and waits for its reply. On
+ * success it returns 0 and stores a result to free with mcppool_result_free()
+ * in *result (result may be NULL to discard it). On failure it returns -1,
+ * sets *result to NULL and fills *err. Callbacks of requests submitted
+ * earlier on the same connection may run while it waits.
+ *
+ * Common parameters:
+ *   user        the user id (non-empty, at most 256 bytes, no ':' or control characters)
+ *   mcp         the catalog name of the MCP server
+ *   auth        the user's auth values, or NULL
+ *   timeout_ms  the request's deadline in the daemon; 0 = its REQUEST_TIMEOUT
+ *
+ * JSON parameters (args_json, params_json) must hold a JSON object, or be NULL
+ * for none; they are sent as native msgpack maps. Text that is not a JSON
+ * object fails with BAD_REQUEST, the message giving the parse position, and
+ * nothing is sent. The _msgpack variants take the map already packed (exactly
+ * one msgpack map, len bytes; NULL/0 for none).
+ */
+
+/* tools/call: the result is the MCP CallToolResult (isError: true is still success). */
+MCPPOOL_API int mcppool_call(mcppool_conn *conn, const char *user, const char *mcp,
+			     const char *tool, const char *args_json, const mcppool_auth *auth,
+			     unsigned int timeout_ms, mcppool_result **result, mcppool_error *err);
+MCPPOOL_API int mcppool_call_msgpack(mcppool_conn *conn, const char *user, const char *mcp,
+				     const char *tool, const char *args, size_t args_len,
+				     const mcppool_auth *auth, unsigned int timeout_ms,
+				     mcppool_result **result, mcppool_error *err);
+
+/* Any MCP request (e.g. "resources/list"): the result is the JSON-RPC result. */
+MCPPOOL_API int mcppool_request(mcppool_conn *conn, const char *user, const char *mcp,
+				const char *method, const char *params_json,
+				const mcppool_auth *auth, unsigned int timeout_ms,
+				mcppool_result **result, mcppool_error *err);
+MCPPOOL_API int mcppool_request_msgpack(mcppool_conn *conn, const char *user, const char *mcp,
+					const char *method, const char *params, size_t params_len,
+					const mcppool_auth *auth, unsigned int timeout_ms,
+					mcppool_result **result, mcppool_error *err);
+
+/* tools/list, from cursor (NULL for the first page): the MCP ListToolsResult. */
+MCPPOOL_API int mcppool_tools(mcppool_conn *conn, const char *user, const char *mcp,
+			      const char *cursor, const mcppool_auth *auth,
+			      unsigned int timeout_ms, mcppool_result **result,
+			      mcppool_error *err);
+
+/* Opens (or finds) user's connection to mcp ahead of use: {key, state, pid, reused}. */
+MCPPOOL_API int mcppool_warm(mcppool_conn *conn, const char *user, const char *mcp,
+			     const mcppool_auth *auth, unsigned int timeout_ms,
+			     mcppool_result **result, mcppool_error *err);
+
+/* Closes user's connections (to mcp only, unless NULL); busy ones drain first: {evicted}. */
+MCPPOOL_API int mcppool_evict(mcppool_conn *conn, const char *user, const char *mcp,
+			      mcppool_result **result, mcppool_error *err);
+
+/* Admin ops (the daemon's uid or root): the seed's pool-status and cleanup objects. */
+MCPPOOL_API int mcppool_pool_status(mcppool_conn *conn, mcppool_result **result,
+				    mcppool_error *err);
+MCPPOOL_API int mcppool_cleanup(mcppool_conn *conn, mcppool_result **result,
+				mcppool_error *err);
+
+/* The catalog without secrets: {servers: [{name, transport, command or url, authKeys}]}. */
+MCPPOOL_API int mcppool_servers(mcppool_conn *conn, mcppool_result **result,
+				mcppool_error *err);
+
+/* Prometheus text exposition: {text}. */
+MCPPOOL_API int mcppool_metrics(mcppool_conn *conn, mcppool_result **result,
+				mcppool_error *err);
+
+/*
+ * Any op of the protocol, params a packed msgpack map (NULL/0 for an empty
+ * one). The building block of the functions above.
+ */
+MCPPOOL_API int mcppool_exec(mcppool_conn *conn, const char *op, const char *params,
+			     size_t params_len, mcppool_result **result, mcppool_error *err);
+
+/* ---- non-blocking use ---------------------------------------------------------- */
+
+#define MCPPOOL_READ 1
+#define MCPPOOL_WRITE 2
+
+/*
+ * Completion of a submitted request. Exactly one of result and err is
+ * non-NULL. Called exactly once per request that a submit function accepted:
+ * with the daemon's reply, or with an error when the connection breaks
+ * (NOT_CONNECTED: the daemon went away; PROTOCOL: it broke the protocol) or is
+ * closed (CANCELLED). result is freed when the callback returns unless it calls
+ * mcppool_result_keep(). A callback may submit, cancel, and close the
+ * connection; it must not call mcppool_process() or a blocking function.
+ */
+typedef void (*mcppool_callback)(mcppool_conn *conn, uint64_t id, const mcppool_result *result,
+				 const mcppool_error *err, void *arg);
+
+/* The socket to watch; -1 once the connection is broken. */
+MCPPOOL_API int mcppool_fd(const mcppool_conn *conn);
+
+/*
+ * What to watch the socket for now: MCPPOOL_READ while connected, plus
+ * MCPPOOL_WRITE while output is queued. 0 once the connection is broken.
+ * Check it again after every submit, cancel and mcppool_process().
+ */
+MCPPOOL_API int mcppool_events(const mcppool_conn *conn);
+
+/*
+ * Does the I/O that revents (MCPPOOL_READ / MCPPOOL_WRITE, as reported ready
+ * by your poller) allows without blocking, and runs the callbacks of the
+ * replies that arrived. Queued output is attempted in any case. Returns 0, or
+ * -1 when the connection is (now) broken; every request in flight has then
+ * had its callback.
+ */
+MCPPOOL_API int mcppool_process(mcppool_conn *conn, int revents);
+
+/*
+ * Submit functions queue one request and return its id (>= 1), or 0 when the
+ * request was refused (the connection is broken, a JSON parameter is invalid,
+ * the request exceeds the daemon's frame size, memory ran out); the reason is
+ * then in mcppool_conn_error() and cb is never called. Nothing is written
+ * until mcppool_process() or a blocking call runs. The parameters are those of
+ * the blocking functions; the strings are copied before the function returns.
+ */
+MCPPOOL_API uint64_t mcppool_submit(mcppool_conn *conn, const char *op, const char *params,
+				    size_t params_len, mcppool_callback cb, void *arg);
+MCPPOOL_API uint64_t mcppool_submit_call(mcppool_conn *conn, const char *user,
+					 const char *mcp, const char *tool,
+					 const char *args_json, const mcppool_auth *auth,
+					 unsigned int timeout_ms, mcppool_callback cb, void *arg);
+MCPPOOL_API uint64_t mcppool_submit_call_msgpack(mcppool_conn *conn, const char *user,
+						 const char *mcp, const char *tool,
+						 const char *args, size_t args_len,
+						 const mcppool_auth *auth, unsigned int timeout_ms,
+						 mcppool_callback cb, void *arg);
+MCPPOOL_API uint64_t mcppool_submit_request(mcppool_conn *conn, const char *user,
+					    const char *mcp, const char *method,
+					    const char *params_json, const mcppool_auth *auth,
+					    unsigned int timeout_ms, mcppool_callback cb,
+					    void *arg);
+MCPPOOL_API uint64_t mcppool_submit_request_msgpack(mcppool_conn *conn, const char *user,
+						    const char *mcp, const char *method,
+						    const char *params, size_t params_len,
+						    const mcppool_auth *auth,
+						    unsigned int timeout_ms, mcppool_callback cb,
+						    void *arg);
+MCPPOOL_API uint64_t mcppool_submit_tools(mcppool_conn *conn, const char *user,
+					  const char *mcp, const char *cursor,
+					  const mcppool_auth *auth, unsigned int timeout_ms,
+					  mcppool_callback cb, void *arg);
+MCPPOOL_API uint64_t mcppool_submit_warm(mcppool_conn *conn, const char *user,
+					 const char *mcp, const mcppool_auth *auth,
+					 unsigned int timeout_ms, mcppool_callback cb, void *arg);
+MCPPOOL_API uint64_t mcppool_submit_evict(mcppool_conn *conn, const char *user,
+					  const char *mcp, mcppool_callback cb, void *arg);
+
+/*
+ * Asks the daemon to cancel request id (queues the protocol's cancel
+ * notification). The request's callback still runs once: with CANCELLED, or
+ * with its result if the reply was already on its way. Returns 0, or -1 when
+ * id is not in flight or the connection is broken.
+ */
+MCPPOOL_API int mcppool_cancel(mcppool_conn *conn, uint64_t id);
+
+/* Submitted requests whose callback has not run yet. */
+MCPPOOL_API size_t mcppool_inflight(const mcppool_conn *conn);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

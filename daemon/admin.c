@@ -1,0 +1,226 @@
+/* The admin ops: pool-status, cleanup, servers, evict and metrics. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin.h"
+#include "backend.h"
+#include "daemon.h"
+#include "errcode.h"
+#include "log.h"
+#include "pool.h"
+#include "session.h"
+#include "wire.h"
+
+void admin_format_time(uint64_t wall_ms, char buf[32])
+{
+	time_t secs = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, 32 - n, ".%03uZ", (unsigned)(wall_ms % 1000));
+}
+
+/* ---- the pool's counts ------------------------------------------------------ */
+
+struct user_walk {
+	msgpack_packer *pk;
+	unsigned users;
+};
+
+static void count_user(void *arg, const char *user, unsigned count)
+{
+	(void)user;
+	(void)count;
+	((struct user_walk *)arg)->users++;
+}
+
+static void pack_user(void *arg, const char *user, unsigned count)
+{
+	struct user_walk *w = arg;
+	wire_pack_str(w->pk, user);
+	msgpack_pack_uint32(w->pk, count);
+}
+
+/* {"totalConnections": n, "userConnectionCounts": {...}} as two map pairs. */
+static void pack_counts(msgpack_packer *pk, const struct pool *p)
+{
+	struct user_walk w = { .pk = pk };
+
+	wire_pack_str(pk, "totalConnections");
+	msgpack_pack_uint32(pk, pool_total(p));
+	wire_pack_str(pk, "userConnectionCounts");
+	pool_foreach_user(p, count_user, &w);
+	msgpack_pack_map(pk, w.users);
+	pool_foreach_user(p, pack_user, &w);
+}
+
+/* ---- pool-status ------------------------------------------------------------ */
+
+struct entry_walk {
+	msgpack_packer *pk;
+	uint64_t now_wall;
+};
+
+static void pack_entry(void *arg, const struct pool_entry *e)
+{
+	struct entry_walk *w = arg;
+	msgpack_packer *pk = w->pk;
+	char t[32];
+	uint64_t idle = w->now_wall > e->last_used_wall_ms ? w->now_wall - e->last_used_wall_ms : 0;
+
+	msgpack_pack_map(pk, 10);
+	wire_pack_str(pk, "key");
+	wire_pack_str(pk, e->key);
+	wire_pack_str(pk, "name");
+	wire_pack_str(pk, e->mcp);
+	wire_pack_str(pk, "userId");
+	wire_pack_strn(pk, e->key, e->user_len);
+	wire_pack_str(pk, "lastUsed");
+	admin_format_time(e->last_used_wall_ms, t);
+	wire_pack_str(pk, t);
+	wire_pack_str(pk, "createTime");
+	admin_format_time(e->create_wall_ms, t);
+	wire_pack_str(pk, t);
+	wire_pack_str(pk, "idleMinutes");
+	msgpack_pack_uint64(pk, idle / 60000);
+	wire_pack_str(pk, "state");
+	wire_pack_str(pk, pool_state_name(e->state));
+	wire_pack_str(pk, "inFlight");
+	msgpack_pack_uint32(pk, e->inflight);
+	wire_pack_str(pk, "pid");
+	msgpack_pack_long(pk, backend_entry_pid(e));
+	wire_pack_str(pk, "transport");
+	wire_pack_str(pk, "stdio");
+}
+
+static void pack_config(msgpack_packer *pk, const struct config *cfg)
+{
+	wire_pack_str(pk, "config");
+	msgpack_pack_map(pk, 4);
+	wire_pack_str(pk, "maxConnectionsPerUser");
+	msgpack_pack_uint32(pk, cfg->max_per_user);
+	wire_pack_str(pk, "maxTotalConnections");
+	msgpack_pack_uint32(pk, cfg->max_total);
+	wire_pack_str(pk, "connectionTimeout");
+	msgpack_pack_uint64(pk, cfg->connection_timeout_ms);
+	wire_pack_str(pk, "cleanupInterval");
+	msgpack_pack_uint64(pk, cfg->cleanup_interval_ms);
+}
+
+void admin_pool_status(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+{
+	size_t start;
+	msgpack_packer *pk = session_reply_begin(s, id, &start);
+	struct entry_walk w = { .pk = pk, .now_wall = now_wall_ms() };
+	(void)params;
+
+	msgpack_pack_map(pk, 4);
+	pack_counts(pk, d->pool);
+	wire_pack_str(pk, "connectionDetails");
+	msgpack_pack_array(pk, pool_total(d->pool));
+	pool_foreach_entry(d->pool, pack_entry, &w);
+	pack_config(pk, &d->cfg);
+	session_reply_end(s, start);
+}
+
+/* ---- cleanup ---------------------------------------------------------------- */
+
+void admin_cleanup(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+{
+	msgpack_sbuffer before;
+	msgpack_packer bpk;
+	msgpack_packer *pk;
+	size_t start, cleaned;
+	(void)params;
+
+	/* "before" is packed aside: the sweep changes the counts. */
+	msgpack_sbuffer_init(&before);
+	msgpack_packer_init(&bpk, &before, msgpack_sbuffer_write);
+	msgpack_pack_map(&bpk, 2);
+	pack_counts(&bpk, d->pool);
+	cleaned = backend_cleanup(d);
+
+	pk = session_reply_begin(s, id, &start);
+	msgpack_pack_map(pk, 4);
+	wire_pack_str(pk, "message");
+	wire_pack_str(pk, "Cleanup completed");
+	wire_pack_str(pk, "before");
+	msgpack_sbuffer_write(pk->data, before.data, before.size); /* already packed bytes */
+	wire_pack_str(pk, "after");
+	msgpack_pack_map(pk, 2);
+	pack_counts(pk, d->pool);
+	wire_pack_str(pk, "cleanedConnections");
+	msgpack_pack_uint64(pk, cleaned);
+	session_reply_end(s, start);
+	msgpack_sbuffer_destroy(&before);
+}
+
+/* ---- servers ---------------------------------------------------------------- */
+
+void admin_servers(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+{
+	size_t start;
+	msgpack_packer *pk = session_reply_begin(s, id, &start);
+	(void)params;
+
+	msgpack_pack_map(pk, 1);
+	wire_pack_str(pk, "servers");
+	msgpack_pack_array(pk, d->catalog.n);
+	for (size_t i = 0; i < d->catalog.n; i++) {
+		const struct catalog_entry *e = &d->catalog.entries[i];
+		bool stdio = e->transport == TRANSPORT_STDIO;
+
+		msgpack_pack_map(pk, 4);
+		wire_pack_str(pk, "name");
+		wire_pack_str(pk, e->name);
+		wire_pack_str(pk, "transport");
+		wire_pack_str(pk, stdio ? "stdio" : "http");
+		/* The command and url are templates: ${auth.NAME}, never a value. */
+		wire_pack_str(pk, stdio ? "command" : "url");
+		wire_pack_str(pk, stdio ? e->command : e->url);
+		wire_pack_str(pk, "authKeys");
+		msgpack_pack_array(pk, e->nauth_keys);
+		for (size_t k = 0; k < e->nauth_keys; k++)
+			wire_pack_str(pk, e->auth_keys[k]);
+	}
+	session_reply_end(s, start);
+}
+
+/* ---- evict and metrics ------------------------------------------------------ */
+
+void admin_evict(struct daemon *d, struct session *s, uint64_t id, const char *user, const char *mcp)
+{
+	size_t start, n = backend_evict(d, user, mcp);
+	msgpack_packer *pk;
+
+	log_info("evict %s%s%s: %zu connection%s", user, mcp ? ":" : "", mcp ? mcp : "", n,
+		 n == 1 ? "" : "s");
+	pk = session_reply_begin(s, id, &start);
+	msgpack_pack_map(pk, 1);
+	wire_pack_str(pk, "evicted");
+	msgpack_pack_uint64(pk, n);
+	session_reply_end(s, start);
+}
+
+void admin_metrics(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+{
+	char *text = metrics_render(d);
+	msgpack_packer *pk;
+	size_t start;
+	(void)params;
+
+	if (!text) {
+		session_reply_error(s, id, ERR_INTERNAL, "out of memory");
+		return;
+	}
+	pk = session_reply_begin(s, id, &start);
+	msgpack_pack_map(pk, 1);
+	wire_pack_str(pk, "text");
+	wire_pack_str(pk, text);
+	session_reply_end(s, start);
+	free(text);
+}

@@ -1,0 +1,22 @@
+/* The admin ops: pool-status, cleanup, servers, evict and metrics. */
+#ifndef MCPPOOL_ADMIN_H
+#define MCPPOOL_ADMIN_H
+
+#include <stdint.h>
+
+#include <msgpack.h>
+
+struct daemon;
+struct session;
+
+/* Each answers the session at once under id; params is the request's map. */
+void admin_pool_status(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params);
+void admin_cleanup(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params);
+void admin_servers(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params);
+void admin_metrics(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params);
+void admin_evict(struct daemon *d, struct session *s, uint64_t id, const char *user, const char *mcp);
+
+/* Formats wall-clock ms as ISO-8601 UTC with milliseconds ("2024-01-01T10:00:00.000Z"). */
+void admin_format_time(uint64_t wall_ms, char buf[32]);
+
+#endif

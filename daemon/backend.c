@@ -1,0 +1,489 @@
+/* Pooled MCP connections and the requests that run on them. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "backend.h"
+#include "daemon.h"
+#include "errcode.h"
+#include "hmap.h"
+#include "log.h"
+#include "mcpconn.h"
+#include "pool.h"
+#include "session.h"
+#include "wire.h"
+
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS 30000
+#define BACKOFF_FORGET_MS (10 * 60 * 1000) /* records older than this are dropped by the sweep */
+
+/* A pooled connection as the daemon sees it: the pool's entry and its MCP session. */
+struct backend {
+	struct daemon *d;
+	struct pool_entry *entry;
+	struct mcpconn *conn;
+	bool destroying;
+	bool was_ready;
+};
+
+/* Why starts of one key are refused for a while: repeated failures back off. */
+struct start_failure {
+	struct hmap_node node;
+	char *key;
+	unsigned failures;
+	uint64_t retry_at_ms; /* monotonic */
+	unsigned char auth_hash[32];
+	char reason[256];
+};
+
+static struct pool_clock clock_now(void)
+{
+	struct pool_clock c = { .wall_ms = now_wall_ms(), .mono_ms = now_mono_ms() };
+	return c;
+}
+
+/* ---- start failures and their backoff -------------------------------------- */
+
+static void failure_free(struct daemon *d, struct start_failure *f)
+{
+	hmap_remove(d->start_failures, &f->node);
+	free(f->key);
+	free(f);
+}
+
+static struct start_failure *failure_find(struct daemon *d, const char *key)
+{
+	struct hmap_node *n = hmap_find(d->start_failures, key, strlen(key));
+	return n ? container_of(n, struct start_failure, node) : NULL;
+}
+
+static void failure_record(struct daemon *d, const char *key, const unsigned char hash[32],
+			   const char *reason)
+{
+	struct start_failure *f = failure_find(d, key);
+	uint64_t delay;
+
+	if (!f) {
+		if (!(f = calloc(1, sizeof(*f))) || !(f->key = strdup(key))) {
+			free(f);
+			return;
+		}
+		hmap_insert(d->start_failures, &f->node, f->key, strlen(f->key));
+	}
+	f->failures++;
+	delay = BACKOFF_FIRST_MS;
+	for (unsigned i = 1; i < f->failures && delay < BACKOFF_MAX_MS; i++)
+		delay *= 2;
+	if (delay > BACKOFF_MAX_MS)
+		delay = BACKOFF_MAX_MS;
+	f->retry_at_ms = now_mono_ms() + delay;
+	memcpy(f->auth_hash, hash, 32);
+	snprintf(f->reason, sizeof(f->reason), "%s", reason);
+	d->metrics.spawn_failures++;
+}
+
+/* Nonzero ms to wait when the last start of key with this auth failed recently. */
+static uint64_t failure_wait(struct daemon *d, const char *key, const unsigned char hash[32],
+			     const char **reason)
+{
+	struct start_failure *f = failure_find(d, key);
+	uint64_t now = now_mono_ms();
+
+	if (!f || now >= f->retry_at_ms || sodium_memcmp(f->auth_hash, hash, 32) != 0)
+		return 0;
+	*reason = f->reason;
+	return f->retry_at_ms - now;
+}
+
+static void failures_sweep(struct daemon *d)
+{
+	struct hmap_node *n = hmap_next(d->start_failures, NULL), *next;
+	uint64_t now = now_mono_ms();
+
+	for (; n; n = next) {
+		struct start_failure *f = container_of(n, struct start_failure, node);
+		next = hmap_next(d->start_failures, n);
+		if (now > f->retry_at_ms + BACKOFF_FORGET_MS)
+			failure_free(d, f);
+	}
+}
+
+/* ---- connections ----------------------------------------------------------- */
+
+/*
+ * Ends a connection: its requests get code/reason, its child is shut down, and
+ * (with remove) its entry leaves the pool. Re-entry from the replies it
+ * triggers is a no-op.
+ */
+static void backend_destroy(struct backend *be, bool remove, int code, const char *reason)
+{
+	struct daemon *d = be->d;
+
+	if (be->destroying)
+		return;
+	be->destroying = true;
+	mcpconn_close(be->conn, code, reason);
+	if (remove)
+		pool_remove(d->pool, be->entry);
+	free(be);
+}
+
+/* The pool closes an idle connection: eviction, sweep or retire. */
+static void on_pool_close(void *ctx, struct pool_entry *e, const char *reason)
+{
+	struct daemon *d = ctx;
+	struct backend *be = e->conn;
+
+	if (strcmp(reason, "idle timeout") == 0)
+		d->metrics.idle_closed++;
+	else if (strncmp(reason, "evicted:", 8) == 0)
+		d->metrics.evictions++;
+	log_info("[%s] closing: %s", e->key, reason);
+	backend_destroy(be, false, ERR_UPSTREAM_CLOSED, reason);
+}
+
+static void on_conn_ready(void *ctx, struct mcpconn *c)
+{
+	struct backend *be = ctx;
+	struct start_failure *f = failure_find(be->d, be->entry->key);
+	struct pool_clock now = clock_now();
+	(void)c;
+
+	be->was_ready = true;
+	if (f)
+		failure_free(be->d, f);
+	pool_mark_ready(be->d->pool, be->entry, &now);
+}
+
+static void on_conn_dead(void *ctx, struct mcpconn *c, int code, const char *reason)
+{
+	struct backend *be = ctx;
+	(void)c;
+
+	if (be->was_ready)
+		be->d->metrics.upstream_lost++;
+	else
+		failure_record(be->d, be->entry->key, be->entry->auth_hash, reason);
+	backend_destroy(be, true, code, reason);
+}
+
+static const struct mcpconn_callbacks conn_cb = {
+	.on_ready = on_conn_ready,
+	.on_dead = on_conn_dead,
+};
+
+/* Starts a connection for (user, mcp); answers the session itself on failure. */
+static struct backend *backend_start(struct daemon *d, struct session *s, uint64_t client_id,
+				     const struct mcp_call *call, const unsigned char hash[32],
+				     const char *key)
+{
+	struct mcpconn_options opt = {
+		.tag = key,
+		.start_timeout_ms = d->cfg.start_timeout_ms,
+		.kill_timeout_ms = d->cfg.kill_timeout_ms,
+		.max_message = d->cfg.max_message,
+	};
+	struct pool_clock now = clock_now();
+	struct spawn_spec spec = { 0 };
+	struct backend *be;
+	char err[512];
+
+	if (pool_make_room(d->pool, call->user) < 0) {
+		session_reply_error(s, client_id, ERR_POOL_EXHAUSTED,
+				    "no room for %s: user has %u of %u connections, pool has %u of %u, "
+				    "and none is idle", key, pool_user_count(d->pool, call->user),
+				    d->cfg.max_per_user, pool_total(d->pool), d->cfg.max_total);
+		return NULL;
+	}
+	if (!(be = calloc(1, sizeof(*be)))) {
+		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	be->d = d;
+	if (auth_build_spawn(call->entry, call->auth, d->cfg.child_env, &spec, err, sizeof(err)) < 0) {
+		free(be);
+		session_reply_error(s, client_id, ERR_AUTH_INVALID, "%s", err);
+		return NULL;
+	}
+	be->conn = mcpconn_start(d->loop, &spec, &opt, &conn_cb, be, err, sizeof(err));
+	spawn_spec_wipe(&spec);
+	d->metrics.spawns++;
+	if (!be->conn) {
+		free(be);
+		failure_record(d, key, hash, err);
+		log_warn("[%s] start failed: %s", key, err);
+		session_reply_error(s, client_id, ERR_UPSTREAM_START_FAILED, "%s: %s", key, err);
+		return NULL;
+	}
+	be->entry = pool_insert(d->pool, call->user, call->entry->name, hash, be, &now);
+	if (!be->entry) {
+		be->destroying = true;
+		mcpconn_close(be->conn, ERR_INTERNAL, "out of memory");
+		free(be);
+		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	return be;
+}
+
+/*
+ * Finds or starts the connection for call. Returns NULL when the session was
+ * already answered with an error.
+ */
+static struct backend *backend_acquire(struct daemon *d, struct session *s, uint64_t client_id,
+				       const struct mcp_call *call, bool *reused)
+{
+	unsigned char hash[32];
+	char key[512];
+	struct pool_entry *e;
+	const char *why;
+	uint64_t wait;
+
+	snprintf(key, sizeof(key), "%s:%s", call->user, call->entry->name);
+	auth_hash(call->auth, d->auth_key, hash);
+	e = pool_lookup(d->pool, call->user, call->entry->name);
+	if (e && sodium_memcmp(e->auth_hash, hash, 32) == 0) {
+		*reused = true;
+		d->metrics.reuses++;
+		sodium_memzero(hash, sizeof(hash));
+		return e->conn;
+	}
+	*reused = false;
+	if (e) {
+		log_info("[%s] auth changed: retiring the connection", key);
+		d->metrics.auth_reconnects++;
+		pool_retire(d->pool, e, "auth changed");
+	}
+	if ((wait = failure_wait(d, key, hash, &why))) {
+		session_reply_error(s, client_id, ERR_UPSTREAM_START_FAILED,
+				    "%s: %s (last start failed; next attempt in %" PRIu64 " ms)",
+				    key, why, wait);
+		return NULL;
+	}
+	struct backend *be = backend_start(d, s, client_id, call, hash, key);
+	sodium_memzero(hash, sizeof(hash));
+	return be;
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+/* Detaches r from its session and its connection's accounting, and frees it. */
+static void request_finish(struct request *r)
+{
+	struct backend *be = r->be;
+	struct daemon *d = r->d;
+	struct pool_clock now = clock_now();
+
+	ev_timer_stop(d->loop, &r->deadline);
+	list_del(&r->session_node);
+	free(r);
+	if (pool_request_end(d->pool, be->entry, &now)) {
+		log_info("[%s] drained: closing", be->entry->key);
+		backend_destroy(be, true, ERR_UPSTREAM_CLOSED, "drained");
+	}
+}
+
+static void reply_warm(struct request *r)
+{
+	struct pool_entry *e = r->be->entry;
+	msgpack_packer *pk;
+	size_t start;
+
+	pk = session_reply_begin(r->session, r->client_id, &start);
+	msgpack_pack_map(pk, 4);
+	wire_pack_str(pk, "key");
+	wire_pack_str(pk, e->key);
+	wire_pack_str(pk, "state");
+	wire_pack_str(pk, pool_state_name(e->state));
+	wire_pack_str(pk, "pid");
+	msgpack_pack_int64(pk, mcpconn_pid(r->be->conn));
+	wire_pack_str(pk, "reused");
+	if (r->reused)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	session_reply_end(r->session, start);
+}
+
+static void on_upstream_reply(void *arg, const struct mcp_reply *reply)
+{
+	struct request *r = arg;
+
+	list_del(&r->session_node); /* a failed reply may kill the session: not with r on it */
+	if (reply->code == ERR_OK)
+		r->d->metrics.replies_by_code[ERR_OK]++; /* errors are counted by the session */
+	if (reply->code == ERR_OK && r->kind == REQ_WARM)
+		reply_warm(r);
+	else if (reply->code == ERR_OK)
+		session_reply_json(r->session, r->client_id, reply->result);
+	else if (reply->code == ERR_UPSTREAM_ERROR)
+		session_reply_error_data(r->session, r->client_id, ERR_UPSTREAM_ERROR,
+					 reply->message, reply->rpc_error);
+	else
+		session_reply_error(r->session, r->client_id, reply->code, "%s: %s",
+				    r->be->entry->key, reply->message);
+	request_finish(r);
+}
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct request *r = w->data;
+	(void)loop;
+	(void)revents;
+
+	list_del(&r->session_node);
+	mcpconn_cancel(r->be->conn, r->handle, "timeout");
+	session_reply_error(r->session, r->client_id, ERR_UPSTREAM_TIMEOUT,
+			    "%s: no answer within %" PRIu64 " ms", r->be->entry->key, r->timeout_ms);
+	request_finish(r);
+}
+
+void backend_cancel(struct request *r, int code, const char *reason)
+{
+	list_del(&r->session_node);
+	mcpconn_cancel(r->be->conn, r->handle, reason);
+	if (code != ERR_OK)
+		session_reply_error(r->session, r->client_id, code, "%s: %s", r->be->entry->key,
+				    reason);
+	request_finish(r);
+}
+
+void backend_cancel_by_client_id(struct session *s, uint64_t client_id)
+{
+	struct list_node *pos;
+
+	list_for_each(pos, session_requests(s)) {
+		struct request *r = list_entry(pos, struct request, session_node);
+		if (r->client_id == client_id) {
+			backend_cancel(r, ERR_CANCELLED, "cancelled by the client");
+			return;
+		}
+	}
+}
+
+void backend_submit(struct daemon *d, struct session *s, uint64_t client_id, struct mcp_call *call)
+{
+	struct pool_clock now;
+	struct backend *be;
+	struct request *r;
+	bool reused;
+
+	d->metrics.requests++;
+	if (d->stopping) {
+		session_reply_error(s, client_id, ERR_SHUTTING_DOWN, "mcppoold is shutting down");
+		goto out;
+	}
+	if (!(r = calloc(1, sizeof(*r)))) {
+		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (!(be = backend_acquire(d, s, client_id, call, &reused))) {
+		free(r);
+		goto out;
+	}
+	r->d = d;
+	r->session = s;
+	r->client_id = client_id;
+	r->be = be;
+	r->kind = call->kind;
+	r->reused = reused;
+	r->timeout_ms = call->timeout_ms;
+	now = clock_now();
+	pool_request_begin(d->pool, be->entry, &now);
+	list_add_tail(session_requests(s), &r->session_node);
+	ev_timer_init(&r->deadline, on_deadline, call->timeout_ms / 1000.0, 0);
+	r->deadline.data = r;
+	r->handle = mcpconn_request(be->conn, call->method, call->params, on_upstream_reply, r);
+	call->params = NULL;
+	if (!r->handle) {
+		session_reply_error(s, client_id, ERR_INTERNAL, "%s: could not send the request",
+				    be->entry->key);
+		request_finish(r);
+		goto out;
+	}
+	ev_timer_start(d->loop, &r->deadline);
+out:
+	json_decref(call->params);
+	call->params = NULL;
+	auth_wipe(call->auth);
+}
+
+/* ---- maintenance ----------------------------------------------------------- */
+
+size_t backend_cleanup(struct daemon *d)
+{
+	struct pool_clock now = clock_now();
+	size_t n = pool_sweep(d->pool, &now, d->cfg.connection_timeout_ms);
+
+	failures_sweep(d);
+	if (n)
+		log_info("cleanup: closed %zu idle connection%s", n, n == 1 ? "" : "s");
+	return n;
+}
+
+size_t backend_evict(struct daemon *d, const char *user, const char *mcp)
+{
+	return pool_evict(d->pool, user, mcp);
+}
+
+static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	backend_cleanup(w->data);
+}
+
+int backend_init(struct daemon *d)
+{
+	struct pool_limits limits = { .max_per_user = d->cfg.max_per_user,
+				      .max_total = d->cfg.max_total };
+	static const struct pool_callbacks cb = { .on_close = on_pool_close };
+
+	if (!(d->pool = pool_new(&limits, &cb, d)))
+		return -1;
+	if (!(d->start_failures = calloc(1, sizeof(*d->start_failures))) ||
+	    hmap_init(d->start_failures) < 0)
+		return -1;
+	ev_timer_init(&d->sweep_timer, on_sweep, d->cfg.cleanup_interval_ms / 1000.0,
+		      d->cfg.cleanup_interval_ms / 1000.0);
+	d->sweep_timer.data = d;
+	ev_timer_start(d->loop, &d->sweep_timer);
+	return 0;
+}
+
+static void collect_entry(void *arg, const struct pool_entry *e)
+{
+	struct backend ***cursor = arg;
+	*(*cursor)++ = e->conn;
+}
+
+void backend_shutdown(struct daemon *d)
+{
+	unsigned n = pool_total(d->pool);
+	struct backend **all = calloc(n ? n : 1, sizeof(*all)), **cursor = all;
+	struct hmap_node *f;
+
+	ev_timer_stop(d->loop, &d->sweep_timer);
+	if (all) {
+		pool_foreach_entry(d->pool, collect_entry, &cursor);
+		for (unsigned i = 0; i < n; i++)
+			backend_destroy(all[i], true, ERR_SHUTTING_DOWN, "mcppoold is shutting down");
+		free(all);
+	}
+	pool_free(d->pool);
+	d->pool = NULL;
+	while ((f = hmap_next(d->start_failures, NULL)))
+		failure_free(d, container_of(f, struct start_failure, node));
+	hmap_destroy(d->start_failures);
+	free(d->start_failures);
+	d->start_failures = NULL;
+}
+
+long backend_entry_pid(const struct pool_entry *e)
+{
+	const struct backend *be = e->conn;
+	return be && be->conn ? (long)mcpconn_pid(be->conn) : 0;
+}

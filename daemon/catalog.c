@@ -1,0 +1,607 @@
+/* The server catalog. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "catalog.h"
+
+#define AUTH_PREFIX "${auth."
+#define AUTH_PREFIX_LEN 7
+#define WHERE_MAX 400
+
+/* Where errors go, and the name of the text being read. */
+struct ctx {
+	const char *origin;
+	char *err;
+	size_t errlen;
+};
+
+static const char *const entry_keys[] = {
+	"command", "args", "env", "cwd", "type", "url", "headers", NULL
+};
+
+/* Copies s into dst for a message, control characters and quotes escaped. */
+static void escape_text(char *dst, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (; *s && n + 8 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f) {
+			dst[n++] = '\\';
+			dst[n++] = 'x';
+			dst[n++] = hex[c >> 4];
+			dst[n++] = hex[c & 15];
+		} else {
+			if (c == '"' || c == '\\')
+				dst[n++] = '\\';
+			dst[n++] = (char)c;
+		}
+	}
+	dst[n] = '\0';
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail(struct ctx *c, const char *where, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (where)
+		snprintf(c->err, c->errlen, "%s: %s: %s", c->origin, where, msg);
+	else
+		snprintf(c->err, c->errlen, "%s: %s", c->origin, msg);
+	return -1;
+}
+
+int catalog_auth_name_char(int c)
+{
+	return isalnum(c) || c == '_' || c == '.' || c == '-';
+}
+
+int catalog_check_name(const char *name, size_t len, size_t max, char *err, size_t errlen)
+{
+	if (len == 0) {
+		snprintf(err, errlen, "empty");
+		return -1;
+	}
+	if (len > max) {
+		snprintf(err, errlen, "longer than %zu bytes", max);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == ':') {
+			snprintf(err, errlen, "contains ':'");
+			return -1;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			snprintf(err, errlen, "contains a control character");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int catalog_next_ref(const char *s, size_t from, struct auth_ref *ref, char *err, size_t errlen)
+{
+	const char *p = strstr(s + from, AUTH_PREFIX);
+	const char *name, *q;
+
+	if (!p)
+		return 0;
+	name = q = p + AUTH_PREFIX_LEN;
+	while (catalog_auth_name_char((unsigned char)*q))
+		q++;
+	if (*q == '\0') {
+		snprintf(err, errlen, "unterminated \"${auth.\" (expected ${auth.NAME})");
+		return -1;
+	}
+	if (*q != '}' || q == name || q - name > CATALOG_AUTH_NAME_MAX) {
+		snprintf(err, errlen, "invalid ${auth.NAME} (NAME is 1 to %d of A-Z a-z 0-9 _ . -)",
+			 CATALOG_AUTH_NAME_MAX);
+		return -1;
+	}
+	ref->start = (size_t)(p - s);
+	ref->end = (size_t)(q + 1 - s);
+	ref->name = name;
+	ref->name_len = (size_t)(q - name);
+	return 1;
+}
+
+static int add_auth_key(struct catalog_entry *e, const char *name, size_t len)
+{
+	char **keys = realloc(e->auth_keys, (e->nauth_keys + 1) * sizeof(*keys));
+
+	if (!keys)
+		return -1;
+	e->auth_keys = keys;
+	keys[e->nauth_keys] = strndup(name, len);
+	if (!keys[e->nauth_keys])
+		return -1;
+	e->nauth_keys++;
+	return 0;
+}
+
+/* Validates the ${auth.NAME} references of s and records their NAMEs in e. */
+static int collect_refs(struct ctx *c, const char *where, const char *s, struct catalog_entry *e)
+{
+	struct auth_ref ref;
+	char why[160];
+	size_t pos = 0;
+	int r;
+
+	while ((r = catalog_next_ref(s, pos, &ref, why, sizeof(why))) > 0) {
+		if (add_auth_key(e, ref.name, ref.name_len) < 0)
+			return fail(c, where, "out of memory");
+		pos = ref.end;
+	}
+	return r < 0 ? fail(c, where, "%s", why) : 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts the recorded auth keys and drops repeats. */
+static void unique_auth_keys(struct catalog_entry *e)
+{
+	size_t out = 0;
+
+	if (e->nauth_keys == 0)
+		return;
+	qsort(e->auth_keys, e->nauth_keys, sizeof(*e->auth_keys), cmp_str);
+	for (size_t i = 0; i < e->nauth_keys; i++) {
+		if (out > 0 && strcmp(e->auth_keys[out - 1], e->auth_keys[i]) == 0)
+			free(e->auth_keys[i]);
+		else
+			e->auth_keys[out++] = e->auth_keys[i];
+	}
+	e->nauth_keys = out;
+}
+
+static bool is_env_name(const char *s)
+{
+	if (!isalpha((unsigned char)*s) && *s != '_')
+		return false;
+	for (s++; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_')
+			return false;
+	return true;
+}
+
+/* An HTTP header field name: one or more RFC 9110 token characters. */
+static bool is_header_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+			return false;
+	return true;
+}
+
+static bool has_control(const char *s, bool allow_tab)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if ((ch < 0x20 && !(allow_tab && ch == '\t')) || ch == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+static int get_string(struct ctx *c, const char *where, json_t *v, char **out)
+{
+	if (!json_is_string(v))
+		return fail(c, where, "must be a string");
+	*out = strdup(json_string_value(v));
+	return *out ? 0 : fail(c, where, "out of memory");
+}
+
+static int check_keys(struct ctx *c, const char *where, json_t *obj)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		bool known = false;
+		char shown[160];
+
+		for (int i = 0; entry_keys[i]; i++)
+			known = known || strcmp(key, entry_keys[i]) == 0;
+		if (known)
+			continue;
+		escape_text(shown, sizeof(shown), key);
+		return fail(c, where, "unknown key \"%s\" (expected command, args, env, cwd, "
+			    "type, url, headers)", shown);
+	}
+	return 0;
+}
+
+/* Refuses keys that belong to the other transport. */
+static int check_transport_keys(struct ctx *c, const char *where, json_t *obj,
+				enum transport_kind t)
+{
+	static const char *const stdio_only[] = { "args", "env", "cwd", NULL };
+	static const char *const http_only[] = { "headers", NULL };
+	const char *const *wrong = t == TRANSPORT_STDIO ? http_only : stdio_only;
+
+	for (int i = 0; wrong[i]; i++)
+		if (json_object_get(obj, wrong[i]))
+			return fail(c, where, "\"%s\" applies to %s entries only", wrong[i],
+				    t == TRANSPORT_STDIO ? "url" : "command");
+	return 0;
+}
+
+static int check_type(struct ctx *c, const char *where, json_t *type, enum transport_kind t)
+{
+	const char *s;
+	char shown[160];
+
+	if (!type)
+		return 0;
+	if (!json_is_string(type))
+		return fail(c, where, "\"type\" must be a string");
+	s = json_string_value(type);
+	if (t == TRANSPORT_STDIO && strcmp(s, "stdio") == 0)
+		return 0;
+	if (t == TRANSPORT_HTTP && (strcmp(s, "http") == 0 || strcmp(s, "streamable-http") == 0))
+		return 0;
+	escape_text(shown, sizeof(shown), s);
+	if (t == TRANSPORT_STDIO)
+		return fail(c, where, "type \"%s\" does not match \"command\" (expected stdio)", shown);
+	return fail(c, where, "type \"%s\" does not match \"url\" (expected http or "
+		    "streamable-http)", shown);
+}
+
+static int parse_args(struct ctx *c, const char *where, json_t *arr, struct catalog_entry *e)
+{
+	char at[WHERE_MAX + 32];
+	size_t i;
+	json_t *v;
+
+	if (!arr)
+		return 0;
+	snprintf(at, sizeof(at), "%s.args", where);
+	if (!json_is_array(arr))
+		return fail(c, at, "must be an array of strings");
+	e->args = calloc(json_array_size(arr) + 1, sizeof(*e->args));
+	if (!e->args)
+		return fail(c, at, "out of memory");
+	json_array_foreach(arr, i, v) {
+		snprintf(at, sizeof(at), "%s.args[%zu]", where, i);
+		if (get_string(c, at, v, &e->args[i]) < 0)
+			return -1;
+		e->nargs++;
+		if (collect_refs(c, at, e->args[i], e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+enum map_kind { MAP_ENV, MAP_HEADERS };
+
+/* Checks one key of "env" or "headers"; at names the place. */
+static int check_map_pair(struct ctx *c, const char *at, enum map_kind kind, const char *key,
+			  const char *value)
+{
+	if (kind == MAP_ENV && !is_env_name(key))
+		return fail(c, at, "not a variable name (expected [A-Za-z_][A-Za-z0-9_]*)");
+	if (kind == MAP_HEADERS && !is_header_name(key))
+		return fail(c, at, "not an HTTP header name");
+	if (kind == MAP_HEADERS && has_control(value, true))
+		return fail(c, at, "control characters are not allowed in a header value");
+	return 0;
+}
+
+/* Parses "env" or "headers": an object of string values, in file order. */
+static int parse_map(struct ctx *c, const char *where, json_t *obj, enum map_kind kind,
+		     struct kv **out, size_t *n, struct catalog_entry *e)
+{
+	const char *field = kind == MAP_ENV ? "env" : "headers";
+	char at[WHERE_MAX + 200], shown[160];
+	const char *key;
+	json_t *v;
+
+	if (!obj)
+		return 0;
+	snprintf(at, sizeof(at), "%s.%s", where, field);
+	if (!json_is_object(obj))
+		return fail(c, at, "must be an object of strings");
+	*out = calloc(json_object_size(obj) + 1, sizeof(**out));
+	if (!*out)
+		return fail(c, at, "out of memory");
+	json_object_foreach(obj, key, v) {
+		struct kv *pair = &(*out)[*n];
+
+		escape_text(shown, sizeof(shown), key);
+		snprintf(at, sizeof(at), "%s.%s.%s", where, field, shown);
+		if (get_string(c, at, v, &pair->value) < 0)
+			return -1;
+		pair->key = strdup(key);
+		(*n)++;
+		if (!pair->key)
+			return fail(c, at, "out of memory");
+		if (check_map_pair(c, at, kind, key, pair->value) < 0 ||
+		    collect_refs(c, at, pair->value, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Command and cwd are used as written: a template there would be a silent mistake. */
+static int check_no_ref(struct ctx *c, const char *where, const char *field, const char *s)
+{
+	char at[WHERE_MAX + 32];
+
+	if (!s || !strstr(s, AUTH_PREFIX))
+		return 0;
+	snprintf(at, sizeof(at), "%s.%s", where, field);
+	return fail(c, at, "${auth.NAME} is substituted only in args, env, url and headers");
+}
+
+static int parse_stdio(struct ctx *c, const char *where, json_t *obj, struct catalog_entry *e)
+{
+	json_t *cwd = json_object_get(obj, "cwd");
+	char at[WHERE_MAX + 32];
+
+	snprintf(at, sizeof(at), "%s.command", where);
+	if (get_string(c, at, json_object_get(obj, "command"), &e->command) < 0)
+		return -1;
+	if (!*e->command)
+		return fail(c, at, "must not be empty");
+	if (cwd) {
+		snprintf(at, sizeof(at), "%s.cwd", where);
+		if (get_string(c, at, cwd, &e->cwd) < 0)
+			return -1;
+		if (!*e->cwd)
+			return fail(c, at, "must not be empty");
+	}
+	if (check_no_ref(c, where, "command", e->command) < 0 ||
+	    check_no_ref(c, where, "cwd", e->cwd) < 0)
+		return -1;
+	if (parse_args(c, where, json_object_get(obj, "args"), e) < 0)
+		return -1;
+	return parse_map(c, where, json_object_get(obj, "env"), MAP_ENV, &e->env, &e->nenv, e);
+}
+
+static bool is_http_url(const char *s)
+{
+	size_t skip;
+
+	if (strncasecmp(s, "http://", 7) == 0)
+		skip = 7;
+	else if (strncasecmp(s, "https://", 8) == 0)
+		skip = 8;
+	else
+		return false;
+	return s[skip] != '\0' && !has_control(s, false) && !strchr(s, ' ');
+}
+
+static int parse_http(struct ctx *c, const char *where, json_t *obj, struct catalog_entry *e)
+{
+	char at[WHERE_MAX + 32];
+
+	snprintf(at, sizeof(at), "%s.url", where);
+	if (get_string(c, at, json_object_get(obj, "url"), &e->url) < 0)
+		return -1;
+	if (!is_http_url(e->url))
+		return fail(c, at, "expected an http:// or https:// URL");
+	if (collect_refs(c, at, e->url, e) < 0)
+		return -1;
+	return parse_map(c, where, json_object_get(obj, "headers"), MAP_HEADERS, &e->headers,
+			 &e->nheaders, e);
+}
+
+static int parse_entry(struct ctx *c, const char *name, json_t *obj, struct catalog_entry *e)
+{
+	char where[WHERE_MAX], shown[300], why[96];
+	bool has_command, has_url;
+
+	escape_text(shown, sizeof(shown), name);
+	snprintf(where, sizeof(where), "mcpServers.%s", shown);
+	if (catalog_check_name(name, strlen(name), CATALOG_NAME_MAX, why, sizeof(why)) < 0)
+		return fail(c, where, "invalid server name: %s", why);
+	e->name = strdup(name);
+	if (!e->name)
+		return fail(c, where, "out of memory");
+	if (!json_is_object(obj))
+		return fail(c, where, "must be an object");
+	if (check_keys(c, where, obj) < 0)
+		return -1;
+	has_command = json_object_get(obj, "command") != NULL;
+	has_url = json_object_get(obj, "url") != NULL;
+	if (has_command == has_url)
+		return fail(c, where, "needs exactly one of \"command\" (stdio) and \"url\" (http)");
+	e->transport = has_command ? TRANSPORT_STDIO : TRANSPORT_HTTP;
+	if (check_transport_keys(c, where, obj, e->transport) < 0 ||
+	    check_type(c, where, json_object_get(obj, "type"), e->transport) < 0)
+		return -1;
+	if ((has_command ? parse_stdio : parse_http)(c, where, obj, e) < 0)
+		return -1;
+	unique_auth_keys(e);
+	return 0;
+}
+
+static void free_strings(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void free_kvs(struct kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
+}
+
+static void entry_free(struct catalog_entry *e)
+{
+	free(e->name);
+	free(e->command);
+	free_strings(e->args, e->nargs);
+	free_kvs(e->env, e->nenv);
+	free(e->cwd);
+	free(e->url);
+	free_kvs(e->headers, e->nheaders);
+	free_strings(e->auth_keys, e->nauth_keys);
+}
+
+void catalog_free(struct catalog *cat)
+{
+	if (!cat)
+		return;
+	for (size_t i = 0; i < cat->n; i++)
+		entry_free(&cat->entries[i]);
+	free(cat->entries);
+	cat->entries = NULL;
+	cat->n = 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct catalog_entry *)a)->name,
+		      ((const struct catalog_entry *)b)->name);
+}
+
+static int build(struct ctx *c, json_t *root, struct catalog *cat)
+{
+	json_t *servers, *v;
+	const char *name;
+
+	if (!json_is_object(root))
+		return fail(c, NULL, "top level must be a JSON object");
+	servers = json_object_get(root, "mcpServers");
+	if (!servers)
+		return fail(c, NULL, "missing \"mcpServers\" object");
+	if (!json_is_object(servers))
+		return fail(c, "mcpServers", "must be an object");
+	cat->entries = calloc(json_object_size(servers) + 1, sizeof(*cat->entries));
+	if (!cat->entries)
+		return fail(c, NULL, "out of memory");
+	json_object_foreach(servers, name, v) {
+		/* Counted before parsing so that catalog_free() sees a half-built entry. */
+		struct catalog_entry *e = &cat->entries[cat->n++];
+		if (parse_entry(c, name, v, e) < 0)
+			return -1;
+	}
+	qsort(cat->entries, cat->n, sizeof(*cat->entries), cmp_entry);
+	return 0;
+}
+
+static int load_buffer(struct catalog *cat, const char *buf, size_t len, const char *origin,
+		       char *err, size_t errlen)
+{
+	struct ctx c = { origin, err, errlen };
+	json_error_t jerr;
+	json_t *root;
+	int r;
+
+	cat->entries = NULL;
+	cat->n = 0;
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);
+		return -1;
+	}
+	r = build(&c, root, cat);
+	json_decref(root);
+	if (r < 0)
+		catalog_free(cat);
+	return r;
+}
+
+int catalog_load_string(struct catalog *cat, const char *json, const char *origin,
+			char *err, size_t errlen)
+{
+	return load_buffer(cat, json, strlen(json), origin, err, errlen);
+}
+
+/* Reads a whole file of at most CATALOG_MAX_BYTES; NULL with err set on failure. */
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		goto fail;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		goto fail;
+	}
+	buf = malloc(CATALOG_MAX_BYTES + 1);
+	if (!buf)
+		goto fail;
+	for (;;) {
+		ssize_t r = read(fd, buf + n, CATALOG_MAX_BYTES + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			goto fail;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > CATALOG_MAX_BYTES) {
+			snprintf(err, errlen, "%s: larger than %d bytes", path, CATALOG_MAX_BYTES);
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+	}
+	close(fd);
+	*len = n;
+	return buf;
+fail:
+	snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+int catalog_load_file(struct catalog *cat, const char *path, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *buf;
+	int r;
+
+	cat->entries = NULL;
+	cat->n = 0;
+	buf = read_file(path, &len, err, errlen);
+	if (!buf)
+		return -1;
+	r = load_buffer(cat, buf, len, path, err, errlen);
+	free(buf);
+	return r;
+}
+
+const struct catalog_entry *catalog_find(const struct catalog *cat, const char *name)
+{
+	struct catalog_entry key = { .name = (char *)name };
+
+	if (!cat || cat->n == 0 || !name)
+		return NULL;
+	return bsearch(&key, cat->entries, cat->n, sizeof(key), cmp_entry);
+}

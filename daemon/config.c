@@ -1,0 +1,730 @@
+/* The daemon's configuration. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "config.h"
+#include "log.h"
+#include "sockpath.h"
+
+#define DOTENV_MAX_BYTES (1024 * 1024) /* a .env larger than this is a mistake */
+#define DEFAULT_DOTENV ".env"
+
+/* Every variable mcppool reads; the order is that of config_print(). */
+enum var_id {
+	V_MAX_PER_USER,
+	V_MAX_TOTAL,
+	V_CONNECTION_TIMEOUT,
+	V_CLEANUP_INTERVAL,
+	V_REQUEST_TIMEOUT,
+	V_START_TIMEOUT,
+	V_KILL_TIMEOUT,
+	V_MAX_FRAME,
+	V_MAX_MESSAGE,
+	V_MAX_OUTPUT,
+	V_MAX_CLIENTS,
+	V_MAX_INFLIGHT,
+	V_NUMERIC_COUNT,
+	V_LOG_LEVEL = V_NUMERIC_COUNT,
+	V_SOCKET,
+	V_SOCKET_GROUP,
+	V_SERVERS,
+	V_CHILD_ENV,
+	V__COUNT
+};
+
+static const char *const var_names[V__COUNT] = {
+	[V_MAX_PER_USER] = "MAX_CONNECTIONS_PER_USER",
+	[V_MAX_TOTAL] = "MAX_TOTAL_CONNECTIONS",
+	[V_CONNECTION_TIMEOUT] = "CONNECTION_TIMEOUT",
+	[V_CLEANUP_INTERVAL] = "CLEANUP_INTERVAL",
+	[V_REQUEST_TIMEOUT] = "REQUEST_TIMEOUT",
+	[V_START_TIMEOUT] = "MCPPOOL_START_TIMEOUT",
+	[V_KILL_TIMEOUT] = "MCPPOOL_KILL_TIMEOUT",
+	[V_MAX_FRAME] = "MCPPOOL_MAX_FRAME",
+	[V_MAX_MESSAGE] = "MCPPOOL_MAX_MESSAGE",
+	[V_MAX_OUTPUT] = "MCPPOOL_MAX_OUTPUT",
+	[V_MAX_CLIENTS] = "MCPPOOL_MAX_CLIENTS",
+	[V_MAX_INFLIGHT] = "MCPPOOL_MAX_INFLIGHT",
+	[V_LOG_LEVEL] = "MCPPOOL_LOG_LEVEL",
+	[V_SOCKET] = "MCPPOOL_SOCKET",
+	[V_SOCKET_GROUP] = "MCPPOOL_SOCKET_GROUP",
+	[V_SERVERS] = "MCPPOOL_SERVERS",
+	[V_CHILD_ENV] = "MCPPOOL_CHILD_ENV",
+};
+
+enum num_kind { NUM_UNSIGNED, NUM_U64, NUM_SIZE };
+
+struct num_var {
+	enum num_kind kind;
+	size_t offset;     /* of the field in struct config */
+	uint64_t min, max, def;
+	const char *unit;  /* "an integer" or "milliseconds" */
+};
+
+#define NUM(kind, field, min, max, def, unit) \
+	{ kind, offsetof(struct config, field), min, max, def, unit }
+
+static const struct num_var num_vars[V_NUMERIC_COUNT] = {
+	[V_MAX_PER_USER] = NUM(NUM_UNSIGNED, max_per_user, 1, 100000, 10, "an integer"),
+	[V_MAX_TOTAL] = NUM(NUM_UNSIGNED, max_total, 1, 1000000, 100, "an integer"),
+	[V_CONNECTION_TIMEOUT] = NUM(NUM_U64, connection_timeout_ms, 1, CONFIG_MAX_MS, 1800000, "milliseconds"),
+	[V_CLEANUP_INTERVAL] = NUM(NUM_U64, cleanup_interval_ms, 1, CONFIG_MAX_MS, 300000, "milliseconds"),
+	[V_REQUEST_TIMEOUT] = NUM(NUM_U64, request_timeout_ms, 1, CONFIG_MAX_MS, 60000, "milliseconds"),
+	[V_START_TIMEOUT] = NUM(NUM_U64, start_timeout_ms, 1, CONFIG_MAX_MS, 60000, "milliseconds"),
+	[V_KILL_TIMEOUT] = NUM(NUM_U64, kill_timeout_ms, 1, CONFIG_MAX_MS, 2000, "milliseconds"),
+	[V_MAX_FRAME] = NUM(NUM_SIZE, max_frame, 1024, 1073741824, 16777216, "a byte count"),
+	[V_MAX_MESSAGE] = NUM(NUM_SIZE, max_message, 1024, 1073741824, 16777216, "a byte count"),
+	[V_MAX_OUTPUT] = NUM(NUM_SIZE, max_output, 1024, 68719476736ULL, 67108864, "a byte count"),
+	[V_MAX_CLIENTS] = NUM(NUM_UNSIGNED, max_clients, 1, 1000000, 1024, "an integer"),
+	[V_MAX_INFLIGHT] = NUM(NUM_UNSIGNED, max_inflight, 1, 1000000, 1024, "an integer"),
+};
+
+/* Values of known keys found in the .env file (malloc'd; NULL when absent). */
+struct dotenv {
+	char *values[V__COUNT];
+};
+
+/* Where a value came from, for error messages. */
+struct source {
+	const char *value;
+	const char *name; /* the variable, or the command-line option */
+};
+
+static void set_num(struct config *cfg, const struct num_var *v, uint64_t value)
+{
+	char *field = (char *)cfg + v->offset;
+
+	switch (v->kind) {
+	case NUM_UNSIGNED:
+		*(unsigned *)(void *)field = (unsigned)value;
+		break;
+	case NUM_U64:
+		*(uint64_t *)(void *)field = value;
+		break;
+	case NUM_SIZE:
+		*(size_t *)(void *)field = (size_t)value;
+		break;
+	}
+}
+
+static uint64_t get_num(const struct config *cfg, const struct num_var *v)
+{
+	const char *field = (const char *)cfg + v->offset;
+
+	switch (v->kind) {
+	case NUM_UNSIGNED:
+		return *(const unsigned *)(const void *)field;
+	case NUM_U64:
+		return *(const uint64_t *)(const void *)field;
+	case NUM_SIZE:
+		return *(const size_t *)(const void *)field;
+	}
+	return 0;
+}
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (int i = 0; i < V_NUMERIC_COUNT; i++)
+		set_num(cfg, &num_vars[i], num_vars[i].def);
+	cfg->log_level = LOG_INFO;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->socket_group);
+	free(cfg->servers_path);
+	free(cfg->child_env);
+	cfg->socket_group = NULL;
+	cfg->servers_path = NULL;
+	cfg->child_env = NULL;
+}
+
+/*
+ * Copies s into dst for an error message: quotes and backslashes escaped,
+ * control characters as \xNN, cut with "..." when long.
+ */
+static void quote_value(char *dst, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (; *s && n + 8 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (n > 120) {
+			memcpy(dst + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if (c == '"' || c == '\\') {
+			dst[n++] = '\\';
+			dst[n++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			dst[n++] = '\\';
+			dst[n++] = 'x';
+			dst[n++] = hex[c >> 4];
+			dst[n++] = hex[c & 15];
+		} else {
+			dst[n++] = (char)c;
+		}
+	}
+	dst[n] = '\0';
+}
+
+static bool is_name_start(int c)
+{
+	return isalpha(c) || c == '_';
+}
+
+static bool is_name_char(int c)
+{
+	return isalnum(c) || c == '_';
+}
+
+static int var_lookup(const char *name)
+{
+	for (int i = 0; i < V__COUNT; i++)
+		if (strcmp(var_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static char *skip_blank(char *p)
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return p;
+}
+
+static void trim_right(char *start, char *end)
+{
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*end = '\0';
+}
+
+/*
+ * Unquotes a double-quoted value in place; p points just past the opening
+ * quote. Returns the position after the closing quote, or NULL if none.
+ */
+static char *unquote_double(char *p)
+{
+	char *dst = p;
+
+	for (;;) {
+		char c = *p;
+		if (c == '\0')
+			return NULL;
+		if (c == '"')
+			break;
+		if (c == '\\' && (p[1] == 'n' || p[1] == '"' || p[1] == '\\')) {
+			*dst++ = p[1] == 'n' ? '\n' : p[1];
+			p += 2;
+			continue;
+		}
+		*dst++ = c;
+		p++;
+	}
+	*dst = '\0';
+	return p + 1;
+}
+
+/*
+ * Parses the value that starts after '=' in place. Returns the value, or NULL
+ * with a reason (never containing the value itself).
+ */
+static char *dotenv_value(char *p, const char **why)
+{
+	char *value, *rest;
+
+	p = skip_blank(p);
+	if (*p == '"' || *p == '\'') {
+		value = p + 1;
+		if (*p == '"') {
+			rest = unquote_double(value);
+		} else {
+			rest = strchr(value, '\'');
+			if (rest)
+				*rest++ = '\0';
+		}
+		if (!rest) {
+			*why = "unterminated quote";
+			return NULL;
+		}
+		rest = skip_blank(rest);
+		if (*rest != '\0' && *rest != '#') {
+			*why = "text after the closing quote";
+			return NULL;
+		}
+		return value;
+	}
+	/* Unquoted: a '#' after whitespace starts a comment; "a#b" is a value. */
+	value = p;
+	for (rest = p; *rest; rest++)
+		if (*rest == '#' && rest > p && (rest[-1] == ' ' || rest[-1] == '\t'))
+			break;
+	trim_right(value, rest);
+	return value;
+}
+
+/*
+ * Parses one line in place. Returns 1 with *key and *value set, 0 for a blank
+ * or comment line, -1 with a reason when malformed.
+ */
+static int dotenv_line(char *line, char **key, char **value, const char **why)
+{
+	char *p = skip_blank(line), *end;
+
+	if (*p == '\0' || *p == '#')
+		return 0;
+	if (strncmp(p, "export", 6) == 0 && (p[6] == ' ' || p[6] == '\t'))
+		p = skip_blank(p + 6);
+	*key = p;
+	if (!is_name_start((unsigned char)*p)) {
+		*why = "invalid variable name";
+		return -1;
+	}
+	while (is_name_char((unsigned char)*p))
+		p++;
+	end = p;
+	p = skip_blank(p);
+	if (*p != '=') {
+		*why = "missing '=' after the variable name";
+		return -1;
+	}
+	*end = '\0';
+	*value = dotenv_value(p + 1, why);
+	return *value ? 1 : -1;
+}
+
+static void dotenv_free(struct dotenv *de)
+{
+	for (int i = 0; i < V__COUNT; i++) {
+		free(de->values[i]);
+		de->values[i] = NULL;
+	}
+}
+
+/* Refuses a NUL byte, which would silently cut its line short. */
+static int dotenv_check_nul(const char *buf, size_t len, const char *path, char *err, size_t errlen)
+{
+	const char *nul = memchr(buf, '\0', len);
+	unsigned lineno = 1;
+
+	if (!nul)
+		return 0;
+	for (const char *p = buf; p < nul; p++)
+		lineno += *p == '\n';
+	snprintf(err, errlen, "%s:%u: expected KEY=VALUE (NUL byte in the line)", path, lineno);
+	return -1;
+}
+
+/* Parses a whole .env buffer (NUL-terminated, modified in place) into de. */
+static int dotenv_parse(char *buf, size_t len, const char *path, struct dotenv *de,
+			char *err, size_t errlen)
+{
+	char *line = buf, *key, *value;
+	const char *why = NULL;
+	unsigned lineno = 0;
+
+	if (dotenv_check_nul(buf, len, path, err, errlen) < 0)
+		return -1;
+	while (line < buf + len) {
+		char *end = strchr(line, '\n');
+		char *next = end ? end + 1 : buf + len;
+		int id, r;
+
+		lineno++;
+		if (!end)
+			end = buf + len;
+		*end = '\0';
+		if (end > line && end[-1] == '\r')
+			end[-1] = '\0';
+		r = dotenv_line(line, &key, &value, &why);
+		if (r < 0) {
+			snprintf(err, errlen, "%s:%u: expected KEY=VALUE (%s)", path, lineno, why);
+			return -1;
+		}
+		if (r > 0 && (id = var_lookup(key)) >= 0) {
+			free(de->values[id]);
+			de->values[id] = strdup(value);
+			if (!de->values[id]) {
+				snprintf(err, errlen, "%s: out of memory", path);
+				return -1;
+			}
+		}
+		line = next;
+	}
+	return 0;
+}
+
+/* Reads the whole file into a fresh NUL-terminated buffer; -1 with errno-based err. */
+static char *read_small_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		goto fail;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		goto fail;
+	}
+	if (st.st_size > DOTENV_MAX_BYTES) {
+		snprintf(err, errlen, "%s: larger than %d bytes", path, DOTENV_MAX_BYTES);
+		close(fd);
+		return NULL;
+	}
+	buf = malloc(DOTENV_MAX_BYTES + 1);
+	if (!buf)
+		goto fail;
+	for (;;) {
+		ssize_t r = read(fd, buf + n, DOTENV_MAX_BYTES + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			goto fail;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > DOTENV_MAX_BYTES) {
+			snprintf(err, errlen, "%s: larger than %d bytes", path, DOTENV_MAX_BYTES);
+			sodium_memzero(buf, n);
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+	}
+	close(fd);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+fail:
+	snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (buf) {
+		sodium_memzero(buf, n);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Loads the .env file: an explicit path must exist, the default may be absent. */
+static int dotenv_load(const char *explicit_path, struct dotenv *de, char *err, size_t errlen)
+{
+	const char *path = explicit_path ? explicit_path : DEFAULT_DOTENV;
+	size_t len = 0;
+	char *buf;
+	int r;
+
+	if (!explicit_path && access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	buf = read_small_file(path, &len, err, errlen);
+	if (!buf)
+		return -1;
+	r = dotenv_parse(buf, len, path, de, err, errlen);
+	/* The file may be shared with the application and hold its secrets. */
+	sodium_memzero(buf, len);
+	free(buf);
+	return r;
+}
+
+/* The value of a variable: the process environment, else the .env file, else NULL. */
+static const char *var_value(const struct dotenv *de, int id)
+{
+	const char *env = getenv(var_names[id]);
+
+	return env ? env : de->values[id];
+}
+
+/* Parses a positive decimal number in [min, max] into *out. */
+static int parse_number(const char *name, const char *s, const struct num_var *v,
+			uint64_t *out, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	char shown[160], *end;
+	unsigned long long n = 0;
+
+	if (*s == '\0') {
+		why = "empty";
+	} else if (*s == '-') {
+		why = "negative";
+	} else if (*s == '+') {
+		why = "a sign is not accepted";
+	} else if (!isdigit((unsigned char)*s)) {
+		why = "not a number";
+	} else {
+		errno = 0;
+		n = strtoull(s, &end, 10);
+		if (*end != '\0')
+			why = "trailing characters after the number";
+		else if (errno == ERANGE || n > v->max)
+			why = "out of range";
+		else if (n == 0)
+			why = "zero is meaningless";
+		else if (n < v->min)
+			why = "too small";
+	}
+	if (why) {
+		quote_value(shown, sizeof(shown), s);
+		snprintf(err, errlen, "%s=\"%s\": %s (expected %s from %llu to %llu)", name, shown,
+			 why, v->unit, (unsigned long long)v->min, (unsigned long long)v->max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+static int load_numbers(struct config *cfg, const struct dotenv *de, char *err, size_t errlen)
+{
+	for (int i = 0; i < V_NUMERIC_COUNT; i++) {
+		const char *s = var_value(de, i);
+		uint64_t n;
+
+		if (!s)
+			continue;
+		if (parse_number(var_names[i], s, &num_vars[i], &n, err, errlen) < 0)
+			return -1;
+		set_num(cfg, &num_vars[i], n);
+	}
+	return 0;
+}
+
+/* Limits that only make sense together. */
+static int check_relations(const struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->max_per_user > cfg->max_total) {
+		snprintf(err, errlen, "%s=%u exceeds %s=%u (per-user limit must not exceed the total)",
+			 var_names[V_MAX_PER_USER], cfg->max_per_user, var_names[V_MAX_TOTAL],
+			 cfg->max_total);
+		return -1;
+	}
+	if (cfg->max_output < cfg->max_message) {
+		snprintf(err, errlen,
+			 "%s=%zu is below %s=%zu (a client must be able to queue one whole reply)",
+			 var_names[V_MAX_OUTPUT], cfg->max_output, var_names[V_MAX_MESSAGE],
+			 cfg->max_message);
+		return -1;
+	}
+	return 0;
+}
+
+/* The command line's value when given, else the variable's. */
+static struct source pick(const char *cli_value, const char *option, const struct dotenv *de, int id)
+{
+	struct source src = { var_value(de, id), var_names[id] };
+
+	if (cli_value) {
+		src.value = cli_value;
+		src.name = option;
+	}
+	return src;
+}
+
+static int source_error(const struct source *src, const char *what, char *err, size_t errlen)
+{
+	char shown[160];
+
+	quote_value(shown, sizeof(shown), src->value);
+	snprintf(err, errlen, "%s=\"%s\": %s", src->name, shown, what);
+	return -1;
+}
+
+static int load_log_level(struct config *cfg, const struct config_cli *cli,
+			  const struct dotenv *de, char *err, size_t errlen)
+{
+	struct source src = pick(cli->log_level, "--log-level", de, V_LOG_LEVEL);
+	int level;
+
+	if (!src.value)
+		return 0;
+	level = log_level_parse(src.value);
+	if (level < 0)
+		return source_error(&src, "unknown level (expected error, warn, info or debug)",
+				    err, errlen);
+	cfg->log_level = level;
+	return 0;
+}
+
+static int load_socket(struct config *cfg, const struct config_cli *cli,
+		       const struct dotenv *de, char *err, size_t errlen)
+{
+	struct source src = pick(cli->socket, "--socket", de, V_SOCKET);
+	char why[96];
+
+	snprintf(why, sizeof(why), "too long for a Unix socket path (at most %zu bytes)",
+		 sizeof(cfg->socket_path) - 1);
+	if (cli->socket && !*cli->socket)
+		return source_error(&src, "empty (expected a socket path)", err, errlen);
+	if (src.value && *src.value) {
+		if (strlen(src.value) >= sizeof(cfg->socket_path))
+			return source_error(&src, why, err, errlen);
+		memcpy(cfg->socket_path, src.value, strlen(src.value) + 1);
+		return 0;
+	}
+	if (sockpath_resolve(NULL, cfg->socket_path, sizeof(cfg->socket_path)) < 0) {
+		src.name = "XDG_RUNTIME_DIR";
+		src.value = getenv("XDG_RUNTIME_DIR");
+		if (!src.value)
+			src.value = "";
+		return source_error(&src, "the default socket path under it is too long "
+				    "(set MCPPOOL_SOCKET or -s)", err, errlen);
+	}
+	return 0;
+}
+
+static int dup_into(char **dst, const char *s, char *err, size_t errlen)
+{
+	*dst = strdup(s);
+	if (!*dst) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int load_socket_group(struct config *cfg, const struct dotenv *de, char *err, size_t errlen)
+{
+	struct source src = pick(NULL, NULL, de, V_SOCKET_GROUP);
+
+	if (!src.value || !*src.value)
+		return 0;
+	if (!getgrnam(src.value))
+		return source_error(&src, "no such group", err, errlen);
+	return dup_into(&cfg->socket_group, src.value, err, errlen);
+}
+
+static int load_servers(struct config *cfg, const struct config_cli *cli,
+			const struct dotenv *de, char *err, size_t errlen)
+{
+	struct source src = pick(cli->servers, "--servers", de, V_SERVERS);
+	struct stat st;
+
+	if (cli->servers && !*cli->servers)
+		return source_error(&src, "empty (expected a catalog file)", err, errlen);
+	if (!src.value || !*src.value)
+		return 0;
+	if (stat(src.value, &st) < 0)
+		return source_error(&src, strerror(errno), err, errlen);
+	if (S_ISDIR(st.st_mode))
+		return source_error(&src, "is a directory (expected a catalog file)", err, errlen);
+	return dup_into(&cfg->servers_path, src.value, err, errlen);
+}
+
+/* Checks "NAME[,NAME]..." where every NAME is [A-Za-z_][A-Za-z0-9_]*. */
+static bool valid_name_list(const char *s)
+{
+	for (;;) {
+		if (!is_name_start((unsigned char)*s))
+			return false;
+		while (is_name_char((unsigned char)*s))
+			s++;
+		if (*s == '\0')
+			return true;
+		if (*s++ != ',')
+			return false;
+	}
+}
+
+static int load_child_env(struct config *cfg, const struct dotenv *de, char *err, size_t errlen)
+{
+	struct source src = pick(NULL, NULL, de, V_CHILD_ENV);
+
+	if (!src.value || !*src.value)
+		return 0;
+	if (!valid_name_list(src.value))
+		return source_error(&src, "expected comma-separated variable names "
+				    "like FOO,BAR_BAZ", err, errlen);
+	return dup_into(&cfg->child_env, src.value, err, errlen);
+}
+
+int config_load(struct config *cfg, const struct config_cli *cli, char *err, size_t errlen)
+{
+	static const struct config_cli no_cli;
+	struct dotenv de = { { NULL } };
+	int r;
+
+	if (!cli)
+		cli = &no_cli;
+	config_defaults(cfg);
+	r = dotenv_load(cli->env_file, &de, err, errlen);
+	if (r == 0)
+		r = load_numbers(cfg, &de, err, errlen);
+	if (r == 0)
+		r = check_relations(cfg, err, errlen);
+	if (r == 0)
+		r = load_log_level(cfg, cli, &de, err, errlen);
+	if (r == 0)
+		r = load_socket(cfg, cli, &de, err, errlen);
+	if (r == 0)
+		r = load_socket_group(cfg, &de, err, errlen);
+	if (r == 0)
+		r = load_servers(cfg, cli, &de, err, errlen);
+	if (r == 0)
+		r = load_child_env(cfg, &de, err, errlen);
+	dotenv_free(&de);
+	if (r < 0)
+		config_free(cfg);
+	return r;
+}
+
+/* True when s can be written unquoted and read back unchanged. */
+static bool plain_value(const char *s)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_./:@%+,-", *s))
+			return false;
+	return true;
+}
+
+static void print_value(FILE *out, const char *name, const char *value)
+{
+	if (!value)
+		value = "";
+	if (plain_value(value)) {
+		fprintf(out, "%s=%s\n", name, value);
+		return;
+	}
+	fprintf(out, "%s=\"", name);
+	for (; *value; value++) {
+		if (*value == '\n')
+			fputs("\\n", out);
+		else if (*value == '"' || *value == '\\')
+			fprintf(out, "\\%c", *value);
+		else
+			fputc(*value, out);
+	}
+	fputs("\"\n", out);
+}
+
+void config_print(const struct config *cfg, FILE *out)
+{
+	static const char *const level_names[] = { "error", "warn", "info", "debug" };
+	int level = cfg->log_level;
+
+	for (int i = 0; i < V_NUMERIC_COUNT; i++)
+		fprintf(out, "%s=%llu\n", var_names[i],
+			(unsigned long long)get_num(cfg, &num_vars[i]));
+	if (level < LOG_ERROR || level > LOG_DEBUG)
+		level = LOG_INFO;
+	fprintf(out, "%s=%s\n", var_names[V_LOG_LEVEL], level_names[level]);
+	print_value(out, var_names[V_SOCKET], cfg->socket_path);
+	print_value(out, var_names[V_SOCKET_GROUP], cfg->socket_group);
+	print_value(out, var_names[V_SERVERS], cfg->servers_path);
+	print_value(out, var_names[V_CHILD_ENV], cfg->child_env);
+}

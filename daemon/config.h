@@ -1,0 +1,67 @@
+/* The daemon's configuration: defaults, the .env file, the environment and the command line. */
+#ifndef MCPPOOL_CONFIG_H
+#define MCPPOOL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Every time value is in milliseconds, from 1 to CONFIG_MAX_MS. */
+#define CONFIG_MAX_MS 2147483647ULL
+
+struct config {
+	unsigned max_per_user;          /* MAX_CONNECTIONS_PER_USER, default 10, 1..100000 */
+	unsigned max_total;             /* MAX_TOTAL_CONNECTIONS, default 100, 1..1000000 */
+	uint64_t connection_timeout_ms; /* CONNECTION_TIMEOUT, default 1800000 */
+	uint64_t cleanup_interval_ms;   /* CLEANUP_INTERVAL, default 300000 */
+	uint64_t request_timeout_ms;    /* REQUEST_TIMEOUT, default 60000 */
+	uint64_t start_timeout_ms;      /* MCPPOOL_START_TIMEOUT, default 60000: spawn until initialize answered */
+	uint64_t kill_timeout_ms;       /* MCPPOOL_KILL_TIMEOUT, default 2000: each grace step when closing a child */
+	size_t max_frame;               /* MCPPOOL_MAX_FRAME, bytes, default 16777216, 1024..1073741824 */
+	size_t max_message;             /* MCPPOOL_MAX_MESSAGE, bytes of one JSON-RPC line from a server, default 16777216, 1024..1073741824 */
+	size_t max_output;              /* MCPPOOL_MAX_OUTPUT, bytes queued to one client before it is dropped, default 67108864, at least max_message */
+	unsigned max_clients;           /* MCPPOOL_MAX_CLIENTS, default 1024, 1..1000000 */
+	unsigned max_inflight;          /* MCPPOOL_MAX_INFLIGHT, per client connection, default 1024, 1..1000000 */
+	int log_level;                  /* MCPPOOL_LOG_LEVEL or --log-level: enum log_level (daemon/log.h), default LOG_INFO */
+	char socket_path[108];          /* -s/--socket, else MCPPOOL_SOCKET (env or .env), else the default of sockpath_resolve() */
+	char *socket_group;             /* MCPPOOL_SOCKET_GROUP: an existing group; socket mode 0660 with it, else 0600. NULL when unset */
+	char *servers_path;             /* --servers FILE, else MCPPOOL_SERVERS: an existing file; NULL when unset */
+	char *child_env;                /* MCPPOOL_CHILD_ENV: comma-separated variable names passed from the daemon's environment to children; NULL when unset */
+};
+
+/* What the command line says; NULL fields were not given. */
+struct config_cli {
+	const char *env_file;  /* --env-file; NULL = ./.env when present */
+	const char *socket;    /* -s/--socket */
+	const char *servers;   /* --servers */
+	const char *log_level; /* --log-level */
+};
+
+/*
+ * Fills cfg with the defaults only: no file, no environment, socket_path empty,
+ * strings NULL. For tests and for callers that build a config by hand.
+ */
+void config_defaults(struct config *cfg);
+
+/*
+ * Fills cfg from the defaults, the .env file and the process environment (a
+ * variable set in the environment, even to "", wins over the file: the dotenv
+ * rule), then the command line (wins over both). Keys of the file that mcppool
+ * does not know are ignored; the file's bytes are wiped once parsed, since it
+ * may hold the application's secrets. Returns 0, or -1 with one line in err
+ * naming the variable or file, the value and what is accepted; cfg then holds
+ * no allocation. cli may be NULL.
+ */
+int config_load(struct config *cfg, const struct config_cli *cli, char *err, size_t errlen);
+
+/* Frees the strings of cfg and sets them to NULL; the struct itself is the caller's. */
+void config_free(struct config *cfg);
+
+/*
+ * Writes the effective configuration as KEY=VALUE lines, one per variable, in
+ * .env syntax (values quoted where needed), so that the output can be read
+ * back with --env-file. Unset strings print as empty values.
+ */
+void config_print(const struct config *cfg, FILE *out);
+
+#endif

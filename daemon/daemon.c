@@ -1,0 +1,101 @@
+/* The daemon's lifecycle: start serving, run the loop, stop cleanly. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "backend.h"
+#include "daemon.h"
+#include "listener.h"
+#include "log.h"
+#include "session.h"
+#include "stdiochild.h"
+
+uint64_t now_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t now_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)revents;
+
+	log_info("received %s: stopping", strsignal(w->signum));
+	d->stopping = true;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+int daemon_start(struct daemon *d, char *err, size_t errlen)
+{
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium failed to initialise");
+		return -1;
+	}
+	/* A vanished client must be an EPIPE on its socket, not our death. */
+	signal(SIGPIPE, SIG_IGN);
+	d->loop = ev_default_loop(EVFLAG_AUTO);
+	if (!d->loop) {
+		snprintf(err, errlen, "libev could not create its default loop");
+		return -1;
+	}
+	/*
+	 * Servers' orphans (a grandchild that escaped the group signals) come back
+	 * to us, and libev's SIGCHLD handler reaps every child: no zombies even
+	 * under an init that does not reap.
+	 */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	d->uid = getuid();
+	d->listen_fd = -1;
+	d->start_time = (double)now_wall_ms() / 1000.0;
+	randombytes_buf(d->auth_key, sizeof(d->auth_key));
+	session_init(d);
+	if (backend_init(d) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (listener_start(d, err, errlen) < 0) {
+		backend_shutdown(d);
+		return -1;
+	}
+	ev_signal_init(&d->sigterm_w, on_stop_signal, SIGTERM);
+	ev_signal_init(&d->sigint_w, on_stop_signal, SIGINT);
+	d->sigterm_w.data = d->sigint_w.data = d;
+	ev_signal_start(d->loop, &d->sigterm_w);
+	ev_signal_start(d->loop, &d->sigint_w);
+	return 0;
+}
+
+void daemon_run(struct daemon *d)
+{
+	log_info("listening on %s (MAX_CONNECTIONS_PER_USER=%u MAX_TOTAL_CONNECTIONS=%u "
+		 "CONNECTION_TIMEOUT=%llu CLEANUP_INTERVAL=%llu, %zu server%s in the catalog)",
+		 d->cfg.socket_path, d->cfg.max_per_user, d->cfg.max_total,
+		 (unsigned long long)d->cfg.connection_timeout_ms,
+		 (unsigned long long)d->cfg.cleanup_interval_ms, d->catalog.n,
+		 d->catalog.n == 1 ? "" : "s");
+	ev_run(d->loop, 0);
+
+	d->stopping = true;
+	listener_stop(d);
+	backend_shutdown(d);
+	session_kill_all(d, "mcppoold is shutting down");
+	session_reap(d);
+	stdio_shutdown_all(d->loop);
+	ev_signal_stop(d->loop, &d->sigterm_w);
+	ev_signal_stop(d->loop, &d->sigint_w);
+	log_info("stopped");
+}

@@ -1,0 +1,67 @@
+/* The daemon's state: one struct, passed to every module that needs it. */
+#ifndef MCPPOOL_DAEMON_H
+#define MCPPOOL_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ev.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "list.h"
+#include "metrics.h"
+
+#define MCPPOOL_DAEMON_VERSION "0.1.0"
+
+struct pool;
+struct hmap;
+
+struct daemon {
+	struct ev_loop *loop;
+	struct config cfg;
+	struct catalog catalog;
+	struct pool *pool;
+	unsigned char auth_key[32]; /* random per start: keys the auth hashes */
+	uid_t uid;                  /* ours: admin ops need this uid or root */
+	double start_time;          /* wall clock, for uptime */
+
+	/* listener.c */
+	int listen_fd;
+	ev_io listen_w;
+	ev_timer accept_retry; /* re-arms accept after EMFILE */
+	bool own_socket;       /* we created the socket file and remove it at exit */
+	dev_t socket_dev;      /* ... this file, not one that replaced it */
+	ino_t socket_ino;
+
+	/* session.c */
+	struct list_node sessions;     /* struct session, by node */
+	struct list_node dead_sessions; /* closed, freed from the prepare watcher */
+	unsigned nsessions;
+	ev_prepare reaper;
+
+	/* backend.c */
+	ev_timer sweep_timer;
+	struct hmap *start_failures; /* key -> backoff record */
+
+	ev_signal sigterm_w, sigint_w;
+	bool stopping;
+	struct metrics metrics;
+};
+
+/*
+ * Starts serving: the pool, the listening socket, the signal watchers. The
+ * configuration and catalog must be loaded. Returns 0, or -1 with the reason.
+ */
+int daemon_start(struct daemon *d, char *err, size_t errlen);
+
+/* Runs the loop until SIGTERM or SIGINT, then stops cleanly: every child closed and reaped, the socket removed. */
+void daemon_run(struct daemon *d);
+
+/* Monotonic and wall-clock milliseconds. */
+uint64_t now_mono_ms(void);
+uint64_t now_wall_ms(void);
+
+#endif

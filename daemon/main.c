@@ -1,0 +1,125 @@
+/* mcppoold: command line, configuration, exit statuses. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define EXIT_CONFIG 78 /* EX_CONFIG */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: mcppoold [options]\n"
+		"  -s, --socket PATH      listen on PATH (default: $MCPPOOL_SOCKET, else\n"
+		"                         $XDG_RUNTIME_DIR/mcppool.sock, else /tmp/mcppool-UID.sock)\n"
+		"      --env-file FILE    read KEY=VALUE settings from FILE (default: ./.env if present)\n"
+		"      --servers FILE     the server catalog (mcpServers JSON; or $MCPPOOL_SERVERS)\n"
+		"      --log-level LEVEL  error, warn, info (default) or debug\n"
+		"      --check-config     validate the configuration and catalog, print them, exit\n"
+		"  -v, --version          print the version and exit\n"
+		"  -h, --help             print this help and exit\n"
+		"See mcppoold(8) for every variable.\n");
+}
+
+static void print_catalog(const struct catalog *cat, FILE *out)
+{
+	fprintf(out, "# catalog: %zu server%s\n", cat->n, cat->n == 1 ? "" : "s");
+	for (size_t i = 0; i < cat->n; i++) {
+		const struct catalog_entry *e = &cat->entries[i];
+		fprintf(out, "# %s: %s %s", e->name,
+			e->transport == TRANSPORT_STDIO ? "stdio" : "http",
+			e->transport == TRANSPORT_STDIO ? e->command : e->url);
+		for (size_t k = 0; k < e->nauth_keys; k++)
+			fprintf(out, "%s%s", k ? "," : " auth:", e->auth_keys[k]);
+		fputc('\n', out);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "env-file", required_argument, NULL, 'E' },
+		{ "servers", required_argument, NULL, 'S' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config_cli cli = { 0 };
+	struct daemon d;
+	const char *log_level = NULL;
+	bool check_only = false;
+	char err[1024];
+	int opt, rc;
+
+	memset(&d, 0, sizeof(d));
+	while ((opt = getopt_long(argc, argv, "s:vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's': cli.socket = optarg; break;
+		case 'E': cli.env_file = optarg; break;
+		case 'S': cli.servers = optarg; break;
+		case 'L': log_level = optarg; break;
+		case 'C': check_only = true; break;
+		case 'v': printf("mcppoold %s\n", MCPPOOL_DAEMON_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mcppoold: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+
+	if (config_load(&d.cfg, &cli, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mcppoold: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	if (log_level) {
+		int lv = log_level_parse(log_level);
+		if (lv < 0) {
+			fprintf(stderr, "mcppoold: --log-level \"%s\": unknown level (expected error, "
+					"warn, info or debug)\n", log_level);
+			config_free(&d.cfg);
+			return EXIT_CONFIG;
+		}
+		d.cfg.log_level = lv;
+	}
+	log_set_level((enum log_level)d.cfg.log_level);
+	if (d.cfg.servers_path &&
+	    catalog_load_file(&d.catalog, d.cfg.servers_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mcppoold: %s\n", err);
+		config_free(&d.cfg);
+		return EXIT_CONFIG;
+	}
+	if (check_only) {
+		config_print(&d.cfg, stdout);
+		print_catalog(&d.catalog, stdout);
+		catalog_free(&d.catalog);
+		config_free(&d.cfg);
+		return 0;
+	}
+	if (!d.cfg.servers_path)
+		log_warn("no server catalog (--servers or MCPPOOL_SERVERS): every call will be "
+			 "UNKNOWN_MCP");
+
+	rc = 0;
+	if (daemon_start(&d, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		rc = EXIT_RUNTIME;
+	} else {
+		daemon_run(&d);
+	}
+	catalog_free(&d.catalog);
+	config_free(&d.cfg);
+	return rc;
+}

@@ -1,0 +1,251 @@
+/* The operations of the wire protocol: parameter checks and dispatch. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "auth.h"
+#include "backend.h"
+#include "catalog.h"
+#include "daemon.h"
+#include "errcode.h"
+#include "mpjson.h"
+#include "ops.h"
+#include "session.h"
+#include "wire.h"
+
+#define USER_MAX 256
+#define NAME_MAX_LEN 128
+#define TIMEOUT_MAX_MS 2147483647ull
+
+/* The params every MCP op shares, checked and copied out of the frame. */
+struct mcp_params {
+	char user[USER_MAX + 1];
+	const struct catalog_entry *entry;
+	struct auth auth;
+	uint64_t timeout_ms;
+};
+
+/*
+ * Copies the str param key into buf (NUL-terminated). Returns 1 when present,
+ * 0 when absent and optional, -1 (session answered) when bad.
+ */
+static int get_str(struct session *s, uint64_t id, const msgpack_object *params, const char *key,
+		   bool required, char *buf, size_t buflen)
+{
+	const msgpack_object *o = wire_map_get(params, key);
+
+	if (!o || o->type == MSGPACK_OBJECT_NIL) {
+		if (!required)
+			return 0;
+		session_reply_error(s, id, ERR_BAD_REQUEST, "missing param \"%s\" (a string)", key);
+		return -1;
+	}
+	if (o->type != MSGPACK_OBJECT_STR) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" must be a string", key);
+		return -1;
+	}
+	if (o->via.str.size >= buflen) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" is longer than %zu bytes",
+				    key, buflen - 1);
+		return -1;
+	}
+	if (memchr(o->via.str.ptr, '\0', o->via.str.size)) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" contains a NUL byte", key);
+		return -1;
+	}
+	memcpy(buf, o->via.str.ptr, o->via.str.size);
+	buf[o->via.str.size] = '\0';
+	return 1;
+}
+
+/* A map param as JSON (NULL when absent); -1 (session answered) when bad. */
+static int get_json_map(struct session *s, uint64_t id, const msgpack_object *params,
+			const char *key, json_t **out)
+{
+	const msgpack_object *o = wire_map_get(params, key);
+	char err[256];
+
+	*out = NULL;
+	if (!o || o->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_MAP) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" must be a map", key);
+		return -1;
+	}
+	if (!(*out = mpjson_to_json(o, err, sizeof(err)))) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\": %s", key, err);
+		return -1;
+	}
+	return 1;
+}
+
+/* Checks user, mcp, auth and timeout_ms; returns 0, or -1 when the session was answered. */
+static int get_mcp_params(struct daemon *d, struct session *s, uint64_t id,
+			  const msgpack_object *params, struct mcp_params *p)
+{
+	const msgpack_object *t = wire_map_get(params, "timeout_ms");
+	char mcp[NAME_MAX_LEN + 1], err[256];
+
+	if (get_str(s, id, params, "user", true, p->user, sizeof(p->user)) < 0 ||
+	    get_str(s, id, params, "mcp", true, mcp, sizeof(mcp)) < 0)
+		return -1;
+	if (catalog_check_name(p->user, strlen(p->user), USER_MAX, err, sizeof(err)) < 0) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "user: %s", err);
+		return -1;
+	}
+	if (!(p->entry = catalog_find(&d->catalog, mcp))) {
+		session_reply_error(s, id, ERR_UNKNOWN_MCP, "no MCP server named \"%s\" in the catalog",
+				    mcp);
+		return -1;
+	}
+	p->timeout_ms = d->cfg.request_timeout_ms;
+	if (t && t->type != MSGPACK_OBJECT_NIL) {
+		if (t->type != MSGPACK_OBJECT_POSITIVE_INTEGER || t->via.u64 > TIMEOUT_MAX_MS) {
+			session_reply_error(s, id, ERR_BAD_REQUEST,
+					    "param \"timeout_ms\" must be an integer from 1 to %llu",
+					    TIMEOUT_MAX_MS);
+			return -1;
+		}
+		p->timeout_ms = t->via.u64;
+	}
+	if (auth_from_msgpack(&p->auth, wire_map_get(params, "auth"), err, sizeof(err)) < 0) {
+		session_reply_error(s, id, ERR_AUTH_INVALID, "%s", err);
+		return -1;
+	}
+	if (auth_check(&p->auth, p->entry, err, sizeof(err)) < 0) {
+		auth_wipe(&p->auth);
+		session_reply_error(s, id, ERR_AUTH_INVALID, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void submit(struct daemon *d, struct session *s, uint64_t id, struct mcp_params *p,
+		   const char *method, json_t *params, enum request_kind kind)
+{
+	struct mcp_call call = {
+		.user = p->user,
+		.entry = p->entry,
+		.auth = &p->auth,
+		.method = method,
+		.params = params,
+		.timeout_ms = p->timeout_ms,
+		.kind = kind,
+	};
+	backend_submit(d, s, id, &call);
+}
+
+static void op_call(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+{
+	struct mcp_params p = { 0 };
+	char tool[NAME_MAX_LEN * 2];
+	json_t *args, *call_params;
+
+	if (get_str(s, id, params, "tool", true, tool, sizeof(tool)) < 0 ||
+	    get_json_map(s, id, params, "arguments", &args) < 0)
+		return;
+	if (get_mcp_params(d, s, id, params, &p) < 0) {
+		json_decref(args);
+		return;
+	}
+	call_params = json_pack("{s:s, s:o}", "name", tool, "arguments", args ? args : json_object());
+	submit(d, s, id, &p, "tools/call", call_params, REQ_RESULT);
+}
+
+static void op_request(struct daemon *d, struct session *s, uint64_t id,
+		       const msgpack_object *params)
+{
+	struct mcp_params p = { 0 };
+	char method[NAME_MAX_LEN * 2];
+	json_t *mparams;
+
+	if (get_str(s, id, params, "method", true, method, sizeof(method)) < 0)
+		return;
+	if (strcmp(method, "initialize") == 0 || strncmp(method, "notifications/", 14) == 0) {
+		session_reply_error(s, id, ERR_BAD_REQUEST,
+				    "method \"%s\" is not a request an app may send: mcppoold owns "
+				    "the connection's lifecycle", method);
+		return;
+	}
+	if (get_json_map(s, id, params, "params", &mparams) < 0)
+		return;
+	if (get_mcp_params(d, s, id, params, &p) < 0) {
+		json_decref(mparams);
+		return;
+	}
+	submit(d, s, id, &p, method, mparams, REQ_RESULT);
+}
+
+static void op_tools(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+{
+	struct mcp_params p = { 0 };
+	char cursor[4096];
+	int have;
+
+	if ((have = get_str(s, id, params, "cursor", false, cursor, sizeof(cursor))) < 0 ||
+	    get_mcp_params(d, s, id, params, &p) < 0)
+		return;
+	submit(d, s, id, &p, "tools/list", have ? json_pack("{s:s}", "cursor", cursor) : NULL,
+	       REQ_RESULT);
+}
+
+static void op_warm(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+{
+	struct mcp_params p = { 0 };
+
+	if (get_mcp_params(d, s, id, params, &p) < 0)
+		return;
+	submit(d, s, id, &p, "ping", NULL, REQ_WARM);
+}
+
+static void op_evict(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+{
+	char user[USER_MAX + 1], mcp[NAME_MAX_LEN + 1];
+	int have_mcp;
+
+	if (get_str(s, id, params, "user", true, user, sizeof(user)) < 0 ||
+	    (have_mcp = get_str(s, id, params, "mcp", false, mcp, sizeof(mcp))) < 0)
+		return;
+	admin_evict(d, s, id, user, have_mcp ? mcp : NULL);
+}
+
+typedef void (*op_fn)(struct daemon *d, struct session *s, uint64_t id,
+		      const msgpack_object *params);
+
+static const struct op {
+	const char *name;
+	op_fn fn;
+	bool admin; /* changes the pool for everyone: our uid or root only */
+} op_table[] = {
+	{ "call", op_call, false },
+	{ "request", op_request, false },
+	{ "tools", op_tools, false },
+	{ "warm", op_warm, false },
+	{ "evict", op_evict, true },
+	{ "cleanup", admin_cleanup, true },
+	{ "pool_status", admin_pool_status, false },
+	{ "servers", admin_servers, false },
+	{ "metrics", admin_metrics, false },
+};
+
+void ops_dispatch(struct daemon *d, struct session *s, uint64_t id, const char *op,
+		  size_t op_len, const msgpack_object *params)
+{
+	for (size_t i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++) {
+		const struct op *o = &op_table[i];
+		if (strlen(o->name) != op_len || memcmp(o->name, op, op_len) != 0)
+			continue;
+		if (o->admin && !session_is_admin(s)) {
+			session_reply_error(s, id, ERR_FORBIDDEN,
+					    "\"%s\" needs the daemon's uid or root", o->name);
+			return;
+		}
+		o->fn(d, s, id, params);
+		return;
+	}
+	d->metrics.frames_bad++;
+	session_reply_error(s, id, ERR_BAD_REQUEST, "unknown op \"%.*s\"",
+			    (int)(op_len > 64 ? 64 : op_len), op);
+}

@@ -1,0 +1,438 @@
+/* One app connection on the daemon's socket: frames in, replies out. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "daemon.h"
+#include "errcode.h"
+#include "frame.h"
+#include "log.h"
+#include "mpjson.h"
+#include "ops.h"
+#include "session.h"
+#include "wire.h"
+
+#define READ_BUDGET (256u * 1024u) /* bytes read per callback: fairness between clients */
+#define ZONE_CHUNK 4096
+
+struct session {
+	struct daemon *d;
+	struct list_node node; /* d->sessions or d->dead_sessions */
+	unsigned long serial;  /* for logs */
+	int fd;
+	ev_io rw, ww;
+	struct frame_reader in;
+	msgpack_zone zone;
+	msgpack_sbuffer out;
+	msgpack_packer pk;
+	size_t out_pos; /* bytes of out already written */
+	bool hello_done;
+	bool dead;
+	bool close_after_flush;
+	uid_t peer_uid;
+	pid_t peer_pid;
+	struct list_node requests;
+};
+
+static unsigned long next_serial;
+
+static void session_flush(struct session *s);
+
+/* ---- output ---------------------------------------------------------------- */
+
+msgpack_packer *session_reply_begin(struct session *s, uint64_t id, size_t *start)
+{
+	*start = frame_begin(&s->out);
+	wire_pack_reply_ok_begin(&s->pk, id);
+	return &s->pk;
+}
+
+void session_reply_end(struct session *s, size_t start)
+{
+	if (frame_end(&s->out, start, s->d->cfg.max_frame) < 0) {
+		session_reply_error(s, 0, ERR_INTERNAL, "reply exceeds the maximum frame size of %zu bytes",
+				    s->d->cfg.max_frame);
+		return;
+	}
+	session_flush(s);
+}
+
+void session_reply_json(struct session *s, uint64_t id, const json_t *result)
+{
+	size_t start;
+	if (s->dead)
+		return;
+	mpjson_pack(session_reply_begin(s, id, &start), result);
+	if (frame_end(&s->out, start, s->d->cfg.max_frame) < 0) {
+		session_reply_error(s, id, ERR_INTERNAL,
+				    "the result exceeds the maximum frame size of %zu bytes",
+				    s->d->cfg.max_frame);
+		return;
+	}
+	session_flush(s);
+}
+
+static void reply_error_obj(struct session *s, uint64_t id, int code, const char *message,
+			    const json_t *data)
+{
+	msgpack_object mdata;
+	msgpack_sbuffer tmp;
+	msgpack_packer tpk;
+	msgpack_zone z;
+	size_t off = 0;
+	bool have_data = false;
+	size_t start;
+
+	if (s->dead)
+		return;
+	s->d->metrics.replies_by_code[code < ERR__COUNT ? code : ERR_INTERNAL]++;
+	msgpack_sbuffer_init(&tmp);
+	msgpack_zone_init(&z, 1024);
+	if (data) {
+		msgpack_packer_init(&tpk, &tmp, msgpack_sbuffer_write);
+		mpjson_pack(&tpk, data);
+		have_data = msgpack_unpack(tmp.data, tmp.size, &off, &z, &mdata) ==
+			    MSGPACK_UNPACK_SUCCESS;
+	}
+	start = frame_begin(&s->out);
+	wire_pack_reply_error(&s->pk, id, code, message, have_data ? &mdata : NULL);
+	if (frame_end(&s->out, start, s->d->cfg.max_frame) < 0) {
+		start = frame_begin(&s->out);
+		wire_pack_reply_error(&s->pk, id, code, "error data exceeds the maximum frame size",
+				      NULL);
+		frame_end(&s->out, start, s->d->cfg.max_frame);
+	}
+	msgpack_zone_destroy(&z);
+	msgpack_sbuffer_destroy(&tmp);
+	session_flush(s);
+}
+
+void session_reply_error(struct session *s, uint64_t id, int code, const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	reply_error_obj(s, id, code, message, NULL);
+}
+
+void session_reply_error_data(struct session *s, uint64_t id, int code, const char *message,
+			      const json_t *data)
+{
+	reply_error_obj(s, id, code, message, data);
+}
+
+static void stop_writing(struct session *s)
+{
+	ev_io_stop(s->d->loop, &s->ww);
+}
+
+/* Writes what is queued without blocking; watches for writability if some is left. */
+static void session_flush(struct session *s)
+{
+	while (!s->dead && s->out_pos < s->out.size) {
+		ssize_t n = write(s->fd, s->out.data + s->out_pos, s->out.size - s->out_pos);
+		if (n > 0) {
+			s->out_pos += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (s->out.size - s->out_pos > s->d->cfg.max_output) {
+				session_kill(s, "client does not read its replies");
+				return;
+			}
+			ev_io_start(s->d->loop, &s->ww);
+			return;
+		}
+		session_kill(s, n < 0 ? strerror(errno) : "short write");
+		return;
+	}
+	if (s->out_pos == s->out.size) {
+		s->out.size = 0;
+		s->out_pos = 0;
+		stop_writing(s);
+		if (s->close_after_flush)
+			session_kill(s, "closing after the last reply");
+	}
+}
+
+static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	session_flush(w->data);
+}
+
+/* ---- input ----------------------------------------------------------------- */
+
+static void handle_hello(struct session *s, uint64_t id, const msgpack_object *params)
+{
+	const msgpack_object *v = wire_map_get(params, "version");
+	msgpack_packer *pk;
+	size_t start;
+
+	if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "hello: version must be a positive integer");
+		return;
+	}
+	if (v->via.u64 != WIRE_VERSION) {
+		session_reply_error(s, id, ERR_UNSUPPORTED_VERSION,
+				    "protocol version %llu is not supported (this daemon speaks %d)",
+				    (unsigned long long)v->via.u64, WIRE_VERSION);
+		s->close_after_flush = true;
+		session_flush(s);
+		return;
+	}
+	s->hello_done = true;
+	pk = session_reply_begin(s, id, &start);
+	msgpack_pack_map(pk, 3);
+	wire_pack_str(pk, "version");
+	msgpack_pack_uint32(pk, WIRE_VERSION);
+	wire_pack_str(pk, "server");
+	wire_pack_str(pk, "mcppoold/" MCPPOOL_DAEMON_VERSION);
+	wire_pack_str(pk, "maxFrame");
+	msgpack_pack_uint64(pk, s->d->cfg.max_frame);
+	session_reply_end(s, start);
+}
+
+static void handle_request(struct session *s, const struct wire_msg *m)
+{
+	bool is_hello = m->op_len == 5 && memcmp(m->op, "hello", 5) == 0;
+
+	if (is_hello) {
+		handle_hello(s, m->id, m->params);
+		return;
+	}
+	if (!s->hello_done) {
+		session_reply_error(s, m->id, ERR_BAD_REQUEST, "hello required before \"%.*s\"",
+				    (int)(m->op_len > 64 ? 64 : m->op_len), m->op);
+		return;
+	}
+	ops_dispatch(s->d, s, m->id, m->op, m->op_len, m->params);
+}
+
+static void handle_notify(struct session *s, const struct wire_msg *m)
+{
+	const msgpack_object *id;
+
+	if (!(m->op_len == 6 && memcmp(m->op, "cancel", 6) == 0)) {
+		log_debug("client %lu: ignoring notification %.*s", s->serial,
+			  (int)(m->op_len > 64 ? 64 : m->op_len), m->op);
+		return;
+	}
+	id = wire_map_get(m->params, "id");
+	if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		backend_cancel_by_client_id(s, id->via.u64);
+}
+
+static void handle_frame(struct session *s, const char *payload, size_t len)
+{
+	struct wire_msg m;
+	uint64_t bad_id = 0;
+	char err[256];
+
+	msgpack_zone_clear(&s->zone);
+	if (wire_decode(payload, len, &s->zone, &m, &bad_id, err, sizeof(err)) < 0) {
+		s->d->metrics.frames_bad++;
+		session_reply_error(s, bad_id, ERR_BAD_REQUEST, "%s", err);
+		return;
+	}
+	switch (m.type) {
+	case WIRE_REQUEST:
+		handle_request(s, &m);
+		break;
+	case WIRE_NOTIFY:
+		handle_notify(s, &m);
+		break;
+	case WIRE_REPLY:
+		s->d->metrics.frames_bad++;
+		session_reply_error(s, 0, ERR_BAD_REQUEST, "clients send requests and notifications, not replies");
+		break;
+	}
+}
+
+static void drain_frames(struct session *s)
+{
+	const char *payload;
+	size_t len;
+
+	while (!s->dead) {
+		switch (frame_reader_next(&s->in, &payload, &len)) {
+		case FRAME_OK:
+			handle_frame(s, payload, len);
+			break;
+		case FRAME_TOO_LARGE:
+			s->d->metrics.frames_bad++;
+			session_reply_error(s, 0, ERR_BAD_REQUEST,
+					    "frame of %zu bytes exceeds the maximum of %zu", len,
+					    s->d->cfg.max_frame);
+			break;
+		case FRAME_EMPTY:
+			s->d->metrics.frames_bad++;
+			session_reply_error(s, 0, ERR_BAD_REQUEST, "empty frame");
+			break;
+		case FRAME_NEED_MORE:
+			return;
+		}
+	}
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct session *s = w->data;
+	size_t budget = READ_BUDGET;
+	(void)loop;
+	(void)revents;
+
+	while (!s->dead && budget > 0) {
+		size_t avail;
+		char *space = frame_reader_space(&s->in, &avail);
+		ssize_t n;
+
+		if (!space) {
+			session_kill(s, "out of memory");
+			return;
+		}
+		n = read(s->fd, space, avail);
+		if (n > 0) {
+			frame_reader_commit(&s->in, (size_t)n);
+			budget -= (size_t)n < budget ? (size_t)n : budget;
+			drain_frames(s);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		session_kill(s, n == 0 ? (s->in.len > s->in.pos || s->in.skip ? "closed mid-frame"
+										: "closed by peer")
+				       : strerror(errno));
+		return;
+	}
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+struct session *session_new(struct daemon *d, int fd)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+
+	if (!s) {
+		close(fd);
+		return NULL;
+	}
+	s->d = d;
+	s->fd = fd;
+	s->serial = ++next_serial;
+	s->peer_uid = (uid_t)-1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+		s->peer_uid = cred.uid;
+		s->peer_pid = cred.pid;
+	}
+	frame_reader_init(&s->in, d->cfg.max_frame);
+	msgpack_zone_init(&s->zone, ZONE_CHUNK);
+	msgpack_sbuffer_init(&s->out);
+	msgpack_packer_init(&s->pk, &s->out, msgpack_sbuffer_write);
+	list_init(&s->requests);
+	ev_io_init(&s->rw, on_readable, fd, EV_READ);
+	ev_io_init(&s->ww, on_writable, fd, EV_WRITE);
+	s->rw.data = s->ww.data = s;
+	ev_io_start(d->loop, &s->rw);
+	list_add_tail(&d->sessions, &s->node);
+	d->nsessions++;
+	d->metrics.clients_accepted++;
+	log_debug("client %lu: connected (pid %ld, uid %ld)", s->serial, (long)s->peer_pid,
+		  (long)s->peer_uid);
+	return s;
+}
+
+void session_kill(struct session *s, const char *reason)
+{
+
+	if (s->dead)
+		return;
+	s->dead = true;
+	ev_io_stop(s->d->loop, &s->rw);
+	ev_io_stop(s->d->loop, &s->ww);
+	list_del(&s->node);
+	list_add_tail(&s->d->dead_sessions, &s->node);
+	s->d->nsessions--;
+	ev_prepare_start(s->d->loop, &s->d->reaper);
+	log_debug("client %lu: closed: %s", s->serial, reason);
+}
+
+void session_kill_all(struct daemon *d, const char *reason)
+{
+	struct list_node *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &d->sessions) {
+		struct session *s = list_entry(pos, struct session, node);
+		session_flush(s);
+		session_kill(s, reason);
+	}
+}
+
+/*
+ * Runs from the prepare watcher, never from inside a callback chain: cancelling
+ * requests can close connections, which must not happen under their own feet.
+ */
+static void session_free(struct session *s)
+{
+	struct list_node *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &s->requests)
+		backend_cancel(list_entry(pos, struct request, session_node), ERR_OK,
+			       "client disconnected");
+	close(s->fd);
+	frame_reader_destroy(&s->in);
+	msgpack_zone_destroy(&s->zone);
+	msgpack_sbuffer_destroy(&s->out);
+	free(s);
+}
+
+void session_reap(struct daemon *d)
+{
+	struct list_node *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &d->dead_sessions) {
+		list_del(pos);
+		session_free(list_entry(pos, struct session, node));
+	}
+	ev_prepare_stop(d->loop, &d->reaper);
+}
+
+static void on_reap(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	session_reap(w->data);
+}
+
+void session_init(struct daemon *d)
+{
+	list_init(&d->sessions);
+	list_init(&d->dead_sessions);
+	ev_prepare_init(&d->reaper, on_reap);
+	d->reaper.data = d;
+}
+
+bool session_is_admin(const struct session *s)
+{
+	return s->peer_uid == 0 || s->peer_uid == s->d->uid;
+}
+
+struct list_node *session_requests(struct session *s)
+{
+	return &s->requests;
+}

@@ -1,0 +1,58 @@
+/* One app connection on the daemon's socket: frames in, replies out. */
+#ifndef MCPPOOL_SESSION_H
+#define MCPPOOL_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <msgpack.h>
+
+#include "list.h"
+
+struct daemon;
+struct session;
+
+/* Takes over an accepted, non-blocking socket. Returns NULL (fd closed) on failure. */
+struct session *session_new(struct daemon *d, int fd);
+
+/*
+ * Closes the session: stops reading, cancels its requests in flight (their MCP
+ * servers are told), and frees it from a prepare watcher, so that it is safe to
+ * call from anywhere. reason is logged.
+ */
+void session_kill(struct session *s, const char *reason);
+
+/* Kills every session (daemon shutdown); their queued replies are flushed first, best effort. */
+void session_kill_all(struct daemon *d, const char *reason);
+
+/* Installs the watcher that frees killed sessions. */
+void session_init(struct daemon *d);
+
+/* Frees killed sessions now (the watcher does it before the loop blocks). */
+void session_reap(struct daemon *d);
+
+/* True when the peer may run admin ops (cleanup, evict): our uid or root. */
+bool session_is_admin(const struct session *s);
+
+/* The list of requests in flight of this session (struct request, by its session node). */
+struct list_node *session_requests(struct session *s);
+
+/*
+ * Replies. Each packs one whole reply frame onto the session's output and tries
+ * to send it. A killed session ignores them.
+ *
+ * session_reply_begin() returns a packer positioned at the result: the caller
+ * packs exactly one object, then calls session_reply_end() with the same start.
+ */
+msgpack_packer *session_reply_begin(struct session *s, uint64_t id, size_t *start);
+void session_reply_end(struct session *s, size_t start);
+void session_reply_json(struct session *s, uint64_t id, const json_t *result);
+void session_reply_error(struct session *s, uint64_t id, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* An error with a data object (the server's JSON-RPC error for UPSTREAM_ERROR). */
+void session_reply_error_data(struct session *s, uint64_t id, int code, const char *message,
+			      const json_t *data);
+
+#endif

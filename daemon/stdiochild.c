@@ -1,0 +1,971 @@
+/* The stdio transport: one MCP server child process, its pipes, and its shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "list.h"
+#include "log.h"
+#include "stdiochild.h"
+
+#define READ_BUDGET (64u * 1024u)    /* per callback, so one busy pipe cannot starve others */
+#define DRAIN_BUDGET (1024u * 1024u) /* what is read at exit: more than any pipe holds */
+#define CHUNK 16384u
+#define LINE_BUF_START 4096u
+#define DEFAULT_PATH "/bin:/usr/bin"
+/*
+ * A child that exits closes its stdout a moment before it becomes waitable, so
+ * an EOF is given this long for the exit to show up: the owner then learns the
+ * exit status rather than just "closed its stdout".
+ */
+#define EOF_EXIT_WAIT 0.1
+
+enum stdio_state {
+	STDIO_RUNNING,  /* lines are delivered */
+	STDIO_REPORTED, /* on_closed was called; waiting for stdio_close() */
+	STDIO_CLOSING,  /* stdio_close() was called; freed once reaped */
+};
+
+/* Stdout cut into lines. Invariant: scanned <= len <= cap <= limit (= max_line + 1). */
+struct line_buf {
+	char *buf;
+	size_t len, cap, limit;
+	size_t scanned; /* bytes [0, scanned) hold no '\n' */
+};
+
+/* Stderr cut into lines, logged at a bounded rate. */
+struct err_lines {
+	char line[STDIO_STDERR_LINE_MAX + 1];
+	size_t len;
+	bool skipping; /* the rest of a cut line is dropped up to its '\n' */
+	unsigned per_sec, logged;
+	unsigned long suppressed;
+	uint64_t second; /* the second whose lines `logged` counts */
+};
+
+/* Bytes for stdin not written yet: [pos, len) of buf. */
+struct out_queue {
+	char *buf;
+	size_t pos, len, cap;
+};
+
+struct stdio_child {
+	struct list_node link; /* on open_children until freed */
+	struct ev_loop *loop;
+	enum stdio_state state;
+	pid_t pid;
+	bool reaped;
+	unsigned busy; /* callbacks of ours on the stack: the memory stays until 0 */
+	int in_fd, out_fd, err_fd;
+	ev_child child_w;
+	ev_io in_w, out_w, err_w;
+	ev_timer kill_w, eof_w;
+	int next_signal; /* of the shutdown: SIGTERM, then SIGKILL */
+	double grace;
+	struct line_buf out;
+	struct err_lines err;
+	struct out_queue q;
+	char *tag;
+	struct stdio_callbacks cb;
+	void *ctx;
+};
+
+static struct list_node open_children = { &open_children, &open_children };
+static unsigned live_children;
+
+/* ---- the child side of fork(): async-signal-safe calls only ------------------- */
+
+enum exec_stage { STAGE_SETUP, STAGE_CHDIR, STAGE_EXEC };
+
+/* What a child that cannot exec reports through the status pipe. */
+struct exec_failure {
+	int stage;
+	int err;
+};
+
+static const char *env_lookup(char *const envp[], const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; *envp; envp++)
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
+/* Tries file in each directory of envp's PATH, the way execvp() does; returns errno. */
+static int exec_in_path(char *const argv[], char *const envp[])
+{
+	const char *file = argv[0], *dir, *end;
+	const char *path = env_lookup(envp, "PATH");
+	size_t flen = strlen(file);
+	char buf[PATH_MAX];
+	int result = ENOENT;
+
+	if (strchr(file, '/') || flen == 0) {
+		execve(file, argv, envp);
+		return errno;
+	}
+	for (dir = path ? path : DEFAULT_PATH;; dir = end + 1) {
+		end = strchrnul(dir, ':');
+		size_t dlen = (size_t)(end - dir);
+		if (dlen == 0) {
+			dir = ".";
+			dlen = 1;
+		}
+		if (dlen + flen + 2 <= sizeof(buf)) {
+			memcpy(buf, dir, dlen);
+			buf[dlen] = '/';
+			memcpy(buf + dlen + 1, file, flen + 1);
+			execve(buf, argv, envp);
+			if (errno == EACCES)
+				result = EACCES;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				return errno;
+		}
+		if (*end == '\0')
+			return result;
+	}
+}
+
+static void reset_signals(void)
+{
+	struct sigaction dfl;
+	sigset_t none;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	/* Ignored signals (SIGPIPE in the daemon) would survive exec; handlers would not. */
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void close_fds_from(int lowest)
+{
+	struct rlimit rl;
+
+	if (close_range((unsigned)lowest, ~0u, 0) == 0)
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		rl.rlim_cur = 65536;
+	for (int fd = lowest; fd < (int)rl.rlim_cur; fd++)
+		close(fd);
+}
+
+static __attribute__((noreturn)) void child_fail(int status_fd, int stage, int err)
+{
+	struct exec_failure f = { stage, err };
+
+	if (write(status_fd, &f, sizeof(f)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+/* Runs in the forked child with every signal blocked; never returns. */
+static __attribute__((noreturn)) void child_exec(const int fds[3], int status_fd,
+						 char *const argv[], char *const envp[],
+						 const char *cwd)
+{
+	setpgid(0, 0);
+	for (int i = 0; i < 3; i++)
+		if (dup2(fds[i], i) < 0)
+			child_fail(status_fd, STAGE_SETUP, errno);
+	if (status_fd != 3) {
+		if (dup3(status_fd, 3, O_CLOEXEC) < 0)
+			child_fail(status_fd, STAGE_SETUP, errno);
+		status_fd = 3;
+	}
+	close_fds_from(4);
+	if (cwd && chdir(cwd) != 0)
+		child_fail(status_fd, STAGE_CHDIR, errno);
+	reset_signals();
+	child_fail(status_fd, STAGE_EXEC, exec_in_path(argv, envp));
+}
+
+/* ---- spawning ------------------------------------------------------------------ */
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/*
+ * A CLOEXEC pipe whose ends are above 2, so that the child's dup2() onto 0-2
+ * cannot clobber one of them; our end (ours: 0 read, 1 write) is non-blocking.
+ */
+static int pipe_open(int p[2], int ours, char *err, size_t errlen)
+{
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (p[i] > 2)
+			continue;
+		int moved = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
+		close(p[i]);
+		p[i] = moved;
+	}
+	if (p[0] < 0 || p[1] < 0 || (ours >= 0 && fcntl(p[ours], F_SETFL, O_NONBLOCK) != 0)) {
+		snprintf(err, errlen, "pipe setup: %s", strerror(errno));
+		close_fd(&p[0]);
+		close_fd(&p[1]);
+		return -1;
+	}
+	return 0;
+}
+
+struct spawn_pipes {
+	int in[2], out[2], err[2], status[2];
+};
+
+static void pipes_close(struct spawn_pipes *p)
+{
+	int *all[] = { p->in, p->out, p->err, p->status };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		close_fd(&all[i][0]);
+		close_fd(&all[i][1]);
+	}
+}
+
+static int pipes_open(struct spawn_pipes *p, char *err, size_t errlen)
+{
+	memset(p, -1, sizeof(*p));
+	if (pipe_open(p->in, 1, err, errlen) < 0 || pipe_open(p->out, 0, err, errlen) < 0 ||
+	    pipe_open(p->err, 0, err, errlen) < 0 || pipe_open(p->status, -1, err, errlen) < 0) {
+		pipes_close(p);
+		return -1;
+	}
+	return 0;
+}
+
+/* Waits for the status pipe: 0 once the child has exec'd, else -1 with the reason in err. */
+static int exec_wait(int status_fd, const char *file, const char *cwd, char *err,
+		     size_t errlen)
+{
+	struct exec_failure f;
+	ssize_t n;
+
+	do
+		n = read(status_fd, &f, sizeof(f));
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return 0;
+	if (n != (ssize_t)sizeof(f)) {
+		snprintf(err, errlen, "cannot read the exec status of \"%s\": %s", file,
+			 n < 0 ? strerror(errno) : "short read");
+		return -1;
+	}
+	if (f.stage == STAGE_EXEC)
+		snprintf(err, errlen, "cannot execute \"%s\": %s", file, strerror(f.err));
+	else if (f.stage == STAGE_CHDIR)
+		snprintf(err, errlen, "cannot change to directory \"%s\": %s", cwd, strerror(f.err));
+	else
+		snprintf(err, errlen, "cannot set up the child's descriptors: %s", strerror(f.err));
+	return -1;
+}
+
+/*
+ * Reaps a child that never became ours (exec failed) outside the loop: it has
+ * exited or is about to, and libev's own reaping runs only inside ev_run().
+ */
+static void reap_failed(pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+static void child_exited(struct ev_loop *loop, ev_child *w, int revents);
+static void out_readable(struct ev_loop *loop, ev_io *w, int revents);
+static void err_readable(struct ev_loop *loop, ev_io *w, int revents);
+static void in_writable(struct ev_loop *loop, ev_io *w, int revents);
+static void kill_step(struct ev_loop *loop, ev_timer *w, int revents);
+static void eof_waited(struct ev_loop *loop, ev_timer *w, int revents);
+
+static struct stdio_child *child_new(struct ev_loop *loop, const struct stdio_options *opt,
+				     const struct stdio_callbacks *cb, void *ctx)
+{
+	struct stdio_child *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->tag = strdup(opt->log_tag ? opt->log_tag : "?");
+	if (!c->tag) {
+		free(c);
+		return NULL;
+	}
+	list_init(&c->link);
+	c->loop = loop;
+	c->in_fd = c->out_fd = c->err_fd = -1;
+	c->grace = (double)opt->kill_timeout_ms / 1000.0;
+	c->out.limit = opt->max_line + 1;
+	c->err.per_sec = opt->stderr_lines_per_sec;
+	c->err.second = (uint64_t)ev_now(loop);
+	c->cb = *cb;
+	c->ctx = ctx;
+	ev_init(&c->child_w, child_exited);
+	ev_init(&c->in_w, in_writable);
+	ev_init(&c->out_w, out_readable);
+	ev_init(&c->err_w, err_readable);
+	ev_init(&c->kill_w, kill_step);
+	ev_init(&c->eof_w, eof_waited);
+	c->child_w.data = c->in_w.data = c->out_w.data = c->err_w.data = c;
+	c->kill_w.data = c->eof_w.data = c;
+	return c;
+}
+
+static void child_destroy(struct stdio_child *c)
+{
+	free(c->out.buf);
+	free(c->q.buf);
+	free(c->tag);
+	free(c);
+}
+
+/* Forks the child and registers its ev_child at once; -1 with err when fork fails. */
+static int child_fork(struct stdio_child *c, struct spawn_pipes *p, char *const argv[],
+		      char *const envp[], const char *cwd, char *err, size_t errlen)
+{
+	sigset_t all, old;
+
+	/* No handler of ours (libev's included) may run in the child before exec. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	c->pid = fork();
+	if (c->pid == 0) {
+		const int fds[3] = { p->in[0], p->out[1], p->err[1] };
+		child_exec(fds, p->status[1], argv, envp, cwd);
+	}
+	int saved = errno;
+	if (c->pid > 0) {
+		/* Also here: kill(-pid) must find the group even before the child ran. */
+		setpgid(c->pid, c->pid);
+		ev_child_set(&c->child_w, c->pid, 0);
+		ev_child_start(c->loop, &c->child_w);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (c->pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(saved));
+		return -1;
+	}
+	return 0;
+}
+
+/* Takes our ends of the pipes and starts reading. */
+static void child_attach(struct stdio_child *c, struct spawn_pipes *p)
+{
+	c->in_fd = p->in[1];
+	c->out_fd = p->out[0];
+	c->err_fd = p->err[0];
+	p->in[1] = p->out[0] = p->err[0] = -1;
+	ev_io_set(&c->in_w, c->in_fd, EV_WRITE);
+	ev_io_set(&c->out_w, c->out_fd, EV_READ);
+	ev_io_set(&c->err_w, c->err_fd, EV_READ);
+	ev_io_start(c->loop, &c->out_w);
+	ev_io_start(c->loop, &c->err_w);
+	list_add_tail(&open_children, &c->link);
+	live_children++;
+}
+
+static int spawn_check(struct ev_loop *loop, char *const argv[],
+		       const struct stdio_options *opt, char *err, size_t errlen)
+{
+	if (!ev_is_default_loop(loop)) {
+		snprintf(err, errlen, "stdio children need the default event loop");
+		return -1;
+	}
+	if (!argv || !argv[0] || !argv[0][0]) {
+		snprintf(err, errlen, "empty command");
+		return -1;
+	}
+	if (opt->max_line == 0 || opt->max_line >= SIZE_MAX / 2) {
+		snprintf(err, errlen, "max_line %zu out of range", opt->max_line);
+		return -1;
+	}
+	return 0;
+}
+
+struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *const envp[],
+				const char *cwd, const struct stdio_options *opt,
+				const struct stdio_callbacks *cb, void *ctx, char *err,
+				size_t errlen)
+{
+	static char *const no_env[] = { NULL };
+	struct spawn_pipes p;
+	struct stdio_child *c;
+
+	if (spawn_check(loop, argv, opt, err, errlen) < 0)
+		return NULL;
+	c = child_new(loop, opt, cb, ctx);
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (pipes_open(&p, err, errlen) < 0) {
+		child_destroy(c);
+		return NULL;
+	}
+	if (child_fork(c, &p, argv, envp ? envp : no_env, cwd, err, errlen) < 0) {
+		pipes_close(&p);
+		child_destroy(c);
+		return NULL;
+	}
+	close_fd(&p.in[0]);
+	close_fd(&p.out[1]);
+	close_fd(&p.err[1]);
+	close_fd(&p.status[1]);
+	if (exec_wait(p.status[0], argv[0], cwd, err, errlen) < 0) {
+		ev_child_stop(loop, &c->child_w);
+		reap_failed(c->pid);
+		pipes_close(&p);
+		child_destroy(c);
+		return NULL;
+	}
+	close_fd(&p.status[0]);
+	child_attach(c, &p);
+	log_debug("[%s] started \"%s\" as pid %ld", c->tag, argv[0], (long)c->pid);
+	return c;
+}
+
+/* ---- lifetime -------------------------------------------------------------------- */
+
+static void err_flush(struct stdio_child *c);
+
+static void in_close(struct stdio_child *c)
+{
+	ev_io_stop(c->loop, &c->in_w);
+	close_fd(&c->in_fd);
+	c->q.pos = c->q.len = 0;
+}
+
+static void out_close(struct stdio_child *c)
+{
+	ev_io_stop(c->loop, &c->out_w);
+	close_fd(&c->out_fd);
+}
+
+static void err_close(struct stdio_child *c)
+{
+	ev_io_stop(c->loop, &c->err_w);
+	close_fd(&c->err_fd);
+	err_flush(c);
+}
+
+static void child_free(struct stdio_child *c)
+{
+	ev_child_stop(c->loop, &c->child_w);
+	ev_timer_stop(c->loop, &c->kill_w);
+	ev_timer_stop(c->loop, &c->eof_w);
+	in_close(c);
+	out_close(c);
+	err_close(c);
+	list_del(&c->link);
+	child_destroy(c);
+}
+
+/* Our callbacks bracket their work with hold/release, so that stdio_close() from
+ * inside an owner's callback never frees memory still in use. */
+static void child_hold(struct stdio_child *c)
+{
+	c->busy++;
+}
+
+static void child_release(struct stdio_child *c)
+{
+	if (--c->busy == 0 && c->state == STDIO_CLOSING && c->reaped)
+		child_free(c);
+}
+
+static void report_closed(struct stdio_child *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The one place on_closed is called: once, and only while RUNNING. */
+static void report_closed(struct stdio_child *c, const char *fmt, ...)
+{
+	char reason[256];
+	va_list ap;
+
+	if (c->state != STDIO_RUNNING)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	c->state = STDIO_REPORTED;
+	ev_timer_stop(c->loop, &c->eof_w);
+	c->cb.on_closed(c->ctx, reason);
+}
+
+/* ---- stdin ------------------------------------------------------------------------ */
+
+/* Writes what the pipe takes now; returns the bytes written, or -1 when stdin is broken. */
+static ssize_t in_write_some(struct stdio_child *c, const char *data, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(c->in_fd, data + done, len - done);
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		log_debug("[%s] stdin of pid %ld: %s", c->tag, (long)c->pid,
+			  n < 0 ? strerror(errno) : "short write");
+		in_close(c);
+		errno = EPIPE;
+		return -1;
+	}
+	return (ssize_t)done;
+}
+
+static int queue_append(struct out_queue *q, const char *data, size_t len)
+{
+	if (q->pos > 0) {
+		memmove(q->buf, q->buf + q->pos, q->len - q->pos);
+		q->len -= q->pos;
+		q->pos = 0;
+	}
+	if (len > q->cap - q->len) {
+		size_t cap = q->cap ? q->cap : 4096;
+		while (cap - q->len < len)
+			cap *= 2;
+		char *buf = realloc(q->buf, cap);
+		if (!buf)
+			return -1;
+		q->buf = buf;
+		q->cap = cap;
+	}
+	memcpy(q->buf + q->len, data, len);
+	q->len += len;
+	return 0;
+}
+
+int stdio_write(struct stdio_child *c, const char *data, size_t len)
+{
+	if (c->in_fd < 0) {
+		errno = EPIPE;
+		return -1;
+	}
+	if (c->q.pos == c->q.len) {
+		ssize_t n = in_write_some(c, data, len);
+		if (n < 0)
+			return -1;
+		data += n;
+		len -= (size_t)n;
+	}
+	if (len == 0)
+		return 0;
+	if (queue_append(&c->q, data, len) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ev_io_start(c->loop, &c->in_w);
+	return 0;
+}
+
+static void in_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct stdio_child *c = w->data;
+	(void)loop;
+	(void)revents;
+
+	ssize_t n = in_write_some(c, c->q.buf + c->q.pos, c->q.len - c->q.pos);
+	if (n < 0)
+		return;
+	c->q.pos += (size_t)n;
+	if (c->q.pos == c->q.len) {
+		c->q.pos = c->q.len = 0;
+		ev_io_stop(c->loop, &c->in_w);
+	}
+}
+
+size_t stdio_queued(const struct stdio_child *c)
+{
+	return c->q.len - c->q.pos;
+}
+
+pid_t stdio_pid(const struct stdio_child *c)
+{
+	return c->pid;
+}
+
+/* ---- stdout ------------------------------------------------------------------------ */
+
+/* Room to read into, growing the buffer up to its limit; NULL when full or out of memory. */
+static char *out_space(struct line_buf *b, size_t *avail)
+{
+	if (b->len == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : LINE_BUF_START;
+		if (cap > b->limit)
+			cap = b->limit;
+		if (cap == b->cap)
+			return NULL;
+		char *buf = realloc(b->buf, cap);
+		if (!buf)
+			return NULL;
+		b->buf = buf;
+		b->cap = cap;
+	}
+	*avail = b->cap - b->len;
+	return b->buf + b->len;
+}
+
+/* Hands every complete buffered line to on_line, then keeps the unfinished rest. */
+static void out_deliver_lines(struct stdio_child *c)
+{
+	struct line_buf *b = &c->out;
+	size_t start = 0;
+	char *nl;
+
+	while (c->state == STDIO_RUNNING &&
+	       (nl = memchr(b->buf + b->scanned, '\n', b->len - b->scanned))) {
+		size_t end = (size_t)(nl - b->buf), len = end - start;
+		*nl = '\0';
+		if (len > 0 && b->buf[end - 1] == '\r')
+			b->buf[start + --len] = '\0';
+		b->scanned = end + 1;
+		if (len > 0)
+			c->cb.on_line(c->ctx, b->buf + start, len);
+		start = end + 1;
+	}
+	if (c->state != STDIO_RUNNING) {
+		b->len = b->scanned = 0;
+		return;
+	}
+	memmove(b->buf, b->buf + start, b->len - start);
+	b->len -= start;
+	b->scanned = b->len;
+	if (b->len == b->limit)
+		report_closed(c, "line exceeds %zu bytes", b->limit - 1);
+}
+
+/* One read(2) into the line buffer, lines delivered; returns read(2)'s result. */
+static ssize_t out_read_lines(struct stdio_child *c, size_t budget)
+{
+	size_t avail;
+	char *space = out_space(&c->out, &avail);
+
+	if (!space) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ssize_t n = read(c->out_fd, space, avail < budget ? avail : budget);
+	if (n > 0) {
+		c->out.len += (size_t)n;
+		out_deliver_lines(c);
+	}
+	return n;
+}
+
+static ssize_t out_read_discard(struct stdio_child *c, size_t budget)
+{
+	char scratch[CHUNK];
+
+	return read(c->out_fd, scratch, budget < sizeof(scratch) ? budget : sizeof(scratch));
+}
+
+static void out_eof(struct stdio_child *c)
+{
+	out_close(c);
+	if (c->state == STDIO_RUNNING && c->out.len > 0)
+		log_debug("[%s] dropped %zu bytes after the last newline", c->tag, c->out.len);
+	if (c->state == STDIO_RUNNING && !c->reaped) {
+		ev_timer_set(&c->eof_w, EOF_EXIT_WAIT, 0.);
+		ev_timer_start(c->loop, &c->eof_w);
+	}
+}
+
+/* Reads up to budget bytes or until the pipe is empty, at EOF or broken. */
+static void out_read(struct stdio_child *c, size_t budget)
+{
+	while (budget > 0 && c->out_fd >= 0) {
+		ssize_t n = c->state == STDIO_RUNNING ? out_read_lines(c, budget)
+						      : out_read_discard(c, budget);
+		if (n > 0) {
+			budget -= (size_t)n < budget ? (size_t)n : budget;
+			continue;
+		}
+		if (n == 0) {
+			out_eof(c);
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		int e = errno;
+		out_close(c);
+		report_closed(c, "stdout read error: %s", strerror(e));
+		return;
+	}
+}
+
+static void out_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct stdio_child *c = w->data;
+	(void)loop;
+	(void)revents;
+
+	child_hold(c);
+	out_read(c, READ_BUDGET);
+	child_release(c);
+}
+
+static void eof_waited(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct stdio_child *c = w->data;
+	(void)loop;
+	(void)revents;
+
+	child_hold(c);
+	report_closed(c, "closed its stdout");
+	child_release(c);
+}
+
+/* ---- stderr ------------------------------------------------------------------------ */
+
+static void err_flush(struct stdio_child *c)
+{
+	if (c->err.suppressed == 0)
+		return;
+	log_warn("[%s] stderr: %lu lines suppressed", c->tag, c->err.suppressed);
+	c->err.suppressed = 0;
+}
+
+/* Logs the buffered stderr line, within this second's allowance. */
+static void err_emit(struct stdio_child *c)
+{
+	struct err_lines *e = &c->err;
+	uint64_t second = (uint64_t)ev_now(c->loop);
+
+	if (e->len > 0 && e->line[e->len - 1] == '\r')
+		e->len--;
+	e->line[e->len] = '\0';
+	if (e->len == 0)
+		return;
+	e->len = 0;
+	if (second != e->second) {
+		err_flush(c);
+		e->second = second;
+		e->logged = 0;
+	}
+	if (e->logged >= e->per_sec) {
+		e->suppressed++;
+		return;
+	}
+	e->logged++;
+	log_info("[%s] stderr: %s", c->tag, e->line);
+}
+
+static void err_feed(struct stdio_child *c, const char *p, size_t n)
+{
+	struct err_lines *e = &c->err;
+
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t seg = nl ? (size_t)(nl - p) : n;
+		if (!e->skipping) {
+			size_t room = STDIO_STDERR_LINE_MAX - e->len;
+			size_t take = seg < room ? seg : room;
+			memcpy(e->line + e->len, p, take);
+			e->len += take;
+			if (take < seg) {
+				err_emit(c);
+				e->skipping = true;
+			}
+		}
+		if (nl) {
+			if (!e->skipping)
+				err_emit(c);
+			e->skipping = false;
+			seg++;
+		}
+		p += seg;
+		n -= seg;
+	}
+}
+
+static void err_read(struct stdio_child *c, size_t budget)
+{
+	char chunk[CHUNK];
+
+	while (budget > 0 && c->err_fd >= 0) {
+		ssize_t n = read(c->err_fd, chunk, budget < sizeof(chunk) ? budget : sizeof(chunk));
+		if (n > 0) {
+			err_feed(c, chunk, (size_t)n);
+			budget -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		err_emit(c);
+		err_close(c);
+	}
+}
+
+static void err_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct stdio_child *c = w->data;
+	(void)loop;
+	(void)revents;
+
+	err_read(c, READ_BUDGET);
+}
+
+/* ---- exit and shutdown ----------------------------------------------------------------- */
+
+static void describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (SIG%s)%s", WTERMSIG(status),
+			 sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?",
+			 WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(buf, len, "changed state (status 0x%x)", (unsigned)status);
+}
+
+/* The one place a child stops counting as live. */
+static void child_mark_reaped(struct stdio_child *c)
+{
+	ev_child_stop(c->loop, &c->child_w);
+	ev_timer_stop(c->loop, &c->kill_w);
+	c->reaped = true;
+	live_children--;
+}
+
+/*
+ * The child is reaped. What it wrote before exiting is read now, and the pipes
+ * are closed without waiting for EOF: a grandchild may hold them open forever.
+ * Such leftovers of its process group get SIGTERM; the group id cannot have
+ * been reused yet, as the reaping happened in this same loop iteration.
+ */
+static void child_exited(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct stdio_child *c = w->data;
+	char reason[96];
+	(void)loop;
+	(void)revents;
+
+	child_hold(c);
+	child_mark_reaped(c);
+	describe_status(w->rstatus, reason, sizeof(reason));
+	log_info("[%s] pid %ld %s", c->tag, (long)c->pid, reason);
+	in_close(c);
+	out_read(c, DRAIN_BUDGET);
+	err_read(c, DRAIN_BUDGET);
+	out_close(c);
+	err_emit(c);
+	err_close(c);
+	if (kill(-c->pid, SIGTERM) == 0)
+		log_debug("[%s] sent SIGTERM to processes left in group %ld", c->tag, (long)c->pid);
+	report_closed(c, "%s", reason);
+	child_release(c);
+}
+
+static void kill_step(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct stdio_child *c = w->data;
+	(void)revents;
+
+	if (c->next_signal == SIGTERM) {
+		log_info("[%s] pid %ld still running after its stdin closed: SIGTERM to its group",
+			 c->tag, (long)c->pid);
+		kill(-c->pid, SIGTERM);
+		c->next_signal = SIGKILL;
+		ev_timer_set(w, c->grace, 0.);
+		ev_timer_start(loop, w);
+		return;
+	}
+	log_warn("[%s] pid %ld ignored SIGTERM: SIGKILL to its group", c->tag, (long)c->pid);
+	kill(-c->pid, SIGKILL);
+}
+
+void stdio_close(struct stdio_child *c)
+{
+	if (!c || c->state == STDIO_CLOSING)
+		return;
+	child_hold(c);
+	c->state = STDIO_CLOSING;
+	ev_timer_stop(c->loop, &c->eof_w);
+	in_close(c);
+	c->out.len = c->out.scanned = 0;
+	if (!c->reaped) {
+		c->next_signal = SIGTERM;
+		ev_timer_set(&c->kill_w, c->grace, 0.);
+		ev_timer_start(c->loop, &c->kill_w);
+	}
+	child_release(c);
+}
+
+unsigned stdio_live_children(void)
+{
+	return live_children;
+}
+
+static void shutdown_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	*(bool *)w->data = true;
+}
+
+/* Outside the loop, a child that outlived every grace period is killed and waited for. */
+static void child_force_reap(struct stdio_child *c)
+{
+	int status;
+
+	log_warn("[%s] pid %ld still running at exit: SIGKILL to its group", c->tag,
+		 (long)c->pid);
+	kill(-c->pid, SIGKILL);
+	while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	child_mark_reaped(c);
+	child_free(c);
+}
+
+void stdio_shutdown_all(struct ev_loop *loop)
+{
+	struct list_node *pos, *tmp;
+	double wait = 1.0;
+	bool expired = false;
+	ev_timer deadline;
+
+	list_for_each_safe(pos, tmp, &open_children) {
+		struct stdio_child *c = list_entry(pos, struct stdio_child, link);
+		if (2 * c->grace + 1.0 > wait)
+			wait = 2 * c->grace + 1.0;
+		stdio_close(c);
+	}
+	ev_timer_init(&deadline, shutdown_deadline, wait, 0.);
+	deadline.data = &expired;
+	ev_timer_start(loop, &deadline);
+	while (live_children > 0 && !expired)
+		ev_run(loop, EVRUN_ONCE);
+	ev_timer_stop(loop, &deadline);
+	list_for_each_safe(pos, tmp, &open_children)
+		child_force_reap(list_entry(pos, struct stdio_child, link));
+}

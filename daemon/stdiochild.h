@@ -1,0 +1,107 @@
+/* The stdio transport: one MCP server child process, its pipes, and its shutdown. */
+#ifndef MCPPOOL_STDIOCHILD_H
+#define MCPPOOL_STDIOCHILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ev.h>
+
+/*
+ * This module moves bytes; it knows nothing of JSON-RPC. The child's stdout is
+ * cut into lines for the owner, its stderr is logged (rate-limited), and bytes
+ * for its stdin are queued and written without ever blocking the loop.
+ *
+ * Lifecycle of one child (c->state in stdiochild.c):
+ *   RUNNING   lines flow; the owner may write.
+ *   REPORTED  on_closed was called; nothing more is delivered; waits for stdio_close().
+ *   CLOSING   stdio_close() was called; stdin is closed, stdout and stderr are
+ *             drained and discarded, SIGTERM then SIGKILL follow on the grace timer.
+ * The memory is freed once the owner has called stdio_close() AND the child has
+ * been reaped (by its ev_child watcher; this module never leaves a zombie).
+ *
+ * Every open child is on one module-wide list, so that stdio_live_children() and
+ * stdio_shutdown_all() need no context: there is one default loop per process,
+ * and only it can watch children.
+ */
+struct stdio_child;
+
+struct stdio_callbacks {
+	/*
+	 * One complete line of the child's stdout, '\n' removed (and a trailing
+	 * '\r'), NUL-terminated, modifiable, valid only during the call. Empty
+	 * lines are skipped.
+	 */
+	void (*on_line)(void *ctx, char *line, size_t len);
+	/*
+	 * The child's output is over: stdout EOF or read error, a line longer than
+	 * max_line ("line exceeds N bytes"), or the child exited and its stdout is
+	 * drained ("exited with status 3", "killed by signal 9", "closed its
+	 * stdout"). Called at most once, never after stdio_close(); no on_line
+	 * after it. Every complete line the child wrote before it is delivered
+	 * first; a last line without '\n' is dropped. The owner must still call
+	 * stdio_close() afterwards.
+	 */
+	void (*on_closed)(void *ctx, const char *reason);
+};
+
+struct stdio_options {
+	size_t max_line;               /* bound of one stdout line without its '\n' (> 0) */
+	uint64_t kill_timeout_ms;      /* grace of each shutdown step */
+	const char *log_tag;           /* e.g. the pool key "alice:github"; copied */
+	unsigned stderr_lines_per_sec; /* stderr lines logged per second (0: none); more are counted */
+};
+
+/* Stderr lines longer than this are cut; the rest up to the newline is dropped. */
+#define STDIO_STDERR_LINE_MAX 1024u
+
+/*
+ * Starts argv[0] (searched in envp's PATH when it has no '/') with exactly envp,
+ * in cwd when not NULL, in a new process group whose id is its pid, with pipes
+ * for stdin/stdout/stderr, default signal dispositions, an empty signal mask and
+ * no other descriptor. loop must be the default loop (ev_child needs it).
+ * Exec failure is detected before returning: the result is then NULL, err holds
+ * the reason (e.g. `cannot execute "nope": No such file or directory`) and the
+ * failed child is already reaped. On success, callbacks follow from the loop;
+ * argv, envp, cwd and opt are only read during the call.
+ */
+struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *const envp[],
+				const char *cwd, const struct stdio_options *opt,
+				const struct stdio_callbacks *cb, void *ctx, char *err,
+				size_t errlen);
+
+/*
+ * Queues len bytes of data for the child's stdin; whatever the pipe takes now
+ * is written at once, the rest when it is writable. Returns 0, or -1 when stdin
+ * is closed or broken (the child closed it or exited: EPIPE), or on ENOMEM.
+ */
+int stdio_write(struct stdio_child *c, const char *data, size_t len);
+
+/* Bytes queued by stdio_write() and not yet written to the pipe. */
+size_t stdio_queued(const struct stdio_child *c);
+
+pid_t stdio_pid(const struct stdio_child *c);
+
+/*
+ * Begins the shutdown; call it exactly once per child, also after on_closed.
+ * No callback follows. Queued input is dropped and stdin is closed (most
+ * servers exit on that); stdout and stderr are drained and discarded; if the
+ * child has not exited after kill_timeout_ms its process group gets SIGTERM,
+ * after another kill_timeout_ms SIGKILL. The handle must not be used again: it
+ * is freed once the child is reaped. Safe to call from this child's callbacks.
+ */
+void stdio_close(struct stdio_child *c);
+
+/* Children spawned and not yet reaped. */
+unsigned stdio_live_children(void);
+
+/*
+ * For daemon exit: stdio_close() on every child still open (afterwards no
+ * handle may be used), runs loop until all are reaped or 2 * kill_timeout + 1 s
+ * have passed (the longest of their timeouts), then SIGKILLs the process groups
+ * left and waits for them. Returns with every child reaped and every handle freed.
+ */
+void stdio_shutdown_all(struct ev_loop *loop);
+
+#endif

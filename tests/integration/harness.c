@@ -1,0 +1,467 @@
+/* Integration test harness: a real mcppoold on a temporary socket, driven through mcpctl. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+const char *it_build(void)
+{
+	const char *b = getenv("MCPPOOL_BUILD");
+	return b && *b ? b : "build";
+}
+
+void it_bin(const char *name, char *buf, size_t len)
+{
+	char rel[512];
+	snprintf(rel, sizeof(rel), "%s/%s", it_build(), name);
+	if (!realpath(rel, buf))
+		cr_assert_fail("binary %s not found (build first)", rel);
+	(void)len;
+}
+
+void it_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+void it_subreaper(void)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+static char *replace_all(const char *s, const char *from, const char *to)
+{
+	size_t n = 0, fl = strlen(from), tl = strlen(to);
+	for (const char *p = s; (p = strstr(p, from)); p += fl)
+		n++;
+	char *out = malloc(strlen(s) + n * (tl + 1) + 1), *o = out;
+	const char *p = s, *q;
+	while ((q = strstr(p, from))) {
+		memcpy(o, p, (size_t)(q - p));
+		o += q - p;
+		memcpy(o, to, tl);
+		o += tl;
+		p = q + fl;
+	}
+	strcpy(o, p);
+	return out;
+}
+
+static void prepare(struct itd *d, const char *catalog_json)
+{
+	char fixture[4096];
+	FILE *f;
+
+	memset(d, 0, sizeof(*d));
+	strcpy(d->dir, "/tmp/mcppool-it-XXXXXX");
+	cr_assert(mkdtemp(d->dir), "mkdtemp: %s", strerror(errno));
+	snprintf(d->sock, sizeof(d->sock), "%s/sock", d->dir);
+	snprintf(d->servers, sizeof(d->servers), "%s/servers.json", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/mcppoold.log", d->dir);
+	it_bin("mcp-fixture", fixture, sizeof(fixture));
+	char *a = replace_all(catalog_json ? catalog_json : FIXTURE_CATALOG(""), "@FIXTURE@", fixture);
+	char *b = replace_all(a, "@DIR@", d->dir);
+	f = fopen(d->servers, "w");
+	cr_assert(f);
+	fputs(b, f);
+	fclose(f);
+	free(a);
+	free(b);
+}
+
+static pid_t spawn_daemon(struct itd *d, const char *const *env, const char *const *extra)
+{
+	char daemon[4096];
+	const char *argv[32];
+	int n = 0;
+	pid_t pid;
+
+	it_bin("mcppoold", daemon, sizeof(daemon));
+	argv[n++] = daemon;
+	argv[n++] = "-s";
+	argv[n++] = d->sock;
+	argv[n++] = "--servers";
+	argv[n++] = d->servers;
+	argv[n++] = "--env-file";
+	argv[n++] = "/dev/null";
+	for (; extra && *extra && n < 30; extra++)
+		argv[n++] = *extra;
+	argv[n] = NULL;
+
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		static const char *const scrub[] = {
+			"MAX_CONNECTIONS_PER_USER", "MAX_TOTAL_CONNECTIONS", "CONNECTION_TIMEOUT",
+			"CLEANUP_INTERVAL", "REQUEST_TIMEOUT", "MCPPOOL_SOCKET", "MCPPOOL_SERVERS",
+			"MCPPOOL_START_TIMEOUT", "MCPPOOL_KILL_TIMEOUT", "MCPPOOL_MAX_FRAME",
+			"MCPPOOL_MAX_MESSAGE", "MCPPOOL_LOG_LEVEL", NULL,
+		};
+		for (const char *const *s = scrub; *s; s++)
+			unsetenv(*s);
+		setenv("MCPPOOL_LOG_LEVEL", "debug", 1);
+		for (; env && *env; env++)
+			putenv((char *)*env);
+		dup2(fd, 2);
+		int devnull = open("/dev/null", O_RDWR);
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		execv(daemon, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static bool socket_accepts(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+void itd_start(struct itd *d, const char *catalog_json, const char *const *env)
+{
+	itd_start_sock(d, catalog_json, env, NULL);
+}
+
+void itd_start_sock(struct itd *d, const char *catalog_json, const char *const *env,
+		    const char *sock)
+{
+	int status;
+
+	prepare(d, catalog_json);
+	if (sock)
+		snprintf(d->sock, sizeof(d->sock), "%s", sock);
+	d->pid = spawn_daemon(d, env, NULL);
+	for (int i = 0; i < 1000; i++) {
+		if (socket_accepts(d->sock))
+			return;
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid)
+			cr_assert_fail("mcppoold exited at start (status %d); see %s", status, d->log);
+		it_sleep_ms(5);
+	}
+	cr_assert_fail("mcppoold did not accept on %s within 5 s", d->sock);
+}
+
+int itd_run_to_exit(struct itd *d, const char *catalog_json, const char *const *env,
+		    const char *const *extra_args)
+{
+	int status;
+
+	prepare(d, catalog_json);
+	d->pid = spawn_daemon(d, env, extra_args);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			d->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		it_sleep_ms(10);
+	}
+	return -1;
+}
+
+void itd_stop(struct itd *d)
+{
+	int status = 0;
+
+	if (d->pid <= 0)
+		return;
+	kill(d->pid, SIGTERM);
+	for (int i = 0; i < 1000; i++) {
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			d->pid = 0;
+			d->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			cr_expect_eq(d->exit_status, 0, "mcppoold exited with %d; see %s",
+				     d->exit_status, d->log);
+			return;
+		}
+		it_sleep_ms(10);
+	}
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, &status, 0);
+	d->pid = 0;
+	cr_assert_fail("mcppoold did not stop within 10 s of SIGTERM");
+}
+
+void it_assert_no_children(void)
+{
+	int status;
+	pid_t pid;
+
+	/* Orphans need a moment to be re-parented to us after their parent exits. */
+	for (int i = 0; i < 200; i++) {
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid < 0 && errno == ECHILD)
+			return;
+		if (pid > 0)
+			cr_assert_fail("process %ld was left behind (reaped by the test)", (long)pid);
+		it_sleep_ms(10);
+	}
+	cr_assert_fail("a child process is still running after the daemon stopped");
+}
+
+static char *slurp_fd(int fd)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	ssize_t n;
+	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)n;
+		if (cap - len < 2)
+			buf = realloc(buf, cap *= 2);
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+int itd_ctl(struct itd *d, char **out, char **err, const char *const *args)
+{
+	char ctl[4096];
+	const char *argv[64];
+	int po[2], pe[2], n = 0, status;
+	pid_t pid;
+
+	it_bin("mcpctl", ctl, sizeof(ctl));
+	argv[n++] = ctl;
+	argv[n++] = "-s";
+	argv[n++] = d->sock;
+	for (; args && *args && n < 62; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	cr_assert(pipe(po) == 0 && pipe(pe) == 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		close(po[0]);
+		close(pe[0]);
+		execv(ctl, (char *const *)argv);
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	char *o = slurp_fd(po[0]);
+	char *e = slurp_fd(pe[0]);
+	close(po[0]);
+	close(pe[0]);
+	waitpid(pid, &status, 0);
+	if (out)
+		*out = o;
+	else
+		free(o);
+	if (err)
+		*err = e;
+	else
+		free(e);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+json_t *itd_ctl_json(struct itd *d, int *status, const char *const *args)
+{
+	char *out = NULL;
+	json_error_t jerr;
+	json_t *j;
+	int st = itd_ctl(d, &out, NULL, args);
+
+	if (status)
+		*status = st;
+	j = json_loads(out, 0, &jerr);
+	if (!j)
+		cr_log_error("mcpctl output is not JSON: %s", out);
+	free(out);
+	return j;
+}
+
+bool itd_log_contains(struct itd *d, const char *needle)
+{
+	FILE *f = fopen(d->log, "r");
+	char line[4096];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+bool it_pid_alive(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+json_t *it_data(json_t *reply)
+{
+	cr_assert(reply, "no JSON reply");
+	json_t *ok = json_object_get(reply, "success");
+	if (!json_is_true(ok)) {
+		char *s = json_dumps(reply, 0);
+		cr_assert_fail("expected success, got %s", s);
+	}
+	return json_object_get(reply, "data");
+}
+
+const char *it_error_code(json_t *reply)
+{
+	const char *c = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
+	return c ? c : "";
+}
+
+const char *it_text(json_t *reply)
+{
+	json_t *content = json_object_get(json_object_get(reply, "data"), "content");
+	const char *t = json_string_value(json_object_get(json_array_get(content, 0), "text"));
+	return t ? t : "";
+}
+
+/* ---- raw wire access ---- */
+
+#include <poll.h>
+
+#include "frame.h"
+#include "mpjson.h"
+
+int it_raw_connect(struct itd *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
+	return fd;
+}
+
+void it_raw_send_bytes(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		cr_assert(n > 0, "write: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+void it_raw_send_frame(int fd, const msgpack_sbuffer *payload)
+{
+	unsigned char hdr[4] = { (unsigned char)(payload->size >> 24), (unsigned char)(payload->size >> 16),
+				 (unsigned char)(payload->size >> 8), (unsigned char)payload->size };
+	it_raw_send_bytes(fd, hdr, 4);
+	it_raw_send_bytes(fd, payload->data, payload->size);
+}
+
+void it_raw_request(int fd, uint64_t id, const char *op, const char *params_json)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	json_t *params = params_json ? json_loads(params_json, 0, NULL) : json_object();
+
+	cr_assert(params, "bad params JSON in the test: %s", params_json);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	wire_pack_request_begin(&pk, id, op);
+	mpjson_pack(&pk, params);
+	it_raw_send_frame(fd, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	json_decref(params);
+}
+
+void it_raw_hello(int fd, uint64_t id)
+{
+	it_raw_request(fd, id, "hello", "{\"version\": 1}");
+}
+
+int it_raw_recv(int fd, msgpack_zone *zone, struct wire_msg *m, unsigned timeout_ms)
+{
+	unsigned char hdr[4];
+	size_t got = 0, len;
+	static char *buf;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t bad;
+	char err[256];
+
+	while (got < 4) {
+		if (poll(&p, 1, (int)timeout_ms) <= 0)
+			return -1;
+		ssize_t n = read(fd, hdr + got, 4 - got);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+	free(buf);
+	buf = malloc(len ? len : 1);
+	for (got = 0; got < len;) {
+		if (poll(&p, 1, (int)timeout_ms) <= 0)
+			return -1;
+		ssize_t n = read(fd, buf + got, len - got);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	cr_assert(wire_decode(buf, len, zone, m, &bad, err, sizeof(err)) == 0,
+		  "daemon sent an undecodable frame: %s", err);
+	return 0;
+}
+
+pid_t itd_ctl_async(struct itd *d, const char *const *args)
+{
+	char ctl[4096], out[400];
+	const char *argv[64];
+	int n = 0;
+	pid_t pid;
+
+	it_bin("mcpctl", ctl, sizeof(ctl));
+	argv[n++] = ctl;
+	argv[n++] = "-s";
+	argv[n++] = d->sock;
+	for (; args && *args && n < 62; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		snprintf(out, sizeof(out), "%s/ctl-%ld.out", d->dir, (long)getpid());
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 1);
+		execv(ctl, (char *const *)argv);
+		_exit(127);
+	}
+	snprintf(out, sizeof(out), "%s/ctl-%ld.out", d->dir, (long)pid);
+	return pid;
+}
+
+json_t *itd_ctl_wait(struct itd *d, pid_t pid, int *status)
+{
+	char path[400];
+	json_t *j;
+	int st;
+
+	cr_assert(waitpid(pid, &st, 0) == pid);
+	if (status)
+		*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	snprintf(path, sizeof(path), "%s/ctl-%ld.out", d->dir, (long)pid);
+	j = json_load_file(path, 0, NULL);
+	unlink(path);
+	return j;
+}

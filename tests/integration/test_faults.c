@@ -1,0 +1,366 @@
+/* Integration: every fault of an MCP server child gets its documented outcome. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(faults, .init = it_subreaper, .timeout = 60);
+
+/* One fixture entry "f" with the given extra args (a JSON array body). */
+#define FAULT_CATALOG(args) \
+	FIXTURE_CATALOG(", \"f\": {\"command\": \"@FIXTURE@\", \"args\": [" args "]}")
+
+static const char *err_message(json_t *r)
+{
+	const char *m = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+	return m ? m : "";
+}
+
+static long pid_of(struct itd *d, const char *mcp)
+{
+	int st;
+	json_t *r = itd_ctl_json(d, &st, ARGS("call", "alice", mcp, "pid"));
+	cr_assert_eq(st, 0, "pid call failed");
+	return atol(it_text(r));
+}
+
+static long total(struct itd *d)
+{
+	int st;
+	json_t *r = itd_ctl_json(d, &st, ARGS("pool-status"));
+	return (long)json_integer_value(json_object_get(it_data(r), "totalConnections"));
+}
+
+/* The fixture's own counters (its stats tool). */
+static json_t *stats(struct itd *d, const char *mcp)
+{
+	int st;
+	json_t *r = itd_ctl_json(d, &st, ARGS("call", "alice", mcp, "stats"));
+	cr_assert_eq(st, 0);
+	return json_object_get(it_data(r), "structuredContent");
+}
+
+Test(faults, a_child_that_crashes_mid_call_fails_it_with_upstream_closed_and_is_replaced)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, NULL, NULL);
+	long before = pid_of(&d, "demo");
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "crash"));
+	cr_assert_eq(st, 1);
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_CLOSED");
+	cr_assert(strstr(err_message(r), "status 3"), "%s", err_message(r));
+	cr_assert_eq(total(&d), 0, "the dead connection stayed in the pool");
+	cr_assert_neq(pid_of(&d, "demo"), before);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_child_that_dies_while_idle_leaves_the_pool_at_once)
+{
+	struct itd d;
+	itd_start(&d, NULL, NULL);
+	long pid = pid_of(&d, "demo");
+	kill((pid_t)pid, SIGKILL);
+	for (int i = 0; i < 100 && total(&d) != 0; i++)
+		it_sleep_ms(20);
+	cr_assert_eq(total(&d), 0);
+	cr_assert(itd_log_contains(&d, "signal 9"));
+	cr_assert_neq(pid_of(&d, "demo"), pid);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, crash_after_n_calls_fails_only_the_call_in_flight)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, FAULT_CATALOG("\"--crash-after\", \"3\""), NULL);
+	for (int i = 0; i < 2; i++) {
+		json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "echo", "{\"message\":\"x\"}"));
+		cr_assert_eq(st, 0);
+		json_decref(r);
+	}
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "echo", "{\"message\":\"x\"}"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_CLOSED");
+	r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "echo", "{\"message\":\"again\"}"));
+	cr_assert_eq(st, 0, "no fresh connection after the crash");
+	cr_assert_str_eq(it_text(r), "again");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_child_that_closes_stdout_fails_in_flight_calls_with_upstream_closed)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, NULL, NULL);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "close_stdout"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_CLOSED");
+	cr_assert_eq(total(&d), 0);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_line_that_is_not_json_is_skipped_and_the_connection_keeps_serving)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, NULL, NULL);
+	long pid = pid_of(&d, "demo");
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "garbage", "--timeout", "300"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_TIMEOUT");
+	cr_assert_eq(pid_of(&d, "demo"), pid, "the connection was replaced");
+	cr_assert(itd_log_contains(&d, "not a JSON-RPC message"));
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, an_endless_line_is_cut_at_the_bound_and_the_connection_closed)
+{
+	struct itd d;
+	int st;
+	const char *env[] = { "MCPPOOL_MAX_MESSAGE=65536", NULL };
+	itd_start(&d, FAULT_CATALOG("\"--endless-line\""), env);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "echo", "{\"message\":\"x\"}"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_CLOSED");
+	cr_assert(strstr(err_message(r), "exceeds"), "%s", err_message(r));
+	r = itd_ctl_json(&d, &st, ARGS("pool-status"));
+	cr_assert_eq(st, 0, "the daemon stopped serving");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_stderr_flood_is_rate_limited_and_calls_still_answer)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, FAULT_CATALOG("\"--stderr-flood\", \"0\""), NULL);
+	for (int i = 0; i < 5; i++) {
+		json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "echo", "{\"message\":\"x\"}"));
+		cr_assert_eq(st, 0);
+		json_decref(r);
+		it_sleep_ms(300);
+	}
+	cr_assert(itd_log_contains(&d, "lines suppressed"));
+	cr_assert(itd_log_contains(&d, "[alice:f] stderr"), "stderr lines are not marked with the key");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_child_that_never_answers_initialize_fails_the_start)
+{
+	struct itd d;
+	int st;
+	const char *env[] = { "MCPPOOL_START_TIMEOUT=300", NULL };
+	itd_start(&d, FAULT_CATALOG("\"--no-init\""), env);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "echo", "{\"message\":\"x\"}"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_START_FAILED");
+	cr_assert(strstr(err_message(r), "initialize"), "%s", err_message(r));
+	cr_assert_eq(total(&d), 0);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_child_that_ignores_sigterm_is_killed)
+{
+	struct itd d;
+	int st;
+	const char *env[] = { "MCPPOOL_KILL_TIMEOUT=100", NULL };
+	itd_start(&d, FAULT_CATALOG("\"--ignore-term\", \"--linger-after-eof\", \"60000\""), env);
+	long pid = pid_of(&d, "f");
+	json_decref(itd_ctl_json(&d, &st, ARGS("evict", "alice")));
+	bool gone = false;
+	for (int i = 0; i < 200 && !gone; i++) {
+		gone = !it_pid_alive((pid_t)pid);
+		it_sleep_ms(10);
+	}
+	cr_assert(gone, "a child ignoring SIGTERM survived");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_command_that_does_not_exist_fails_with_the_reason_and_backs_off)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, FIXTURE_CATALOG(", \"nope\": {\"command\": \"/nonexistent/mcp-server\"}"), NULL);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "nope", "echo"));
+	cr_assert_eq(st, 1);
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_START_FAILED");
+	cr_assert(strstr(err_message(r), "No such file"), "%s", err_message(r));
+	r = itd_ctl_json(&d, &st, ARGS("call", "alice", "nope", "echo"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_START_FAILED");
+	cr_assert(strstr(err_message(r), "next attempt"), "no backoff: %s", err_message(r));
+	char *m;
+	itd_ctl(&d, &m, NULL, ARGS("metrics"));
+	cr_assert(strstr(m, "mcppool_spawns_total 1\n"), "a second spawn during backoff: %s", m);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_command_that_exits_at_once_fails_the_start_with_its_status)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, FAULT_CATALOG("\"--exit-now\", \"7\""), NULL);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "echo"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_START_FAILED");
+	cr_assert(strstr(err_message(r), "status 7"), "%s", err_message(r));
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, an_unsupported_protocol_version_fails_the_start)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, FAULT_CATALOG("\"--protocol\", \"1999-01-01\""), NULL);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "echo"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_START_FAILED");
+	cr_assert(strstr(err_message(r), "1999-01-01"), "%s", err_message(r));
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, older_protocol_versions_the_sdks_accept_work)
+{
+	const char *versions[] = { "2025-06-18", "2025-03-26", "2024-11-05" };
+	for (int i = 0; i < 3; i++) {
+		struct itd d;
+		int st;
+		char cat[512];
+		snprintf(cat, sizeof(cat), FAULT_CATALOG("\"--protocol\", \"%s\""), versions[i]);
+		itd_start(&d, cat, NULL);
+		json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "echo", "{\"message\":\"v\"}"));
+		cr_assert_eq(st, 0, "version %s refused", versions[i]);
+		cr_assert_str_eq(it_text(r), "v");
+		itd_stop(&d);
+	}
+	it_assert_no_children();
+}
+
+Test(faults, a_slow_start_is_waited_for)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, FAULT_CATALOG("\"--slow-start\", \"400\""), NULL);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "echo", "{\"message\":\"late\"}"));
+	cr_assert_eq(st, 0);
+	cr_assert_str_eq(it_text(r), "late");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_deadline_gives_upstream_timeout_and_cancels_upstream)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, NULL, NULL);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "sleep", "{\"ms\":5000}",
+					       "--timeout", "200"));
+	cr_assert_eq(st, 1);
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_TIMEOUT");
+	json_t *s = stats(&d, "demo");
+	cr_assert_eq(json_integer_value(json_object_get(s, "cancelled")), 1,
+		     "the server was not sent notifications/cancelled");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, the_default_request_timeout_applies)
+{
+	struct itd d;
+	int st;
+	const char *env[] = { "REQUEST_TIMEOUT=200", NULL };
+	itd_start(&d, NULL, env);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "sleep", "{\"ms\":5000}"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_TIMEOUT");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_caller_that_disconnects_cancels_its_requests)
+{
+	struct itd d;
+	msgpack_zone z;
+	struct wire_msg m;
+	itd_start(&d, NULL, NULL);
+	pid_of(&d, "demo");
+	int fd = it_raw_connect(&d);
+	it_raw_hello(fd, 1);
+	msgpack_zone_init(&z, 1024);
+	cr_assert_eq(it_raw_recv(fd, &z, &m, 2000), 0);
+	it_raw_request(fd, 2, "call", "{\"user\":\"alice\",\"mcp\":\"demo\",\"tool\":\"sleep\","
+				     "\"arguments\":{\"ms\":5000}}");
+	it_sleep_ms(200);
+	close(fd);
+	it_sleep_ms(200);
+	json_t *s = stats(&d, "demo");
+	cr_assert_eq(json_integer_value(json_object_get(s, "cancelled")), 1);
+	msgpack_zone_destroy(&z);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, server_pings_are_answered_and_unsupported_server_requests_get_an_error)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, FAULT_CATALOG("\"--notify\""), NULL);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "ping_client"));
+	cr_assert_eq(st, 0);
+	cr_assert_str_eq(it_text(r), "pong received");
+	r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "sample"));
+	cr_assert_eq(st, 0);
+	cr_assert_str_eq(it_text(r), "error -32601");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_json_rpc_error_is_upstream_error_with_code_message_and_data)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, NULL, NULL);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "error",
+					       "{\"code\":-32042,\"message\":\"nope\"}"));
+	cr_assert_eq(st, 1);
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_ERROR");
+	json_t *data = json_object_get(json_object_get(r, "error"), "data");
+	cr_assert_eq(json_integer_value(json_object_get(data, "code")), -32042);
+	cr_assert_str_eq(json_string_value(json_object_get(data, "message")), "nope");
+	cr_assert(json_object_get(data, "data"), "the server's data was dropped");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, a_tool_result_with_is_error_is_still_a_success)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, NULL, NULL);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "fail"));
+	cr_assert_eq(st, 0);
+	cr_assert(json_is_true(json_object_get(it_data(r), "isError")));
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(faults, shutdown_answers_requests_in_flight_with_shutting_down)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, NULL, NULL);
+	pid_t slow = itd_ctl_async(&d, ARGS("call", "alice", "demo", "sleep", "{\"ms\":5000}"));
+	it_sleep_ms(300);
+	itd_stop(&d);
+	json_t *r = itd_ctl_wait(&d, slow, &st);
+	cr_assert_str_eq(it_error_code(r), "SHUTTING_DOWN");
+	it_assert_no_children();
+}

@@ -1,0 +1,322 @@
+/* Integration: wire protocol v1 against the real daemon, including hostile frames. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "errcode.h"
+#include "harness.h"
+
+TestSuite(protocol, .init = it_subreaper, .timeout = 60);
+
+static struct itd d;
+static msgpack_zone zone;
+
+static void setup(void)
+{
+	it_subreaper();
+	itd_start(&d, NULL, NULL);
+	msgpack_zone_init(&zone, 4096);
+}
+
+static void teardown(void)
+{
+	msgpack_zone_destroy(&zone);
+	itd_stop(&d);
+}
+
+/* A connection that has said hello. */
+static int hello_conn(void)
+{
+	struct wire_msg m;
+	int fd = it_raw_connect(&d);
+	it_raw_hello(fd, 1);
+	cr_assert_eq(it_raw_recv(fd, &zone, &m, 2000), 0);
+	cr_assert_eq(m.type, WIRE_REPLY);
+	cr_assert_null(m.error, "hello failed");
+	return fd;
+}
+
+/* Receives a reply and asserts its id and error code (ERR_OK for success). */
+static void expect_reply(int fd, uint64_t id, int code)
+{
+	struct wire_msg m;
+	cr_assert_eq(it_raw_recv(fd, &zone, &m, 3000), 0, "no reply (connection closed?)");
+	cr_assert_eq(m.type, WIRE_REPLY);
+	cr_assert_eq(m.id, id, "reply id %llu, expected %llu", (unsigned long long)m.id,
+		     (unsigned long long)id);
+	if (code == ERR_OK)
+		cr_assert_null(m.error, "unexpected error %.*s", (int)m.err_message_len,
+			       m.err_message);
+	else
+		cr_assert_eq(m.err_code, code, "error %s (%.*s), expected %s",
+			     errcode_name(m.err_code), (int)m.err_message_len, m.err_message,
+			     errcode_name(code));
+}
+
+/* The connection still serves: pool_status answers. */
+static void expect_alive(int fd, uint64_t id)
+{
+	it_raw_request(fd, id, "pool_status", NULL);
+	expect_reply(fd, id, ERR_OK);
+}
+
+Test(protocol, hello_announces_version_and_max_frame, .init = setup, .fini = teardown)
+{
+	struct wire_msg m;
+	int fd = it_raw_connect(&d);
+	it_raw_hello(fd, 7);
+	cr_assert_eq(it_raw_recv(fd, &zone, &m, 2000), 0);
+	cr_assert_eq(m.id, 7);
+	cr_assert_eq(wire_map_get(m.result, "version")->via.u64, 1);
+	cr_assert_eq(wire_map_get(m.result, "maxFrame")->via.u64, 16777216);
+	close(fd);
+}
+
+Test(protocol, a_request_before_hello_is_bad_request, .init = setup, .fini = teardown)
+{
+	int fd = it_raw_connect(&d);
+	it_raw_request(fd, 3, "pool_status", NULL);
+	expect_reply(fd, 3, ERR_BAD_REQUEST);
+	it_raw_hello(fd, 4);
+	expect_reply(fd, 4, ERR_OK);
+	close(fd);
+}
+
+Test(protocol, an_unsupported_version_is_refused_and_the_connection_closed, .init = setup,
+     .fini = teardown)
+{
+	struct wire_msg m;
+	int fd = it_raw_connect(&d);
+	it_raw_request(fd, 1, "hello", "{\"version\": 2}");
+	expect_reply(fd, 1, ERR_UNSUPPORTED_VERSION);
+	cr_assert_eq(it_raw_recv(fd, &zone, &m, 2000), -1, "connection left open");
+	close(fd);
+}
+
+Test(protocol, an_unknown_op_is_bad_request_naming_it, .init = setup, .fini = teardown)
+{
+	struct wire_msg m;
+	int fd = hello_conn();
+	it_raw_request(fd, 2, "frobnicate", NULL);
+	cr_assert_eq(it_raw_recv(fd, &zone, &m, 2000), 0);
+	cr_assert_eq(m.err_code, ERR_BAD_REQUEST);
+	cr_assert(memmem(m.err_message, m.err_message_len, "frobnicate", 10));
+	expect_alive(fd, 3);
+	close(fd);
+}
+
+Test(protocol, a_missing_param_is_bad_request_naming_it, .init = setup, .fini = teardown)
+{
+	struct wire_msg m;
+	int fd = hello_conn();
+	it_raw_request(fd, 2, "call", "{\"user\": \"alice\", \"mcp\": \"demo\"}");
+	cr_assert_eq(it_raw_recv(fd, &zone, &m, 2000), 0);
+	cr_assert_eq(m.err_code, ERR_BAD_REQUEST);
+	cr_assert(memmem(m.err_message, m.err_message_len, "tool", 4));
+	close(fd);
+}
+
+Test(protocol, a_mistyped_param_is_bad_request, .init = setup, .fini = teardown)
+{
+	int fd = hello_conn();
+	it_raw_request(fd, 2, "call", "{\"user\": 5, \"mcp\": \"demo\", \"tool\": \"echo\"}");
+	expect_reply(fd, 2, ERR_BAD_REQUEST);
+	it_raw_request(fd, 3, "call", "{\"user\": \"a\", \"mcp\": \"demo\", \"tool\": \"echo\", \"arguments\": [1]}");
+	expect_reply(fd, 3, ERR_BAD_REQUEST);
+	it_raw_request(fd, 4, "call", "{\"user\": \"a\", \"mcp\": \"demo\", \"tool\": \"echo\", \"timeout_ms\": -1}");
+	expect_reply(fd, 4, ERR_BAD_REQUEST);
+	it_raw_request(fd, 5, "call", "{\"user\": \"a\", \"mcp\": \"demo\", \"tool\": \"echo\", \"auth\": {\"k\": 1}}");
+	expect_reply(fd, 5, ERR_AUTH_INVALID);
+	expect_alive(fd, 6);
+	close(fd);
+}
+
+Test(protocol, an_oversized_frame_is_refused_unread_and_the_stream_stays_in_sync, .init = setup,
+     .fini = teardown)
+{
+	int fd = hello_conn();
+	size_t big = 16777216 + 1;
+	unsigned char hdr[4] = { (unsigned char)(big >> 24), (unsigned char)(big >> 16),
+				 (unsigned char)(big >> 8), (unsigned char)big };
+	char *junk = calloc(1, big);
+	it_raw_send_bytes(fd, hdr, 4);
+	it_raw_send_bytes(fd, junk, big);
+	free(junk);
+	expect_reply(fd, 0, ERR_BAD_REQUEST);
+	expect_alive(fd, 2);
+	close(fd);
+}
+
+Test(protocol, a_hostile_length_claim_inside_a_frame_is_bad_request, .init = setup,
+     .fini = teardown)
+{
+	int fd = hello_conn();
+	/* array32 claiming 4294967295 elements in a 5-byte payload */
+	unsigned char frame[] = { 0, 0, 0, 5, 0xdd, 0xff, 0xff, 0xff, 0xff };
+	it_raw_send_bytes(fd, frame, sizeof(frame));
+	expect_reply(fd, 0, ERR_BAD_REQUEST);
+	expect_alive(fd, 2);
+	close(fd);
+}
+
+Test(protocol, a_frame_that_is_not_msgpack_is_bad_request, .init = setup, .fini = teardown)
+{
+	int fd = hello_conn();
+	unsigned char frame[] = { 0, 0, 0, 3, 0xc1, 0xc1, 0xc1 };
+	it_raw_send_bytes(fd, frame, sizeof(frame));
+	expect_reply(fd, 0, ERR_BAD_REQUEST);
+	expect_alive(fd, 2);
+	close(fd);
+}
+
+Test(protocol, an_empty_frame_is_bad_request, .init = setup, .fini = teardown)
+{
+	int fd = hello_conn();
+	unsigned char frame[] = { 0, 0, 0, 0 };
+	it_raw_send_bytes(fd, frame, sizeof(frame));
+	expect_reply(fd, 0, ERR_BAD_REQUEST);
+	expect_alive(fd, 2);
+	close(fd);
+}
+
+Test(protocol, a_request_of_the_wrong_shape_is_answered_under_its_id, .init = setup,
+     .fini = teardown)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int fd = hello_conn();
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, 0);
+	msgpack_pack_uint8(&pk, 9);
+	wire_pack_str(&pk, "pool_status");
+	msgpack_pack_array(&pk, 0); /* params must be a map */
+	it_raw_send_frame(fd, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	expect_reply(fd, 9, ERR_BAD_REQUEST);
+	expect_alive(fd, 10);
+	close(fd);
+}
+
+Test(protocol, a_reply_sent_by_a_client_is_bad_request, .init = setup, .fini = teardown)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int fd = hello_conn();
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	wire_pack_reply_ok_begin(&pk, 5);
+	msgpack_pack_nil(&pk);
+	it_raw_send_frame(fd, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	expect_reply(fd, 0, ERR_BAD_REQUEST);
+	expect_alive(fd, 2);
+	close(fd);
+}
+
+Test(protocol, a_client_that_dies_mid_frame_does_not_disturb_others, .init = setup,
+     .fini = teardown)
+{
+	int other = hello_conn();
+	int fd = hello_conn();
+	unsigned char partial[] = { 0, 0, 1, 0, 0x94, 0x00 };
+	it_raw_send_bytes(fd, partial, sizeof(partial));
+	close(fd);
+	expect_alive(other, 2);
+	close(other);
+}
+
+Test(protocol, requests_pipelined_on_one_connection_are_answered_in_any_order_by_id,
+     .init = setup, .fini = teardown)
+{
+	struct wire_msg m;
+	int fd = hello_conn();
+	bool seen[4] = { false };
+
+	it_raw_request(fd, 1 + 1, "call", "{\"user\":\"u\",\"mcp\":\"demo\",\"tool\":\"sleep\",\"arguments\":{\"ms\":600}}");
+	it_raw_request(fd, 3, "call", "{\"user\":\"u\",\"mcp\":\"demo\",\"tool\":\"echo\",\"arguments\":{\"message\":\"fast\"}}");
+	it_raw_request(fd, 1, "pool_status", NULL);
+	uint64_t order[3];
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(it_raw_recv(fd, &zone, &m, 5000), 0);
+		cr_assert_null(m.error);
+		cr_assert(m.id >= 1 && m.id <= 3 && !seen[m.id], "unexpected or repeated id %llu",
+			  (unsigned long long)m.id);
+		seen[m.id] = true;
+		order[i] = m.id;
+	}
+	cr_assert_eq(order[2], 2, "the slow call was not answered last");
+	close(fd);
+}
+
+Test(protocol, mcp_payloads_arrive_as_native_msgpack_maps, .init = setup, .fini = teardown)
+{
+	struct wire_msg m;
+	int fd = hello_conn();
+	it_raw_request(fd, 2, "call", "{\"user\":\"u\",\"mcp\":\"demo\",\"tool\":\"add\",\"arguments\":{\"a\":2,\"b\":40}}");
+	cr_assert_eq(it_raw_recv(fd, &zone, &m, 5000), 0);
+	cr_assert_null(m.error);
+	cr_assert_eq(m.result->type, MSGPACK_OBJECT_MAP);
+	const msgpack_object *content = wire_map_get(m.result, "content");
+	cr_assert(content && content->type == MSGPACK_OBJECT_ARRAY);
+	const msgpack_object *text = wire_map_get(&content->via.array.ptr[0], "text");
+	cr_assert(wire_str_eq(text, "42"));
+	close(fd);
+}
+
+Test(protocol, cancel_notification_answers_the_request_with_cancelled, .init = setup,
+     .fini = teardown)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int fd = hello_conn();
+
+	it_raw_request(fd, 2, "call", "{\"user\":\"u\",\"mcp\":\"demo\",\"tool\":\"sleep\",\"arguments\":{\"ms\":5000}}");
+	it_sleep_ms(200);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	wire_pack_notify_begin(&pk, "cancel");
+	msgpack_pack_map(&pk, 1);
+	wire_pack_str(&pk, "id");
+	msgpack_pack_uint8(&pk, 2);
+	it_raw_send_frame(fd, &sb);
+	msgpack_sbuffer_destroy(&sb);
+	expect_reply(fd, 2, ERR_CANCELLED);
+	close(fd);
+}
+
+Test(protocol, admin_ops_are_forbidden_to_other_uids, .init = setup, .fini = teardown)
+{
+	/* Needs root to switch to another uid; the socket then has to be reachable. */
+	if (getuid() != 0)
+		cr_skip_test("needs root");
+	pid_t pid = fork();
+	if (pid == 0) {
+		chmod(d.sock, 0666);
+		chmod(d.dir, 0755);
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(3);
+		struct wire_msg m;
+		msgpack_zone z;
+		msgpack_zone_init(&z, 1024);
+		int fd = it_raw_connect(&d);
+		it_raw_hello(fd, 1);
+		if (it_raw_recv(fd, &z, &m, 2000) < 0)
+			_exit(4);
+		it_raw_request(fd, 2, "cleanup", NULL);
+		if (it_raw_recv(fd, &z, &m, 2000) < 0)
+			_exit(5);
+		_exit(m.err_code == ERR_FORBIDDEN ? 0 : 6);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+}

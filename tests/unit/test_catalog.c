@@ -1,0 +1,498 @@
+/* Tests of daemon/catalog.c: the mcpServers format, its validation and lookups. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "catalog.h"
+
+static struct catalog cat;
+static char err[1024];
+
+static void teardown(void)
+{
+	catalog_free(&cat);
+}
+
+TestSuite(catalog, .fini = teardown);
+
+static int load(const char *json)
+{
+	catalog_free(&cat);
+	err[0] = '\0';
+	return catalog_load_string(&cat, json, "servers.json", err, sizeof(err));
+}
+
+/* Loads {"mcpServers": {"s": ENTRY}} and expects a refusal whose message contains want. */
+static void expect_entry_refused(const char *entry, const char *want)
+{
+	char json[4096];
+
+	snprintf(json, sizeof(json), "{\"mcpServers\": {\"s\": %s}}", entry);
+	cr_assert_eq(load(json), -1, "accepted: %s", entry);
+	cr_expect(strncmp(err, "servers.json: mcpServers.s", 26) == 0, "%s", err);
+	cr_expect(strstr(err, want), "want \"%s\", got: %s", want, err);
+	cr_expect_eq(cat.n, 0);
+	cr_expect_null(cat.entries);
+}
+
+static const struct catalog_entry *load_one(const char *entry)
+{
+	char json[4096];
+
+	snprintf(json, sizeof(json), "{\"mcpServers\": {\"s\": %s}}", entry);
+	cr_assert_eq(load(json), 0, "%s", err);
+	cr_assert_eq(cat.n, 1);
+	return &cat.entries[0];
+}
+
+static const char design_example[] =
+	"{\"mcpServers\": {\n"
+	"  \"github-mcp\": {\"command\": \"npx\", \"args\": [\"-y\", \"@modelcontextprotocol/server-github\"],\n"
+	"                 \"env\": {\"GITHUB_PERSONAL_ACCESS_TOKEN\": \"${auth.token}\"}},\n"
+	"  \"remote\":     {\"url\": \"http://127.0.0.1:3001/mcp\",\n"
+	"                 \"headers\": {\"Authorization\": \"Bearer ${auth.token}\"}}\n"
+	"}}\n";
+
+Test(catalog, design_example_stdio_entry_is_read)
+{
+	const struct catalog_entry *e;
+
+	cr_assert_eq(load(design_example), 0, "%s", err);
+	e = catalog_find(&cat, "github-mcp");
+	cr_assert_not_null(e);
+	cr_expect_eq(e->transport, TRANSPORT_STDIO);
+	cr_expect_str_eq(e->command, "npx");
+	cr_assert_eq(e->nargs, 2);
+	cr_expect_str_eq(e->args[0], "-y");
+	cr_expect_str_eq(e->args[1], "@modelcontextprotocol/server-github");
+	cr_assert_eq(e->nenv, 1);
+	cr_expect_str_eq(e->env[0].key, "GITHUB_PERSONAL_ACCESS_TOKEN");
+	cr_expect_str_eq(e->env[0].value, "${auth.token}");
+	cr_assert_eq(e->nauth_keys, 1);
+	cr_expect_str_eq(e->auth_keys[0], "token");
+	cr_expect_null(e->url);
+	cr_expect_null(e->cwd);
+}
+
+Test(catalog, design_example_http_entry_is_read)
+{
+	const struct catalog_entry *e;
+
+	cr_assert_eq(load(design_example), 0, "%s", err);
+	e = catalog_find(&cat, "remote");
+	cr_assert_not_null(e);
+	cr_expect_eq(e->transport, TRANSPORT_HTTP);
+	cr_expect_str_eq(e->url, "http://127.0.0.1:3001/mcp");
+	cr_assert_eq(e->nheaders, 1);
+	cr_expect_str_eq(e->headers[0].key, "Authorization");
+	cr_expect_str_eq(e->headers[0].value, "Bearer ${auth.token}");
+	cr_assert_eq(e->nauth_keys, 1);
+	cr_expect_str_eq(e->auth_keys[0], "token");
+	cr_expect_null(e->command);
+}
+
+Test(catalog, entries_are_sorted_by_name_and_found)
+{
+	cr_assert_eq(load("{\"mcpServers\": {\"zeta\": {\"command\": \"z\"}, \"alpha\": {\"command\": \"a\"},"
+			  " \"mid\": {\"url\": \"https://m.example/mcp\"}}}"), 0, "%s", err);
+	cr_assert_eq(cat.n, 3);
+	cr_expect_str_eq(cat.entries[0].name, "alpha");
+	cr_expect_str_eq(cat.entries[1].name, "mid");
+	cr_expect_str_eq(cat.entries[2].name, "zeta");
+	cr_expect_str_eq(catalog_find(&cat, "zeta")->command, "z");
+	cr_expect_str_eq(catalog_find(&cat, "alpha")->command, "a");
+	cr_expect_str_eq(catalog_find(&cat, "mid")->url, "https://m.example/mcp");
+}
+
+Test(catalog, unknown_name_is_not_found)
+{
+	cr_assert_eq(load(design_example), 0, "%s", err);
+	cr_expect_null(catalog_find(&cat, "github"));
+	cr_expect_null(catalog_find(&cat, "zzz"));
+	cr_expect_null(catalog_find(&cat, ""));
+}
+
+Test(catalog, empty_mcp_servers_object_is_valid)
+{
+	cr_assert_eq(load("{\"mcpServers\": {}}"), 0, "%s", err);
+	cr_expect_eq(cat.n, 0);
+	cr_expect_null(catalog_find(&cat, "x"));
+}
+
+Test(catalog, other_top_level_keys_are_ignored)
+{
+	cr_assert_eq(load("{\"globalShortcut\": \"Ctrl+Q\", \"mcpServers\": {\"a\": {\"command\": \"a\"}}}"),
+		     0, "%s", err);
+	cr_expect_eq(cat.n, 1);
+}
+
+Test(catalog, json_syntax_error_names_file_line_and_column)
+{
+	cr_assert_eq(load("{\"mcpServers\": {\n  \"a\": {\"command\": \"x\",}\n}}"), -1);
+	cr_expect(strncmp(err, "servers.json:2:", 15) == 0, "%s", err);
+	cr_expect_eq(cat.n, 0);
+}
+
+Test(catalog, duplicate_server_names_are_refused)
+{
+	cr_assert_eq(load("{\"mcpServers\": {\"a\": {\"command\": \"x\"},\n\"a\": {\"command\": \"y\"}}}"), -1);
+	cr_expect(strncmp(err, "servers.json:2:", 15) == 0, "%s", err);
+	cr_expect(strstr(err, "duplicate"), "%s", err);
+}
+
+Test(catalog, top_level_must_be_an_object)
+{
+	cr_assert_eq(load("[1, 2]"), -1);
+	cr_expect_str_eq(err, "servers.json: top level must be a JSON object");
+}
+
+Test(catalog, missing_mcp_servers_is_refused)
+{
+	cr_assert_eq(load("{\"servers\": {}}"), -1);
+	cr_expect(strstr(err, "missing \"mcpServers\""), "%s", err);
+}
+
+Test(catalog, mcp_servers_must_be_an_object)
+{
+	cr_assert_eq(load("{\"mcpServers\": []}"), -1);
+	cr_expect_str_eq(err, "servers.json: mcpServers: must be an object");
+}
+
+Test(catalog, entry_must_be_an_object)
+{
+	expect_entry_refused("\"npx\"", "must be an object");
+}
+
+Test(catalog, entry_needs_command_or_url)
+{
+	expect_entry_refused("{\"args\": []}", "exactly one of \"command\"");
+}
+
+Test(catalog, entry_with_both_command_and_url_is_refused)
+{
+	expect_entry_refused("{\"command\": \"x\", \"url\": \"http://h/\"}", "exactly one of \"command\"");
+}
+
+Test(catalog, empty_command_is_refused)
+{
+	expect_entry_refused("{\"command\": \"\"}", "mcpServers.s.command: must not be empty");
+}
+
+Test(catalog, non_string_command_is_refused)
+{
+	expect_entry_refused("{\"command\": [\"npx\"]}", "mcpServers.s.command: must be a string");
+}
+
+Test(catalog, url_must_be_http_or_https)
+{
+	expect_entry_refused("{\"url\": \"ftp://h/mcp\"}", "mcpServers.s.url: expected an http:// or https:// URL");
+	expect_entry_refused("{\"url\": \"http://\"}", "mcpServers.s.url");
+	expect_entry_refused("{\"url\": \"127.0.0.1:3001\"}", "mcpServers.s.url");
+	expect_entry_refused("{\"url\": 3001}", "mcpServers.s.url: must be a string");
+}
+
+Test(catalog, https_url_is_accepted)
+{
+	const struct catalog_entry *e = load_one("{\"url\": \"https://mcp.example.com/mcp\"}");
+
+	cr_expect_str_eq(e->url, "https://mcp.example.com/mcp");
+	cr_expect_eq(e->transport, TRANSPORT_HTTP);
+}
+
+Test(catalog, args_must_be_an_array_of_strings)
+{
+	expect_entry_refused("{\"command\": \"x\", \"args\": \"-y\"}", "mcpServers.s.args: must be an array");
+	expect_entry_refused("{\"command\": \"x\", \"args\": [\"-y\", 3]}", "mcpServers.s.args[1]: must be a string");
+}
+
+Test(catalog, env_must_be_an_object_of_strings)
+{
+	expect_entry_refused("{\"command\": \"x\", \"env\": [\"A=1\"]}", "mcpServers.s.env: must be an object");
+	expect_entry_refused("{\"command\": \"x\", \"env\": {\"PORT\": 80}}", "mcpServers.s.env.PORT: must be a string");
+}
+
+Test(catalog, env_keys_must_be_variable_names)
+{
+	expect_entry_refused("{\"command\": \"x\", \"env\": {\"1A\": \"v\"}}", "mcpServers.s.env.1A: not a variable name");
+	expect_entry_refused("{\"command\": \"x\", \"env\": {\"A-B\": \"v\"}}", "not a variable name");
+	expect_entry_refused("{\"command\": \"x\", \"env\": {\"A=B\": \"v\"}}", "not a variable name");
+	expect_entry_refused("{\"command\": \"x\", \"env\": {\"\": \"v\"}}", "not a variable name");
+}
+
+Test(catalog, headers_must_be_an_object_of_strings)
+{
+	expect_entry_refused("{\"url\": \"http://h/\", \"headers\": \"X: y\"}", "mcpServers.s.headers: must be an object");
+	expect_entry_refused("{\"url\": \"http://h/\", \"headers\": {\"X-N\": 1}}", "mcpServers.s.headers.X-N: must be a string");
+}
+
+Test(catalog, header_names_must_be_tokens_and_values_single_lines)
+{
+	expect_entry_refused("{\"url\": \"http://h/\", \"headers\": {\"Bad Name\": \"v\"}}", "not an HTTP header name");
+	expect_entry_refused("{\"url\": \"http://h/\", \"headers\": {\"X\": \"a\\r\\nInjected: 1\"}}",
+			     "control characters");
+}
+
+Test(catalog, type_must_match_the_transport)
+{
+	expect_entry_refused("{\"command\": \"x\", \"type\": \"http\"}", "expected stdio");
+	expect_entry_refused("{\"url\": \"http://h/\", \"type\": \"stdio\"}", "expected http or streamable-http");
+	expect_entry_refused("{\"url\": \"http://h/\", \"type\": \"sse\"}", "expected http or streamable-http");
+	expect_entry_refused("{\"command\": \"x\", \"type\": 1}", "\"type\" must be a string");
+}
+
+Test(catalog, matching_types_are_accepted)
+{
+	cr_expect_eq(load_one("{\"command\": \"x\", \"type\": \"stdio\"}")->transport, TRANSPORT_STDIO);
+	cr_expect_eq(load_one("{\"url\": \"http://h/\", \"type\": \"http\"}")->transport, TRANSPORT_HTTP);
+	cr_expect_eq(load_one("{\"url\": \"http://h/\", \"type\": \"streamable-http\"}")->transport,
+		     TRANSPORT_HTTP);
+}
+
+Test(catalog, unknown_entry_key_is_refused_with_the_expected_list)
+{
+	cr_assert_eq(load("{\"mcpServers\": {\"github\": {\"command\": \"x\", \"foo\": 1}}}"), -1);
+	cr_expect_str_eq(err, "servers.json: mcpServers.github: unknown key \"foo\" "
+		"(expected command, args, env, cwd, type, url, headers)");
+}
+
+Test(catalog, stdio_keys_on_a_url_entry_are_refused)
+{
+	expect_entry_refused("{\"url\": \"http://h/\", \"args\": []}", "\"args\" applies to command entries only");
+	expect_entry_refused("{\"url\": \"http://h/\", \"env\": {}}", "\"env\" applies to command entries only");
+	expect_entry_refused("{\"url\": \"http://h/\", \"cwd\": \"/\"}", "\"cwd\" applies to command entries only");
+}
+
+Test(catalog, headers_on_a_command_entry_are_refused)
+{
+	expect_entry_refused("{\"command\": \"x\", \"headers\": {}}", "\"headers\" applies to url entries only");
+}
+
+Test(catalog, cwd_is_kept_and_must_be_a_non_empty_string)
+{
+	cr_expect_str_eq(load_one("{\"command\": \"x\", \"cwd\": \"/srv/mcp\"}")->cwd, "/srv/mcp");
+	expect_entry_refused("{\"command\": \"x\", \"cwd\": \"\"}", "mcpServers.s.cwd: must not be empty");
+	expect_entry_refused("{\"command\": \"x\", \"cwd\": 1}", "mcpServers.s.cwd: must be a string");
+}
+
+Test(catalog, name_with_colon_is_refused)
+{
+	cr_assert_eq(load("{\"mcpServers\": {\"a:b\": {\"command\": \"x\"}}}"), -1);
+	cr_expect(strstr(err, "mcpServers.a:b: invalid server name: contains ':'"), "%s", err);
+}
+
+Test(catalog, name_with_control_character_is_refused_and_escaped)
+{
+	cr_assert_eq(load("{\"mcpServers\": {\"a\\u0001b\": {\"command\": \"x\"}}}"), -1);
+	cr_expect(strstr(err, "a\\x01b"), "%s", err);
+	cr_expect(strstr(err, "control character"), "%s", err);
+}
+
+Test(catalog, empty_name_is_refused)
+{
+	cr_assert_eq(load("{\"mcpServers\": {\"\": {\"command\": \"x\"}}}"), -1);
+	cr_expect(strstr(err, "invalid server name: empty"), "%s", err);
+}
+
+Test(catalog, name_length_limit_is_128_bytes)
+{
+	char json[512], name[140];
+
+	memset(name, 'n', 128);
+	name[128] = '\0';
+	snprintf(json, sizeof(json), "{\"mcpServers\": {\"%s\": {\"command\": \"x\"}}}", name);
+	cr_expect_eq(load(json), 0, "%s", err);
+	strcat(name, "n");
+	snprintf(json, sizeof(json), "{\"mcpServers\": {\"%s\": {\"command\": \"x\"}}}", name);
+	cr_expect_eq(load(json), -1);
+	cr_expect(strstr(err, "longer than 128 bytes"), "%s", err);
+}
+
+Test(catalog, auth_keys_are_collected_sorted_and_unique_from_every_place)
+{
+	const struct catalog_entry *e = load_one(
+		"{\"command\": \"x\", \"args\": [\"--user=${auth.user}\", \"${auth.b}${auth.a}\"],"
+		" \"env\": {\"A\": \"${auth.b}\", \"C\": \"pre-${auth.c.d-e_f}-post\"}}");
+
+	cr_assert_eq(e->nauth_keys, 4);
+	cr_expect_str_eq(e->auth_keys[0], "a");
+	cr_expect_str_eq(e->auth_keys[1], "b");
+	cr_expect_str_eq(e->auth_keys[2], "c.d-e_f");
+	cr_expect_str_eq(e->auth_keys[3], "user");
+}
+
+Test(catalog, auth_keys_of_url_and_headers_are_collected)
+{
+	const struct catalog_entry *e = load_one(
+		"{\"url\": \"https://h/mcp?tenant=${auth.tenant}\","
+		" \"headers\": {\"Authorization\": \"Bearer ${auth.token}\"}}");
+
+	cr_assert_eq(e->nauth_keys, 2);
+	cr_expect_str_eq(e->auth_keys[0], "tenant");
+	cr_expect_str_eq(e->auth_keys[1], "token");
+}
+
+Test(catalog, other_dollar_braces_are_literal)
+{
+	const struct catalog_entry *e = load_one(
+		"{\"command\": \"x\", \"args\": [\"${HOME}\", \"${authx}\", \"$\", \"${auth\"]}");
+
+	cr_expect_eq(e->nauth_keys, 0);
+	cr_expect_str_eq(e->args[0], "${HOME}");
+	cr_expect_str_eq(e->args[3], "${auth");
+}
+
+Test(catalog, unterminated_auth_reference_is_refused)
+{
+	expect_entry_refused("{\"command\": \"x\", \"args\": [\"${auth.token\"]}",
+			     "mcpServers.s.args[0]: unterminated");
+}
+
+Test(catalog, empty_auth_name_is_refused)
+{
+	expect_entry_refused("{\"command\": \"x\", \"env\": {\"T\": \"${auth.}\"}}",
+			     "mcpServers.s.env.T: invalid ${auth.NAME}");
+}
+
+Test(catalog, auth_name_with_invalid_character_is_refused)
+{
+	expect_entry_refused("{\"url\": \"http://h/\", \"headers\": {\"X\": \"${auth.a b}\"}}",
+			     "mcpServers.s.headers.X: invalid ${auth.NAME}");
+	expect_entry_refused("{\"url\": \"http://h/${auth.a/b}\"}", "mcpServers.s.url: invalid ${auth.NAME}");
+}
+
+Test(catalog, auth_name_length_limit_is_64)
+{
+	char entry[256], name[70];
+
+	memset(name, 'k', 64);
+	name[64] = '\0';
+	snprintf(entry, sizeof(entry), "{\"command\": \"x\", \"args\": [\"${auth.%s}\"]}", name);
+	cr_expect_str_eq(load_one(entry)->auth_keys[0], name);
+	strcat(name, "k");
+	snprintf(entry, sizeof(entry), "{\"command\": \"x\", \"args\": [\"${auth.%s}\"]}", name);
+	expect_entry_refused(entry, "invalid ${auth.NAME}");
+}
+
+Test(catalog, auth_reference_in_command_or_cwd_is_refused)
+{
+	expect_entry_refused("{\"command\": \"${auth.bin}\"}", "mcpServers.s.command: ${auth.NAME} is substituted only");
+	expect_entry_refused("{\"command\": \"x\", \"cwd\": \"/home/${auth.u}\"}", "mcpServers.s.cwd");
+}
+
+Test(catalog, next_ref_reports_offsets_and_name)
+{
+	const char *s = "a${x}${auth.k1}b${auth.k2}";
+	struct auth_ref ref;
+
+	cr_assert_eq(catalog_next_ref(s, 0, &ref, err, sizeof(err)), 1);
+	cr_expect_eq(ref.start, 5);
+	cr_expect_eq(ref.end, 15);
+	cr_expect_eq(ref.name_len, 2);
+	cr_expect(strncmp(ref.name, "k1", 2) == 0);
+	cr_assert_eq(catalog_next_ref(s, ref.end, &ref, err, sizeof(err)), 1);
+	cr_expect_eq(ref.start, 16);
+	cr_expect(strncmp(ref.name, "k2", 2) == 0);
+	cr_expect_eq(catalog_next_ref(s, ref.end, &ref, err, sizeof(err)), 0);
+}
+
+Test(catalog, check_name_accepts_ordinary_names)
+{
+	cr_expect_eq(catalog_check_name("github-mcp", 10, CATALOG_NAME_MAX, err, sizeof(err)), 0);
+	cr_expect_eq(catalog_check_name("user@example.com", 16, CATALOG_USER_MAX, err, sizeof(err)), 0);
+	cr_expect_eq(catalog_check_name("名前", strlen("名前"), CATALOG_NAME_MAX, err, sizeof(err)), 0);
+}
+
+Test(catalog, check_name_refuses_empty_colon_control_and_long)
+{
+	char longname[300];
+
+	cr_expect_eq(catalog_check_name("", 0, CATALOG_NAME_MAX, err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "empty");
+	cr_expect_eq(catalog_check_name("u:1", 3, CATALOG_USER_MAX, err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "contains ':'");
+	cr_expect_eq(catalog_check_name("u\n1", 3, CATALOG_USER_MAX, err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "contains a control character");
+	cr_expect_eq(catalog_check_name("u\x7f", 2, CATALOG_USER_MAX, err, sizeof(err)), -1);
+	cr_expect_eq(catalog_check_name("a\0b", 3, CATALOG_USER_MAX, err, sizeof(err)), -1);
+	memset(longname, 'u', 257);
+	cr_expect_eq(catalog_check_name(longname, 256, CATALOG_USER_MAX, err, sizeof(err)), 0);
+	cr_expect_eq(catalog_check_name(longname, 257, CATALOG_USER_MAX, err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "longer than 256 bytes");
+}
+
+/* Writes text into a fresh temp dir; returns the file's path (static storage). */
+static const char *temp_file(const char *text)
+{
+	static char dir[64], path[PATH_MAX];
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "/tmp/mcppool-catalog-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/servers.json", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void remove_temp_file(const char *path)
+{
+	char dir[PATH_MAX];
+
+	unlink(path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	rmdir(dir);
+}
+
+Test(catalog, file_is_loaded)
+{
+	const char *path = temp_file(design_example);
+
+	cr_expect_eq(catalog_load_file(&cat, path, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cat.n, 2);
+	remove_temp_file(path);
+}
+
+Test(catalog, errors_in_a_file_name_the_file)
+{
+	const char *path = temp_file("{\"mcpServers\": {\"a\": {\"command\": \"\"}}}");
+	char want[PATH_MAX + 64];
+
+	cr_expect_eq(catalog_load_file(&cat, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: mcpServers.a.command: must not be empty", path);
+	cr_expect_str_eq(err, want);
+	remove_temp_file(path);
+}
+
+Test(catalog, syntax_errors_in_a_file_name_the_file_line_and_column)
+{
+	const char *path = temp_file("{\n\"mcpServers\": {\n}\n,}");
+	char want[PATH_MAX + 64];
+
+	cr_expect_eq(catalog_load_file(&cat, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4:", path);
+	cr_expect(strncmp(err, want, strlen(want)) == 0, "%s", err);
+	remove_temp_file(path);
+}
+
+Test(catalog, missing_file_is_an_error_naming_it)
+{
+	cr_expect_eq(catalog_load_file(&cat, "/nonexistent/servers.json", err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "/nonexistent/servers.json: No such file or directory");
+}
+
+Test(catalog, free_is_null_safe_and_idempotent)
+{
+	catalog_free(NULL);
+	cr_assert_eq(load(design_example), 0, "%s", err);
+	catalog_free(&cat);
+	catalog_free(&cat);
+	cr_expect_eq(cat.n, 0);
+	cr_expect_null(cat.entries);
+}
