@@ -49,6 +49,9 @@ SHARED_LIB   := $(B)/libmcppool.so.$(VERSION)
 TARGETS      := $(B)/mcppoold $(B)/mcpctl $(STATIC_LIB) $(SHARED_LIB) \
                 $(B)/mcp-fixture $(EXAMPLE_BIN)
 
+# Keep intermediate objects: rebuilding them each run is wasted time.
+.SECONDARY:
+
 .PHONY: all deps run test unit integration asan bench install uninstall clean
 all: deps-check $(TARGETS)
 

@@ -112,13 +112,6 @@ char *frame_reader_space(struct frame_reader *r, size_t *avail)
 	return r->buf + r->len;
 }
 
-void frame_reader_commit(struct frame_reader *r, size_t n)
-{
-	if (n > r->cap - r->len)
-		n = r->cap - r->len;
-	r->len += n;
-}
-
 /* Drops buffered bytes of an oversized frame; returns whether any remain to drop. */
 static int frame_drain_skip(struct frame_reader *r)
 {
@@ -128,6 +121,15 @@ static int frame_drain_skip(struct frame_reader *r)
 	r->pos += drop;
 	r->skip -= drop;
 	return r->skip > 0;
+}
+
+void frame_reader_commit(struct frame_reader *r, size_t n)
+{
+	if (n > r->cap - r->len)
+		n = r->cap - r->len;
+	r->len += n;
+	/* At once, so that a caller reading several times before next() still skips in place. */
+	frame_drain_skip(r);
 }
 
 enum frame_status frame_reader_next(struct frame_reader *r, const char **payload, size_t *len)

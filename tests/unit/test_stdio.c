@@ -465,7 +465,14 @@ Test(stdio, the_child_starts_with_default_signals_and_no_extra_descriptors)
 	close(extra);
 	cr_assert_geq(r.nlines, 3);
 	cr_assert_str_eq(r.lines[0], "SigBlk:0000000000000000");
-	cr_assert_str_eq(r.lines[1], "SigIgn:0000000000000000");
+	/*
+	 * Signals 32 and 33 are glibc's own (SIGCANCEL, SIGSETXID): sigaction()
+	 * refuses them, so an ignore inherited from our parent (make does that)
+	 * cannot be undone and is not ours to check.
+	 */
+	cr_assert(strncmp(r.lines[1], "SigIgn:", 7) == 0);
+	unsigned long long ign = strtoull(r.lines[1] + 7, NULL, 16);
+	cr_assert_eq(ign & ~0x180000000ull, 0, "%s", r.lines[1]);
 	/* grep's own 0, 1, 2 and the directory ls reads: nothing else. */
 	for (size_t i = 2; i < r.nlines; i++)
 		cr_assert(atoi(r.lines[i]) <= 3, "descriptor %s leaked into the child", r.lines[i]);
