@@ -115,6 +115,8 @@ static pid_t spawn_daemon(struct itd *d, const char *const *env, const char *con
 		for (const char *const *s = scrub; *s; s++)
 			unsetenv(*s);
 		setenv("MCPPOOL_LOG_LEVEL", "debug", 1);
+		/* The test process runs without leak checks; the daemon must not. */
+		setenv("ASAN_OPTIONS", "detect_leaks=1", 1);
 		for (; env && *env; env++)
 			putenv((char *)*env);
 		dup2(fd, 2);
@@ -192,6 +194,9 @@ void itd_stop(struct itd *d)
 			d->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 			cr_expect_eq(d->exit_status, 0, "mcppoold exited with %d; see %s",
 				     d->exit_status, d->log);
+			cr_expect(!itd_log_contains(d, "Sanitizer") &&
+				  !itd_log_contains(d, "runtime error"),
+				  "mcppoold reported a sanitizer error; see %s", d->log);
 			return;
 		}
 		it_sleep_ms(10);
@@ -251,6 +256,7 @@ int itd_ctl(struct itd *d, char **out, char **err, const char *const *args)
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
+		setenv("ASAN_OPTIONS", "detect_leaks=1", 1);
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
 		close(po[0]);
@@ -265,6 +271,8 @@ int itd_ctl(struct itd *d, char **out, char **err, const char *const *args)
 	close(po[0]);
 	close(pe[0]);
 	waitpid(pid, &status, 0);
+	cr_expect(!strstr(e, "Sanitizer") && !strstr(e, "runtime error"),
+		  "mcpctl reported a sanitizer error: %s", e);
 	if (out)
 		*out = o;
 	else
@@ -441,6 +449,7 @@ pid_t itd_ctl_async(struct itd *d, const char *const *args)
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
+		setenv("ASAN_OPTIONS", "detect_leaks=1", 1);
 		snprintf(out, sizeof(out), "%s/ctl-%ld.out", d->dir, (long)getpid());
 		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(fd, 1);
