@@ -94,7 +94,7 @@ static void pack_entry(void *arg, const struct pool_entry *e)
 	wire_pack_str(pk, "pid");
 	msgpack_pack_long(pk, backend_entry_pid(e));
 	wire_pack_str(pk, "transport");
-	wire_pack_str(pk, "stdio");
+	wire_pack_str(pk, backend_entry_transport(e));
 }
 
 static void pack_config(msgpack_packer *pk, const struct config *cfg)

@@ -424,3 +424,11 @@ void spawn_spec_wipe(struct spawn_spec *s)
 	s->envp = NULL;
 	s->cwd = NULL;
 }
+
+void auth_secret_free(char *s)
+{
+	if (!s)
+		return;
+	sodium_memzero(s, strlen(s));
+	free(s);
+}

@@ -63,6 +63,9 @@ void auth_hash(const struct auth *a, const unsigned char key[AUTH_HASH_KEY_BYTES
  */
 char *auth_expand(const char *tmpl, const struct auth *a, char *err, size_t errlen);
 
+/* sodium_memzero()s and frees a string that may hold a secret; NULL-safe. */
+void auth_secret_free(char *s);
+
 /* What a stdio child is started with: execve(argv[0] via PATH, argv, envp) in cwd. */
 struct spawn_spec {
 	char **argv; /* NULL-terminated */

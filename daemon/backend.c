@@ -175,19 +175,84 @@ static const struct mcpconn_callbacks conn_cb = {
 	.on_dead = on_conn_dead,
 };
 
+/* The expanded URL and headers of an http entry; every string is wiped when freed. */
+struct http_target {
+	char *url;
+	struct kv *headers;
+	size_t nheaders;
+};
+
+static void http_target_wipe(struct http_target *h)
+{
+	auth_secret_free(h->url);
+	for (size_t i = 0; i < h->nheaders; i++) {
+		free(h->headers[i].key);
+		auth_secret_free(h->headers[i].value);
+	}
+	free(h->headers);
+	memset(h, 0, sizeof(*h));
+}
+
+static int http_target_build(const struct catalog_entry *e, const struct auth *a,
+			     struct http_target *h, char *err, size_t errlen)
+{
+	memset(h, 0, sizeof(*h));
+	if (!(h->url = auth_expand(e->url, a, err, errlen)))
+		return -1;
+	if (e->nheaders && !(h->headers = calloc(e->nheaders, sizeof(*h->headers)))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < e->nheaders; i++, h->nheaders++) {
+		h->headers[i].key = strdup(e->headers[i].key);
+		h->headers[i].value = auth_expand(e->headers[i].value, a, err, errlen);
+		if (!h->headers[i].key || !h->headers[i].value) {
+			h->nheaders++;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Opens the MCP session of call's entry: the secrets go into the transport and are wiped here. */
+static struct mcpconn *open_conn(struct daemon *d, struct backend *be, const struct mcp_call *call,
+				 const char *key, char *err, size_t errlen)
+{
+	struct mcpconn_options opt = {
+		.transport = { .tag = key,
+			       .kill_timeout_ms = d->cfg.kill_timeout_ms,
+			       .request_timeout_ms = d->cfg.request_timeout_ms,
+			       .max_message = d->cfg.max_message },
+		.start_timeout_ms = d->cfg.start_timeout_ms,
+	};
+	struct transport_spec ts = { .kind = call->entry->transport };
+	struct spawn_spec spec = { 0 };
+	struct http_target http = { 0 };
+	struct mcpconn *conn = NULL;
+	int rc;
+
+	if (ts.kind == TRANSPORT_STDIO)
+		rc = auth_build_spawn(call->entry, call->auth, d->cfg.child_env, &spec, err, errlen);
+	else
+		rc = http_target_build(call->entry, call->auth, &http, err, errlen);
+	if (rc == 0) {
+		ts.spawn = &spec;
+		ts.url = http.url;
+		ts.headers = http.headers;
+		ts.nheaders = http.nheaders;
+		conn = mcpconn_start(d->loop, &ts, &opt, &conn_cb, be, err, errlen);
+	}
+	spawn_spec_wipe(&spec);
+	http_target_wipe(&http);
+	return conn;
+}
+
 /* Starts a connection for (user, mcp); answers the session itself on failure. */
 static struct backend *backend_start(struct daemon *d, struct session *s, uint64_t client_id,
 				     const struct mcp_call *call, const unsigned char hash[32],
 				     const char *key)
 {
-	struct mcpconn_options opt = {
-		.tag = key,
-		.start_timeout_ms = d->cfg.start_timeout_ms,
-		.kill_timeout_ms = d->cfg.kill_timeout_ms,
-		.max_message = d->cfg.max_message,
-	};
 	struct pool_clock now = clock_now();
-	struct spawn_spec spec = { 0 };
 	struct backend *be;
 	char err[512];
 
@@ -203,13 +268,7 @@ static struct backend *backend_start(struct daemon *d, struct session *s, uint64
 		return NULL;
 	}
 	be->d = d;
-	if (auth_build_spawn(call->entry, call->auth, d->cfg.child_env, &spec, err, sizeof(err)) < 0) {
-		free(be);
-		session_reply_error(s, client_id, ERR_AUTH_INVALID, "%s", err);
-		return NULL;
-	}
-	be->conn = mcpconn_start(d->loop, &spec, &opt, &conn_cb, be, err, sizeof(err));
-	spawn_spec_wipe(&spec);
+	be->conn = open_conn(d, be, call, key, err, sizeof(err));
 	d->metrics.spawns++;
 	if (!be->conn) {
 		free(be);
@@ -486,4 +545,10 @@ long backend_entry_pid(const struct pool_entry *e)
 {
 	const struct backend *be = e->conn;
 	return be && be->conn ? (long)mcpconn_pid(be->conn) : 0;
+}
+
+const char *backend_entry_transport(const struct pool_entry *e)
+{
+	const struct backend *be = e->conn;
+	return be && be->conn ? mcpconn_transport_name(be->conn) : "stdio";
 }

@@ -84,5 +84,7 @@ void backend_shutdown(struct daemon *d);
 /* The pid of an entry's child, 0 when unknown. */
 struct pool_entry;
 long backend_entry_pid(const struct pool_entry *e);
+/* "stdio" or "http". */
+const char *backend_entry_transport(const struct pool_entry *e);
 
 #endif

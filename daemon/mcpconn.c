@@ -1,4 +1,4 @@
-/* An MCP client session over one stdio child. */
+/* An MCP client session over one transport: lifecycle, JSON-RPC ids, multiplexing. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,11 +8,9 @@
 #include "errcode.h"
 #include "log.h"
 #include "mcpconn.h"
-#include "stdiochild.h"
 
 #define MCP_CLIENT_NAME "mcppool"
 #define MCP_CLIENT_VERSION "0.1.0"
-#define STDERR_LINES_PER_SEC 20
 
 static const char *const accepted_versions[] = {
 	"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05",
@@ -39,7 +37,8 @@ struct mcpconn {
 	struct ev_loop *loop;
 	enum mcpconn_state state;
 	char *tag;
-	struct stdio_child *child;
+	struct transport t;
+	bool open; /* t is open: close it once */
 	const struct mcpconn_callbacks *cb;
 	void *ctx;
 	ev_timer start_timer;
@@ -167,7 +166,7 @@ static void send_line(struct mcpconn *c, const char *line, size_t len)
 {
 	if (c->state == MCPCONN_DEAD || c->state == MCPCONN_CLOSED)
 		return;
-	if (stdio_write(c->child, line, len) < 0)
+	if (c->t.ops->send(c->t.impl, line, len) < 0)
 		defer_death(c, c->state == MCPCONN_STARTING ? ERR_UPSTREAM_START_FAILED
 							    : ERR_UPSTREAM_CLOSED,
 			    "server closed its stdin");
@@ -304,14 +303,15 @@ static void on_initialize_reply(void *arg, const struct mcp_reply *r)
 		return;
 	}
 	snprintf(c->version, sizeof(c->version), "%s", v);
+	c->t.ops->negotiated(c->t.impl, c->version);
 	ev_timer_stop(c->loop, &c->start_timer);
 	c->state = MCPCONN_READY;
 	send_json(c, json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method",
 			       "notifications/initialized"));
 	flush_queue(c);
 	if (c->state == MCPCONN_READY) {
-		log_info("[%s] ready (pid %ld, protocol %s)", c->tag, (long)stdio_pid(c->child),
-			 c->version);
+		log_info("[%s] ready (%s, pid %ld, protocol %s)", c->tag, c->t.ops->name,
+			 c->t.ops->pid(c->t.impl), c->version);
 		c->cb->on_ready(c->ctx, c);
 	}
 }
@@ -448,24 +448,18 @@ static void on_closed(void *ctx, const char *reason)
 	leave(c);
 }
 
-static const struct stdio_callbacks stdio_cb = { .on_line = on_line, .on_closed = on_closed };
+static const struct transport_callbacks transport_cb = { .on_message = on_line, .on_closed = on_closed };
 
 /* ---- public ---------------------------------------------------------------- */
 
-struct mcpconn *mcpconn_start(struct ev_loop *loop, const struct spawn_spec *spec,
+struct mcpconn *mcpconn_start(struct ev_loop *loop, const struct transport_spec *spec,
 			      const struct mcpconn_options *opt,
 			      const struct mcpconn_callbacks *cb, void *ctx,
 			      char *err, size_t errlen)
 {
 	struct mcpconn *c = calloc(1, sizeof(*c));
-	struct stdio_options so = {
-		.max_line = opt->max_message,
-		.kill_timeout_ms = opt->kill_timeout_ms,
-		.log_tag = opt->tag,
-		.stderr_lines_per_sec = STDERR_LINES_PER_SEC,
-	};
 
-	if (!c || !(c->tag = strdup(opt->tag))) {
+	if (!c || !(c->tag = strdup(opt->transport.tag))) {
 		free(c);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -474,12 +468,11 @@ struct mcpconn *mcpconn_start(struct ev_loop *loop, const struct spawn_spec *spe
 	c->cb = cb;
 	c->ctx = ctx;
 	c->state = MCPCONN_STARTING;
-	c->child = stdio_spawn(loop, spec->argv, spec->envp, spec->cwd, &so, &stdio_cb, c,
-			       err, errlen);
-	if (!c->child) {
+	if (transport_open(&c->t, loop, spec, &opt->transport, &transport_cb, c, err, errlen) < 0) {
 		mcpconn_free(c);
 		return NULL;
 	}
+	c->open = true;
 	c->start_timeout_ms = opt->start_timeout_ms;
 	ev_timer_init(&c->start_timer, on_start_timeout, opt->start_timeout_ms / 1000.0, 0);
 	c->start_timer.data = c;
@@ -488,12 +481,12 @@ struct mcpconn *mcpconn_start(struct ev_loop *loop, const struct spawn_spec *spe
 	ev_timer_start(loop, &c->start_timer);
 	if (send_initialize(c) < 0) {
 		snprintf(err, errlen, "out of memory");
-		stdio_close(c->child);
+		c->t.ops->close(c->t.impl);
 		ev_timer_stop(loop, &c->start_timer);
 		mcpconn_free(c);
 		return NULL;
 	}
-	log_info("[%s] started pid %ld", c->tag, (long)stdio_pid(c->child));
+	log_info("[%s] started (%s, pid %ld)", c->tag, c->t.ops->name, c->t.ops->pid(c->t.impl));
 	return c;
 }
 
@@ -569,8 +562,9 @@ void mcpconn_close(struct mcpconn *c, int code, const char *reason)
 	enter(c);
 	while ((p = table_take_any(c)))
 		deliver_error(p, code, reason);
-	stdio_close(c->child);
-	c->child = NULL;
+	if (c->open)
+		c->t.ops->close(c->t.impl);
+	c->open = false;
 	c->free_later = true;
 	leave(c);
 }
@@ -582,7 +576,12 @@ enum mcpconn_state mcpconn_state(const struct mcpconn *c)
 
 pid_t mcpconn_pid(const struct mcpconn *c)
 {
-	return c->child ? stdio_pid(c->child) : 0;
+	return c->open ? (pid_t)c->t.ops->pid(c->t.impl) : 0;
+}
+
+const char *mcpconn_transport_name(const struct mcpconn *c)
+{
+	return c->t.ops ? c->t.ops->name : "stdio";
 }
 
 unsigned mcpconn_inflight(const struct mcpconn *c)

@@ -1,4 +1,4 @@
-/* An MCP client session over one stdio child: lifecycle, JSON-RPC ids, multiplexing. */
+/* An MCP client session over one transport: lifecycle, JSON-RPC ids, multiplexing. */
 #ifndef MCPPOOL_MCPCONN_H
 #define MCPPOOL_MCPCONN_H
 
@@ -10,7 +10,7 @@
 #include <ev.h>
 #include <jansson.h>
 
-#include "auth.h"
+#include "transport.h"
 
 /* The protocol version we offer, and every version we accept in the answer. */
 #define MCP_PROTOCOL_VERSION "2025-11-25"
@@ -52,18 +52,16 @@ struct mcpconn_callbacks {
 };
 
 struct mcpconn_options {
-	const char *tag;              /* the pool key, for logs */
-	uint64_t start_timeout_ms;    /* until initialize is answered */
-	uint64_t kill_timeout_ms;     /* each grace step of closing the child */
-	size_t max_message;           /* bound of one JSON-RPC line from the server */
+	struct transport_options transport;
+	uint64_t start_timeout_ms; /* until initialize is answered */
 };
 
 /*
- * Spawns the child of spec and sends initialize. Returns NULL with the reason in
- * err when the child cannot be started at all (exec failure). The spec is only
- * read; the caller wipes it.
+ * Opens the transport of spec (spawns the child, or prepares the HTTP session)
+ * and sends initialize. Returns NULL with the reason in err when it cannot be
+ * started at all (exec failure). The spec is only read; the caller wipes it.
  */
-struct mcpconn *mcpconn_start(struct ev_loop *loop, const struct spawn_spec *spec,
+struct mcpconn *mcpconn_start(struct ev_loop *loop, const struct transport_spec *spec,
 			      const struct mcpconn_options *opt,
 			      const struct mcpconn_callbacks *cb, void *ctx,
 			      char *err, size_t errlen);
@@ -94,6 +92,8 @@ void mcpconn_close(struct mcpconn *c, int code, const char *reason);
 
 enum mcpconn_state mcpconn_state(const struct mcpconn *c);
 pid_t mcpconn_pid(const struct mcpconn *c);
+/* "stdio" or "http". */
+const char *mcpconn_transport_name(const struct mcpconn *c);
 unsigned mcpconn_inflight(const struct mcpconn *c);
 /* The version the server answered with ("" while starting). */
 const char *mcpconn_protocol_version(const struct mcpconn *c);

@@ -64,9 +64,17 @@ void session_reply_end(struct session *s, size_t start)
 
 void session_reply_json(struct session *s, uint64_t id, const json_t *result)
 {
+	char err[256];
 	size_t start;
+
 	if (s->dead)
 		return;
+	/* The reply array holds the result: one level of the limit. */
+	if (mpjson_check(result, WIRE_MAX_DEPTH - 1, err, sizeof(err)) < 0) {
+		session_reply_error(s, id, ERR_UPSTREAM_ERROR, "the server's result cannot be relayed: %s",
+				    err);
+		return;
+	}
 	mpjson_pack(session_reply_begin(s, id, &start), result);
 	if (frame_end(&s->out, start, s->d->cfg.max_frame) < 0) {
 		session_reply_error(s, id, ERR_INTERNAL,
@@ -84,8 +92,8 @@ static void reply_error_obj(struct session *s, uint64_t id, int code, const char
 	msgpack_sbuffer tmp;
 	msgpack_packer tpk;
 	msgpack_zone z;
-	size_t off = 0;
 	bool have_data = false;
+	char err[128];
 	size_t start;
 
 	if (s->dead)
@@ -93,11 +101,11 @@ static void reply_error_obj(struct session *s, uint64_t id, int code, const char
 	s->d->metrics.replies_by_code[code < ERR__COUNT ? code : ERR_INTERNAL]++;
 	msgpack_sbuffer_init(&tmp);
 	msgpack_zone_init(&z, 1024);
-	if (data) {
+	/* The error map and the reply array hold the data: two levels of the limit. */
+	if (data && mpjson_check(data, WIRE_MAX_DEPTH - 2, err, sizeof(err)) == 0) {
 		msgpack_packer_init(&tpk, &tmp, msgpack_sbuffer_write);
 		mpjson_pack(&tpk, data);
-		have_data = msgpack_unpack(tmp.data, tmp.size, &off, &z, &mdata) ==
-			    MSGPACK_UNPACK_SUCCESS;
+		have_data = wire_unpack(tmp.data, tmp.size, &z, &mdata, err, sizeof(err)) == 0;
 	}
 	start = frame_begin(&s->out);
 	wire_pack_reply_error(&s->pk, id, code, message, have_data ? &mdata : NULL);

@@ -497,3 +497,18 @@ Test(frame, frames_written_back_to_back_are_read_back)
 	frame_reader_destroy(&r);
 	msgpack_sbuffer_destroy(&sb);
 }
+
+Test(frame, space_offers_room_even_with_a_whole_frame_unread)
+{
+	struct frame_reader r;
+	unsigned char buf[SMALL_MAX + FRAME_HEADER_SIZE];
+	size_t n = put_frame(buf, SMALL_MAX, 'w'), avail = 0;
+
+	frame_reader_init(&r, SMALL_MAX);
+	feed(&r, buf, n, n);
+	cr_assert_eq(r.len, r.cap);
+	cr_assert_not_null(frame_reader_space(&r, &avail));
+	cr_assert_gt(avail, 0);
+	expect_frame(&r, SMALL_MAX, 'w');
+	frame_reader_destroy(&r);
+}

@@ -1,0 +1,66 @@
+/* Opening a transport by kind: a stdio child or a Streamable HTTP session. */
+#include <stdio.h>
+
+#include "stdiochild.h"
+#include "transport.h"
+
+#define STDERR_LINES_PER_SEC 20 /* more are counted and summarised */
+
+static int stdio_send(void *impl, const char *line, size_t len)
+{
+	return stdio_write(impl, line, len);
+}
+
+static void stdio_negotiated(void *impl, const char *version)
+{
+	(void)impl;
+	(void)version;
+}
+
+static void stdio_close_impl(void *impl)
+{
+	stdio_close(impl);
+}
+
+static long stdio_pid_impl(const void *impl)
+{
+	return (long)stdio_pid(impl);
+}
+
+static const struct transport_ops stdio_ops = {
+	.name = "stdio",
+	.send = stdio_send,
+	.negotiated = stdio_negotiated,
+	.close = stdio_close_impl,
+	.pid = stdio_pid_impl,
+};
+
+static int open_stdio(struct transport *t, struct ev_loop *loop, const struct transport_spec *spec,
+		      const struct transport_options *opt, const struct transport_callbacks *cb,
+		      void *ctx, char *err, size_t errlen)
+{
+	struct stdio_options so = {
+		.max_line = opt->max_message,
+		.kill_timeout_ms = opt->kill_timeout_ms,
+		.log_tag = opt->tag,
+		.stderr_lines_per_sec = STDERR_LINES_PER_SEC,
+	};
+	/* The callback shapes are the same by design; stdio_spawn() copies them. */
+	struct stdio_callbacks scb = { .on_line = cb->on_message, .on_closed = cb->on_closed };
+
+	t->ops = &stdio_ops;
+	t->impl = stdio_spawn(loop, spec->spawn->argv, spec->spawn->envp, spec->spawn->cwd, &so,
+			      &scb, ctx, err, errlen);
+	return t->impl ? 0 : -1;
+}
+
+int transport_open(struct transport *t, struct ev_loop *loop, const struct transport_spec *spec,
+		   const struct transport_options *opt, const struct transport_callbacks *cb,
+		   void *ctx, char *err, size_t errlen)
+{
+	if (spec->kind == TRANSPORT_HTTP) {
+		snprintf(err, errlen, "the http transport is not available yet");
+		return -1;
+	}
+	return open_stdio(t, loop, spec, opt, cb, ctx, err, errlen);
+}

@@ -1,0 +1,62 @@
+/* What an MCP session needs of a transport: send messages, receive messages, close. */
+#ifndef MCPPOOL_TRANSPORT_H
+#define MCPPOOL_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "auth.h"
+#include "catalog.h"
+
+/* The same shape as stdio_callbacks: one message in, or the end of the transport. */
+struct transport_callbacks {
+	/* One JSON-RPC message (or batch), NUL-terminated, modifiable, valid during the call. */
+	void (*on_message)(void *ctx, char *json, size_t len);
+	/* Nothing more will arrive (reason is human-readable); called at most once, never after close. */
+	void (*on_closed)(void *ctx, const char *reason);
+};
+
+struct transport_ops {
+	const char *name; /* "stdio", "http": shown in pool-status */
+	/* Sends one message; line ends with '\n'. 0, or -1 when the transport is broken. */
+	int (*send)(void *impl, const char *line, size_t len);
+	/* The session's protocol version is known (HTTP sends it as a header from now on). */
+	void (*negotiated)(void *impl, const char *version);
+	/* Ends the transport; no callback after it; the memory goes when the work is done. */
+	void (*close)(void *impl);
+	/* The child's pid, 0 when there is none. */
+	long (*pid)(const void *impl);
+};
+
+struct transport {
+	const struct transport_ops *ops;
+	void *impl;
+};
+
+/* Where to connect: a child for stdio entries, a URL for http ones (values already expanded). */
+struct transport_spec {
+	enum transport_kind kind;
+	const struct spawn_spec *spawn; /* stdio */
+	const char *url;                /* http */
+	const struct kv *headers;       /* http */
+	size_t nheaders;
+};
+
+struct transport_options {
+	const char *tag;          /* the pool key, for logs */
+	uint64_t kill_timeout_ms; /* stdio: each grace step of closing the child */
+	uint64_t request_timeout_ms; /* http: bound of one HTTP exchange */
+	size_t max_message;       /* bound of one message */
+};
+
+/*
+ * Opens the transport of spec. Returns 0, or -1 with the reason in err when it
+ * cannot even start (exec failure). Later failures come as on_closed.
+ */
+int transport_open(struct transport *t, struct ev_loop *loop, const struct transport_spec *spec,
+		   const struct transport_options *opt, const struct transport_callbacks *cb,
+		   void *ctx, char *err, size_t errlen);
+
+#endif
