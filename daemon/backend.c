@@ -337,7 +337,7 @@ static void request_finish(struct request *r)
 	struct pool_clock now = clock_now();
 
 	ev_timer_stop(d->loop, &r->deadline);
-	list_del(&r->session_node);
+	session_untrack(r->session, &r->session_node);
 	free(r);
 	if (pool_request_end(d->pool, be->entry, &now)) {
 		log_info("[%s] drained: closing", be->entry->key);
@@ -371,7 +371,7 @@ static void on_upstream_reply(void *arg, const struct mcp_reply *reply)
 {
 	struct request *r = arg;
 
-	list_del(&r->session_node); /* a failed reply may kill the session: not with r on it */
+	session_untrack(r->session, &r->session_node); /* a failed reply may kill the session: not with r on it */
 	if (reply->code == ERR_OK)
 		r->d->metrics.replies_by_code[ERR_OK]++; /* errors are counted by the session */
 	if (reply->code == ERR_OK && r->kind == REQ_WARM)
@@ -393,7 +393,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 
-	list_del(&r->session_node);
+	session_untrack(r->session, &r->session_node);
 	mcpconn_cancel(r->be->conn, r->handle, "timeout");
 	session_reply_error(r->session, r->client_id, ERR_UPSTREAM_TIMEOUT,
 			    "%s: no answer within %" PRIu64 " ms", r->be->entry->key, r->timeout_ms);
@@ -402,7 +402,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 
 void backend_cancel(struct request *r, int code, const char *reason)
 {
-	list_del(&r->session_node);
+	session_untrack(r->session, &r->session_node);
 	mcpconn_cancel(r->be->conn, r->handle, reason);
 	if (code != ERR_OK)
 		session_reply_error(r->session, r->client_id, code, "%s: %s", r->be->entry->key,
@@ -439,6 +439,7 @@ void backend_submit(struct daemon *d, struct session *s, uint64_t client_id, str
 		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
 		goto out;
 	}
+	list_init(&r->session_node);
 	if (!(be = backend_acquire(d, s, client_id, call, &reused))) {
 		free(r);
 		goto out;
@@ -452,7 +453,7 @@ void backend_submit(struct daemon *d, struct session *s, uint64_t client_id, str
 	r->timeout_ms = call->timeout_ms;
 	now = clock_now();
 	pool_request_begin(d->pool, be->entry, &now);
-	list_add_tail(session_requests(s), &r->session_node);
+	session_track(s, &r->session_node);
 	ev_timer_init(&r->deadline, on_deadline, call->timeout_ms / 1000.0, 0);
 	r->deadline.data = r;
 	r->handle = mcpconn_request(be->conn, call->method, call->params, on_upstream_reply, r);

@@ -23,7 +23,8 @@ static void usage(FILE *out)
 		"      --servers FILE     the server catalog (mcpServers JSON; or $MCPPOOL_SERVERS)\n"
 		"      --log-level LEVEL  error, warn, info (default) or debug\n"
 		"      --check-config     validate the configuration and catalog, print them, exit\n"
-		"  -v, --version          print the version and exit\n"
+		"  -v, --verbose          log at debug level (same as --log-level debug)\n"
+		"      --version          print the version and exit\n"
 		"  -h, --help             print this help and exit\n"
 		"See mcppoold(8) for every variable.\n");
 }
@@ -50,13 +51,13 @@ int main(int argc, char **argv)
 		{ "servers", required_argument, NULL, 'S' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "check-config", no_argument, NULL, 'C' },
-		{ "version", no_argument, NULL, 'v' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config_cli cli = { 0 };
 	struct daemon d;
-	const char *log_level = NULL;
 	bool check_only = false;
 	char err[1024];
 	int opt, rc;
@@ -67,9 +68,10 @@ int main(int argc, char **argv)
 		case 's': cli.socket = optarg; break;
 		case 'E': cli.env_file = optarg; break;
 		case 'S': cli.servers = optarg; break;
-		case 'L': log_level = optarg; break;
+		case 'L': cli.log_level = optarg; break;
 		case 'C': check_only = true; break;
-		case 'v': printf("mcppoold %s\n", MCPPOOL_DAEMON_VERSION); return 0;
+		case 'v': cli.log_level = "debug"; break;
+		case 'V': printf("mcppoold %s\n", MCPPOOL_DAEMON_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -83,16 +85,6 @@ int main(int argc, char **argv)
 	if (config_load(&d.cfg, &cli, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mcppoold: %s\n", err);
 		return EXIT_CONFIG;
-	}
-	if (log_level) {
-		int lv = log_level_parse(log_level);
-		if (lv < 0) {
-			fprintf(stderr, "mcppoold: --log-level \"%s\": unknown level (expected error, "
-					"warn, info or debug)\n", log_level);
-			config_free(&d.cfg);
-			return EXIT_CONFIG;
-		}
-		d.cfg.log_level = lv;
 	}
 	log_set_level((enum log_level)d.cfg.log_level);
 	if (d.cfg.servers_path &&

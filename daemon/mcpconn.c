@@ -67,6 +67,19 @@ bool mcp_version_supported(const char *v)
 	return false;
 }
 
+/*
+ * The one place the state changes. STARTING -> READY -> DEAD -> CLOSED, where
+ * READY and DEAD may be skipped; nothing goes back.
+ */
+static void set_state(struct mcpconn *c, enum mcpconn_state s)
+{
+	if (s <= c->state) {
+		log_error("[%s] bad connection state change %d -> %d", c->tag, c->state, s);
+		abort();
+	}
+	c->state = s;
+}
+
 /* ---- the id table ---------------------------------------------------------- */
 
 static int table_grow(struct mcpconn *c)
@@ -267,7 +280,7 @@ static void set_dead(struct mcpconn *c, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	c->state = MCPCONN_DEAD;
+	set_state(c, MCPCONN_DEAD);
 	ev_timer_stop(c->loop, &c->start_timer);
 	ev_timer_stop(c->loop, &c->death_timer);
 	log_warn("[%s] connection lost: %s", c->tag, reason);
@@ -305,7 +318,7 @@ static void on_initialize_reply(void *arg, const struct mcp_reply *r)
 	snprintf(c->version, sizeof(c->version), "%s", v);
 	c->t.ops->negotiated(c->t.impl, c->version);
 	ev_timer_stop(c->loop, &c->start_timer);
-	c->state = MCPCONN_READY;
+	set_state(c, MCPCONN_READY);
 	send_json(c, json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method",
 			       "notifications/initialized"));
 	flush_queue(c);
@@ -556,7 +569,7 @@ void mcpconn_close(struct mcpconn *c, int code, const char *reason)
 
 	if (!c || c->state == MCPCONN_CLOSED)
 		return;
-	c->state = MCPCONN_CLOSED;
+	set_state(c, MCPCONN_CLOSED);
 	ev_timer_stop(c->loop, &c->start_timer);
 	ev_timer_stop(c->loop, &c->death_timer);
 	enter(c);

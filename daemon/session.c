@@ -37,6 +37,7 @@ struct session {
 	uid_t peer_uid;
 	pid_t peer_pid;
 	struct list_node requests;
+	unsigned nrequests; /* on requests: bounded by MCPPOOL_MAX_INFLIGHT */
 };
 
 static unsigned long next_serial;
@@ -223,6 +224,12 @@ static void handle_request(struct session *s, const struct wire_msg *m)
 	if (!s->hello_done) {
 		session_reply_error(s, m->id, ERR_BAD_REQUEST, "hello required before \"%.*s\"",
 				    (int)(m->op_len > 64 ? 64 : m->op_len), m->op);
+		return;
+	}
+	if (s->nrequests >= s->d->cfg.max_inflight) {
+		session_reply_error(s, m->id, ERR_BAD_REQUEST,
+				    "%u requests already in flight on this connection "
+				    "(MCPPOOL_MAX_INFLIGHT)", s->nrequests);
 		return;
 	}
 	ops_dispatch(s->d, s, m->id, m->op, m->op_len, m->params);
@@ -443,4 +450,18 @@ bool session_is_admin(const struct session *s)
 struct list_node *session_requests(struct session *s)
 {
 	return &s->requests;
+}
+
+void session_track(struct session *s, struct list_node *node)
+{
+	list_add_tail(&s->requests, node);
+	s->nrequests++;
+}
+
+void session_untrack(struct session *s, struct list_node *node)
+{
+	if (!list_linked(node))
+		return;
+	list_del(node);
+	s->nrequests--;
 }

@@ -39,6 +39,10 @@ bool session_is_admin(const struct session *s);
 /* The list of requests in flight of this session (struct request, by its session node). */
 struct list_node *session_requests(struct session *s);
 
+/* Adds a request's node to the session's list / takes it off (idempotent). */
+void session_track(struct session *s, struct list_node *node);
+void session_untrack(struct session *s, struct list_node *node);
+
 /*
  * Replies. Each packs one whole reply frame onto the session's output and tries
  * to send it. A killed session ignores them.

@@ -32,6 +32,12 @@ run() { # $1 = test binary
 if [ "$what" = unit ] || [ "$what" = all ]; then
     for t in "$B"/tests/test_*; do [ -x "$t" ] && run "$t"; done
 fi
+# Zombies and leftovers of our programs, system-wide: the suite must leave none.
+leftovers() {
+    ps -eo pid=,stat=,comm= | awk '$3 ~ /^(mcppoold|mcp-fixture|mcpctl)$/ || ($2 ~ /^Z/ && $3 ~ /^(mcppoold|mcp-fixture|mcpctl|node|sh)$/) {print $1}' | sort
+}
+before=$(leftovers)
+
 if [ "$what" = integration ] || [ "$what" = all ]; then
     if [ -f tests/interop/package.json ]; then
         scripts/npm-setup.sh >&2 || echo "interop: npm setup failed; interop tests will fail" >&2
@@ -39,6 +45,17 @@ if [ "$what" = integration ] || [ "$what" = all ]; then
     # The test process itself keeps its JSON replies; the daemon and mcpctl it
     # starts are leak-checked by the harness (it reads their reports).
     ASAN_OPTIONS=detect_leaks=0 run "$B"/tests/integration_tests
+fi
+after=$(leftovers)
+new=$(comm -13 "$(printf '%s\n' "$before" > /tmp/mcppool-before.$$; echo /tmp/mcppool-before.$$)" \
+          "$(printf '%s\n' "$after" > /tmp/mcppool-after.$$; echo /tmp/mcppool-after.$$)" | grep . || true)
+rm -f /tmp/mcppool-before.$$ /tmp/mcppool-after.$$
+if [ -n "$new" ]; then
+    echo "leftover processes or zombies after the suite:" >&2
+    for p in $new; do ps -o pid=,stat=,args= -p "$p" >&2; done
+    failed=$((failed + 1))
+else
+    echo "no child process or zombie left behind"
 fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ] || status=1

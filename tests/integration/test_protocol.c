@@ -320,3 +320,31 @@ Test(protocol, admin_ops_are_forbidden_to_other_uids, .init = setup, .fini = tea
 	waitpid(pid, &st, 0);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
 }
+
+Test(protocol, requests_beyond_max_inflight_are_refused)
+{
+	struct itd dd;
+	msgpack_zone z;
+	struct wire_msg m;
+	const char *env[] = { "MCPPOOL_MAX_INFLIGHT=2", NULL };
+
+	it_subreaper();
+	itd_start(&dd, NULL, env);
+	msgpack_zone_init(&z, 1024);
+	int fd = it_raw_connect(&dd);
+	it_raw_hello(fd, 1);
+	cr_assert_eq(it_raw_recv(fd, &z, &m, 2000), 0);
+	for (uint64_t id = 2; id <= 4; id++)
+		it_raw_request(fd, id, "call", "{\"user\":\"u\",\"mcp\":\"demo\",\"tool\":\"sleep\","
+					       "\"arguments\":{\"ms\":300}}");
+	cr_assert_eq(it_raw_recv(fd, &z, &m, 3000), 0);
+	cr_assert_eq(m.id, 4, "the third request was not refused first");
+	cr_assert_eq(m.err_code, ERR_BAD_REQUEST);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(it_raw_recv(fd, &z, &m, 3000), 0);
+		cr_assert_null(m.error);
+	}
+	close(fd);
+	msgpack_zone_destroy(&z);
+	itd_stop(&dd);
+}
