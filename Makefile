@@ -53,23 +53,24 @@ TARGETS      := $(B)/mcppoold $(B)/mcpctl $(STATIC_LIB) $(SHARED_LIB) \
 .SECONDARY:
 
 .PHONY: all deps run test unit integration asan bench install uninstall clean
-all: deps-check $(TARGETS)
+all: $(TARGETS)
 
-# Fail early, and precisely, when a Debian package is missing.
-.PHONY: deps-check
-deps-check:
+# Every compile waits for this: missing Debian packages are installed (as root)
+# or named precisely before the first error could be a confusing one.
+$(B)/.deps-ok: scripts/deps.sh
 	@scripts/deps.sh check
+	@mkdir -p $(B) && touch $@
 
 deps:
 	@scripts/deps.sh install
 
-$(B)/%.o: %.c
+$(B)/%.o: %.c | $(B)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # The library: its own objects are built with hidden visibility; only MCPPOOL_API
 # symbols are exported.
-$(B)/client/mcppool.o: client/mcppool.c
+$(B)/client/mcppool.o: client/mcppool.c | $(B)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fvisibility=hidden -DMCPPOOL_BUILDING -MMD -MP -c -o $@ $<
 
