@@ -74,7 +74,7 @@ struct ctl_opts {
 	int nargs;
 };
 
-/* ---- usage -------------------------------------------------------------------------- */
+/* ---- usage --------------------------------------------------------------- */
 
 static void ctl_usage(FILE *f)
 {
@@ -122,7 +122,7 @@ static int ctl_usage_error(FILE *errf, const char *fmt, ...)
 	return CTL_EXIT_USAGE;
 }
 
-/* ---- parsing ----------------------------------------------------------------------- */
+/* ---- parsing ------------------------------------------------------------- */
 
 static const struct ctl_command *ctl_find_command(const char *name)
 {
@@ -405,7 +405,7 @@ static void ctl_opts_free(struct ctl_opts *o)
 	memset(o, 0, sizeof *o);
 }
 
-/* ---- running --------------------------------------------------------------------------- */
+/* ---- running ------------------------------------------------------------- */
 
 static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, mcppool_result **res,
 			mcppool_error *err)

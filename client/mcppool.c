@@ -114,7 +114,7 @@ struct op_params {
 	unsigned int timeout_ms;
 };
 
-/* ---- errors -------------------------------------------------------------------- */
+/* ---- errors -------------------------------------------------------------- */
 
 /* Cuts a UTF-8 sequence that truncation left incomplete at the end of s. */
 static void utf8_trim_tail(char *s)
@@ -164,7 +164,7 @@ MCPPOOL_API const char *mcppool_version(void)
 	return MCPPOOL_VERSION;
 }
 
-/* ---- the request table ---------------------------------------------------------- */
+/* ---- the request table --------------------------------------------------- */
 
 static size_t ptable_home(const struct ptable *t, uint64_t id)
 {
@@ -233,7 +233,7 @@ static void ptable_remove(struct ptable *t, struct pending *e)
 	t->count--;
 }
 
-/* ---- results ---------------------------------------------------------------------- */
+/* ---- results ------------------------------------------------------------- */
 
 static void result_destroy(mcppool_result *r)
 {
@@ -303,7 +303,7 @@ MCPPOOL_API mcppool_result *mcppool_result_keep(const mcppool_result *result)
 	return r;
 }
 
-/* ---- connection state --------------------------------------------------------------- */
+/* ---- connection state ---------------------------------------------------- */
 
 static void run_error_handler(mcppool_conn *c)
 {
@@ -439,7 +439,7 @@ MCPPOOL_API size_t mcppool_inflight(const mcppool_conn *conn)
 	return conn->user_inflight;
 }
 
-/* ---- output ---------------------------------------------------------------------------- */
+/* ---- output -------------------------------------------------------------- */
 
 /* msgpack writer into the output queue that remembers allocation failures. */
 static int out_write(void *data, const char *buf, size_t len)
@@ -607,7 +607,7 @@ static int queue_frame(mcppool_conn *c, uint64_t id, const struct op_params *p,
 	return 0;
 }
 
-/* ---- submitting ---------------------------------------------------------------------------- */
+/* ---- submitting ---------------------------------------------------------- */
 
 static int check_auth(const mcppool_auth *auth, mcppool_error *err)
 {
@@ -752,7 +752,7 @@ MCPPOOL_API int mcppool_cancel(mcppool_conn *conn, uint64_t id)
 	return queue_cancel(conn, id);
 }
 
-/* ---- input ------------------------------------------------------------------------------- */
+/* ---- input --------------------------------------------------------------- */
 
 /* The reply's error as an mcppool_error; a code this library does not know keeps its name. */
 static void reply_error(const struct wire_msg *m, mcppool_error *e)
@@ -933,7 +933,7 @@ MCPPOOL_API int mcppool_process(mcppool_conn *conn, int revents)
 	return rc;
 }
 
-/* ---- the handshake --------------------------------------------------------------------------- */
+/* ---- the handshake ------------------------------------------------------- */
 
 static void hello_done(mcppool_conn *c, uint64_t id, const mcppool_result *res,
 		       const mcppool_error *err, void *arg)
@@ -983,7 +983,7 @@ static int queue_hello(mcppool_conn *c, mcppool_error *err)
 	return rc;
 }
 
-/* ---- connecting ---------------------------------------------------------------------------- */
+/* ---- connecting ---------------------------------------------------------- */
 
 static int open_socket(const char *path, mcppool_error *err)
 {
@@ -1045,7 +1045,7 @@ MCPPOOL_API mcppool_conn *mcppool_connect(const char *socket_path, mcppool_error
 	return c;
 }
 
-/* ---- blocking calls ---------------------------------------------------------------------------- */
+/* ---- blocking calls ------------------------------------------------------ */
 
 struct waiter {
 	bool done;
@@ -1124,6 +1124,11 @@ static void wait_for(mcppool_conn *c, uint64_t id, struct waiter *w)
 		int64_t left = deadline < 0 ? -1 : deadline - now_ms();
 		int n;
 
+		/* A broken connection has completed every request; were w not among them, fail, not hang. */
+		if (c->broken) {
+			set_err(&w->err, MCPPOOL_INTERNAL, "request lost by a broken connection");
+			break;
+		}
 		if (deadline >= 0 && left <= 0) {
 			abandon(c, id, w);
 			break;
@@ -1164,7 +1169,7 @@ static int run(mcppool_conn *c, const struct op_params *p, mcppool_result **resu
 	return -1;
 }
 
-/* ---- the operations -------------------------------------------------------------------------- */
+/* ---- the operations ------------------------------------------------------ */
 
 static struct op_params mcp_op(const char *op, const char *user, const char *mcp,
 			       const mcppool_auth *auth, unsigned int timeout_ms)

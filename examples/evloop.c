@@ -1,4 +1,4 @@
-/* Example: libmcppool's non-blocking API in a libev loop, 10 calls at once. Usage: evloop [SOCKET [MCP]] */
+/* Example: libmcppool's non-blocking API in libev, 10 calls at once: evloop [SOCKET [MCP]] */
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -20,7 +20,7 @@
 #define MCPCTL_NO_MAIN
 #include "mcpctl.c"
 
-/* ---- the fake daemon ------------------------------------------------------------------ */
+/* ---- the fake daemon ----------------------------------------------------- */
 
 #define FAKE_MAX_HELD 256
 
@@ -259,7 +259,7 @@ static mcppool_conn *connect_to(struct fake *f)
 	return c;
 }
 
-/* ---- handlers ---------------------------------------------------------------------------- */
+/* ---- handlers ------------------------------------------------------------ */
 
 /* Result: the request's params. */
 static void echo_params(struct fake *f, const struct wire_msg *m)
@@ -347,6 +347,17 @@ static void send_oversized(struct fake *f, const struct wire_msg *m)
 	fake_write(f, "\x04\0\0\0\x94\x01", 6);
 }
 
+/* Replies with a 2000-byte string: above a maxFrame of 1024. */
+static void reply_2000_bytes(struct fake *f, const struct wire_msg *m)
+{
+	char big[2001];
+	struct reply r = { .id = m->id, .result_str = big };
+
+	memset(big, 'x', 2000);
+	big[2000] = 0;
+	fake_reply(f, &r);
+}
+
 static void ignore(struct fake *f, const struct wire_msg *m)
 {
 	hold(f, m);
@@ -426,7 +437,7 @@ static void reply_metrics(struct fake *f, const struct wire_msg *m)
 	reply_packed(f, m->id, packed, sizeof packed - 1);
 }
 
-/* ---- callbacks ------------------------------------------------------------------------------ */
+/* ---- callbacks ----------------------------------------------------------- */
 
 struct outcome {
 	int calls;
@@ -486,7 +497,10 @@ static void pump(mcppool_conn *c)
 	}
 }
 
-/* ---- the library ---------------------------------------------------------------------------- */
+/* ---- the library --------------------------------------------------------- */
+
+/* A request that never completes would hang a test; a timeout makes it fail instead. */
+TestSuite(client, .timeout = 30);
 
 Test(client, hello_is_the_first_request_and_speaks_version_1)
 {
@@ -681,6 +695,22 @@ Test(client, oversized_frame_from_the_daemon_fails_requests_without_allocating_i
 	cr_assert_eq(err.code, MCPPOOL_PROTOCOL, "got %s", mcppool_code_name(err.code));
 	cr_assert(strstr(err.message, "67108864"), "message names the size: %s", err.message);
 	cr_assert_eq(mcppool_conn_error(c)->code, MCPPOOL_PROTOCOL);
+	mcppool_close(c);
+	fake_stop(&f);
+}
+
+Test(client, replies_above_the_announced_max_frame_break_the_connection)
+{
+	struct fake f = { .handler = reply_2000_bytes, .max_frame = 1024 };
+	mcppool_error err;
+	mcppool_conn *c;
+
+	fake_start(&f);
+	c = connect_to(&f);
+	cr_assert_eq(mcppool_warm(c, "alice", "demo", NULL, 0, NULL, &err), -1);
+	cr_assert_eq(err.code, MCPPOOL_PROTOCOL, "got %s: %s", mcppool_code_name(err.code),
+		     err.message);
+	cr_assert(strstr(err.message, "1024"), "%s", err.message);
 	mcppool_close(c);
 	fake_stop(&f);
 }
@@ -920,7 +950,9 @@ Test(client, code_names_are_the_protocol_strings)
 	cr_assert_str_eq(mcppool_version(), MCPPOOL_VERSION);
 }
 
-/* ---- mcpctl ------------------------------------------------------------------------------- */
+/* ---- mcpctl -------------------------------------------------------------- */
+
+TestSuite(mcpctl, .timeout = 30);
 
 /* Runs mcpctl with words (a NULL-terminated list) and captures its streams. */
 struct ctl_run {
