@@ -124,7 +124,21 @@ test: all $(UNIT_BIN) $(B)/tests/integration_tests
 asan:
 	$(MAKE) B=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
-bench: all
+# The benchmark: its measuring program, the echo server of its baseline, the pool's
+# in-process benchmark. bench/run.sh starts the processes and writes bench/results/.
+BENCH_SRC    := $(filter-out bench/echo_server.c bench/pool_bench.c,$(wildcard bench/*.c))
+BENCH_BIN    := $(B)/bench/bench $(B)/bench/echo_server $(B)/bench/pool_bench
+
+$(B)/bench/bench: $(BENCH_SRC:%.c=$(B)/%.o) $(STATIC_LIB)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(DEP_LIBS)
+
+$(B)/bench/echo_server: $(B)/bench/echo_server.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(B)/bench/pool_bench: $(B)/bench/pool_bench.o $(B)/libdaemon.a $(B)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+bench: all $(BENCH_BIN)
 	@bench/run.sh $(B)
 
 # ---- installing ----------------------------------------------------------------

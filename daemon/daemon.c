@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "daemon.h"
+#include "httpconn.h"
 #include "listener.h"
 #include "log.h"
 #include "session.h"
@@ -95,6 +96,7 @@ void daemon_run(struct daemon *d)
 	session_kill_all(d, "mcppoold is shutting down");
 	session_reap(d);
 	stdio_shutdown_all(d->loop);
+	http_shutdown_all(d->loop);
 	ev_signal_stop(d->loop, &d->sigterm_w);
 	ev_signal_stop(d->loop, &d->sigint_w);
 	log_info("stopped");

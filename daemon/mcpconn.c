@@ -182,7 +182,7 @@ static void send_line(struct mcpconn *c, const char *line, size_t len)
 	if (c->t.ops->send(c->t.impl, line, len) < 0)
 		defer_death(c, c->state == MCPCONN_STARTING ? ERR_UPSTREAM_START_FAILED
 							    : ERR_UPSTREAM_CLOSED,
-			    "server closed its stdin");
+			    "the transport refused the message (stdin closed or HTTP failure)");
 }
 
 /* Sends a message built by the caller (stolen). */

@@ -1,6 +1,7 @@
 /* Opening a transport by kind: a stdio child or a Streamable HTTP session. */
 #include <stdio.h>
 
+#include "httpconn.h"
 #include "stdiochild.h"
 #include "transport.h"
 
@@ -58,9 +59,7 @@ int transport_open(struct transport *t, struct ev_loop *loop, const struct trans
 		   const struct transport_options *opt, const struct transport_callbacks *cb,
 		   void *ctx, char *err, size_t errlen)
 {
-	if (spec->kind == TRANSPORT_HTTP) {
-		snprintf(err, errlen, "the http transport is not available yet");
-		return -1;
-	}
+	if (spec->kind == TRANSPORT_HTTP)
+		return http_transport_open(t, loop, spec, opt, cb, ctx, err, errlen);
 	return open_stdio(t, loop, spec, opt, cb, ctx, err, errlen);
 }

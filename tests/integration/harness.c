@@ -114,6 +114,8 @@ static pid_t spawn_daemon(struct itd *d, const char *const *env, const char *con
 		};
 		for (const char *const *s = scrub; *s; s++)
 			unsetenv(*s);
+		/* A test that fails before itd_stop() still stops its daemon (and its children). */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		setenv("MCPPOOL_LOG_LEVEL", "debug", 1);
 		/* The test process runs without leak checks; the daemon must not. */
 		setenv("ASAN_OPTIONS", "detect_leaks=1", 1);

@@ -1,0 +1,1355 @@
+/* The Streamable HTTP transport: MCP messages as HTTP POSTs, answers as JSON or SSE (libcurl + libev). */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "httpconn.h"
+#include "list.h"
+#include "log.h"
+
+#define CONNECT_TIMEOUT_MS 10000L
+#define EXCHANGE_MARGIN_MS 5000u   /* on top of request_timeout_ms: the session enforces deadlines */
+#define DELETE_TIMEOUT_MS 2000L    /* the whole DELETE at close */
+#define SHUTDOWN_WAIT_S 2.0        /* http_shutdown_all() waits this long for DELETEs */
+#define SESSION_ID_MAX 1024        /* bytes of an Mcp-Session-Id we accept */
+#define ERROR_BODY_MAX 4096        /* bytes of an error response kept for the reason */
+#define SSE_FIELD_SLACK 64         /* an SSE line may exceed max_message by its field name */
+#define LINGER_S 2.0               /* an answered request's stream left open longer is cut */
+#define RPC_ID_MAX 64              /* bytes of a JSON-RPC id we track */
+#define USER_AGENT "mcppool/0.1.0"
+
+/*
+ * Lifecycle (h->state):
+ *   OPEN     messages flow.
+ *   FAILED   on_closed was called; every transfer is gone; waits for close().
+ *   CLOSING  close() was called; no callback; only the DELETE may be running.
+ * The memory goes at close() when there is no DELETE to wait for, else when
+ * it ends; in both cases not before our own frames have left the stack
+ * (depth), since the owner may call close() from inside its callbacks.
+ */
+enum http_state { HTTP_OPEN, HTTP_FAILED, HTTP_CLOSING };
+
+/* What a response's body is, known once its headers are in. */
+enum body_kind {
+	BODY_PENDING, /* headers not complete yet */
+	BODY_IGNORED, /* 202, or 2xx with no body we use */
+	BODY_JSON,    /* one message or a batch, delivered when complete */
+	BODY_SSE,     /* events, delivered as they complete */
+	BODY_ERROR,   /* status >= 300: kept (bounded) to explain the failure */
+};
+
+/* A message parsed, waiting to be delivered from outside libcurl's callbacks. */
+struct inmsg {
+	struct inmsg *next;
+	size_t len;
+	char text[];
+};
+
+/* What the transport needs to know of a message it posts. */
+struct outinfo {
+	bool is_request;           /* has a method and an id: a response must follow */
+	char id[RPC_ID_MAX];       /* a request's id as JSON text */
+	char cancels[RPC_ID_MAX];  /* notifications/cancelled: the requestId as JSON text, else "" */
+};
+
+/* A message waiting for the POST of an earlier notification or response to finish. */
+struct outmsg {
+	struct outmsg *next;
+	struct outinfo info;
+	size_t len;
+	char body[];
+};
+
+struct sse_parser {
+	char *line;
+	size_t line_len, line_cap;
+	char *data;
+	size_t data_len, data_cap;
+	bool has_data;   /* a data field was seen in the current event */
+	bool after_cr;   /* the last byte ended a line with CR: a following LF is part of it */
+	bool first_line; /* strip a UTF-8 BOM */
+};
+
+struct http_conn;
+
+/* One HTTP exchange: a POST of one message, or the DELETE at close. */
+struct xfer {
+	struct list_node link; /* h->xfers */
+	struct http_conn *h;
+	CURL *easy;
+	struct curl_slist *headers;
+	bool is_request; /* a JSON-RPC request: its response must come back on this POST */
+	char rpc_id[RPC_ID_MAX]; /* that request's id as JSON text */
+	bool is_delete;
+	bool sent_session; /* carried Mcp-Session-Id */
+	bool answered;     /* a response came back on it */
+	ev_tstamp answered_at;
+	long status;
+	enum body_kind kind;
+	char ctype[64];    /* media type of the response, lower case, no parameters */
+	char *session_id;  /* as the response's headers gave it */
+	char *body;
+	size_t body_len, body_cap;
+	struct sse_parser sse;
+	char fail[200]; /* why this transfer breaks the transport ("" when it does not) */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* A socket libcurl asked us to watch. */
+struct http_sock {
+	struct list_node link; /* h->socks */
+	struct http_conn *h;
+	curl_socket_t fd;
+	ev_io io;
+};
+
+struct http_conn {
+	struct list_node link; /* all_sessions */
+	struct ev_loop *loop;
+	enum http_state state;
+	char *tag;
+	char *url;      /* may hold secrets: wiped */
+	char *where;    /* scheme://host:port/path: the only form of the URL we show */
+	char *hostport;
+	struct curl_slist *entry_headers; /* "Name: value" of the catalog entry: wiped */
+	char *session_id;
+	bool no_delete; /* the session is known to be gone: DELETE is pointless */
+	char version[32];
+	size_t max_message;
+	long exchange_timeout_ms;
+	struct transport_callbacks cb;
+	void *ctx;
+
+	CURLM *multi;
+	ev_timer timer;
+	ev_timer linger; /* cuts answered streams that the server keeps open */
+	struct list_node xfers;
+	struct list_node socks;
+	struct xfer *barrier; /* a POST later messages wait for */
+	struct outmsg *out_head, *out_tail;
+	struct inmsg *in_head, *in_tail;
+
+	bool failed; /* fail_reason is set: reported at the end of pump() */
+	char fail_reason[300];
+	int depth;
+	bool free_later;
+};
+
+static struct list_node all_sessions = { &all_sessions, &all_sessions };
+static unsigned live_sessions;
+static bool curl_ready;
+
+static const char *const managed_headers[] = {
+	"Content-Type", "Accept", "Content-Length", "Transfer-Encoding", "Expect",
+	"Mcp-Session-Id", "MCP-Protocol-Version", "Last-Event-ID", NULL,
+};
+
+static void pump(struct http_conn *h);
+static void linger_arm(struct http_conn *h);
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static void secret_free(char *s)
+{
+	if (s) {
+		sodium_memzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void slist_wipe_free(struct curl_slist *l)
+{
+	for (struct curl_slist *n = l; n; n = n->next)
+		sodium_memzero(n->data, strlen(n->data));
+	curl_slist_free_all(l);
+}
+
+static bool has_control_char(const char *s, bool allow_tab)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c < 0x20 && !(allow_tab && c == '\t')) || c == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/* RFC 9110 token characters: what a header name may be made of. */
+static bool is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!(((unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f) &&
+		      !strchr("\"(),/:;<=>?@[\\]{}", *s)))
+			return false;
+	return true;
+}
+
+/* Appends len bytes to a growing buffer, keeping it NUL-terminated. */
+static int buf_append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t ncap = *cap ? *cap : 256;
+		while (ncap < *len + n + 1)
+			ncap *= 2;
+		char *nb = realloc(*buf, ncap);
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = ncap;
+	}
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+static void xfer_fail(struct xfer *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void xfer_fail(struct xfer *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (x->fail[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(x->fail, sizeof(x->fail), fmt, ap);
+	va_end(ap);
+}
+
+/* Records why the transport fails; pump() reports the first reason once. */
+static void conn_fail(struct http_conn *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void conn_fail(struct http_conn *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (h->failed)
+		return;
+	h->failed = true;
+	va_start(ap, fmt);
+	vsnprintf(h->fail_reason, sizeof(h->fail_reason), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- incoming messages -------------------------------------------------------- */
+
+static int inq_push(struct http_conn *h, const char *text, size_t len)
+{
+	struct inmsg *m = malloc(sizeof(*m) + len + 1);
+
+	if (!m)
+		return -1;
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->text, text, len);
+	m->text[len] = '\0';
+	if (h->in_tail)
+		h->in_tail->next = m;
+	else
+		h->in_head = m;
+	h->in_tail = m;
+	return 0;
+}
+
+static void inq_free(struct http_conn *h)
+{
+	struct inmsg *m;
+
+	while ((m = h->in_head)) {
+		h->in_head = m->next;
+		free(m);
+	}
+	h->in_tail = NULL;
+}
+
+/* A JSON-RPC response (to one of our requests) rather than a request or notification. */
+static bool is_response(json_t *msg)
+{
+	return json_is_object(msg) && !json_object_get(msg, "method") &&
+	       (json_object_get(msg, "result") || json_object_get(msg, "error"));
+}
+
+static void mark_answered(struct xfer *x)
+{
+	if (!x->answered)
+		x->answered_at = ev_now(x->h->loop);
+	x->answered = true;
+}
+
+/*
+ * Queues the message text (one JSON-RPC message, or a batch) received on x.
+ * A batch is split so that the session sees one message per delivery. Text
+ * that is not JSON is passed on as it is: the session logs and skips it.
+ */
+static int queue_message(struct xfer *x, const char *text, size_t len)
+{
+	json_t *msg = json_loadb(text, len, 0, NULL);
+	size_t i;
+	json_t *el;
+	int rc = 0;
+
+	if (!json_is_array(msg)) {
+		if (is_response(msg))
+			mark_answered(x);
+		json_decref(msg);
+		return inq_push(x->h, text, len);
+	}
+	json_array_foreach(msg, i, el) {
+		char *s = json_dumps(el, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (!s || inq_push(x->h, s, strlen(s)) < 0)
+			rc = -1;
+		if (is_response(el))
+			mark_answered(x);
+		free(s);
+	}
+	json_decref(msg);
+	return rc;
+}
+
+/* ---- server-sent events ---------------------------------------------------------- */
+
+static void sse_free(struct sse_parser *p)
+{
+	free(p->line);
+	free(p->data);
+}
+
+/* The end of an event: its data, if any, is one message. */
+static int sse_dispatch(struct xfer *x)
+{
+	struct sse_parser *p = &x->sse;
+	int rc = 0;
+
+	/* The priming event of 2025-11-25 servers has an id and empty data. */
+	if (p->has_data && p->data_len > 0 && queue_message(x, p->data, p->data_len) < 0) {
+		xfer_fail(x, "out of memory queuing a message");
+		rc = -1;
+	}
+	p->data_len = 0;
+	p->has_data = false;
+	return rc;
+}
+
+/* One complete line (NUL-terminated in p->line). Fields other than data are of no use to us. */
+static int sse_line(struct xfer *x)
+{
+	struct sse_parser *p = &x->sse;
+	const char *line = p->line ? p->line : "";
+	size_t len = p->line_len;
+	const char *colon, *value;
+
+	if (p->first_line) {
+		p->first_line = false;
+		if (len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+			line += 3;
+			len -= 3;
+		}
+	}
+	if (len == 0)
+		return sse_dispatch(x);
+	if (line[0] == ':')
+		return 0;
+	/* "data" alone is a data field with an empty value. */
+	colon = memchr(line, ':', len);
+	if ((colon ? (size_t)(colon - line) : len) != 4 || memcmp(line, "data", 4) != 0)
+		return 0;
+	value = colon ? colon + 1 : line + len;
+	if (colon && *value == ' ')
+		value++;
+	size_t vlen = len - (size_t)(value - line);
+	if (p->data_len + vlen + (p->has_data ? 1 : 0) > x->h->max_message) {
+		xfer_fail(x, "message exceeds %zu bytes", x->h->max_message);
+		return -1;
+	}
+	if ((p->has_data && buf_append(&p->data, &p->data_len, &p->data_cap, "\n", 1) < 0) ||
+	    buf_append(&p->data, &p->data_len, &p->data_cap, value, vlen) < 0) {
+		xfer_fail(x, "out of memory reading an event");
+		return -1;
+	}
+	p->has_data = true;
+	return 0;
+}
+
+/* Feeds bytes of an event stream; lines end with LF, CR LF or CR. -1 when x failed. */
+static int sse_feed(struct xfer *x, const char *buf, size_t n)
+{
+	struct sse_parser *p = &x->sse;
+	size_t i = 0;
+
+	while (i < n) {
+		if (p->after_cr) {
+			p->after_cr = false;
+			if (buf[i] == '\n') {
+				i++;
+				continue;
+			}
+		}
+		size_t j = i;
+		while (j < n && buf[j] != '\n' && buf[j] != '\r')
+			j++;
+		if (p->line_len + (j - i) > x->h->max_message + SSE_FIELD_SLACK) {
+			xfer_fail(x, "message exceeds %zu bytes", x->h->max_message);
+			return -1;
+		}
+		if (j > i && buf_append(&p->line, &p->line_len, &p->line_cap, buf + i, j - i) < 0) {
+			xfer_fail(x, "out of memory reading an event");
+			return -1;
+		}
+		if (j == n)
+			break;
+		p->after_cr = buf[j] == '\r';
+		if (sse_line(x) < 0)
+			return -1;
+		p->line_len = 0;
+		i = j + 1;
+	}
+	return 0;
+}
+
+/* ---- libcurl's callbacks of one transfer: parse only, never call libcurl or the owner --- */
+
+/* Copies the media type of a Content-Type value: lower case, parameters dropped. */
+static void media_type(const char *v, size_t n, char *out, size_t outlen)
+{
+	size_t k = 0;
+
+	while (n && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	for (; n && k + 1 < outlen && *v != ';' && *v != ' ' && *v != '\t' && *v != '\r' &&
+	       *v != '\n'; v++, n--)
+		out[k++] = (char)((*v >= 'A' && *v <= 'Z') ? *v - 'A' + 'a' : *v);
+	out[k] = '\0';
+}
+
+/* The value of a header line "Name: value\r\n" when its name is name, else NULL. */
+static const char *header_value(const char *line, size_t len, const char *name, size_t *vlen)
+{
+	size_t nl = strlen(name);
+
+	if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
+		return NULL;
+	const char *v = line + nl + 1, *end = line + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*vlen = (size_t)(end - v);
+	return v;
+}
+
+static void take_session_id(struct xfer *x, const char *v, size_t n)
+{
+	if (n == 0 || n > SESSION_ID_MAX) {
+		xfer_fail(x, "server sent an Mcp-Session-Id of %zu bytes", n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e) {
+			xfer_fail(x, "server sent an Mcp-Session-Id with a byte outside 0x21-0x7e");
+			return;
+		}
+	free(x->session_id);
+	if (!(x->session_id = strndup(v, n)))
+		xfer_fail(x, "out of memory");
+}
+
+static void headers_complete(struct xfer *x)
+{
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+	if (x->status < 200) {
+		/* An interim 1xx response: the real one follows. */
+		x->ctype[0] = '\0';
+		return;
+	}
+	/*
+	 * Adopted now, not when the transfer ends: an SSE stream delivers the
+	 * initialize result, and the session posts its next message, before
+	 * the server closes the stream.
+	 */
+	if (x->status < 300 && x->session_id && !x->h->session_id) {
+		x->h->session_id = x->session_id;
+		x->session_id = NULL;
+	}
+	if (x->status >= 300)
+		x->kind = BODY_ERROR;
+	else if (x->status == 202 || x->is_delete)
+		x->kind = BODY_IGNORED;
+	else if (strcmp(x->ctype, "text/event-stream") == 0)
+		x->kind = BODY_SSE;
+	else if (strcmp(x->ctype, "application/json") == 0)
+		x->kind = BODY_JSON;
+	else
+		x->kind = BODY_IGNORED;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = size * nmemb, vlen;
+	const char *v;
+
+	if (len <= 2 && (line[0] == '\r' || line[0] == '\n'))
+		headers_complete(x);
+	else if ((v = header_value(line, len, "content-type", &vlen)))
+		media_type(v, vlen, x->ctype, sizeof(x->ctype));
+	else if ((v = header_value(line, len, "mcp-session-id", &vlen)))
+		take_session_id(x, v, vlen);
+	return x->fail[0] ? 0 : len;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t len = size * nmemb;
+
+	switch (x->kind) {
+	case BODY_SSE:
+		return sse_feed(x, data, len) < 0 ? 0 : len;
+	case BODY_JSON:
+		if (x->body_len + len > x->h->max_message) {
+			xfer_fail(x, "response exceeds %zu bytes", x->h->max_message);
+			return 0;
+		}
+		if (buf_append(&x->body, &x->body_len, &x->body_cap, data, len) < 0) {
+			xfer_fail(x, "out of memory reading a response");
+			return 0;
+		}
+		return len;
+	case BODY_ERROR:
+		if (x->body_len < ERROR_BODY_MAX) {
+			size_t n = len < ERROR_BODY_MAX - x->body_len ? len : ERROR_BODY_MAX - x->body_len;
+			if (buf_append(&x->body, &x->body_len, &x->body_cap, data, n) < 0)
+				return 0;
+		}
+		return len;
+	default:
+		return len;
+	}
+}
+
+/* ---- transfers ------------------------------------------------------------------- */
+
+static void xfer_free(struct xfer *x)
+{
+	if (!x)
+		return;
+	list_del(&x->link);
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	slist_wipe_free(x->headers);
+	free(x->session_id);
+	free(x->body);
+	sse_free(&x->sse);
+	free(x);
+}
+
+/* Ends every transfer at once; no callback. */
+static void drop_xfers(struct http_conn *h)
+{
+	struct list_node *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &h->xfers) {
+		struct xfer *x = list_entry(pos, struct xfer, link);
+		curl_multi_remove_handle(h->multi, x->easy);
+		xfer_free(x);
+	}
+	h->barrier = NULL;
+	ev_timer_stop(h->loop, &h->linger);
+}
+
+static int add_header(struct curl_slist **l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int add_header(struct curl_slist **l, const char *fmt, ...)
+{
+	struct curl_slist *n = NULL;
+	char *line;
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return -1;
+	n = curl_slist_append(*l, line);
+	sodium_memzero(line, (size_t)len);
+	free(line);
+	if (!n)
+		return -1;
+	*l = n;
+	return 0;
+}
+
+/* The headers of one exchange: ours, the entry's, and the session's once known. */
+static struct curl_slist *build_headers(struct http_conn *h, bool post)
+{
+	struct curl_slist *l = NULL, *n;
+
+	if (post && (add_header(&l, "Content-Type: application/json") < 0 ||
+		     add_header(&l, "Accept: application/json, text/event-stream") < 0))
+		goto fail;
+	/* No "Expect: 100-continue" round trip for large messages. */
+	if (add_header(&l, "Expect:") < 0)
+		goto fail;
+	for (struct curl_slist *e = h->entry_headers; e; e = e->next) {
+		if (!(n = curl_slist_append(l, e->data)))
+			goto fail;
+		l = n;
+	}
+	if (h->session_id && add_header(&l, "Mcp-Session-Id: %s", h->session_id) < 0)
+		goto fail;
+	if (h->version[0] && add_header(&l, "MCP-Protocol-Version: %s", h->version) < 0)
+		goto fail;
+	return l;
+fail:
+	slist_wipe_free(l);
+	return NULL;
+}
+
+static struct xfer *xfer_new(struct http_conn *h, bool post)
+{
+	struct xfer *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	list_init(&x->link);
+	x->h = h;
+	x->sse.first_line = true;
+	x->sent_session = h->session_id != NULL;
+	if (!(x->easy = curl_easy_init()) || !(x->headers = build_headers(h, post))) {
+		xfer_free(x);
+		return NULL;
+	}
+	curl_easy_setopt(x->easy, CURLOPT_URL, h->url);
+	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
+	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, h->exchange_timeout_ms);
+	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+	return x;
+}
+
+/* Copies a JSON-RPC id as compact JSON text ("" when absent or too long). */
+static void id_text(json_t *id, char *out, size_t outlen)
+{
+	char *s = id && !json_is_null(id) ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+
+	out[0] = '\0';
+	if (s && strlen(s) < outlen)
+		memcpy(out, s, strlen(s) + 1);
+	free(s);
+}
+
+static void classify(const char *body, size_t len, struct outinfo *info)
+{
+	json_t *msg = json_loadb(body, len, 0, NULL);
+	const char *method = json_string_value(json_object_get(msg, "method"));
+	json_t *id = json_object_get(msg, "id");
+
+	memset(info, 0, sizeof(*info));
+	if (method && id && !json_is_null(id)) {
+		info->is_request = true;
+		id_text(id, info->id, sizeof(info->id));
+	} else if (method && strcmp(method, "notifications/cancelled") == 0) {
+		id_text(json_object_get(json_object_get(msg, "params"), "requestId"), info->cancels,
+			sizeof(info->cancels));
+	}
+	json_decref(msg);
+}
+
+/* Starts the POST of one message. -1 on failure (nothing started). */
+static int start_post(struct http_conn *h, const char *body, size_t len, const struct outinfo *info)
+{
+	struct xfer *x = xfer_new(h, true);
+
+	if (!x)
+		return -1;
+	x->is_request = info->is_request;
+	memcpy(x->rpc_id, info->id, sizeof(x->rpc_id));
+	/*
+	 * A request's exchange is bounded by the session, not by a timeout here:
+	 * its deadline may be longer than REQUEST_TIMEOUT, and at the deadline the
+	 * session cancels it, which ends this POST (forget_request).
+	 */
+	if (x->is_request)
+		curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, 0L);
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	if (curl_easy_setopt(x->easy, CURLOPT_COPYPOSTFIELDS, body) != CURLE_OK ||
+	    curl_multi_add_handle(h->multi, x->easy) != CURLM_OK) {
+		xfer_free(x);
+		return -1;
+	}
+	list_add_tail(&h->xfers, &x->link);
+	if (!x->is_request)
+		h->barrier = x;
+	return 0;
+}
+
+static void outq_free(struct http_conn *h)
+{
+	struct outmsg *m;
+
+	while ((m = h->out_head)) {
+		h->out_head = m->next;
+		free(m);
+	}
+	h->out_tail = NULL;
+}
+
+/* Posts the messages that waited, in order, until one of them becomes the barrier. */
+static void flush_outq(struct http_conn *h)
+{
+	struct outmsg *m;
+
+	while (h->state == HTTP_OPEN && !h->failed && !h->barrier && (m = h->out_head)) {
+		h->out_head = m->next;
+		if (!h->out_head)
+			h->out_tail = NULL;
+		if (start_post(h, m->body, m->len, &m->info) < 0)
+			conn_fail(h, "cannot start an HTTP request to %s (out of memory)", h->where);
+		free(m);
+	}
+}
+
+static int start_delete(struct http_conn *h)
+{
+	struct xfer *x = xfer_new(h, false);
+
+	if (!x)
+		return -1;
+	x->is_delete = true;
+	curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+	curl_easy_setopt(x->easy, CURLOPT_NOBODY, 0L);
+	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, DELETE_TIMEOUT_MS);
+	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, DELETE_TIMEOUT_MS);
+	if (curl_multi_add_handle(h->multi, x->easy) != CURLM_OK) {
+		xfer_free(x);
+		return -1;
+	}
+	list_add_tail(&h->xfers, &x->link);
+	log_info("[%s] ending the HTTP session with DELETE %s", h->tag, h->where);
+	return 0;
+}
+
+/* ---- completing a transfer ------------------------------------------------------ */
+
+static bool is_reach_failure(struct xfer *x, CURLcode rc)
+{
+	curl_off_t connected = 0;
+
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+		return true;
+	case CURLE_OPERATION_TIMEDOUT:
+		curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connected);
+		return connected == 0;
+	default:
+		return false;
+	}
+}
+
+/* The server's own words about an error, when its body is a JSON-RPC error: ": message". */
+static void error_detail(const struct xfer *x, char *out, size_t outlen)
+{
+	json_t *body = x->body_len ? json_loadb(x->body, x->body_len, 0, NULL) : NULL;
+	const char *m = json_string_value(json_object_get(json_object_get(body, "error"), "message"));
+
+	if (m)
+		snprintf(out, outlen, ": %.150s", m);
+	else
+		out[0] = '\0';
+	json_decref(body);
+}
+
+static void delete_done(struct xfer *x, CURLcode rc)
+{
+	struct http_conn *h = x->h;
+
+	if (rc == CURLE_OK)
+		log_info("[%s] DELETE %s: HTTP %ld", h->tag, h->where, x->status);
+	else
+		log_info("[%s] DELETE %s failed: %s", h->tag, h->where,
+			 x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+	xfer_free(x);
+	if (h->state == HTTP_CLOSING && list_empty(&h->xfers))
+		h->free_later = true;
+}
+
+/* A POST ended with an HTTP status of 300 or more. */
+static void post_refused(struct xfer *x)
+{
+	struct http_conn *h = x->h;
+	char detail[170];
+
+	if (x->status == 404 && x->sent_session) {
+		h->no_delete = true;
+		conn_fail(h, "session expired (HTTP 404)");
+		return;
+	}
+	error_detail(x, detail, sizeof(detail));
+	conn_fail(h, "HTTP %ld from %s%s", x->status, h->where, detail);
+}
+
+/* A POST ended: its outcome decides whether the transport lives on. */
+static void post_done(struct xfer *x, CURLcode rc)
+{
+	struct http_conn *h = x->h;
+
+	if (x->fail[0]) {
+		conn_fail(h, "%s", x->fail);
+	} else if (rc != CURLE_OK && is_reach_failure(x, rc)) {
+		h->no_delete = true;
+		conn_fail(h, "cannot reach %s: %s", h->hostport,
+			  x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+	} else if (x->status >= 300) {
+		post_refused(x);
+	} else if (rc != CURLE_OK && !(x->kind == BODY_SSE && (x->answered || !x->is_request))) {
+		conn_fail(h, "HTTP exchange with %s failed: %s", h->where,
+			  x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+	} else {
+		if (x->kind == BODY_JSON && queue_message(x, x->body, x->body_len) < 0)
+			conn_fail(h, "out of memory queuing a message");
+		if (x->is_request && !x->answered)
+			conn_fail(h, "HTTP %ld (%s) from %s without the response to a request",
+				  x->status, x->ctype[0] ? x->ctype : "no body", h->where);
+	}
+	if (h->barrier == x)
+		h->barrier = NULL;
+	xfer_free(x);
+	flush_outq(h);
+}
+
+static void xfer_done(struct http_conn *h, CURL *easy, CURLcode rc)
+{
+	char *priv = NULL;
+	struct xfer *x;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+	x = (struct xfer *)(void *)priv;
+	curl_multi_remove_handle(h->multi, easy);
+	if (x->is_delete)
+		delete_done(x, rc);
+	else
+		post_done(x, rc);
+}
+
+/* ---- driving libcurl from the loop ----------------------------------------------- */
+
+static void enter(struct http_conn *h)
+{
+	h->depth++;
+}
+
+static void conn_free(struct http_conn *h)
+{
+	struct list_node *pos, *tmp;
+
+	drop_xfers(h);
+	inq_free(h);
+	outq_free(h);
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	/* Sockets libcurl closed without telling us must not stay watched. */
+	list_for_each_safe(pos, tmp, &h->socks) {
+		struct http_sock *s = list_entry(pos, struct http_sock, link);
+		ev_io_stop(h->loop, &s->io);
+		list_del(&s->link);
+		free(s);
+	}
+	ev_timer_stop(h->loop, &h->timer);
+	ev_timer_stop(h->loop, &h->linger);
+	secret_free(h->url);
+	secret_free(h->session_id);
+	slist_wipe_free(h->entry_headers);
+	free(h->where);
+	free(h->hostport);
+	free(h->tag);
+	list_del(&h->link);
+	live_sessions--;
+	free(h);
+}
+
+static void leave(struct http_conn *h)
+{
+	if (--h->depth == 0 && h->free_later)
+		conn_free(h);
+}
+
+/* Frees h now, or when our frames have left the stack. */
+static void conn_release(struct http_conn *h)
+{
+	if (h->depth)
+		h->free_later = true;
+	else
+		conn_free(h);
+}
+
+/* Delivers what was parsed; stops as soon as the owner closes us. */
+static void deliver_messages(struct http_conn *h)
+{
+	struct inmsg *m;
+
+	while (h->state == HTTP_OPEN && (m = h->in_head)) {
+		h->in_head = m->next;
+		if (!h->in_head)
+			h->in_tail = NULL;
+		h->cb.on_message(h->ctx, m->text, m->len);
+		free(m);
+	}
+}
+
+static void report_failure(struct http_conn *h)
+{
+	if (!h->failed || h->state != HTTP_OPEN)
+		return;
+	h->state = HTTP_FAILED;
+	drop_xfers(h);
+	inq_free(h);
+	outq_free(h);
+	h->cb.on_closed(h->ctx, h->fail_reason);
+}
+
+/*
+ * The one place that calls the owner back, always after libcurl has returned:
+ * libcurl forbids calling it from its callbacks, and the owner sends (and may
+ * close) from inside on_message. Messages come first, then finished
+ * transfers, then a failure, so that everything received before it is delivered.
+ */
+static void pump(struct http_conn *h)
+{
+	CURLMsg *msg;
+	int left;
+
+	enter(h);
+	for (;;) {
+		deliver_messages(h);
+		if (h->state == HTTP_FAILED || !(msg = curl_multi_info_read(h->multi, &left)))
+			break;
+		if (msg->msg == CURLMSG_DONE)
+			xfer_done(h, msg->easy_handle, msg->data.result);
+	}
+	report_failure(h);
+	if (h->state == HTTP_OPEN)
+		linger_arm(h);
+	leave(h);
+}
+
+static void on_sock_event(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct http_sock *s = w->data;
+	struct http_conn *h = s->h;
+	int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
+		     (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+	int running;
+
+	(void)loop;
+	curl_multi_socket_action(h->multi, s->fd, action, &running);
+	pump(h);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http_conn *h = w->data;
+	int running;
+
+	(void)loop;
+	(void)revents;
+	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	pump(h);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+	struct http_conn *h = arg;
+	struct http_sock *s = sockp;
+	int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (s) {
+			ev_io_stop(h->loop, &s->io);
+			list_del(&s->link);
+			free(s);
+		}
+		return 0;
+	}
+	if (!s) {
+		if (!(s = calloc(1, sizeof(*s))))
+			return -1;
+		s->h = h;
+		s->fd = fd;
+		ev_io_init(&s->io, on_sock_event, fd, events);
+		s->io.data = s;
+		list_add_tail(&h->socks, &s->link);
+		curl_multi_assign(h->multi, fd, s);
+	}
+	ev_io_stop(h->loop, &s->io);
+	ev_io_set(&s->io, fd, events);
+	ev_io_start(h->loop, &s->io);
+	return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct http_conn *h = arg;
+
+	(void)multi;
+	ev_timer_stop(h->loop, &h->timer);
+	if (timeout_ms >= 0) {
+		ev_timer_set(&h->timer, (double)timeout_ms / 1000.0, 0.);
+		ev_timer_start(h->loop, &h->timer);
+	}
+	return 0;
+}
+
+/*
+ * The session cancelled request id: its POST, waiting or running, is of no
+ * more use. A server that honours the cancel never answers it, and its stream
+ * would stay open until the session ends.
+ */
+static void forget_request(struct http_conn *h, const char *id)
+{
+	struct list_node *pos, *tmp;
+	struct outmsg **pp = &h->out_head, *prev = NULL;
+
+	list_for_each_safe(pos, tmp, &h->xfers) {
+		struct xfer *x = list_entry(pos, struct xfer, link);
+		if (x->is_request && strcmp(x->rpc_id, id) == 0) {
+			curl_multi_remove_handle(h->multi, x->easy);
+			xfer_free(x);
+		}
+	}
+	while (*pp) {
+		struct outmsg *m = *pp;
+		if (m->info.is_request && strcmp(m->info.id, id) == 0) {
+			*pp = m->next;
+			if (h->out_tail == m)
+				h->out_tail = prev;
+			free(m);
+		} else {
+			prev = m;
+			pp = &m->next;
+		}
+	}
+}
+
+/*
+ * Servers SHOULD end a request's stream after its response; one that does not
+ * would keep a connection per answered request. The grace lets a stream end
+ * by itself, which keeps its connection reusable.
+ */
+static void on_linger(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http_conn *h = w->data;
+	struct list_node *pos, *tmp;
+	bool more = false;
+
+	(void)revents;
+	list_for_each_safe(pos, tmp, &h->xfers) {
+		struct xfer *x = list_entry(pos, struct xfer, link);
+		if (!x->is_request || !x->answered)
+			continue;
+		if (ev_now(loop) - x->answered_at >= LINGER_S) {
+			curl_multi_remove_handle(h->multi, x->easy);
+			xfer_free(x);
+		} else {
+			more = true;
+		}
+	}
+	if (more)
+		ev_timer_start(loop, &h->linger);
+}
+
+static void linger_arm(struct http_conn *h)
+{
+	struct list_node *pos;
+
+	if (ev_is_active(&h->linger))
+		return;
+	list_for_each(pos, &h->xfers) {
+		struct xfer *x = list_entry(pos, struct xfer, link);
+		if (x->is_request && x->answered) {
+			ev_timer_start(h->loop, &h->linger);
+			return;
+		}
+	}
+}
+
+/* ---- the transport's operations ---------------------------------------------------- */
+
+static int http_send(void *impl, const char *line, size_t len)
+{
+	struct http_conn *h = impl;
+	struct outinfo info;
+
+	if (h->state != HTTP_OPEN || h->failed)
+		return -1;
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	classify(line, len, &info);
+	if (info.cancels[0])
+		forget_request(h, info.cancels);
+	if (h->barrier || h->out_head) {
+		struct outmsg *m = malloc(sizeof(*m) + len + 1);
+		if (!m)
+			return -1;
+		m->next = NULL;
+		m->info = info;
+		m->len = len;
+		memcpy(m->body, line, len);
+		m->body[len] = '\0';
+		if (h->out_tail)
+			h->out_tail->next = m;
+		else
+			h->out_head = m;
+		h->out_tail = m;
+		return 0;
+	}
+	/* CURLOPT_COPYPOSTFIELDS copies len bytes; the line need not be NUL-terminated there. */
+	return start_post(h, line, len, &info);
+}
+
+static void http_negotiated(void *impl, const char *version)
+{
+	struct http_conn *h = impl;
+
+	if (strlen(version) < sizeof(h->version) && !has_control_char(version, false))
+		snprintf(h->version, sizeof(h->version), "%s", version);
+}
+
+static void http_close(void *impl)
+{
+	struct http_conn *h = impl;
+
+	if (h->state == HTTP_CLOSING)
+		return;
+	h->state = HTTP_CLOSING;
+	drop_xfers(h);
+	inq_free(h);
+	outq_free(h);
+	if (h->session_id && !h->no_delete && start_delete(h) == 0)
+		return;
+	conn_release(h);
+}
+
+static long http_pid(const void *impl)
+{
+	(void)impl;
+	return 0;
+}
+
+static const struct transport_ops http_ops = {
+	.name = "http",
+	.send = http_send,
+	.negotiated = http_negotiated,
+	.close = http_close,
+	.pid = http_pid,
+};
+
+/* ---- opening ----------------------------------------------------------------------- */
+
+/* Fills where ("scheme://host:port/path") and hostport from url; -1 with err when it is not http(s). */
+static int parse_url(struct http_conn *h, const char *url, char *err, size_t errlen)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	CURLUcode rc;
+	int ret = -1;
+
+	if (!u) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((rc = curl_url_set(u, CURLUPART_URL, url, 0)) != CURLUE_OK ||
+	    (rc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0)) != CURLUE_OK ||
+	    (rc = curl_url_get(u, CURLUPART_HOST, &host, 0)) != CURLUE_OK ||
+	    (rc = curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT)) != CURLUE_OK ||
+	    (rc = curl_url_get(u, CURLUPART_PATH, &path, 0)) != CURLUE_OK) {
+		snprintf(err, errlen, "url is not a valid URL (%s)", curl_url_strerror(rc));
+	} else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+		snprintf(err, errlen, "url has scheme \"%.20s\"; only http and https are supported",
+			 scheme);
+	} else if (asprintf(&h->where, "%s://%s:%s%s", scheme, host, port, path) < 0 ||
+		   asprintf(&h->hostport, "%s:%s", host, port) < 0) {
+		h->where = h->hostport = NULL;
+		snprintf(err, errlen, "out of memory");
+	} else {
+		ret = 0;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return ret;
+}
+
+static bool is_managed_header(const char *name)
+{
+	for (const char *const *m = managed_headers; *m; m++)
+		if (strcasecmp(name, *m) == 0)
+			return true;
+	return false;
+}
+
+static int set_entry_headers(struct http_conn *h, const struct kv *hdr, size_t n, char *err,
+			     size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *name = hdr[i].key, *value = hdr[i].value;
+		if (!is_token(name)) {
+			snprintf(err, errlen, "header name \"%.64s\" is not a valid HTTP header name",
+				 has_control_char(name, false) ? "(with control characters)" : name);
+			return -1;
+		}
+		if (is_managed_header(name)) {
+			snprintf(err, errlen, "header \"%s\" is set by the http transport itself", name);
+			return -1;
+		}
+		if (has_control_char(value, true)) {
+			snprintf(err, errlen, "header \"%s\": its value contains a control character "
+				 "(CR, LF or the like; check the auth values it uses)", name);
+			return -1;
+		}
+		/* "Name;" is libcurl's way of sending an empty header; "Name:" would remove it. */
+		if (add_header(&h->entry_headers, *value ? "%s: %s" : "%s;", name, value) < 0) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int curl_init_once(char *err, size_t errlen)
+{
+	if (curl_ready)
+		return 0;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		return -1;
+	}
+	curl_ready = true;
+	return 0;
+}
+
+static int conn_setup(struct http_conn *h, const struct transport_spec *spec,
+		      const struct transport_options *opt, char *err, size_t errlen)
+{
+	uint64_t t = opt->request_timeout_ms + EXCHANGE_MARGIN_MS;
+
+	if (!spec->url || has_control_char(spec->url, false)) {
+		snprintf(err, errlen, spec->url ? "url contains a control character (check the auth "
+				      "values it uses)" : "no url");
+		return -1;
+	}
+	if (parse_url(h, spec->url, err, errlen) < 0 ||
+	    set_entry_headers(h, spec->headers, spec->nheaders, err, errlen) < 0)
+		return -1;
+	if (!(h->url = strdup(spec->url)) || !(h->tag = strdup(opt->tag ? opt->tag : "http")) ||
+	    !(h->multi = curl_multi_init())) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	h->max_message = opt->max_message;
+	h->exchange_timeout_ms = t > LONG_MAX ? LONG_MAX : (long)t;
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	return 0;
+}
+
+int http_transport_open(struct transport *t, struct ev_loop *loop, const struct transport_spec *spec,
+			const struct transport_options *opt, const struct transport_callbacks *cb,
+			void *ctx, char *err, size_t errlen)
+{
+	struct http_conn *h;
+
+	if (curl_init_once(err, errlen) < 0)
+		return -1;
+	if (!(h = calloc(1, sizeof(*h)))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	h->loop = loop;
+	h->cb = *cb;
+	h->ctx = ctx;
+	list_init(&h->xfers);
+	list_init(&h->socks);
+	ev_timer_init(&h->timer, on_timer, 0., 0.);
+	h->timer.data = h;
+	ev_timer_init(&h->linger, on_linger, LINGER_S, 0.);
+	h->linger.data = h;
+	list_add_tail(&all_sessions, &h->link);
+	live_sessions++;
+	if (conn_setup(h, spec, opt, err, errlen) < 0) {
+		conn_free(h);
+		return -1;
+	}
+	log_debug("[%s] http session with %s", h->tag, h->where);
+	t->ops = &http_ops;
+	t->impl = h;
+	return 0;
+}
+
+unsigned http_live_sessions(void)
+{
+	return live_sessions;
+}
+
+static void shutdown_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	*(bool *)w->data = true;
+}
+
+void http_shutdown_all(struct ev_loop *loop)
+{
+	struct list_node *pos, *tmp;
+	bool expired = false;
+	ev_timer deadline;
+
+	list_for_each_safe(pos, tmp, &all_sessions) {
+		struct http_conn *h = list_entry(pos, struct http_conn, link);
+		if (h->state != HTTP_CLOSING)
+			http_close(h);
+	}
+	ev_timer_init(&deadline, shutdown_deadline, SHUTDOWN_WAIT_S, 0.);
+	deadline.data = &expired;
+	ev_timer_start(loop, &deadline);
+	while (!list_empty(&all_sessions) && !expired)
+		ev_run(loop, EVRUN_ONCE);
+	ev_timer_stop(loop, &deadline);
+	list_for_each_safe(pos, tmp, &all_sessions)
+		conn_free(list_entry(pos, struct http_conn, link));
+	if (curl_ready) {
+		curl_global_cleanup();
+		curl_ready = false;
+	}
+}
