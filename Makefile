@@ -26,7 +26,7 @@ CFLAGS_BASE  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
                 -Wno-missing-field-initializers -fPIC -Iproto -Idaemon -Iclient $(SAN)
 PKGS         := msgpack libsodium jansson libcurl
 DEP_CFLAGS    = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-DEP_LIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
+DEP_LIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 CFLAGS       += $(CFLAGS_BASE) $(DEP_CFLAGS)
 LDFLAGS      += $(SAN)
 

@@ -38,9 +38,9 @@ struct daemon {
 
 	/* session.c */
 	struct list_node sessions;     /* struct session, by node */
-	struct list_node dead_sessions; /* closed, freed from the prepare watcher */
+	struct list_node dead_sessions; /* closed, freed from the idle watcher */
 	unsigned nsessions;
-	ev_prepare reaper;
+	ev_idle reaper; /* idle: after every pending event, never under a callback */
 
 	/* backend.c */
 	ev_timer sweep_timer;

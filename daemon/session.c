@@ -26,6 +26,7 @@ struct session {
 	unsigned long serial;  /* for logs */
 	int fd;
 	ev_io rw, ww;
+	ev_prepare flush_w; /* writes this iteration's replies in one write(2) */
 	struct frame_reader in;
 	msgpack_zone zone;
 	msgpack_sbuffer out;
@@ -43,6 +44,7 @@ struct session {
 static unsigned long next_serial;
 
 static void session_flush(struct session *s);
+static void session_schedule_flush(struct session *s);
 
 /* ---- output ---------------------------------------------------------------- */
 
@@ -60,7 +62,7 @@ void session_reply_end(struct session *s, size_t start)
 				    s->d->cfg.max_frame);
 		return;
 	}
-	session_flush(s);
+	session_schedule_flush(s);
 }
 
 void session_reply_json(struct session *s, uint64_t id, const json_t *result)
@@ -83,7 +85,7 @@ void session_reply_json(struct session *s, uint64_t id, const json_t *result)
 				    s->d->cfg.max_frame);
 		return;
 	}
-	session_flush(s);
+	session_schedule_flush(s);
 }
 
 static void reply_error_obj(struct session *s, uint64_t id, int code, const char *message,
@@ -118,7 +120,7 @@ static void reply_error_obj(struct session *s, uint64_t id, int code, const char
 	}
 	msgpack_zone_destroy(&z);
 	msgpack_sbuffer_destroy(&tmp);
-	session_flush(s);
+	session_schedule_flush(s);
 }
 
 void session_reply_error(struct session *s, uint64_t id, int code, const char *fmt, ...)
@@ -179,6 +181,27 @@ static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	session_flush(w->data);
+}
+
+static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)revents;
+	ev_prepare_stop(loop, w);
+	session_flush(w->data);
+}
+
+/*
+ * Replies are written once per loop iteration, just before the loop blocks:
+ * all that became ready together leaves in one write(2), none waits longer.
+ */
+static void session_schedule_flush(struct session *s)
+{
+	if (s->out.size - s->out_pos > s->d->cfg.max_output) {
+		session_kill(s, "client does not read its replies");
+		return;
+	}
+	if (!ev_is_active(&s->ww))
+		ev_prepare_start(s->d->loop, &s->flush_w);
 }
 
 /* ---- input ----------------------------------------------------------------- */
@@ -322,6 +345,8 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 			frame_reader_commit(&s->in, (size_t)n);
 			budget -= (size_t)n < budget ? (size_t)n : budget;
 			drain_frames(s);
+			if ((size_t)n < avail)
+				return; /* the socket is empty: no read(2) just to hear EAGAIN */
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -362,7 +387,8 @@ struct session *session_new(struct daemon *d, int fd)
 	list_init(&s->requests);
 	ev_io_init(&s->rw, on_readable, fd, EV_READ);
 	ev_io_init(&s->ww, on_writable, fd, EV_WRITE);
-	s->rw.data = s->ww.data = s;
+	ev_prepare_init(&s->flush_w, on_flush);
+	s->rw.data = s->ww.data = s->flush_w.data = s;
 	ev_io_start(d->loop, &s->rw);
 	list_add_tail(&d->sessions, &s->node);
 	d->nsessions++;
@@ -380,10 +406,11 @@ void session_kill(struct session *s, const char *reason)
 	s->dead = true;
 	ev_io_stop(s->d->loop, &s->rw);
 	ev_io_stop(s->d->loop, &s->ww);
+	ev_prepare_stop(s->d->loop, &s->flush_w);
 	list_del(&s->node);
 	list_add_tail(&s->d->dead_sessions, &s->node);
 	s->d->nsessions--;
-	ev_prepare_start(s->d->loop, &s->d->reaper);
+	ev_idle_start(s->d->loop, &s->d->reaper);
 	log_debug("client %lu: closed: %s", s->serial, reason);
 }
 
@@ -399,7 +426,7 @@ void session_kill_all(struct daemon *d, const char *reason)
 }
 
 /*
- * Runs from the prepare watcher, never from inside a callback chain: cancelling
+ * Runs from the idle watcher, never from inside a callback chain: cancelling
  * requests can close connections, which must not happen under their own feet.
  */
 static void session_free(struct session *s)
@@ -424,10 +451,10 @@ void session_reap(struct daemon *d)
 		list_del(pos);
 		session_free(list_entry(pos, struct session, node));
 	}
-	ev_prepare_stop(d->loop, &d->reaper);
+	ev_idle_stop(d->loop, &d->reaper);
 }
 
-static void on_reap(struct ev_loop *loop, ev_prepare *w, int revents)
+static void on_reap(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	(void)loop;
 	(void)revents;
@@ -438,7 +465,7 @@ void session_init(struct daemon *d)
 {
 	list_init(&d->sessions);
 	list_init(&d->dead_sessions);
-	ev_prepare_init(&d->reaper, on_reap);
+	ev_idle_init(&d->reaper, on_reap);
 	d->reaper.data = d;
 }
 

@@ -19,7 +19,7 @@ struct session *session_new(struct daemon *d, int fd);
 
 /*
  * Closes the session: stops reading, cancels its requests in flight (their MCP
- * servers are told), and frees it from a prepare watcher, so that it is safe to
+ * servers are told), and frees it from an idle watcher, so that it is safe to
  * call from anywhere. reason is logged.
  */
 void session_kill(struct session *s, const char *reason);

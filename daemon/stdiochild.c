@@ -67,6 +67,7 @@ struct stdio_child {
 	int in_fd, out_fd, err_fd;
 	ev_child child_w;
 	ev_io in_w, out_w, err_w;
+	ev_prepare flush_w; /* writes what was queued this loop iteration in one write(2) */
 	ev_timer kill_w, eof_w;
 	int next_signal; /* of the shutdown: SIGTERM, then SIGKILL */
 	double grace;
@@ -296,6 +297,7 @@ static void child_exited(struct ev_loop *loop, ev_child *w, int revents);
 static void out_readable(struct ev_loop *loop, ev_io *w, int revents);
 static void err_readable(struct ev_loop *loop, ev_io *w, int revents);
 static void in_writable(struct ev_loop *loop, ev_io *w, int revents);
+static void in_flush(struct ev_loop *loop, ev_prepare *w, int revents);
 static void kill_step(struct ev_loop *loop, ev_timer *w, int revents);
 static void eof_waited(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -326,6 +328,8 @@ static struct stdio_child *child_new(struct ev_loop *loop, const struct stdio_op
 	ev_init(&c->err_w, err_readable);
 	ev_init(&c->kill_w, kill_step);
 	ev_init(&c->eof_w, eof_waited);
+	ev_init(&c->flush_w, in_flush);
+	c->flush_w.data = c;
 	c->child_w.data = c->in_w.data = c->out_w.data = c->err_w.data = c;
 	c->kill_w.data = c->eof_w.data = c;
 	return c;
@@ -451,6 +455,7 @@ static void err_flush(struct stdio_child *c);
 static void in_close(struct stdio_child *c)
 {
 	ev_io_stop(c->loop, &c->in_w);
+	ev_prepare_stop(c->loop, &c->flush_w);
 	close_fd(&c->in_fd);
 	c->q.pos = c->q.len = 0;
 }
@@ -560,43 +565,56 @@ static int queue_append(struct out_queue *q, const char *data, size_t len)
 	return 0;
 }
 
+/*
+ * Queues the data; the queue is written once per loop iteration, just before
+ * the loop blocks, so that many requests that arrive together cost one
+ * write(2), and a lone one is not delayed.
+ */
 int stdio_write(struct stdio_child *c, const char *data, size_t len)
 {
 	if (c->in_fd < 0) {
 		errno = EPIPE;
 		return -1;
 	}
-	if (c->q.pos == c->q.len) {
-		ssize_t n = in_write_some(c, data, len);
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	if (len == 0)
-		return 0;
 	if (queue_append(&c->q, data, len) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}
-	ev_io_start(c->loop, &c->in_w);
+	if (!ev_is_active(&c->in_w))
+		ev_prepare_start(c->loop, &c->flush_w);
 	return 0;
 }
 
-static void in_writable(struct ev_loop *loop, ev_io *w, int revents)
+/* Writes what the pipe takes; watches for writability while some is left. */
+static void in_write_queued(struct stdio_child *c)
 {
-	struct stdio_child *c = w->data;
-	(void)loop;
-	(void)revents;
-
 	ssize_t n = in_write_some(c, c->q.buf + c->q.pos, c->q.len - c->q.pos);
+
 	if (n < 0)
 		return;
 	c->q.pos += (size_t)n;
 	if (c->q.pos == c->q.len) {
 		c->q.pos = c->q.len = 0;
 		ev_io_stop(c->loop, &c->in_w);
+	} else {
+		ev_io_start(c->loop, &c->in_w);
 	}
+}
+
+static void in_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct stdio_child *c = w->data;
+	(void)revents;
+
+	ev_prepare_stop(loop, w);
+	in_write_queued(c);
+}
+
+static void in_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	in_write_queued(w->data);
 }
 
 size_t stdio_queued(const struct stdio_child *c)
@@ -659,8 +677,11 @@ static void out_deliver_lines(struct stdio_child *c)
 		report_closed(c, "line exceeds %zu bytes", b->limit - 1);
 }
 
-/* One read(2) into the line buffer, lines delivered; returns read(2)'s result. */
-static ssize_t out_read_lines(struct stdio_child *c, size_t budget)
+/*
+ * One read(2) into the line buffer, lines delivered; returns read(2)'s result.
+ * *drained is set when the pipe gave less than asked: it is empty now.
+ */
+static ssize_t out_read_lines(struct stdio_child *c, size_t budget, bool *drained)
 {
 	size_t avail;
 	char *space = out_space(&c->out, &avail);
@@ -669,8 +690,10 @@ static ssize_t out_read_lines(struct stdio_child *c, size_t budget)
 		errno = ENOMEM;
 		return -1;
 	}
-	ssize_t n = read(c->out_fd, space, avail < budget ? avail : budget);
+	size_t want = avail < budget ? avail : budget;
+	ssize_t n = read(c->out_fd, space, want);
 	if (n > 0) {
+		*drained = (size_t)n < want;
 		c->out.len += (size_t)n;
 		out_deliver_lines(c);
 	}
@@ -699,10 +722,13 @@ static void out_eof(struct stdio_child *c)
 static void out_read(struct stdio_child *c, size_t budget)
 {
 	while (budget > 0 && c->out_fd >= 0) {
-		ssize_t n = c->state == STDIO_RUNNING ? out_read_lines(c, budget)
+		bool drained = false;
+		ssize_t n = c->state == STDIO_RUNNING ? out_read_lines(c, budget, &drained)
 						      : out_read_discard(c, budget);
 		if (n > 0) {
 			budget -= (size_t)n < budget ? (size_t)n : budget;
+			if (drained)
+				return; /* saves the read(2) that would say EAGAIN */
 			continue;
 		}
 		if (n == 0) {
