@@ -377,7 +377,7 @@ static void on_upstream_reply(void *arg, const struct mcp_reply *reply)
 	if (reply->code == ERR_OK && r->kind == REQ_WARM)
 		reply_warm(r);
 	else if (reply->code == ERR_OK)
-		session_reply_json(r->session, r->client_id, reply->result);
+		session_reply_json_text(r->session, r->client_id, reply->result, reply->result_len);
 	else if (reply->code == ERR_UPSTREAM_ERROR)
 		session_reply_error_data(r->session, r->client_id, ERR_UPSTREAM_ERROR,
 					 reply->message, reply->rpc_error);
@@ -456,8 +456,8 @@ void backend_submit(struct daemon *d, struct session *s, uint64_t client_id, str
 	session_track(s, &r->session_node);
 	ev_timer_init(&r->deadline, on_deadline, call->timeout_ms / 1000.0, 0);
 	r->deadline.data = r;
-	r->handle = mcpconn_request(be->conn, call->method, call->params, on_upstream_reply, r);
-	call->params = NULL;
+	r->handle = mcpconn_request(be->conn, call->method, call->params, call->params_len,
+				    on_upstream_reply, r);
 	if (!r->handle) {
 		session_reply_error(s, client_id, ERR_INTERNAL, "%s: could not send the request",
 				    be->entry->key);
@@ -466,8 +466,6 @@ void backend_submit(struct daemon *d, struct session *s, uint64_t client_id, str
 	}
 	ev_timer_start(d->loop, &r->deadline);
 out:
-	json_decref(call->params);
-	call->params = NULL;
 	auth_wipe(call->auth);
 }
 

@@ -39,13 +39,14 @@ struct request {
 	ev_timer deadline;
 };
 
-/* What an app asks for; the MCP method's params are stolen, auth is wiped. */
+/* What an app asks for; auth is wiped by backend_submit(). */
 struct mcp_call {
 	const char *user;
 	const struct catalog_entry *entry;
 	struct auth *auth;
 	const char *method;
-	json_t *params;
+	const char *params; /* JSON text of the method's params object, or NULL */
+	size_t params_len;
 	uint64_t timeout_ms;
 	enum request_kind kind;
 };

@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "errcode.h"
+#include "jsontext.h"
 #include "log.h"
 #include "mcpconn.h"
+#include "wire.h"
 
 #define MCP_CLIENT_NAME "mcppool"
 #define MCP_CLIENT_VERSION "0.1.0"
@@ -308,14 +310,17 @@ static void on_initialize_reply(void *arg, const struct mcp_reply *r)
 		set_dead(c, ERR_UPSTREAM_START_FAILED, "initialize failed: %s", r->message);
 		return;
 	}
-	v = json_string_value(json_object_get(r->result, "protocolVersion"));
+	json_t *result = json_loadb(r->result, r->result_len, 0, NULL);
+	v = json_string_value(json_object_get(result, "protocolVersion"));
 	if (!v || !mcp_version_supported(v)) {
 		set_dead(c, ERR_UPSTREAM_START_FAILED,
 			 "server answered protocol version \"%.40s\"; mcppool accepts "
 			 "2025-11-25, 2025-06-18, 2025-03-26 and 2024-11-05", v ? v : "(none)");
+		json_decref(result);
 		return;
 	}
 	snprintf(c->version, sizeof(c->version), "%s", v);
+	json_decref(result);
 	c->t.ops->negotiated(c->t.impl, c->version);
 	ev_timer_stop(c->loop, &c->start_timer);
 	set_state(c, MCPCONN_READY);
@@ -397,58 +402,68 @@ static void answer_server_request(struct mcpconn *c, json_t *msg, const char *me
 	send_json(c, reply);
 }
 
-static void handle_response(struct mcpconn *c, json_t *msg)
+/* The hot path: a response, found by scanning, its result relayed as text. */
+static void handle_response(struct mcpconn *c, const char *line, const struct jsonrpc_msg *m)
 {
-	json_t *jid = json_object_get(msg, "id");
-	json_t *error = json_object_get(msg, "error");
-	json_t *result = json_object_get(msg, "result");
 	struct pending *p;
 
-	if (!json_is_integer(jid) || json_integer_value(jid) <= 0 ||
-	    !(p = table_take(c, (uint64_t)json_integer_value(jid)))) {
+	if (!m->id_is_int || m->id_int <= 0 || !(p = table_take(c, (uint64_t)m->id_int))) {
 		log_debug("[%s] ignoring a response to an unknown or cancelled id", c->tag);
 		return;
 	}
-	if (json_is_object(error)) {
-		struct mcp_reply r = { .code = ERR_UPSTREAM_ERROR, .rpc_error = error };
-		const char *m = json_string_value(json_object_get(error, "message"));
-		r.message = m ? m : "the server answered with an error";
-		deliver(p, &r);
-	} else if (result) {
-		struct mcp_reply r = { .code = ERR_OK, .result = result };
+	if (m->error.end > m->error.start) {
+		json_t *error = json_loadb(line + m->error.start, m->error.end - m->error.start, 0, NULL);
+		if (json_is_object(error)) {
+			const char *msg = json_string_value(json_object_get(error, "message"));
+			struct mcp_reply r = { .code = ERR_UPSTREAM_ERROR, .rpc_error = error,
+					       .message = msg ? msg : "the server answered with an error" };
+			deliver(p, &r);
+		} else {
+			deliver_error(p, ERR_UPSTREAM_ERROR, "the server's error is not an object");
+		}
+		json_decref(error);
+	} else if (m->result.end > m->result.start) {
+		struct mcp_reply r = { .code = ERR_OK, .result = line + m->result.start,
+				       .result_len = m->result.end - m->result.start };
 		deliver(p, &r);
 	} else {
 		deliver_error(p, ERR_UPSTREAM_ERROR, "the server's response has neither result nor error");
 	}
 }
 
+/* Requests and notifications from the server: rare, so parsed whole. */
+static void handle_server_message(struct mcpconn *c, const char *line, size_t len)
+{
+	json_t *msg = json_loadb(line, len, 0, NULL);
+	json_t *method = json_object_get(msg, "method");
+	json_t *id = json_object_get(msg, "id");
+
+	if (!json_is_string(method))
+		log_debug("[%s] ignoring a message whose method is not a string", c->tag);
+	else if (id && !json_is_null(id))
+		answer_server_request(c, msg, json_string_value(method));
+	else
+		log_debug("[%s] notification %s", c->tag, json_string_value(method));
+	json_decref(msg);
+}
+
 static void on_line(void *ctx, char *line, size_t len)
 {
 	struct mcpconn *c = ctx;
-	json_error_t jerr;
-	json_t *msg = json_loadb(line, len, 0, &jerr);
-	json_t *method;
+	struct jsonrpc_msg m;
+	char err[160];
 
-	if (!json_is_object(msg)) {
+	if (jsonrpc_scan(line, len, WIRE_MAX_DEPTH, &m, err, sizeof(err)) < 0) {
 		/* The SDKs skip such lines too; a reply lost this way times out. */
 		if (c->bad_lines++ < 10)
-			log_warn("[%s] ignoring a line that is not a JSON-RPC message (%s)", c->tag,
-				 msg ? "not an object" : jerr.text);
-		json_decref(msg);
+			log_warn("[%s] ignoring a line that is not a JSON-RPC message (%s)", c->tag, err);
 		return;
 	}
 	enter(c);
-	method = json_object_get(msg, "method");
-	if (json_is_string(method)) {
-		json_t *id = json_object_get(msg, "id");
-		if (id && !json_is_null(id))
-			answer_server_request(c, msg, json_string_value(method));
-		else
-			log_debug("[%s] notification %s", c->tag, json_string_value(method));
-	} else {
-		handle_response(c, msg);
-	}
-	json_decref(msg);
+	if (m.method.end > m.method.start)
+		handle_server_message(c, line, len);
+	else
+		handle_response(c, line, &m);
 	leave(c);
 }
 
@@ -503,36 +518,43 @@ struct mcpconn *mcpconn_start(struct ev_loop *loop, const struct transport_spec 
 	return c;
 }
 
-uint64_t mcpconn_request(struct mcpconn *c, const char *method, json_t *params,
-			 mcpconn_reply_fn fn, void *arg)
+/* Builds {"jsonrpc":"2.0","id":ID,"method":METHOD[,"params":PARAMS]}\n; -1 when out of memory. */
+static int request_line(struct jbuf *b, uint64_t id, const char *method, const char *params,
+			size_t params_len)
+{
+	char head[64];
+	int n = snprintf(head, sizeof(head), "{\"jsonrpc\":\"2.0\",\"id\":%" PRIu64 ",\"method\":", id);
+
+	if (jbuf_append(b, head, (size_t)n) < 0 ||
+	    jsontext_append_string(b, method, strlen(method)) < 0)
+		return -1;
+	if (params && (jbuf_append(b, ",\"params\":", 10) < 0 || jbuf_append(b, params, params_len) < 0))
+		return -1;
+	return jbuf_append(b, "}\n", 2);
+}
+
+uint64_t mcpconn_request(struct mcpconn *c, const char *method, const char *params,
+			 size_t params_len, mcpconn_reply_fn fn, void *arg)
 {
 	struct pending *p;
-	json_t *msg;
+	struct jbuf line;
 
-	if (c->state != MCPCONN_STARTING && c->state != MCPCONN_READY) {
-		json_decref(params);
+	if (c->state != MCPCONN_STARTING && c->state != MCPCONN_READY)
 		return 0;
-	}
-	if (!(p = calloc(1, sizeof(*p)))) {
-		json_decref(params);
+	if (!(p = calloc(1, sizeof(*p))))
 		return 0;
-	}
 	p->id = ++c->next_id;
 	p->fn = fn;
 	p->arg = arg;
-	msg = json_pack("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", (json_int_t)p->id,
-			"method", method);
-	if (!msg || (params && json_object_set_new(msg, "params", params) < 0) ||
-	    !(p->line = line_of(msg, &p->line_len)) || table_add(c, p) < 0) {
-		if (!msg)
-			json_decref(params);
-		json_decref(msg);
-		free(p->line);
+	jbuf_init(&line);
+	if (request_line(&line, p->id, method, params, params_len) < 0 || table_add(c, p) < 0) {
+		jbuf_free(&line);
 		free(p);
 		return 0;
 	}
-	json_decref(msg);
 	if (c->state == MCPCONN_STARTING) {
+		p->line = line.data; /* the queue owns it now */
+		p->line_len = line.len;
 		if (c->qtail)
 			c->qtail->qnext = p;
 		else
@@ -540,9 +562,8 @@ uint64_t mcpconn_request(struct mcpconn *c, const char *method, json_t *params,
 		c->qtail = p;
 		return p->id;
 	}
-	send_line(c, p->line, p->line_len);
-	free(p->line);
-	p->line = NULL;
+	send_line(c, line.data, line.len);
+	jbuf_free(&line);
 	return p->id;
 }
 

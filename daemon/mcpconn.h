@@ -24,14 +24,16 @@ enum mcpconn_state {
 
 /*
  * The outcome of one request, delivered exactly once to its reply function:
- * code ERR_OK with result, ERR_UPSTREAM_ERROR with rpc_error (the server's
- * JSON-RPC error object: code, message, data), or another errcode with message.
- * The JSON values are borrowed for the duration of the call.
+ * code ERR_OK with the result's JSON text (result, result_len: a span of the
+ * server's line, not NUL-terminated), ERR_UPSTREAM_ERROR with rpc_error (the
+ * server's JSON-RPC error object: code, message, data), or another errcode
+ * with message. Everything is borrowed for the duration of the call.
  */
 struct mcp_reply {
 	int code;
 	const char *message;
-	json_t *result;
+	const char *result;
+	size_t result_len;
 	json_t *rpc_error;
 };
 
@@ -67,13 +69,14 @@ struct mcpconn *mcpconn_start(struct ev_loop *loop, const struct transport_spec 
 			      char *err, size_t errlen);
 
 /*
- * Sends a request (queued while STARTING). params is stolen (may be NULL). fn
- * is called exactly once, unless mcpconn_cancel() is called first. Returns the
- * request's handle (> 0), or 0 when the connection is dead or closed (fn is
- * not called then).
+ * Sends a request (queued while STARTING). params is the JSON text of the
+ * params object (params_len bytes; NULL for none), copied. fn is called
+ * exactly once, unless mcpconn_cancel() is called first. Returns the request's
+ * handle (> 0), or 0 when the connection is dead or closed, or memory ran out
+ * (fn is not called then).
  */
-uint64_t mcpconn_request(struct mcpconn *c, const char *method, json_t *params,
-			 mcpconn_reply_fn fn, void *arg);
+uint64_t mcpconn_request(struct mcpconn *c, const char *method, const char *params,
+			 size_t params_len, mcpconn_reply_fn fn, void *arg);
 
 /*
  * Forgets a request in flight: its reply function will not be called, and a

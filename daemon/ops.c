@@ -10,7 +10,7 @@
 #include "catalog.h"
 #include "daemon.h"
 #include "errcode.h"
-#include "mpjson.h"
+#include "jsontext.h"
 #include "ops.h"
 #include "session.h"
 #include "wire.h"
@@ -60,21 +60,24 @@ static int get_str(struct session *s, uint64_t id, const msgpack_object *params,
 	return 1;
 }
 
-/* A map param as JSON (NULL when absent); -1 (session answered) when bad. */
+/*
+ * Appends the map param key as JSON text to out. Returns 1 when present, 0
+ * when absent, -1 (session answered) when bad.
+ */
 static int get_json_map(struct session *s, uint64_t id, const msgpack_object *params,
-			const char *key, json_t **out)
+			const char *key, struct jbuf *out)
 {
 	const msgpack_object *o = wire_map_get(params, key);
 	char err[256];
 
-	*out = NULL;
 	if (!o || o->type == MSGPACK_OBJECT_NIL)
 		return 0;
 	if (o->type != MSGPACK_OBJECT_MAP) {
 		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" must be a map", key);
 		return -1;
 	}
-	if (!(*out = mpjson_to_json(o, err, sizeof(err)))) {
+	/* It is nested in the JSON-RPC message and its params: two levels of the limit. */
+	if (jsontext_from_msgpack(o, out, WIRE_MAX_DEPTH - 2, err, sizeof(err)) < 0) {
 		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\": %s", key, err);
 		return -1;
 	}
@@ -123,14 +126,15 @@ static int get_mcp_params(struct daemon *d, struct session *s, uint64_t id,
 }
 
 static void submit(struct daemon *d, struct session *s, uint64_t id, struct mcp_params *p,
-		   const char *method, json_t *params, enum request_kind kind)
+		   const char *method, const struct jbuf *params, enum request_kind kind)
 {
 	struct mcp_call call = {
 		.user = p->user,
 		.entry = p->entry,
 		.auth = &p->auth,
 		.method = method,
-		.params = params,
+		.params = params && params->len ? params->data : NULL,
+		.params_len = params ? params->len : 0,
 		.timeout_ms = p->timeout_ms,
 		.kind = kind,
 	};
@@ -141,17 +145,29 @@ static void op_call(struct daemon *d, struct session *s, uint64_t id, const msgp
 {
 	struct mcp_params p = { 0 };
 	char tool[NAME_MAX_LEN * 2];
-	json_t *args, *call_params;
+	struct jbuf call;
+	int have_args;
 
-	if (get_str(s, id, params, "tool", true, tool, sizeof(tool)) < 0 ||
-	    get_json_map(s, id, params, "arguments", &args) < 0)
+	if (get_str(s, id, params, "tool", true, tool, sizeof(tool)) < 0)
 		return;
-	if (get_mcp_params(d, s, id, params, &p) < 0) {
-		json_decref(args);
-		return;
+	/* {"name":TOOL,"arguments":ARGS}: the tools/call params, built as text. */
+	jbuf_init(&call);
+	if (jbuf_append(&call, "{\"name\":", 8) < 0 ||
+	    jsontext_append_string(&call, tool, strlen(tool)) < 0 ||
+	    jbuf_append(&call, ",\"arguments\":", 13) < 0) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"tool\" must be valid UTF-8");
+		goto out;
 	}
-	call_params = json_pack("{s:s, s:o}", "name", tool, "arguments", args ? args : json_object());
-	submit(d, s, id, &p, "tools/call", call_params, REQ_RESULT);
+	if ((have_args = get_json_map(s, id, params, "arguments", &call)) < 0)
+		goto out;
+	if ((!have_args && jbuf_append(&call, "{}", 2) < 0) || jbuf_append(&call, "}", 1) < 0) {
+		session_reply_error(s, id, ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (get_mcp_params(d, s, id, params, &p) == 0)
+		submit(d, s, id, &p, "tools/call", &call, REQ_RESULT);
+out:
+	jbuf_free(&call);
 }
 
 static void op_request(struct daemon *d, struct session *s, uint64_t id,
@@ -159,7 +175,7 @@ static void op_request(struct daemon *d, struct session *s, uint64_t id,
 {
 	struct mcp_params p = { 0 };
 	char method[NAME_MAX_LEN * 2];
-	json_t *mparams;
+	struct jbuf mparams;
 
 	if (get_str(s, id, params, "method", true, method, sizeof(method)) < 0)
 		return;
@@ -169,26 +185,34 @@ static void op_request(struct daemon *d, struct session *s, uint64_t id,
 				    "the connection's lifecycle", method);
 		return;
 	}
-	if (get_json_map(s, id, params, "params", &mparams) < 0)
-		return;
-	if (get_mcp_params(d, s, id, params, &p) < 0) {
-		json_decref(mparams);
-		return;
-	}
-	submit(d, s, id, &p, method, mparams, REQ_RESULT);
+	jbuf_init(&mparams);
+	if (get_json_map(s, id, params, "params", &mparams) >= 0 &&
+	    get_mcp_params(d, s, id, params, &p) == 0)
+		submit(d, s, id, &p, method, &mparams, REQ_RESULT);
+	jbuf_free(&mparams);
 }
 
 static void op_tools(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
 {
 	struct mcp_params p = { 0 };
 	char cursor[4096];
+	struct jbuf list;
 	int have;
 
 	if ((have = get_str(s, id, params, "cursor", false, cursor, sizeof(cursor))) < 0 ||
 	    get_mcp_params(d, s, id, params, &p) < 0)
 		return;
-	submit(d, s, id, &p, "tools/list", have ? json_pack("{s:s}", "cursor", cursor) : NULL,
-	       REQ_RESULT);
+	jbuf_init(&list);
+	if (have && (jbuf_append(&list, "{\"cursor\":", 10) < 0 ||
+		     jsontext_append_string(&list, cursor, strlen(cursor)) < 0 ||
+		     jbuf_append(&list, "}", 1) < 0)) {
+		auth_wipe(&p.auth);
+		jbuf_free(&list);
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"cursor\" must be valid UTF-8");
+		return;
+	}
+	submit(d, s, id, &p, "tools/list", &list, REQ_RESULT);
+	jbuf_free(&list);
 }
 
 static void op_warm(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)

@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "errcode.h"
 #include "frame.h"
+#include "jsontext.h"
 #include "log.h"
 #include "mpjson.h"
 #include "ops.h"
@@ -65,20 +66,22 @@ void session_reply_end(struct session *s, size_t start)
 	session_schedule_flush(s);
 }
 
-void session_reply_json(struct session *s, uint64_t id, const json_t *result)
+void session_reply_json_text(struct session *s, uint64_t id, const char *json, size_t len)
 {
 	char err[256];
-	size_t start;
+	size_t start, pos = 0;
 
 	if (s->dead)
 		return;
 	/* The reply array holds the result: one level of the limit. */
-	if (mpjson_check(result, WIRE_MAX_DEPTH - 1, err, sizeof(err)) < 0) {
-		session_reply_error(s, id, ERR_UPSTREAM_ERROR, "the server's result cannot be relayed: %s",
-				    err);
+	if (jsontext_to_msgpack(json, len, &pos, session_reply_begin(s, id, &start),
+				WIRE_MAX_DEPTH - 1, err, sizeof(err)) < 0) {
+		if (start != FRAME_BEGIN_FAILED)
+			s->out.size = start; /* drop the half-packed frame */
+		session_reply_error(s, id, ERR_UPSTREAM_ERROR,
+				    "the server's result cannot be relayed: %s", err);
 		return;
 	}
-	mpjson_pack(session_reply_begin(s, id, &start), result);
 	if (frame_end(&s->out, start, s->d->cfg.max_frame) < 0) {
 		session_reply_error(s, id, ERR_INTERNAL,
 				    "the result exceeds the maximum frame size of %zu bytes",

@@ -52,7 +52,8 @@ void session_untrack(struct session *s, struct list_node *node);
  */
 msgpack_packer *session_reply_begin(struct session *s, uint64_t id, size_t *start);
 void session_reply_end(struct session *s, size_t start);
-void session_reply_json(struct session *s, uint64_t id, const json_t *result);
+/* A result given as JSON text (len bytes), relayed as msgpack without building a tree. */
+void session_reply_json_text(struct session *s, uint64_t id, const char *json, size_t len);
 void session_reply_error(struct session *s, uint64_t id, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* An error with a data object (the server's JSON-RPC error for UPSTREAM_ERROR). */
