@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
+#include "readfile.h"
 
 #define AUTH_PREFIX "${auth."
 #define AUTH_PREFIX_LEN 7
@@ -537,50 +538,6 @@ int catalog_load_string(struct catalog *cat, const char *json, const char *origi
 	return load_buffer(cat, json, strlen(json), origin, err, errlen);
 }
 
-/* Reads a whole file of at most CATALOG_MAX_BYTES; NULL with err set on failure. */
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *buf = NULL;
-	size_t n = 0;
-
-	if (fd < 0 || fstat(fd, &st) < 0)
-		goto fail;
-	if (S_ISDIR(st.st_mode)) {
-		errno = EISDIR;
-		goto fail;
-	}
-	buf = malloc(CATALOG_MAX_BYTES + 1);
-	if (!buf)
-		goto fail;
-	for (;;) {
-		ssize_t r = read(fd, buf + n, CATALOG_MAX_BYTES + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			goto fail;
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > CATALOG_MAX_BYTES) {
-			snprintf(err, errlen, "%s: larger than %d bytes", path, CATALOG_MAX_BYTES);
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-	}
-	close(fd);
-	*len = n;
-	return buf;
-fail:
-	snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
-
 int catalog_load_file(struct catalog *cat, const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
@@ -589,7 +546,7 @@ int catalog_load_file(struct catalog *cat, const char *path, char *err, size_t e
 
 	cat->entries = NULL;
 	cat->n = 0;
-	buf = read_file(path, &len, err, errlen);
+	buf = readfile_bounded(path, CATALOG_MAX_BYTES, &len, err, errlen);
 	if (!buf)
 		return -1;
 	r = load_buffer(cat, buf, len, path, err, errlen);

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "readfile.h"
 #include "log.h"
 #include "sockpath.h"
 
@@ -370,59 +371,6 @@ static int dotenv_parse(char *buf, size_t len, const char *path, struct dotenv *
 	return 0;
 }
 
-/* Reads the whole file into a fresh NUL-terminated buffer; -1 with errno-based err. */
-static char *read_small_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || fstat(fd, &st) < 0)
-		goto fail;
-	if (S_ISDIR(st.st_mode)) {
-		errno = EISDIR;
-		goto fail;
-	}
-	if (st.st_size > DOTENV_MAX_BYTES) {
-		snprintf(err, errlen, "%s: larger than %d bytes", path, DOTENV_MAX_BYTES);
-		close(fd);
-		return NULL;
-	}
-	buf = malloc(DOTENV_MAX_BYTES + 1);
-	if (!buf)
-		goto fail;
-	for (;;) {
-		ssize_t r = read(fd, buf + n, DOTENV_MAX_BYTES + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			goto fail;
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > DOTENV_MAX_BYTES) {
-			snprintf(err, errlen, "%s: larger than %d bytes", path, DOTENV_MAX_BYTES);
-			sodium_memzero(buf, n);
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-	}
-	close(fd);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-fail:
-	snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	if (buf) {
-		sodium_memzero(buf, n);
-		free(buf);
-	}
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
 
 /* Loads the .env file: an explicit path must exist, the default may be absent. */
 static int dotenv_load(const char *explicit_path, struct dotenv *de, char *err, size_t errlen)
@@ -434,7 +382,7 @@ static int dotenv_load(const char *explicit_path, struct dotenv *de, char *err, 
 
 	if (!explicit_path && access(path, F_OK) < 0 && errno == ENOENT)
 		return 0;
-	buf = read_small_file(path, &len, err, errlen);
+	buf = readfile_bounded(path, DOTENV_MAX_BYTES, &len, err, errlen);
 	if (!buf)
 		return -1;
 	r = dotenv_parse(buf, len, path, de, err, errlen);

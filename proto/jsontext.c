@@ -760,7 +760,7 @@ static void emit_string(struct emit *e)
 		e->rc |= msgpack_pack_str_body(e->pk, p + a, n);
 }
 
-/* Integers as mpjson_pack has jansson's: negative -> int64, else uint64; the rest strtod. */
+/* Integers as mpjson_pack has jansson's (negative -> int64, else uint64), beyond that uint64, the rest float64. */
 static void emit_number(struct emit *e)
 {
 	const unsigned char *p = e->p;
@@ -791,8 +791,6 @@ static void emit_number(struct emit *e)
 	e->pos = i;
 	if (!overflow && !neg)
 		e->rc |= msgpack_pack_uint64(e->pk, mag);
-	else if (!overflow && mag == 0)
-		e->rc |= msgpack_pack_uint64(e->pk, 0);
 	else if (!overflow && mag <= (uint64_t)INT64_MAX + 1)
 		e->rc |= msgpack_pack_int64(e->pk, (int64_t)(0 - mag));
 	else if (real_fast(p, a, i, &d))

@@ -74,7 +74,7 @@ int jsontext_skip(const char *text, size_t len, size_t *pos, int max_depth, char
  *
  * Cost: one validating pass that records each container's element count, then one
  * packing pass. Up to 256 containers the counts live on the stack; larger documents
- * take one heap block for them, freed before returning.
+ * take one growing heap block for them, freed before returning.
  */
 int jsontext_to_msgpack(const char *text, size_t len, size_t *pos, msgpack_packer *pk,
 			int max_depth, char *err, size_t errlen);
