@@ -126,7 +126,8 @@ asan:
 
 # The benchmark: its measuring program, the echo server of its baseline, the pool's
 # in-process benchmark. bench/run.sh starts the processes and writes bench/results/.
-BENCH_SRC    := $(filter-out bench/echo_server.c bench/pool_bench.c,$(wildcard bench/*.c))
+BENCH_SRC    := $(addprefix bench/,bench.c cold.c direct.c hotpath.c http.c load.c memory.c \
+                  peers.c rawecho.c throughput.c util.c)
 BENCH_BIN    := $(B)/bench/bench $(B)/bench/echo_server $(B)/bench/pool_bench
 
 $(B)/bench/bench: $(BENCH_SRC:%.c=$(B)/%.o) $(STATIC_LIB)

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* A connected blocking socket to the echo server at path; dies on failure. */
+/* A connected blocking socket to the echo server at path (reads bounded to 10 s); dies on failure. */
 int rawecho_connect(const char *path);
 
 /*

@@ -1,6 +1,7 @@
 /* Shared helpers of the benchmark: clocks, fatal errors, latency samples, /proc readings. */
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -105,35 +106,127 @@ double median(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Reads /proc/PID/NAME into buf (NUL-terminated); dies on failure. */
-static void proc_read(pid_t pid, const char *name, char *buf, size_t size)
+/* Reads the file at path into buf (NUL-terminated); -1 when it cannot be opened. */
+static int read_small_file(const char *path, char *buf, size_t size)
 {
-	char path[64];
-	FILE *f;
+	FILE *f = fopen(path, "r");
 	size_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-	f = fopen(path, "r");
 	if (!f)
-		die("%s: %s", path, strerror(errno));
+		return -1;
 	n = fread(buf, 1, size - 1, f);
 	buf[n] = '\0';
 	fclose(f);
+	return 0;
+}
+
+/* Reads /proc/PID/NAME into buf; dies on failure. */
+static void proc_read(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	if (read_small_file(path, buf, size) < 0)
+		die("%s: %s", path, strerror(errno));
+}
+
+/* The state letter in the text of /proc/PID/stat, after comm (which may hold ')'); 0 if none. */
+static char stat_state(const char *stat)
+{
+	const char *p = strrchr(stat, ')');
+
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* utime and stime out of the text of /proc/PID/stat, in ns; -1 when it does not fit. */
+static int stat_cpu_split(const char *stat, uint64_t *user, uint64_t *sys)
+{
+	unsigned long utime, stime;
+	uint64_t tick = 1000000000u / (uint64_t)sysconf(_SC_CLK_TCK);
+	const char *p = strrchr(stat, ')');
+
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			 &utime, &stime) != 2)
+		return -1;
+	*user = utime * tick;
+	*sys = stime * tick;
+	return 0;
+}
+
+void proc_cpu_split(pid_t pid, uint64_t *user, uint64_t *sys)
+{
+	char buf[1024];
+
+	proc_read(pid, "stat", buf, sizeof(buf));
+	if (stat_cpu_split(buf, user, sys) < 0)
+		die("/proc/%d/stat: unexpected format", (int)pid);
 }
 
 uint64_t proc_cpu_ns(pid_t pid)
 {
-	char buf[1024];
-	unsigned long utime, stime;
-	const char *p;
+	uint64_t user, sys;
 
-	proc_read(pid, "stat", buf, sizeof(buf));
-	/* comm may hold spaces and parentheses: fields resume after its last ')'. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-			 &utime, &stime) != 2)
-		die("/proc/%d/stat: unexpected format", (int)pid);
-	return (uint64_t)(utime + stime) * (1000000000u / (uint64_t)sysconf(_SC_CLK_TCK));
+	proc_cpu_split(pid, &user, &sys);
+	return user + sys;
+}
+
+static uint64_t descendants_cpu_ns(pid_t pid, int depth);
+
+/* CPU time of every process listed in the `children` file at path, and of their descendants. */
+static uint64_t children_listed_in(const char *path, int depth)
+{
+	char stat_path[64], buf[1024];
+	uint64_t sum = 0;
+	FILE *list = fopen(path, "r");
+	int child;
+
+	if (!list)
+		return 0;
+	while (fscanf(list, "%d", &child) == 1) {
+		uint64_t user, sys;
+
+		snprintf(stat_path, sizeof(stat_path), "/proc/%d/stat", child);
+		/* A child may exit between the listing and this read: it then counts 0. */
+		if (read_small_file(stat_path, buf, sizeof(buf)) < 0 ||
+		    stat_cpu_split(buf, &user, &sys) < 0)
+			continue;
+		sum += user + sys + descendants_cpu_ns(child, depth + 1);
+	}
+	fclose(list);
+	return sum;
+}
+
+/* Servers may run under a shell or npx: the whole tree counts, to a sane depth. */
+static uint64_t descendants_cpu_ns(pid_t pid, int depth)
+{
+	char path[320];
+	struct dirent *d;
+	uint64_t sum = 0;
+	DIR *tasks;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (depth > 8 || !(tasks = opendir(path)))
+		return 0;
+	while ((d = readdir(tasks))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)pid, d->d_name);
+		sum += children_listed_in(path, depth);
+	}
+	closedir(tasks);
+	return sum;
+}
+
+uint64_t proc_children_cpu_ns(pid_t pid)
+{
+	return descendants_cpu_ns(pid, 0);
+}
+
+void cpu_mark_take(struct cpu_mark *m, pid_t server)
+{
+	m->server = server ? proc_cpu_ns(server) : 0;
+	m->children = server ? proc_children_cpu_ns(server) : 0;
+	m->self = proc_cpu_ns(getpid());
 }
 
 uint64_t proc_rss_bytes(pid_t pid)
@@ -151,18 +244,12 @@ uint64_t proc_rss_bytes(pid_t pid)
 
 int proc_alive(pid_t pid)
 {
-	char path[64], buf[512];
-	const char *p;
-	FILE *f;
-	size_t n;
+	char path[64], buf[1024];
+	char state;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
+	if (read_small_file(path, buf, sizeof(buf)) < 0)
 		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+	state = stat_state(buf);
+	return state && state != 'Z' && state != 'X';
 }

@@ -31,6 +31,16 @@ double samples_quantile_us(struct samples *s, double q);
 
 /* utime + stime of process pid, in nanoseconds (clock-tick resolution). Dies if unreadable. */
 uint64_t proc_cpu_ns(pid_t pid);
+/* The same, split: utime in *user, stime in *sys. */
+void proc_cpu_split(pid_t pid, uint64_t *user, uint64_t *sys);
+/* utime + stime of pid's descendants (threads included), as proc_cpu_ns(); 0 without any. */
+uint64_t proc_children_cpu_ns(pid_t pid);
+/* CPU times at one instant: a server process (0: none), its children, and this process. */
+struct cpu_mark {
+	uint64_t server, children, self;
+};
+void cpu_mark_take(struct cpu_mark *m, pid_t server);
+
 /* VmRSS of process pid, in bytes. Dies if unreadable. */
 uint64_t proc_rss_bytes(pid_t pid);
 /* 1 while pid exists and is not a zombie. */

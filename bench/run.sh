@@ -1,0 +1,333 @@
+#!/bin/sh
+# `make bench`: runs every section side by side on this machine and writes the
+# Markdown report to bench/results/latest.md and bench/results/YYYY-MM-DD.md.
+#   bench/run.sh [BUILD_DIR [SECTION...]]
+# SECTIONs (all by default): hot_path throughput callgrind pool_scale cold_warm peers memory.
+# A run of chosen sections only prints its report; bench/results/ keeps full runs.
+# Everything stays on Unix sockets and 127.0.0.1. Every process started here
+# runs in its own process group and is stopped on exit, failure or Ctrl-C.
+set -eu
+B=${1:-build}
+[ $# -gt 0 ] && shift
+all_sections="hot_path throughput callgrind pool_scale cold_warm peers memory"
+sections=${*:-$all_sections}
+root=$(cd "$(dirname "$0")/.." && pwd)
+case $B in /*) bdir=$B ;; *) bdir=$root/$B ;; esac
+started=$(date +%s)
+tmp=$(mktemp -d /tmp/mcppool-bench.XXXXXX)
+bin=$tmp/bin      # the programs under test, copied so that a rebuild cannot swap them mid-run
+bench="$bin/bench"
+procs=""          # pids of the process groups to stop on exit
+report="$tmp/report.md"
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+# Runs a section of the measuring program; it is stopped if it runs over 5 minutes.
+measure() { timeout --foreground 300 "$bench" "$@"; }
+
+# ---- processes -------------------------------------------------------------------
+
+alive() { # $1 = pid: running, and not a zombie
+    [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
+}
+
+descendants() { # $1 = pid: every descendant pid, children first
+    for _c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        echo "$_c"
+        descendants "$_c"
+    done
+}
+
+# Starts a command in its own process group (in the background) and records it; sets $pid.
+start() {
+    setsid "$@" &
+    pid=$!
+    procs="$procs $pid"
+}
+
+# SIGTERM to the group, a grace period of $2 seconds, then SIGKILL to all that is left,
+# the descendants that left the group included.
+stop() { # $1 = pid, $2 = grace seconds
+    _kids=$(descendants "$1")
+    kill -TERM "-$1" 2>/dev/null || true
+    _i=0
+    while alive "$1" && [ $_i -lt $(($2 * 50)) ]; do sleep 0.02; _i=$((_i + 1)); done
+    for _p in "$1" $_kids; do
+        if alive "$_p"; then kill -KILL "$_p" 2>/dev/null || true; fi
+    done
+    kill -KILL "-$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    procs=$(echo "$procs" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ' || true)
+}
+
+cleanup() {
+    for p in $procs; do stop "$p" 2; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Polls (up to $2 tenths of a second) until the command "$3 ..." succeeds; dies otherwise.
+wait_until() { # $1 = what, $2 = tenths, $3... = command
+    _what=$1; _tenths=$2; shift 2
+    _i=0
+    until "$@" >/dev/null 2>&1; do
+        _i=$((_i + 1))
+        [ $_i -lt "$_tenths" ] || { say "$_what did not come up"; exit 1; }
+        sleep 0.1
+    done
+}
+
+# Starts "$3..." (mcppoold, or a wrapper that execs it: env, taskset, valgrind) on socket $1
+# with the catalog and the empty .env; waits until it answers. Sets $pid.
+start_daemon() { # $1 = socket, $2 = log file, $3... = command
+    _sock=$1; _log=$2; shift 2
+    start "$@" -s "$_sock" --servers "$tmp/servers.json" --env-file "$tmp/empty.env" \
+        --log-level warn 2>"$_log"
+    wait_until "mcppoold on $_sock" 300 "$bin/mcpctl" -s "$_sock" servers
+}
+
+# ---- setup -----------------------------------------------------------------------
+
+npm_setup() {
+    "$root/scripts/npm-setup.sh"
+    cd "$root/bench/npm"
+    if ! cmp -s package-lock.json node_modules/.mcppool-lock 2>/dev/null; then
+        npm ci --no-audit --no-fund --loglevel=error >&2
+        cp package-lock.json node_modules/.mcppool-lock
+    fi
+    cd "$root"
+}
+
+# valgrind, for the callgrind section: installed as root (like scripts/deps.sh does), else named.
+valgrind_setup() {
+    command -v valgrind >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get install -y -qq valgrind >&2 && return 0
+    fi
+    say "valgrind is needed: apt-get install valgrind"
+    exit 1
+}
+
+write_catalog() {
+    everything=$root/tests/interop/node_modules/.bin/mcp-server-everything
+    : > "$tmp/empty.env"
+    cat > "$tmp/servers.json" <<JSON
+{"mcpServers": {
+  "fixture": {"command": "$bin/mcp-fixture", "args": []},
+  "everything": {"command": "$everything", "args": ["stdio"]}
+}}
+JSON
+}
+
+free_port() {
+    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+http_ok() { # $1 = URL
+    node -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "$1"
+}
+
+pkg_version() { # $1 = package-lock.json, $2 = package name
+    node -e 'const l=require(process.argv[1]);console.log(l.packages["node_modules/"+process.argv[2]].version)' "$1" "$2"
+}
+
+# ---- report ----------------------------------------------------------------------
+
+machine() {
+    commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
+    if [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+        commit="$commit (with uncommitted changes)"
+    fi
+    cat <<MD
+# mcppool benchmarks
+
+Reproduce with \`make bench\`. Run on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit.
+
+| machine | |
+|---|---|
+| CPU | $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) |
+| cores | $(nproc) |
+| memory | $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) |
+| kernel | $(uname -sr) |
+| compiler | $(${CC:-cc} --version | head -n 1) |
+| node | $(node --version) (supergateway $(pkg_version "$root/bench/npm/package-lock.json" supergateway), server-everything $(pkg_version "$root/tests/interop/package-lock.json" @modelcontextprotocol/server-everything)) |
+
+Every figure below was measured in this one run, its baseline beside it. Latencies
+are medians and 99th percentiles of every sample; rates are medians of the rounds.
+MD
+}
+
+section() { # $1 = title, $2 = what it measures
+    printf '\n## %s\n\n%s\n\n' "$1" "$2"
+}
+
+# ---- sections --------------------------------------------------------------------
+
+hot_path() {
+    section "1. Hot path" "One small \`tools/call\` (\`echo\`), one at a time, warm. The three paths take turns in 10 rounds. First with the scheduler free to spread the processes over the CPUs (as deployed), then with every process of the run on CPU 0 (\`taskset -c 0\`), which takes the cost of waking another, idle CPU out of each hop."
+    echo "### Default scheduling"
+    echo
+    measure hotpath --daemon "$dsock" --daemon-pid "$dpid" --echo "$esock" --echo-pid "$epid" \
+        --fixture "$bin/mcp-fixture" --iterations 20000 --rounds 10
+    start taskset -c 0 "$bin/echo_server" "$tmp/echo0.sock" 120
+    e0pid=$pid
+    wait_until "echo_server on CPU 0" 50 test -S "$tmp/echo0.sock"
+    start_daemon "$tmp/cpu0.sock" "$tmp/cpu0.log" taskset -c 0 "$bin/mcppoold"
+    d0pid=$pid
+    echo
+    echo "### Every process on CPU 0"
+    echo
+    taskset -c 0 timeout --foreground 300 "$bench" hotpath --daemon "$tmp/cpu0.sock" --daemon-pid "$d0pid" \
+        --echo "$tmp/echo0.sock" --echo-pid "$e0pid" --fixture "$bin/mcp-fixture" \
+        --iterations 20000 --rounds 10
+    stop "$d0pid" 10
+    stop "$e0pid" 2
+}
+
+throughput() {
+    section "2. Throughput" "Each app connection keeps 8 calls in flight (\`mcppool_submit_call_msgpack\` + \`mcppool_process\`, one connection per thread at most); calls rotate over the pooled connections (users). The echo server gets the same load shape with frames of the same size; it does nothing per frame and has no MCP server behind it. Everything shares the same CPUs. CPU per call is utime + stime from /proc over the window."
+    measure throughput --daemon "$dsock" --daemon-pid "$dpid" --echo "$esock" --echo-pid "$epid" \
+        --seconds 2 --rounds 5
+}
+
+# Total instructions (callgrind) of a daemon that served $1 calls after one warm-up call.
+callgrind_run() { # $1 = calls
+    _out="$tmp/callgrind.$1.out"
+    start_daemon "$tmp/cg.sock" "$tmp/cg.$1.log" \
+        valgrind --tool=callgrind --callgrind-out-file="$_out" "$bin/mcppoold"
+    _cgpid=$pid
+    measure calls --daemon "$tmp/cg.sock" --count "$1"
+    stop "$_cgpid" 30
+    callgrind_annotate --auto=no --threshold=100 --inclusive=yes "$_out" > "$tmp/callgrind.$1.incl"
+    callgrind_annotate --auto=no --threshold=100 "$_out" > "$tmp/callgrind.$1.self"
+}
+
+# Per-call instructions of each function: (run of N calls - run of 0) / N, the top $4.
+# $1, $2 = callgrind_annotate outputs, $3 = N, $4 = how many, $5 = regex on "file:function [object]".
+callgrind_diff() {
+    awk -v n="$3" -v filter="$5" '
+        function parse(line) {
+            if (!match(line, /^ *[0-9,]+ \( *[0-9.]+%\) +/)) return 0
+            val = substr(line, 1, RLENGTH); sub(/\(.*/, "", val); gsub(/[ ,]/, "", val)
+            name = substr(line, RLENGTH + 1)
+            return 1
+        }
+        FNR == NR { if (parse($0)) base[name] = val; next }
+        parse($0) && name ~ filter { per[name] = (val - base[name]) / n }
+        END { for (k in per) printf "%.0f\t%s\n", per[k], k }' "$1" "$2" | sort -rn | head -n "$4"
+}
+
+callgrind() {
+    n=2000
+    section "2b. Instructions per proxied call" "mcppoold under \`valgrind --tool=callgrind\` serving $n blocking calls, minus a run serving none (both after one warm-up call), divided by $n. User-space instructions only: system calls count as one each."
+    callgrind_run 0
+    callgrind_run $n
+    total0=$(sed -n 's/^totals: *//p' "$tmp/callgrind.0.out")
+    total=$(sed -n 's/^totals: *//p' "$tmp/callgrind.$n.out")
+    echo "**$(( (total - total0) / n )) instructions per proxied call** ($total − $total0 over $n calls)."
+    echo
+    echo "Where they go, inclusive of callees (the daemon's functions and the library calls they make; top 20):"
+    echo
+    echo "| instructions per call | function (inclusive) |"
+    echo "|---:|---|"
+    callgrind_diff "$tmp/callgrind.0.incl" "$tmp/callgrind.$n.incl" $n 100000 '[]]$' |
+        grep -v -e '???:0x' -e ':main \[' -e ':daemon_run \[' -e '(below main)' -e ':ev_run \[' \
+            -e ':ev_invoke_pending \[' -e ':__libc_start' | head -n 20 |
+        awk -F '\t' -v root="$root/" '{ o = $2; sub(/.*\[/, "", o); sub(/\].*/, "", o); sub(/.*\//, "", o)
+                                        sub(/ \[.*/, "", $2); sub(/^\?\?\?:/, "", $2); i = index($2, root)
+                                        if (i) $2 = substr($2, i + length(root))
+                                        else if ($2 ~ /^\.?\//) sub(/^.*\//, "", $2)
+                                        printf "| %s | `%s` (%s) |\n", $1, $2, o }'
+    echo
+    echo "By object, exclusive (self) cost:"
+    echo
+    echo "| instructions per call | object |"
+    echo "|---:|---|"
+    callgrind_diff "$tmp/callgrind.0.self" "$tmp/callgrind.$n.self" $n 100000 '[]]$' |
+        awk -F '\t' '{ o = $2; sub(/.*\[/, "", o); sub(/\].*/, "", o); sub(/.*\//, "", o)
+                       if ($2 ~ /malloc\.c:/) o = o " (malloc/free)"
+                       sum[o] += $1 }
+                     END { for (o in sum) if (sum[o] >= 50) printf "%d\t%s\n", sum[o], o }' |
+        sort -rn | awk -F '\t' '{ printf "| %s | %s |\n", $1, $2 }'
+}
+
+pool_scale() {
+    section "3. Pool scale" "The pool module alone, in process (\`bench/pool_bench.c\`): lookups and touches are O(1), a sweep or a pool-status walk O(n)."
+    "$bin/pool_bench"
+}
+
+cold_warm() {
+    section "4. Cold versus warm" "The first call of a new user (spawn + \`initialize\` + the call) against calls on a reused connection, taken in turns; each cold connection is evicted and its server gone before the next sample."
+    echo "| server | cold samples | cold median (ms) | cold p99 (ms) | warm samples | warm median (µs) | warm p99 (µs) | cold / warm |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    measure cold --daemon "$dsock" --mcp fixture --label "mcp-fixture (C)" --count 20 --warm 200
+    measure cold --daemon "$dsock" --mcp everything \
+        --label "@modelcontextprotocol/server-everything (node)" --count 20 --warm 200
+}
+
+peers() {
+    port=$(free_port)
+    section "5. Peers: supergateway" "The same fixture behind \`supergateway --stdio … --outputTransport streamableHttp --stateful\` on 127.0.0.1:$port, called over Streamable HTTP with libcurl (keep-alive, one MCP session; \`--stateful\` because stateless mode starts a server per request). Throughput: as many HTTP connections as mcppoold has calls in flight. mcppoold runs the same calls with one pooled connection, in turns with it."
+    start "$root/bench/npm/node_modules/.bin/supergateway" --stdio "$bin/mcp-fixture" \
+        --outputTransport streamableHttp --stateful --port "$port" --healthEndpoint /healthz \
+        --logLevel none > "$tmp/supergateway.log" 2>&1
+    sgpid=$pid
+    wait_until "supergateway" 200 http_ok "http://127.0.0.1:$port/healthz"
+    measure peers --daemon "$dsock" --daemon-pid "$dpid" --url "http://127.0.0.1:$port/mcp" \
+        --peer-pid "$sgpid" --iterations 2000 --rounds 3 --seconds 1
+    stop "$sgpid" 5
+}
+
+memory() {
+    section "6. Memory" "A fresh daemon (MAX_TOTAL_CONNECTIONS=1100); each pooled connection is a fixture server opened with \`warm\` for a new user. RSS is the daemon's VmRSS; the servers' own memory is not counted."
+    start_daemon "$tmp/mem.sock" "$tmp/mem.log" env MAX_TOTAL_CONNECTIONS=1100 "$bin/mcppoold"
+    mpid=$pid
+    measure memory --daemon "$tmp/mem.sock" --daemon-pid "$mpid" --count 1000
+    servers=$(descendants "$mpid")
+    t0=$(date +%s%N)
+    kill -TERM "$mpid"
+    i=0
+    while alive "$mpid" && [ $i -lt 1500 ]; do sleep 0.02; i=$((i + 1)); done
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    left=0
+    for p in $servers; do if alive "$p"; then left=$((left + 1)); fi; done
+    stop "$mpid" 1
+    echo
+    echo "SIGTERM: the daemon closed its $(echo $servers | wc -w) servers and exited in $ms ms; $left of them were left running."
+}
+
+# ---- main ------------------------------------------------------------------------
+
+mkdir "$bin"
+for f in bench/bench bench/echo_server bench/pool_bench mcppoold mcpctl mcp-fixture; do
+    [ -x "$bdir/$f" ] || { say "$bdir/$f is missing: run make bench"; exit 1; }
+    cp "$bdir/$f" "$bin/"
+done
+valgrind_setup
+npm_setup
+write_catalog
+esock=$tmp/echo.sock
+dsock=$tmp/mcppool.sock
+start "$bin/echo_server" "$esock" 900
+epid=$pid
+wait_until "echo_server" 50 test -S "$esock"
+start_daemon "$dsock" "$tmp/mcppoold.log" env MAX_TOTAL_CONNECTIONS=200 "$bin/mcppoold"
+dpid=$pid
+
+{
+    machine
+    for s in $sections; do
+        say "$s"
+        "$s"
+    done
+    printf '\nWall time of the whole run: %s s.\n' "$(( $(date +%s) - started ))"
+} > "$report"
+
+cat "$report"
+if [ "$sections" = "$all_sections" ]; then
+    mkdir -p "$root/bench/results"
+    cp "$report" "$root/bench/results/latest.md"
+    cp "$report" "$root/bench/results/$(date -u +%Y-%m-%d).md"
+    say "written to bench/results/latest.md and bench/results/$(date -u +%Y-%m-%d).md"
+fi
