@@ -296,13 +296,21 @@ static struct backend *backend_acquire(struct daemon *d, struct session *s, uint
 				       const struct mcp_call *call, bool *reused)
 {
 	unsigned char hash[32];
-	char key[512];
+	char key[CATALOG_USER_MAX + 1 + CATALOG_NAME_MAX + 1];
 	struct pool_entry *e;
 	const char *why;
 	uint64_t wait;
 
-	snprintf(key, sizeof(key), "%s:%s", call->user, call->entry->name);
-	auth_hash(call->auth, d->auth_key, hash);
+	size_t ulen = strlen(call->user), nlen = strlen(call->entry->name);
+
+	/* both lengths are checked against those bounds by ops.c and the catalog */
+	memcpy(key, call->user, ulen);
+	key[ulen] = ':';
+	memcpy(key + ulen + 1, call->entry->name, nlen + 1);
+	if (call->auth->n == 0)
+		memcpy(hash, d->empty_auth_hash, sizeof(hash));
+	else
+		auth_hash(call->auth, d->auth_key, hash);
 	e = pool_lookup(d->pool, call->user, call->entry->name);
 	if (e && sodium_memcmp(e->auth_hash, hash, 32) == 0) {
 		*reused = true;

@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "auth.h"
 #include "backend.h"
 #include "daemon.h"
 #include "httpconn.h"
@@ -63,6 +64,7 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
 	d->listen_fd = -1;
 	d->start_time = (double)now_wall_ms() / 1000.0;
 	randombytes_buf(d->auth_key, sizeof(d->auth_key));
+	auth_hash(&(struct auth){ 0 }, d->auth_key, d->empty_auth_hash);
 	session_init(d);
 	if (backend_init(d) < 0) {
 		snprintf(err, errlen, "out of memory");

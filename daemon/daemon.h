@@ -25,6 +25,7 @@ struct daemon {
 	struct catalog catalog;
 	struct pool *pool;
 	unsigned char auth_key[32]; /* random per start: keys the auth hashes */
+	unsigned char empty_auth_hash[32]; /* the hash of no auth, the common case: computed once */
 	uid_t uid;                  /* ours: admin ops need this uid or root */
 	double start_time;          /* wall clock, for uptime */
 

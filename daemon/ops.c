@@ -15,8 +15,8 @@
 #include "session.h"
 #include "wire.h"
 
-#define USER_MAX 256
-#define NAME_MAX_LEN 128
+#define USER_MAX CATALOG_USER_MAX
+#define NAME_MAX_LEN CATALOG_NAME_MAX
 #define TIMEOUT_MAX_MS 2147483647ull
 
 /* The params every MCP op shares, checked and copied out of the frame. */
