@@ -128,7 +128,8 @@ asan:
 # in-process benchmark. bench/run.sh starts the processes and writes bench/results/.
 BENCH_SRC    := $(addprefix bench/,bench.c cold.c direct.c hotpath.c http.c load.c memory.c \
                   peers.c rawecho.c throughput.c util.c)
-BENCH_BIN    := $(B)/bench/bench $(B)/bench/echo_server $(B)/bench/pool_bench
+BENCH_BIN    := $(B)/bench/bench $(B)/bench/echo_server $(B)/bench/pool_bench \
+                $(B)/bench/jsontext_bench
 
 $(B)/bench/bench: $(BENCH_SRC:%.c=$(B)/%.o) $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(DEP_LIBS)
@@ -137,6 +138,10 @@ $(B)/bench/echo_server: $(B)/bench/echo_server.o
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(B)/bench/pool_bench: $(B)/bench/pool_bench.o $(B)/libdaemon.a $(B)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+# The transcoder against jansson, in process: run it by hand.
+$(B)/bench/jsontext_bench: $(B)/bench/jsontext_bench.o $(B)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 bench: all $(BENCH_BIN)

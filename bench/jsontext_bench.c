@@ -1,10 +1,5 @@
 /* Micro-benchmark: jsontext (tree-free) against jansson + mpjson on tools/call results. */
-/*
- * Not wired into make. Build and run:
- *   gcc -std=c11 -D_GNU_SOURCE -O2 -Iproto $(pkg-config --cflags msgpack jansson) \
- *       bench/jsontext_bench.c proto/jsontext.c proto/mpjson.c proto/wire.c proto/errcode.c \
- *       -o /tmp/jsontext_bench $(pkg-config --libs msgpack jansson) -lm && /tmp/jsontext_bench
- */
+/* Built by `make bench` as build/bench/jsontext_bench; run it by hand. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
