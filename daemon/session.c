@@ -33,6 +33,7 @@ struct session {
 	msgpack_sbuffer out;
 	msgpack_packer pk;
 	size_t out_pos; /* bytes of out already written */
+	uint64_t reply_id; /* of the reply being packed, for its error if it is too large */
 	bool hello_done;
 	bool dead;
 	bool close_after_flush;
@@ -52,6 +53,7 @@ static void session_schedule_flush(struct session *s);
 msgpack_packer *session_reply_begin(struct session *s, uint64_t id, size_t *start)
 {
 	*start = frame_begin(&s->out);
+	s->reply_id = id;
 	wire_pack_reply_ok_begin(&s->pk, id);
 	return &s->pk;
 }
@@ -59,7 +61,8 @@ msgpack_packer *session_reply_begin(struct session *s, uint64_t id, size_t *star
 void session_reply_end(struct session *s, size_t start)
 {
 	if (frame_end(&s->out, start, s->d->cfg.max_frame) < 0) {
-		session_reply_error(s, 0, ERR_INTERNAL, "reply exceeds the maximum frame size of %zu bytes",
+		session_reply_error(s, s->reply_id, ERR_INTERNAL,
+				    "the reply exceeds the maximum frame size of %zu bytes (MCPPOOL_MAX_FRAME)",
 				    s->d->cfg.max_frame);
 		return;
 	}

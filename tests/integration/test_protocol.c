@@ -348,3 +348,31 @@ Test(protocol, requests_beyond_max_inflight_are_refused)
 	msgpack_zone_destroy(&z);
 	itd_stop(&dd);
 }
+
+Test(protocol, a_reply_larger_than_the_frame_limit_is_an_error_under_its_id)
+{
+	struct itd dd;
+	msgpack_zone z;
+	struct wire_msg m;
+	const char *env[] = { "MCPPOOL_MAX_FRAME=4096", NULL };
+
+	it_subreaper();
+	itd_start(&dd, NULL, env);
+	msgpack_zone_init(&z, 1024);
+	int fd = it_raw_connect(&dd);
+	it_raw_hello(fd, 1);
+	cr_assert_eq(it_raw_recv(fd, &z, &m, 2000), 0);
+	it_raw_request(fd, 2, "call", "{\"user\":\"u\",\"mcp\":\"demo\",\"tool\":\"big\","
+				     "\"arguments\":{\"bytes\":10000}}");
+	cr_assert_eq(it_raw_recv(fd, &z, &m, 5000), 0);
+	cr_assert_eq(m.id, 2);
+	cr_assert_eq(m.err_code, ERR_INTERNAL);
+	cr_assert(memmem(m.err_message, m.err_message_len, "maximum frame", 13));
+	it_raw_request(fd, 3, "pool_status", NULL);
+	cr_assert_eq(it_raw_recv(fd, &z, &m, 2000), 0);
+	cr_assert_null(m.error, "the connection did not survive");
+	close(fd);
+	msgpack_zone_destroy(&z);
+	itd_stop(&dd);
+	it_assert_no_children();
+}
