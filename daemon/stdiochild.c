@@ -551,7 +551,7 @@ static int queue_append(struct out_queue *q, const char *data, size_t len)
 		q->pos = 0;
 	}
 	if (len > q->cap - q->len) {
-		size_t cap = q->cap ? q->cap : 4096;
+		size_t cap = q->cap ? q->cap : 512; /* most messages are small; idle children are many */
 		while (cap - q->len < len)
 			cap *= 2;
 		char *buf = realloc(q->buf, cap);
