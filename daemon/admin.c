@@ -161,6 +161,22 @@ void admin_cleanup(struct daemon *d, struct session *s, uint64_t id, const msgpa
 
 /* ---- servers ---------------------------------------------------------------- */
 
+/* scheme://host[:port]/path of url: no user:password@, no ?query, no #fragment. */
+static void pack_public_url(msgpack_packer *pk, const char *url)
+{
+	const char *host = strstr(url, "://");
+	const char *at, *end;
+	char buf[1024];
+	size_t n;
+
+	host = host ? host + 3 : url;
+	end = host + strcspn(host, "?#");
+	at = memchr(host, '@', (size_t)(end - host));
+	n = (size_t)snprintf(buf, sizeof(buf), "%.*s%.*s", (int)(host - url), url,
+			     (int)(end - (at ? at + 1 : host)), at ? at + 1 : host);
+	wire_pack_strn(pk, buf, n < sizeof(buf) ? n : sizeof(buf) - 1);
+}
+
 void admin_servers(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
 {
 	size_t start;
@@ -179,9 +195,12 @@ void admin_servers(struct daemon *d, struct session *s, uint64_t id, const msgpa
 		wire_pack_str(pk, e->name);
 		wire_pack_str(pk, "transport");
 		wire_pack_str(pk, stdio ? "stdio" : "http");
-		/* The command and url are templates: ${auth.NAME}, never a value. */
+		/* No secrets: the command without its args and env, the url without its query. */
 		wire_pack_str(pk, stdio ? "command" : "url");
-		wire_pack_str(pk, stdio ? e->command : e->url);
+		if (stdio)
+			wire_pack_str(pk, e->command);
+		else
+			pack_public_url(pk, e->url);
 		wire_pack_str(pk, "authKeys");
 		msgpack_pack_array(pk, e->nauth_keys);
 		for (size_t k = 0; k < e->nauth_keys; k++)

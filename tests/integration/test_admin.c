@@ -349,3 +349,17 @@ Test(admin, metrics_prints_prometheus_text)
 	cr_assert(strstr(out, "mcppool_connections_total 0"), "%s", out);
 	itd_stop(&d);
 }
+
+Test(admin, servers_shows_urls_without_credentials_or_query)
+{
+	struct itd d;
+	char *out;
+
+	itd_start(&d, FIXTURE_CATALOG(", \"remote\": {\"url\": \"http://bob:pw@127.0.0.1:9/mcp?key=s3cr3t#x\"}"),
+		  NULL);
+	cr_assert_eq(itd_ctl(&d, &out, NULL, ARGS("servers")), 0);
+	cr_assert(strstr(out, "\"http://127.0.0.1:9/mcp\""), "%s", out);
+	cr_assert_null(strstr(out, "s3cr3t"), "%s", out);
+	cr_assert_null(strstr(out, "pw@"), "%s", out);
+	itd_stop(&d);
+}
