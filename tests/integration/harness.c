@@ -150,12 +150,18 @@ void itd_start(struct itd *d, const char *catalog_json, const char *const *env)
 void itd_start_sock(struct itd *d, const char *catalog_json, const char *const *env,
 		    const char *sock)
 {
+	itd_start_args(d, catalog_json, env, sock, NULL);
+}
+
+void itd_start_args(struct itd *d, const char *catalog_json, const char *const *env,
+		    const char *sock, const char *const *extra_args)
+{
 	int status;
 
 	prepare(d, catalog_json);
 	if (sock)
 		snprintf(d->sock, sizeof(d->sock), "%s", sock);
-	d->pid = spawn_daemon(d, env, NULL);
+	d->pid = spawn_daemon(d, env, extra_args);
 	for (int i = 0; i < 1000; i++) {
 		if (socket_accepts(d->sock))
 			return;

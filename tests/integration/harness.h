@@ -43,6 +43,10 @@ void itd_start(struct itd *d, const char *catalog_json, const char *const *env);
 void itd_start_sock(struct itd *d, const char *catalog_json, const char *const *env,
 		    const char *sock);
 
+/* itd_start_sock() with extra mcppoold arguments (NULL-terminated, may be NULL). */
+void itd_start_args(struct itd *d, const char *catalog_json, const char *const *env,
+		    const char *sock, const char *const *extra_args);
+
 /* Same, without waiting: for start-up failures. Returns the exit status (or -1 if still running after 5 s). */
 int itd_run_to_exit(struct itd *d, const char *catalog_json, const char *const *env,
 		    const char *const *extra_args);

@@ -363,3 +363,42 @@ Test(admin, servers_shows_urls_without_credentials_or_query)
 	cr_assert_null(strstr(out, "pw@"), "%s", out);
 	itd_stop(&d);
 }
+
+Test(admin, env_file_settings_apply_and_the_process_environment_wins)
+{
+	struct itd d;
+	char path[400];
+	int st;
+	FILE *f;
+
+	/* The temp dir exists only once the daemon is prepared: write the file to /tmp. */
+	snprintf(path, sizeof(path), "/tmp/mcppool-it-env-%d", getpid());
+	f = fopen(path, "w");
+	fputs("# seed settings\nexport MAX_TOTAL_CONNECTIONS=42\nMAX_CONNECTIONS_PER_USER='7'\n"
+	      "CLEANUP_INTERVAL=\"60000\"\n", f);
+	fclose(f);
+	const char *env[] = { "MAX_CONNECTIONS_PER_USER=3", NULL };
+	itd_start_args(&d, NULL, env, NULL, ARGS("--env-file", path));
+	json_t *cfg = json_object_get(it_data(itd_ctl_json(&d, &st, ARGS("pool-status"))), "config");
+	cr_assert_eq(json_integer_value(json_object_get(cfg, "maxTotalConnections")), 42);
+	cr_assert_eq(json_integer_value(json_object_get(cfg, "maxConnectionsPerUser")), 3,
+		     "the .env file won over the process environment");
+	cr_assert_eq(json_integer_value(json_object_get(cfg, "cleanupInterval")), 60000);
+	itd_stop(&d);
+	unlink(path);
+}
+
+Test(admin, a_socket_group_makes_the_socket_0660_with_that_group)
+{
+	struct itd d;
+	struct stat st;
+	const char *env[] = { "MCPPOOL_SOCKET_GROUP=nogroup", NULL };
+
+	if (getuid() != 0)
+		cr_skip_test("needs root to give the socket another group");
+	itd_start(&d, NULL, env);
+	cr_assert(stat(d.sock, &st) == 0);
+	cr_assert_eq(st.st_mode & 0777, 0660, "mode %o", st.st_mode & 0777);
+	cr_assert_eq(st.st_gid, 65534, "gid %u", (unsigned)st.st_gid);
+	itd_stop(&d);
+}
