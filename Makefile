@@ -149,11 +149,8 @@ bench: all $(BENCH_BIN)
 
 # ---- installing ----------------------------------------------------------------
 
-$(B)/mcppool.pc: client/mcppool.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
-	    -e 's|@VERSION@|$(VERSION)|g' $< > $@
-
-install: all $(B)/mcppool.pc
+# The .pc is written at install time: it depends on PREFIX, which a file target would not see.
+install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
 	    $(DESTDIR)$(INCDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
@@ -164,7 +161,9 @@ install: all $(B)/mcppool.pc
 	ln -sf libmcppool.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmcppool.so.$(SOVERSION)
 	ln -sf libmcppool.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmcppool.so
 	install -m 0644 client/mcppool.h $(DESTDIR)$(INCDIR)/mcppool.h
-	install -m 0644 $(B)/mcppool.pc $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' client/mcppool.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
 	for m in man/*.[1358]; do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 
 uninstall:
