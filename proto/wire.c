@@ -348,56 +348,69 @@ int wire_validate(const char *buf, size_t len, int max_depth, char *err, size_t 
 }
 
 /*
- * Builds o from bytes that wire_validate() accepted; strings, bin and ext
- * point into b. Recursion is bounded by the validated depth. Returns -1 only
- * when the zone cannot allocate.
+ * Checks and builds the object at *off in one pass: the same checks as the walk
+ * of wire_validate(), in the same (pre-order) order, so a bad frame gets the same
+ * first error. Strings, bin and ext point into b. depth counts the containers
+ * open around o; recursion stops at max_depth (WIRE_MAX_DEPTH). A container's
+ * element array is allocated only after its count was checked against the bytes
+ * left, so the zone never grows past a bounded multiple of len. Returns 0, or -1
+ * with err (o then holds a partial tree the caller drops).
  */
-static int mp_build(const unsigned char *b, size_t len, size_t *off, msgpack_zone *zone,
-		    msgpack_object *o)
+static int mp_build(const unsigned char *b, size_t len, size_t *off, size_t depth,
+		    size_t max_depth, msgpack_zone *zone, msgpack_object *o, char *err,
+		    size_t errlen)
 {
-	size_t head;
+	const char *body;
 	uint32_t n;
 
-	mp_head(b + *off, len - *off, o, &head);
-	*off += head;
+	if (validate_one(b, len, off, o, err, errlen) < 0)
+		return -1;
+	body = (const char *)b + *off - mp_body_size(o);
 	switch (o->type) {
 	case MSGPACK_OBJECT_STR:
-		o->via.str.ptr = (const char *)b + *off;
-		break;
+		o->via.str.ptr = body;
+		return 0;
 	case MSGPACK_OBJECT_BIN:
-		o->via.bin.ptr = (const char *)b + *off;
-		break;
+		o->via.bin.ptr = body;
+		return 0;
 	case MSGPACK_OBJECT_EXT:
-		o->via.ext.ptr = (const char *)b + *off;
-		break;
+		o->via.ext.ptr = body;
+		return 0;
 	case MSGPACK_OBJECT_ARRAY:
-		n = o->via.array.size;
-		if (n == 0)
-			return 0;
-		o->via.array.ptr = msgpack_zone_malloc(zone, n * sizeof(msgpack_object));
-		if (!o->via.array.ptr)
-			return -1;
-		for (uint32_t i = 0; i < n; i++)
-			if (mp_build(b, len, off, zone, &o->via.array.ptr[i]) < 0)
-				return -1;
-		return 0;
 	case MSGPACK_OBJECT_MAP:
-		n = o->via.map.size;
-		if (n == 0)
-			return 0;
-		o->via.map.ptr = msgpack_zone_malloc(zone, n * sizeof(msgpack_object_kv));
-		if (!o->via.map.ptr)
-			return -1;
-		for (uint32_t i = 0; i < n; i++)
-			if (mp_build(b, len, off, zone, &o->via.map.ptr[i].key) < 0 ||
-			    mp_build(b, len, off, zone, &o->via.map.ptr[i].val) < 0)
-				return -1;
-		return 0;
+		break;
 	default:
 		return 0;
 	}
-	*off += mp_body_size(o);
+	if (depth >= max_depth) {
+		wire_err(err, errlen, "frame nests deeper than %zu levels", max_depth);
+		return -1;
+	}
+	if (o->type == MSGPACK_OBJECT_ARRAY) {
+		if ((n = o->via.array.size) == 0)
+			return 0;
+		if (!(o->via.array.ptr = msgpack_zone_malloc(zone, n * sizeof(msgpack_object))))
+			goto oom;
+		for (uint32_t i = 0; i < n; i++)
+			if (mp_build(b, len, off, depth + 1, max_depth, zone, &o->via.array.ptr[i],
+				     err, errlen) < 0)
+				return -1;
+		return 0;
+	}
+	if ((n = o->via.map.size) == 0)
+		return 0;
+	if (!(o->via.map.ptr = msgpack_zone_malloc(zone, n * sizeof(msgpack_object_kv))))
+		goto oom;
+	for (uint32_t i = 0; i < n; i++)
+		if (mp_build(b, len, off, depth + 1, max_depth, zone, &o->via.map.ptr[i].key, err,
+			     errlen) < 0 ||
+		    mp_build(b, len, off, depth + 1, max_depth, zone, &o->via.map.ptr[i].val, err,
+			     errlen) < 0)
+			return -1;
 	return 0;
+oom:
+	wire_err(err, errlen, "out of memory decoding a frame of %zu bytes", len);
+	return -1;
 }
 
 int wire_unpack(const char *buf, size_t len, msgpack_zone *zone, msgpack_object *obj, char *err,
@@ -406,14 +419,21 @@ int wire_unpack(const char *buf, size_t len, msgpack_zone *zone, msgpack_object 
 	size_t off = 0;
 
 	memset(obj, 0, sizeof(*obj));
-	if (wire_validate(buf, len, WIRE_MAX_DEPTH, err, errlen) < 0)
-		return -1;
-	if (mp_build((const unsigned char *)buf, len, &off, zone, obj) < 0) {
-		memset(obj, 0, sizeof(*obj));
-		wire_err(err, errlen, "out of memory decoding a frame of %zu bytes", len);
+	if (len == 0) {
+		wire_err(err, errlen, "empty payload");
 		return -1;
 	}
+	if (mp_build((const unsigned char *)buf, len, &off, 0, WIRE_MAX_DEPTH, zone, obj, err,
+		     errlen) < 0)
+		goto fail;
+	if (off != len) {
+		wire_err(err, errlen, "%zu trailing bytes after the object", len - off);
+		goto fail;
+	}
 	return 0;
+fail:
+	memset(obj, 0, sizeof(*obj));
+	return -1;
 }
 
 /* A request's id, read from the first bytes of a frame that may be malformed further on. */

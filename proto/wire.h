@@ -43,18 +43,20 @@ struct wire_msg {
 int wire_validate(const char *buf, size_t len, int max_depth, char *err, size_t errlen);
 
 /*
- * Validates buf with wire_validate(buf, len, WIRE_MAX_DEPTH) and then decodes
- * it into *obj; arrays and maps live in zone, while str, bin and ext point
- * into buf, which must outlive obj. Unlike msgpack_unpack() (whose nesting
- * stops at 32), any depth up to WIRE_MAX_DEPTH decodes. Returns 0, or -1 with
- * a reason in err.
+ * Decodes buf into *obj, checking it as it goes: it accepts and refuses what
+ * wire_validate(buf, len, WIRE_MAX_DEPTH) does, with the same reasons, in one
+ * pass. Arrays and maps live in zone (allocated only after their counts fit the
+ * bytes left), while str, bin and ext point into buf, which must outlive obj.
+ * Unlike msgpack_unpack() (whose nesting stops at 32), any depth up to
+ * WIRE_MAX_DEPTH decodes. Returns 0, or -1 with a reason in err (*obj zeroed;
+ * what the zone holds is garbage for the caller to clear).
  */
 int wire_unpack(const char *buf, size_t len, msgpack_zone *zone, msgpack_object *obj, char *err,
 		size_t errlen);
 
 /*
- * Decodes one frame payload into *msg; the objects live in zone. Runs
- * wire_validate() first. Returns 0, or -1 with a reason in err; when the frame
+ * Decodes one frame payload into *msg; the objects live in zone. Checks
+ * it as wire_unpack() does. Returns 0, or -1 with a reason in err; when the frame
  * was a request whose id could be read, *bad_id receives it (else 0) so that
  * the caller can address its BAD_REQUEST reply.
  *
