@@ -12,10 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "errcode.h"
 #include "frame.h"
+#include "jsontext.h"
 #include "mcppool.h"
 #include "mpjson.h"
 #include "sockpath.h"
@@ -83,6 +82,7 @@ struct mcppool_conn {
 	int depth;    /* user callbacks currently running */
 	struct frame_reader in;
 	msgpack_sbuffer out;
+	msgpack_sbuffer args; /* JSON arguments transcoded for the request being queued */
 	size_t out_sent;  /* out.data[0, out_sent) is written and wiped */
 	bool out_failed;  /* an allocation failed while packing the current frame */
 	size_t max_frame; /* the daemon's limit on what we send */
@@ -377,6 +377,7 @@ static void conn_free(mcppool_conn *c)
 	frame_reader_destroy(&c->in);
 	out_wipe(c);
 	msgpack_sbuffer_destroy(&c->out);
+	msgpack_sbuffer_destroy(&c->args);
 	free(c->pending.slots);
 	result_destroy(c->err_hold);
 	free(c);
@@ -515,17 +516,16 @@ static bool has_auth(const struct op_params *p)
 	return p->auth && p->auth->count > 0;
 }
 
-static bool has_payload(const struct op_params *p, const json_t *payload)
+static bool has_payload(const struct op_params *p)
 {
-	return payload || (p->packed && p->packed_len);
+	return p->packed && p->packed_len;
 }
 
 /* Packs the params map of an MCP op. */
-static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_params *p,
-			   const json_t *payload)
+static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_params *p)
 {
 	size_t n = (p->user != NULL) + (p->mcp != NULL) + (p->name_key && p->name) +
-		   has_payload(p, payload) + has_auth(p) + (p->timeout_ms > 0);
+		   has_payload(p) + has_auth(p) + (p->timeout_ms > 0);
 
 	msgpack_pack_map(pk, n);
 	if (p->user)
@@ -534,12 +534,9 @@ static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_
 		pack_kv_str(pk, "mcp", p->mcp);
 	if (p->name_key && p->name)
 		pack_kv_str(pk, p->name_key, p->name);
-	if (has_payload(p, payload)) {
+	if (has_payload(p)) {
 		wire_pack_str(pk, p->payload_key);
-		if (payload)
-			mpjson_pack(pk, payload);
-		else
-			out_write(c, p->packed, p->packed_len);
+		out_write(c, p->packed, p->packed_len);
 	}
 	if (has_auth(p)) {
 		wire_pack_str(pk, "auth");
@@ -553,11 +550,10 @@ static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_
 	}
 }
 
-static void pack_params(mcppool_conn *c, msgpack_packer *pk, const struct op_params *p,
-			const json_t *payload)
+static void pack_params(mcppool_conn *c, msgpack_packer *pk, const struct op_params *p)
 {
 	if (!p->raw)
-		pack_op_params(c, pk, p, payload);
+		pack_op_params(c, pk, p);
 	else if (p->packed && p->packed_len)
 		out_write(c, p->packed, p->packed_len);
 	else
@@ -570,7 +566,7 @@ static void pack_params(mcppool_conn *c, msgpack_packer *pk, const struct op_par
  * nothing queued.
  */
 static int queue_frame(mcppool_conn *c, uint64_t id, const struct op_params *p,
-		       const json_t *payload, uint64_t cancel_id, mcppool_error *err)
+		       uint64_t cancel_id, mcppool_error *err)
 {
 	size_t start = frame_begin(&c->out), end;
 	msgpack_packer pk;
@@ -583,7 +579,7 @@ static int queue_frame(mcppool_conn *c, uint64_t id, const struct op_params *p,
 	c->out_failed = false;
 	if (id) {
 		wire_pack_request_begin(&pk, id, p->op);
-		pack_params(c, &pk, p, payload);
+		pack_params(c, &pk, p);
 	} else {
 		wire_pack_notify_begin(&pk, "cancel");
 		msgpack_pack_map(&pk, 1);
@@ -670,24 +666,35 @@ static int check_params(const struct op_params *p, mcppool_error *err)
 	return check_packed_map(p->packed, p->packed_len, p->payload_key, err);
 }
 
-/* Parses JSON text that must hold an object; NULL with BAD_REQUEST (and the position) if not. */
-static json_t *parse_object(const char *text, const char *what, mcppool_error *err)
+/*
+ * Transcodes JSON text that must hold an object into c->args, straight from the
+ * text (no tree). Returns 0, or -1 with BAD_REQUEST naming the byte offset.
+ * Nesting is left to the daemon, which owns the limit.
+ */
+static int pack_object(mcppool_conn *c, const char *text, const char *what, mcppool_error *err)
 {
-	json_error_t je;
-	json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
+	size_t len = strlen(text), pos = 0;
+	msgpack_packer pk;
+	char why[160];
+	unsigned char b;
 
-	if (!j) {
-		set_err(err, MCPPOOL_BAD_REQUEST,
-			"%s is not valid JSON: %s (line %d, column %d, position %d)", what, je.text,
-			je.line, je.column, je.position);
-		return NULL;
+	c->args.size = 0;
+	msgpack_packer_init(&pk, &c->args, msgpack_sbuffer_write);
+	if (jsontext_to_msgpack(text, len, &pos, &pk, JSONTEXT_MAX_DEPTH, why, sizeof why) < 0) {
+		set_err(err, MCPPOOL_BAD_REQUEST, "%s is not valid JSON: %s", what, why);
+		return -1;
 	}
-	if (!json_is_object(j)) {
-		json_decref(j);
+	if (pos != len) {
+		set_err(err, MCPPOOL_BAD_REQUEST, "%s is not valid JSON: trailing data at byte %zu",
+			what, pos);
+		return -1;
+	}
+	b = (unsigned char)c->args.data[0];
+	if ((b & 0xf0) != 0x80 && b != 0xde && b != 0xdf) {
 		set_err(err, MCPPOOL_BAD_REQUEST, "%s must be a JSON object", what);
-		return NULL;
+		return -1;
 	}
-	return j;
+	return 0;
 }
 
 /*
@@ -697,9 +704,8 @@ static json_t *parse_object(const char *text, const char *what, mcppool_error *e
 static uint64_t submit_op(mcppool_conn *c, const struct op_params *p, enum pending_kind kind,
 			  mcppool_callback cb, void *arg, mcppool_error *err)
 {
-	json_t *payload = NULL;
+	struct op_params with_args;
 	struct pending e = { .kind = kind, .cb = cb, .arg = arg };
-	int rc;
 
 	if (c->broken) {
 		set_err(err, MCPPOOL_NOT_CONNECTED, "the connection is broken: %s",
@@ -708,17 +714,20 @@ static uint64_t submit_op(mcppool_conn *c, const struct op_params *p, enum pendi
 	}
 	if (check_params(p, err) < 0)
 		return 0;
-	if (!p->raw && p->json && !(payload = parse_object(p->json, p->payload_key, err)))
-		return 0;
+	if (!p->raw && p->json) {
+		if (pack_object(c, p->json, p->payload_key, err) < 0)
+			return 0;
+		with_args = *p;
+		with_args.packed = c->args.data;
+		with_args.packed_len = c->args.size;
+		p = &with_args;
+	}
 	if (ptable_reserve(&c->pending) < 0) {
-		json_decref(payload);
 		set_err(err, MCPPOOL_INTERNAL, "out of memory");
 		return 0;
 	}
 	e.id = c->next_id;
-	rc = queue_frame(c, e.id, p, payload, 0, err);
-	json_decref(payload);
-	if (rc < 0)
+	if (queue_frame(c, e.id, p, 0, err) < 0)
 		return 0;
 	c->next_id++;
 	ptable_place(&c->pending, &e);
@@ -740,7 +749,7 @@ static uint64_t submit_public(mcppool_conn *c, const struct op_params *p, mcppoo
 
 static int queue_cancel(mcppool_conn *c, uint64_t id)
 {
-	return queue_frame(c, 0, NULL, NULL, id, &c->conn_err);
+	return queue_frame(c, 0, NULL, id, &c->conn_err);
 }
 
 MCPPOOL_API int mcppool_cancel(mcppool_conn *conn, uint64_t id)
@@ -1038,6 +1047,7 @@ MCPPOOL_API mcppool_conn *mcppool_connect(const char *socket_path, mcppool_error
 	c->max_frame = FRAME_DEFAULT_MAX;
 	frame_reader_init(&c->in, FRAME_DEFAULT_MAX);
 	msgpack_sbuffer_init(&c->out);
+	msgpack_sbuffer_init(&c->args);
 	if (queue_hello(c, err) < 0) {
 		conn_free(c);
 		return NULL;

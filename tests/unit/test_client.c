@@ -829,7 +829,7 @@ Test(client, prepacked_arguments_are_sent_as_they_are)
 	fake_stop(&f);
 }
 
-Test(client, invalid_args_json_is_refused_with_its_position_and_nothing_is_sent)
+Test(client, invalid_args_json_is_refused_with_its_byte_offset_and_nothing_is_sent)
 {
 	struct fake f = { .handler = echo_params };
 	mcppool_error err;
@@ -839,7 +839,7 @@ Test(client, invalid_args_json_is_refused_with_its_position_and_nothing_is_sent)
 	c = connect_to(&f);
 	cr_assert_eq(mcppool_call(c, "alice", "demo", "echo", "{\"a\": }", NULL, 0, NULL, &err), -1);
 	cr_assert_eq(err.code, MCPPOOL_BAD_REQUEST);
-	cr_assert(strstr(err.message, "position 7"), "%s", err.message);
+	cr_assert(strstr(err.message, "at byte 6"), "%s", err.message);
 	cr_assert_eq(mcppool_call(c, "alice", "demo", "echo", "[1]", NULL, 0, NULL, &err), -1);
 	cr_assert(strstr(err.message, "must be a JSON object"), "%s", err.message);
 	cr_assert_eq(mcppool_submit_call(c, "alice", "demo", "echo", "nope", NULL, 0, record,
