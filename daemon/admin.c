@@ -111,7 +111,7 @@ static void pack_config(msgpack_packer *pk, const struct config *cfg)
 	msgpack_pack_uint64(pk, cfg->cleanup_interval_ms);
 }
 
-void admin_pool_status(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+void admin_pool_status(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params)
 {
 	size_t start;
 	msgpack_packer *pk = session_reply_begin(s, id, &start);
@@ -129,7 +129,7 @@ void admin_pool_status(struct daemon *d, struct session *s, uint64_t id, const m
 
 /* ---- cleanup ---------------------------------------------------------------- */
 
-void admin_cleanup(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+void admin_cleanup(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params)
 {
 	msgpack_sbuffer before;
 	msgpack_packer bpk;
@@ -177,7 +177,7 @@ static void pack_public_url(msgpack_packer *pk, const char *url)
 	wire_pack_strn(pk, buf, n < sizeof(buf) ? n : sizeof(buf) - 1);
 }
 
-void admin_servers(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+void admin_servers(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params)
 {
 	size_t start;
 	msgpack_packer *pk = session_reply_begin(s, id, &start);
@@ -225,7 +225,7 @@ void admin_evict(struct daemon *d, struct session *s, uint64_t id, const char *u
 	session_reply_end(s, start);
 }
 
-void admin_metrics(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+void admin_metrics(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params)
 {
 	char *text = metrics_render(d);
 	msgpack_packer *pk;

@@ -4,16 +4,16 @@
 
 #include <stdint.h>
 
-#include <msgpack.h>
+#include "ops.h"
 
 struct daemon;
 struct session;
 
-/* Each answers the session at once under id; params is the request's map. */
-void admin_pool_status(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params);
-void admin_cleanup(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params);
-void admin_servers(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params);
-void admin_metrics(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params);
+/* Each answers the session at once under id; they take no params. */
+void admin_pool_status(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params);
+void admin_cleanup(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params);
+void admin_servers(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params);
+void admin_metrics(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params);
 void admin_evict(struct daemon *d, struct session *s, uint64_t id, const char *user, const char *mcp);
 
 /* Formats wall-clock ms as ISO-8601 UTC with milliseconds ("2024-01-01T10:00:00.000Z"). */

@@ -27,32 +27,65 @@ struct mcp_params {
 	uint64_t timeout_ms;
 };
 
+static const struct {
+	const char *name;
+	size_t len;
+} param_names[P__COUNT] = {
+	[P_USER] = { "user", 4 },	    [P_MCP] = { "mcp", 3 },
+	[P_TOOL] = { "tool", 4 },	    [P_ARGUMENTS] = { "arguments", 9 },
+	[P_METHOD] = { "method", 6 },	    [P_PARAMS] = { "params", 6 },
+	[P_CURSOR] = { "cursor", 6 },	    [P_AUTH] = { "auth", 4 },
+	[P_TIMEOUT_MS] = { "timeout_ms", 10 },
+};
+
+static void params_index(const msgpack_object *map, struct op_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object_kv *kv = &map->via.map.ptr[i];
+		const char *k = kv->key.via.str.ptr;
+		size_t n = kv->key.via.str.size;
+
+		if (kv->key.type != MSGPACK_OBJECT_STR || n == 0)
+			continue;
+		for (int j = 0; j < P__COUNT; j++) {
+			if (n == param_names[j].len && k[0] == param_names[j].name[0] &&
+			    memcmp(k, param_names[j].name, n) == 0) {
+				if (!p->v[j])
+					p->v[j] = &kv->val;
+				break;
+			}
+		}
+	}
+}
+
 /*
  * Copies the str param key into buf (NUL-terminated). Returns 1 when present,
  * 0 when absent and optional, -1 (session answered) when bad.
  */
-static int get_str(struct session *s, uint64_t id, const msgpack_object *params, const char *key,
-		   bool required, char *buf, size_t buflen)
+static int get_str(struct session *s, uint64_t id, const struct op_params *params,
+		   enum op_param key, bool required, char *buf, size_t buflen)
 {
-	const msgpack_object *o = wire_map_get(params, key);
+	const msgpack_object *o = params->v[key];
+	const char *name = param_names[key].name;
 
 	if (!o || o->type == MSGPACK_OBJECT_NIL) {
 		if (!required)
 			return 0;
-		session_reply_error(s, id, ERR_BAD_REQUEST, "missing param \"%s\" (a string)", key);
+		session_reply_error(s, id, ERR_BAD_REQUEST, "missing param \"%s\" (a string)", name);
 		return -1;
 	}
 	if (o->type != MSGPACK_OBJECT_STR) {
-		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" must be a string", key);
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" must be a string", name);
 		return -1;
 	}
 	if (o->via.str.size >= buflen) {
 		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" is longer than %zu bytes",
-				    key, buflen - 1);
+				    name, buflen - 1);
 		return -1;
 	}
 	if (memchr(o->via.str.ptr, '\0', o->via.str.size)) {
-		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" contains a NUL byte", key);
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" contains a NUL byte", name);
 		return -1;
 	}
 	memcpy(buf, o->via.str.ptr, o->via.str.size);
@@ -64,21 +97,22 @@ static int get_str(struct session *s, uint64_t id, const msgpack_object *params,
  * Appends the map param key as JSON text to out. Returns 1 when present, 0
  * when absent, -1 (session answered) when bad.
  */
-static int get_json_map(struct session *s, uint64_t id, const msgpack_object *params,
-			const char *key, struct jbuf *out)
+static int get_json_map(struct session *s, uint64_t id, const struct op_params *params,
+			enum op_param key, struct jbuf *out)
 {
-	const msgpack_object *o = wire_map_get(params, key);
+	const msgpack_object *o = params->v[key];
+	const char *name = param_names[key].name;
 	char err[256];
 
 	if (!o || o->type == MSGPACK_OBJECT_NIL)
 		return 0;
 	if (o->type != MSGPACK_OBJECT_MAP) {
-		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" must be a map", key);
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\" must be a map", name);
 		return -1;
 	}
 	/* It is nested in the JSON-RPC message and its params: two levels of the limit. */
 	if (jsontext_from_msgpack(o, out, WIRE_MAX_DEPTH - 2, err, sizeof(err)) < 0) {
-		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\": %s", key, err);
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"%s\": %s", name, err);
 		return -1;
 	}
 	return 1;
@@ -86,13 +120,13 @@ static int get_json_map(struct session *s, uint64_t id, const msgpack_object *pa
 
 /* Checks user, mcp, auth and timeout_ms; returns 0, or -1 when the session was answered. */
 static int get_mcp_params(struct daemon *d, struct session *s, uint64_t id,
-			  const msgpack_object *params, struct mcp_params *p)
+			  const struct op_params *params, struct mcp_params *p)
 {
-	const msgpack_object *t = wire_map_get(params, "timeout_ms");
+	const msgpack_object *t = params->v[P_TIMEOUT_MS];
 	char mcp[NAME_MAX_LEN + 1], err[256];
 
-	if (get_str(s, id, params, "user", true, p->user, sizeof(p->user)) < 0 ||
-	    get_str(s, id, params, "mcp", true, mcp, sizeof(mcp)) < 0)
+	if (get_str(s, id, params, P_USER, true, p->user, sizeof(p->user)) < 0 ||
+	    get_str(s, id, params, P_MCP, true, mcp, sizeof(mcp)) < 0)
 		return -1;
 	if (catalog_check_name(p->user, strlen(p->user), USER_MAX, err, sizeof(err)) < 0) {
 		session_reply_error(s, id, ERR_BAD_REQUEST, "user: %s", err);
@@ -113,7 +147,7 @@ static int get_mcp_params(struct daemon *d, struct session *s, uint64_t id,
 		}
 		p->timeout_ms = t->via.u64;
 	}
-	if (auth_from_msgpack(&p->auth, wire_map_get(params, "auth"), err, sizeof(err)) < 0) {
+	if (auth_from_msgpack(&p->auth, params->v[P_AUTH], err, sizeof(err)) < 0) {
 		session_reply_error(s, id, ERR_AUTH_INVALID, "%s", err);
 		return -1;
 	}
@@ -141,14 +175,15 @@ static void submit(struct daemon *d, struct session *s, uint64_t id, struct mcp_
 	backend_submit(d, s, id, &call);
 }
 
-static void op_call(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+static void op_call(struct daemon *d, struct session *s, uint64_t id,
+		    const struct op_params *params)
 {
 	struct mcp_params p = { 0 };
 	char tool[NAME_MAX_LEN * 2];
 	struct jbuf call;
 	int have_args;
 
-	if (get_str(s, id, params, "tool", true, tool, sizeof(tool)) < 0)
+	if (get_str(s, id, params, P_TOOL, true, tool, sizeof(tool)) < 0)
 		return;
 	/* {"name":TOOL,"arguments":ARGS}: the tools/call params, built as text. */
 	jbuf_init(&call);
@@ -158,7 +193,7 @@ static void op_call(struct daemon *d, struct session *s, uint64_t id, const msgp
 		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"tool\" must be valid UTF-8");
 		goto out;
 	}
-	if ((have_args = get_json_map(s, id, params, "arguments", &call)) < 0)
+	if ((have_args = get_json_map(s, id, params, P_ARGUMENTS, &call)) < 0)
 		goto out;
 	if ((!have_args && jbuf_append(&call, "{}", 2) < 0) || jbuf_append(&call, "}", 1) < 0) {
 		session_reply_error(s, id, ERR_INTERNAL, "out of memory");
@@ -171,13 +206,13 @@ out:
 }
 
 static void op_request(struct daemon *d, struct session *s, uint64_t id,
-		       const msgpack_object *params)
+		       const struct op_params *params)
 {
 	struct mcp_params p = { 0 };
 	char method[NAME_MAX_LEN * 2];
 	struct jbuf mparams;
 
-	if (get_str(s, id, params, "method", true, method, sizeof(method)) < 0)
+	if (get_str(s, id, params, P_METHOD, true, method, sizeof(method)) < 0)
 		return;
 	if (strcmp(method, "initialize") == 0 || strncmp(method, "notifications/", 14) == 0) {
 		session_reply_error(s, id, ERR_BAD_REQUEST,
@@ -186,20 +221,21 @@ static void op_request(struct daemon *d, struct session *s, uint64_t id,
 		return;
 	}
 	jbuf_init(&mparams);
-	if (get_json_map(s, id, params, "params", &mparams) >= 0 &&
+	if (get_json_map(s, id, params, P_PARAMS, &mparams) >= 0 &&
 	    get_mcp_params(d, s, id, params, &p) == 0)
 		submit(d, s, id, &p, method, &mparams, REQ_RESULT);
 	jbuf_free(&mparams);
 }
 
-static void op_tools(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+static void op_tools(struct daemon *d, struct session *s, uint64_t id,
+		    const struct op_params *params)
 {
 	struct mcp_params p = { 0 };
 	char cursor[4096];
 	struct jbuf list;
 	int have;
 
-	if ((have = get_str(s, id, params, "cursor", false, cursor, sizeof(cursor))) < 0 ||
+	if ((have = get_str(s, id, params, P_CURSOR, false, cursor, sizeof(cursor))) < 0 ||
 	    get_mcp_params(d, s, id, params, &p) < 0)
 		return;
 	jbuf_init(&list);
@@ -215,7 +251,8 @@ static void op_tools(struct daemon *d, struct session *s, uint64_t id, const msg
 	jbuf_free(&list);
 }
 
-static void op_warm(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+static void op_warm(struct daemon *d, struct session *s, uint64_t id,
+		    const struct op_params *params)
 {
 	struct mcp_params p = { 0 };
 
@@ -224,19 +261,20 @@ static void op_warm(struct daemon *d, struct session *s, uint64_t id, const msgp
 	submit(d, s, id, &p, "ping", NULL, REQ_WARM);
 }
 
-static void op_evict(struct daemon *d, struct session *s, uint64_t id, const msgpack_object *params)
+static void op_evict(struct daemon *d, struct session *s, uint64_t id,
+		    const struct op_params *params)
 {
 	char user[USER_MAX + 1], mcp[NAME_MAX_LEN + 1];
 	int have_mcp;
 
-	if (get_str(s, id, params, "user", true, user, sizeof(user)) < 0 ||
-	    (have_mcp = get_str(s, id, params, "mcp", false, mcp, sizeof(mcp))) < 0)
+	if (get_str(s, id, params, P_USER, true, user, sizeof(user)) < 0 ||
+	    (have_mcp = get_str(s, id, params, P_MCP, false, mcp, sizeof(mcp))) < 0)
 		return;
 	admin_evict(d, s, id, user, have_mcp ? mcp : NULL);
 }
 
 typedef void (*op_fn)(struct daemon *d, struct session *s, uint64_t id,
-		      const msgpack_object *params);
+		      const struct op_params *params);
 
 static const struct op {
 	const char *name;
@@ -257,6 +295,8 @@ static const struct op {
 void ops_dispatch(struct daemon *d, struct session *s, uint64_t id, const char *op,
 		  size_t op_len, const msgpack_object *params)
 {
+	struct op_params index;
+
 	for (size_t i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++) {
 		const struct op *o = &op_table[i];
 		if (strlen(o->name) != op_len || memcmp(o->name, op, op_len) != 0)
@@ -266,7 +306,8 @@ void ops_dispatch(struct daemon *d, struct session *s, uint64_t id, const char *
 					    "\"%s\" needs the daemon's uid or root", o->name);
 			return;
 		}
-		o->fn(d, s, id, params);
+		params_index(params, &index);
+		o->fn(d, s, id, &index);
 		return;
 	}
 	d->metrics.frames_bad++;

@@ -10,6 +10,28 @@
 struct daemon;
 struct session;
 
+/* The params an op may read, by name. */
+enum op_param {
+	P_USER,
+	P_MCP,
+	P_TOOL,
+	P_ARGUMENTS,
+	P_METHOD,
+	P_PARAMS,
+	P_CURSOR,
+	P_AUTH,
+	P_TIMEOUT_MS,
+	P__COUNT
+};
+
+/*
+ * A request's params map indexed in one walk: v[P_x] is the value of key "x", or
+ * NULL when absent. Of a repeated key the first counts; other keys are ignored.
+ */
+struct op_params {
+	const msgpack_object *v[P__COUNT];
+};
+
 /*
  * Runs the request op (not NUL-terminated) with params (a map) for session s,
  * which is answered exactly once under client id id: at once for admin ops and
