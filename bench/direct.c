@@ -1,4 +1,4 @@
-/* The hot path's baseline: an MCP server driven directly over its stdio pipes, no daemon. */
+/* The baselines without mcppoold: an MCP server driven directly over its stdio pipes. */
 #include "direct.h"
 
 #include <errno.h>
@@ -15,6 +15,8 @@
 #include "util.h"
 
 #define READ_TIMEOUT_MS 10000
+#define MAX_BATCH 64     /* requests per direct_send_echo() */
+#define MAX_REQUEST 512  /* bytes of one request line */
 
 extern char **environ;
 
@@ -24,6 +26,7 @@ static void spawn_child(struct direct *d, const char *command)
 	char *argv[] = { (char *)command, NULL };
 	int in[2], out[2], err;
 
+	/* Close-on-exec, so that servers spawned by other threads do not hold these pipes open. */
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
 		die("pipe: %s", strerror(errno));
 	posix_spawn_file_actions_init(&fa);
@@ -42,49 +45,125 @@ static void spawn_child(struct direct *d, const char *command)
 
 static void send_line(struct direct *d, const char *line, size_t len)
 {
-	if (write(d->to_child, line, len) != (ssize_t)len)
-		die("write to the server: %s", strerror(errno));
+	ssize_t n = write(d->to_child, line, len);
+
+	if (n != (ssize_t)len)
+		die("write to the server: %s", n < 0 ? strerror(errno) : "the pipe is full");
 }
 
-/* Drops the line consumed last, then reads until a whole line is buffered; returns its length. */
-static size_t read_line(struct direct *d, size_t consumed)
+/* Writes the request line of a tools/call of echo into buf; returns its length. */
+static size_t format_echo(char *buf, size_t size, uint64_t id, const char *message)
 {
-	struct pollfd pfd = { .fd = d->from_child, .events = POLLIN };
+	int n = snprintf(buf, size,
+			 "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"tools/call\",\"params\":"
+			 "{\"name\":\"echo\",\"arguments\":{\"message\":\"%s\"}}}\n",
+			 (unsigned long long)id, message);
+
+	if (n < 0 || (size_t)n >= size)
+		die("echo message too long");
+	return (size_t)n;
+}
+
+/* Drops the first n bytes of the buffer. */
+static void drop(struct direct *d, size_t n)
+{
+	memmove(d->line, d->line + n, d->len - n);
+	d->len -= n;
+}
+
+/* Appends one read's worth to the buffer; returns the bytes read, 0 when the pipe was empty. */
+static size_t fill(struct direct *d)
+{
+	ssize_t n;
+
+	drop(d, d->taken);
+	d->taken = 0;
+	if (d->len == sizeof(d->line))
+		die("the server sent a line over %zu bytes", sizeof(d->line));
+	n = read(d->from_child, d->line + d->len, sizeof(d->line) - d->len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		die("read from the server: %s", n ? strerror(errno) : "closed");
+	d->len += (size_t)n;
+	return (size_t)n;
+}
+
+/* The decimal number at *p, after optional spaces; advances *p. -1 when there is none. */
+static int parse_id(const char **p, const char *end, uint64_t *id)
+{
+	const char *s = *p;
+
+	while (s < end && *s == ' ')
+		s++;
+	if (s == end || *s < '0' || *s > '9')
+		return -1;
+	for (*id = 0; s < end && *s >= '0' && *s <= '9'; s++)
+		*id = *id * 10 + (uint64_t)(*s - '0');
+	*p = s;
+	return 0;
+}
+
+/*
+ * 1 when line is a reply: a numeric id first, then "result" or "error" (the one
+ * that comes first is the member: what is nested inside it comes later).
+ */
+static int parse_reply(const char *line, size_t len, uint64_t *id, int *ok)
+{
+	const char *end = line + len;
+	const char *p = memmem(line, len, "\"id\":", 5);
+	const char *result, *error;
+
+	if (!p)
+		return 0;
+	p += 5;
+	if (parse_id(&p, end, id) < 0)
+		return 0;
+	result = memmem(p, (size_t)(end - p), "\"result\":", 9);
+	error = memmem(p, (size_t)(end - p), "\"error\":", 8);
+	if (!result && !error)
+		return 0;
+	*ok = result && (!error || result < error);
+	return 1;
+}
+
+int direct_next_reply(struct direct *d, uint64_t *id, int *ok)
+{
 	char *nl;
 
-	memmove(d->line, d->line + consumed, d->len - consumed);
-	d->len -= consumed;
-	while (!(nl = memchr(d->line, '\n', d->len))) {
-		ssize_t n;
+	drop(d, d->taken);
+	d->taken = 0;
+	while ((nl = memchr(d->line, '\n', d->len))) {
+		size_t len = (size_t)(nl - d->line) + 1;
 
-		if (d->len == sizeof(d->line))
-			die("the server sent a line over %zu bytes", sizeof(d->line));
-		if (poll(&pfd, 1, READ_TIMEOUT_MS) != 1)
-			die("the server sent nothing for %d ms", READ_TIMEOUT_MS);
-		n = read(d->from_child, d->line + d->len, sizeof(d->line) - d->len);
-		if (n <= 0)
-			die("read from the server: %s", n ? strerror(errno) : "closed");
-		d->len += (size_t)n;
+		if (parse_reply(d->line, len, id, ok)) {
+			d->taken = len;
+			return 1;
+		}
+		drop(d, len);
 	}
-	return (size_t)(nl - d->line) + 1;
+	return 0;
 }
 
-/* Waits for the reply of request id (skipping notifications); dies unless it is a result. */
-static void await_result(struct direct *d, uint64_t id)
+/* Waits for the reply of request id (dropping the others); dies unless it is a result. */
+static void await_result(struct direct *d, uint64_t want)
 {
-	char want[48];
-	size_t len = 0;
+	struct pollfd pfd = { .fd = d->from_child, .events = POLLIN };
+	uint64_t id;
+	int ok;
 
-	snprintf(want, sizeof(want), "\"id\":%llu,", (unsigned long long)id);
 	for (;;) {
-		len = read_line(d, len);
-		if (memmem(d->line, len, want, strlen(want)))
-			break;
+		while (direct_next_reply(d, &id, &ok)) {
+			if (id != want)
+				continue;
+			if (!ok)
+				die("the server answered with an error: %.*s", (int)d->taken, d->line);
+			return;
+		}
+		if (poll(&pfd, 1, READ_TIMEOUT_MS) != 1)
+			die("the server sent nothing for %d ms", READ_TIMEOUT_MS);
+		fill(d);
 	}
-	if (!memmem(d->line, len, "\"result\"", 8))
-		die("the server answered with an error: %.*s", (int)len, d->line);
-	memmove(d->line, d->line + len, d->len - len);
-	d->len -= len;
 }
 
 void direct_start(struct direct *d, const char *command)
@@ -96,6 +175,7 @@ void direct_start(struct direct *d, const char *command)
 		"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
 
 	d->len = 0;
+	d->taken = 0;
 	d->next_id = 2;
 	spawn_child(d, command);
 	send_line(d, init, sizeof(init) - 1);
@@ -104,17 +184,51 @@ void direct_start(struct direct *d, const char *command)
 
 void direct_call(struct direct *d, const char *message)
 {
-	char req[512];
+	char req[MAX_REQUEST];
 	uint64_t id = d->next_id++;
-	int n = snprintf(req, sizeof(req),
-			 "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"tools/call\",\"params\":"
-			 "{\"name\":\"echo\",\"arguments\":{\"message\":\"%s\"}}}\n",
-			 (unsigned long long)id, message);
 
-	if (n < 0 || (size_t)n >= sizeof(req))
-		die("echo message too long");
-	send_line(d, req, (size_t)n);
+	send_line(d, req, format_echo(req, sizeof(req), id, message));
 	await_result(d, id);
+}
+
+void direct_nonblock(struct direct *d)
+{
+	int fds[] = { d->to_child, d->from_child };
+
+	for (int i = 0; i < 2; i++) {
+		int flags = fcntl(fds[i], F_GETFL);
+
+		if (flags < 0 || fcntl(fds[i], F_SETFL, flags | O_NONBLOCK) < 0)
+			die("fcntl(O_NONBLOCK): %s", strerror(errno));
+	}
+}
+
+void direct_send_echo(struct direct *d, const uint64_t *ids, unsigned n, const char *message)
+{
+	char buf[MAX_BATCH * MAX_REQUEST];
+	size_t len = 0;
+
+	if (n > MAX_BATCH)
+		die("over %d echo requests at once", MAX_BATCH);
+	for (unsigned i = 0; i < n; i++)
+		len += format_echo(buf + len, MAX_REQUEST, ids[i], message);
+	send_line(d, buf, len);
+}
+
+void direct_read(struct direct *d)
+{
+	fill(d);
+}
+
+uint64_t direct_cpu_ns(const struct direct *d)
+{
+	struct timespec ts;
+	clockid_t clock;
+	int err = clock_getcpuclockid(d->pid, &clock);
+
+	if (err || clock_gettime(clock, &ts) < 0)
+		die("CPU clock of server %d: %s", (int)d->pid, strerror(err ? err : errno));
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* 1 once pid is reaped, 0 if it still runs after ms milliseconds. */
@@ -131,9 +245,17 @@ static int reaped_within(pid_t pid, int ms)
 	return 0;
 }
 
+void direct_hangup(struct direct *d)
+{
+	if (d->to_child < 0)
+		return;
+	close(d->to_child);
+	d->to_child = -1;
+}
+
 void direct_stop(struct direct *d)
 {
-	close(d->to_child);
+	direct_hangup(d);
 	if (!reaped_within(d->pid, 2000)) {
 		kill(d->pid, SIGKILL);
 		waitpid(d->pid, NULL, 0);

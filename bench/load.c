@@ -14,22 +14,27 @@
 
 #include <mcppool.h>
 
+#include "direct.h"
 #include "rawecho.h"
 
 #define DRAIN_NS (5ull * 1000000000u)
 #define MAX_FRAME 256
+#define MAX_INFLIGHT 64 /* requests in flight per connection */
+#define DIRECT_MESSAGE "hello" /* the echo argument, as the LOAD_DAEMON calls send it */
 
 enum phase { PHASE_WARMUP, PHASE_MEASURE, PHASE_STOP };
+
+struct worker;
 
 struct run {
 	const struct load_spec *spec;
 	unsigned nthreads;    /* spec->threads, at most one per connection */
+	struct worker *workers;
+	atomic_uint opened;   /* workers whose connections are all up */
 	atomic_int phase;
 	msgpack_sbuffer args; /* the echo arguments, packed once */
 	char frame[MAX_FRAME];
 };
-
-struct worker;
 
 /* One app connection and the requests it keeps in flight. */
 struct aconn {
@@ -40,9 +45,12 @@ struct aconn {
 	mcppool_conn *mc;      /* LOAD_DAEMON */
 	struct slot *slots;    /* LOAD_DAEMON: one per request kept in flight */
 	unsigned outstanding;  /* LOAD_ECHO: frames in flight */
-	uint64_t *sent;        /* LOAD_ECHO: send times, a ring in reply order */
+	uint64_t *sent;        /* LOAD_ECHO: send times, a ring in reply order;
+				  LOAD_DIRECT: send times, by slot (request id % inflight) */
 	unsigned head;         /* LOAD_ECHO: index in sent of the oldest request */
 	size_t partial;        /* LOAD_ECHO: bytes received of the next frame */
+	struct direct *d;      /* LOAD_DIRECT: the connection's own server */
+	uint64_t *ids;         /* LOAD_DIRECT: the id in flight in each slot; 0 when none */
 };
 
 /* A request slot of a LOAD_DAEMON connection: the callback's argument. */
@@ -174,7 +182,7 @@ static void echo_send(struct aconn *ac, unsigned n)
 {
 	const struct run *run = ac->w->run;
 	size_t len = run->spec->frame_len;
-	char buf[MAX_FRAME * 64];
+	char buf[MAX_FRAME * MAX_INFLIGHT];
 	uint64_t t = now_ns();
 
 	if (n * len > sizeof(buf))
@@ -202,7 +210,7 @@ static void echo_open(struct aconn *ac)
 static void echo_event(struct aconn *ac)
 {
 	const struct load_spec *spec = ac->w->run->spec;
-	char buf[MAX_FRAME * 64];
+	char buf[MAX_FRAME * MAX_INFLIGHT];
 	ssize_t n = recv(ac->fd, buf, sizeof(buf), MSG_DONTWAIT);
 	unsigned done = 0;
 
@@ -229,6 +237,87 @@ static void echo_close(struct aconn *ac)
 	free(ac->sent);
 }
 
+/* ---- to a server of its own, no pooler --------------------------------------------- */
+
+/* Sends the requests ids[0 .. n - 1] in one write; request id occupies slot id % inflight. */
+static void direct_send(struct aconn *ac, const uint64_t *ids, unsigned n)
+{
+	unsigned inflight = ac->w->run->spec->inflight;
+	uint64_t t = now_ns();
+
+	for (unsigned i = 0; i < n; i++) {
+		ac->ids[ids[i] % inflight] = ids[i];
+		ac->sent[ids[i] % inflight] = t;
+	}
+	direct_send_echo(ac->d, ids, n, DIRECT_MESSAGE);
+	ac->w->outstanding += n;
+}
+
+/* Spawns and initializes the server, then fills every slot; the ids start above initialize's 1. */
+static void direct_open(struct aconn *ac)
+{
+	const struct load_spec *spec = ac->w->run->spec;
+	uint64_t ids[MAX_INFLIGHT];
+
+	ac->d = xcalloc(1, sizeof(*ac->d));
+	direct_start(ac->d, spec->command);
+	direct_nonblock(ac->d);
+	ac->fd = ac->d->from_child;
+	ac->sent = xcalloc(spec->inflight, sizeof(*ac->sent));
+	ac->ids = xcalloc(spec->inflight, sizeof(*ac->ids));
+	for (unsigned s = 0; s < spec->inflight; s++)
+		ids[s] = spec->inflight + s;
+	direct_send(ac, ids, spec->inflight);
+	watch(ac, EPOLLIN);
+}
+
+/* Completes the replies read; each slot answered gets its next id, all sent in one write. */
+static void direct_event(struct aconn *ac)
+{
+	unsigned inflight = ac->w->run->spec->inflight;
+	uint64_t next[MAX_INFLIGHT], id;
+	unsigned done = 0;
+	int ok;
+
+	direct_read(ac->d);
+	while (direct_next_reply(ac->d, &id, &ok)) {
+		unsigned slot = (unsigned)(id % inflight);
+
+		if (ac->ids[slot] != id || !id)
+			die("the server answered request %llu, which is not in flight",
+			    (unsigned long long)id);
+		ac->ids[slot] = 0;
+		complete(ac->w, ac->sent[slot], ok);
+		next[done++] = id + inflight;
+	}
+	if (done && phase_of(ac->w) != PHASE_STOP)
+		direct_send(ac, next, done);
+}
+
+/* Stopping waits for each server to exit: hang all of them up first, then stop them. */
+static void direct_close_all(struct aconn *conns, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		direct_hangup(conns[i].d);
+	for (unsigned i = 0; i < n; i++) {
+		direct_stop(conns[i].d);
+		free(conns[i].d);
+		free(conns[i].sent);
+		free(conns[i].ids);
+	}
+}
+
+/* The CPU time of every server of the run, summed; only while the workers have not stopped them. */
+static uint64_t direct_servers_cpu_ns(const struct run *run)
+{
+	uint64_t sum = 0;
+
+	for (unsigned t = 0; t < run->nthreads; t++)
+		for (unsigned i = 0; i < run->workers[t].nconns; i++)
+			sum += direct_cpu_ns(run->workers[t].conns[i].d);
+	return sum;
+}
+
 /* ---- workers ---------------------------------------------------------------------- */
 
 static void worker_open(struct worker *w)
@@ -243,23 +332,38 @@ static void worker_open(struct worker *w)
 		struct aconn *ac = &w->conns[i];
 
 		ac->w = w;
-		if (spec->target == LOAD_DAEMON)
-			daemon_open(ac, w->first + i * w->run->nthreads);
-		else
-			echo_open(ac);
+		switch (spec->target) {
+		case LOAD_DAEMON: daemon_open(ac, w->first + i * w->run->nthreads); break;
+		case LOAD_ECHO: echo_open(ac); break;
+		case LOAD_DIRECT: direct_open(ac); break;
+		}
 	}
+	atomic_fetch_add(&w->run->opened, 1);
 }
 
 static void worker_close(struct worker *w)
 {
+	enum load_target target = w->run->spec->target;
+
+	if (target == LOAD_DIRECT)
+		direct_close_all(w->conns, w->nconns);
 	for (unsigned i = 0; i < w->nconns; i++) {
-		if (w->run->spec->target == LOAD_DAEMON)
+		if (target == LOAD_DAEMON)
 			daemon_close(&w->conns[i]);
-		else
+		else if (target == LOAD_ECHO)
 			echo_close(&w->conns[i]);
 	}
 	free(w->conns);
 	close(w->ep);
+}
+
+static void worker_event(struct worker *w, struct epoll_event *ev)
+{
+	switch (w->run->spec->target) {
+	case LOAD_DAEMON: daemon_event(ev->data.ptr, ev->events); break;
+	case LOAD_ECHO: echo_event(ev->data.ptr); break;
+	case LOAD_DIRECT: direct_event(ev->data.ptr); break;
+	}
 }
 
 /* Serves events until the window has closed and everything in flight came back (or 5 s passed). */
@@ -282,12 +386,8 @@ static void *worker_main(void *arg)
 		n = epoll_wait(w->ep, evs, 64, 100);
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
-		for (int i = 0; i < n; i++) {
-			if (w->run->spec->target == LOAD_DAEMON)
-				daemon_event(evs[i].data.ptr, evs[i].events);
-			else
-				echo_event(evs[i].data.ptr);
-		}
+		for (int i = 0; i < n; i++)
+			worker_event(w, &evs[i]);
 	}
 	worker_close(w);
 	return NULL;
@@ -305,11 +405,13 @@ static void run_init(struct run *run, const struct load_spec *spec)
 {
 	msgpack_packer pk;
 
-	if (spec->frame_len < 5 || spec->frame_len > MAX_FRAME || spec->inflight > 64 ||
-	    !spec->inflight || !spec->conns || !spec->threads || !spec->users)
+	if (spec->frame_len < 5 || spec->frame_len > MAX_FRAME || spec->inflight > MAX_INFLIGHT ||
+	    !spec->inflight || !spec->conns || !spec->threads || !spec->users ||
+	    (spec->target == LOAD_DIRECT && !spec->command))
 		die("load: bad parameters");
 	run->spec = spec;
 	run->nthreads = spec->threads < spec->conns ? spec->threads : spec->conns;
+	atomic_init(&run->opened, 0);
 	atomic_init(&run->phase, PHASE_WARMUP);
 	rawecho_frame(run->frame, spec->frame_len);
 	msgpack_sbuffer_init(&run->args);
@@ -319,21 +421,36 @@ static void run_init(struct run *run, const struct load_spec *spec)
 	msgpack_pack_str_with_body(&pk, "hello", 5);
 }
 
-/* Opens the window after the warm-up, closes it after spec->seconds, and measures it. */
+/* CPU times now; under LOAD_DIRECT the children are the run's servers. */
+static void run_cpu_mark(const struct run *run, struct cpu_mark *m)
+{
+	cpu_mark_take(m, run->spec->server_pid);
+	if (run->spec->target == LOAD_DIRECT)
+		m->children = direct_servers_cpu_ns(run);
+}
+
+/*
+ * Waits until every connection is up, so that no connecting or spawning falls
+ * in the window; opens it after the warm-up, closes it after spec->seconds,
+ * and measures it. The last CPU mark comes before the stop: once stopped, the
+ * workers may reap their servers.
+ */
 static void run_window(struct run *run, struct load_result *res)
 {
 	const struct load_spec *spec = run->spec;
 	struct cpu_mark a, b;
 	uint64_t t0;
 
+	while (atomic_load(&run->opened) < run->nthreads)
+		sleep_s(0.001);
 	sleep_s(spec->warmup_s);
-	cpu_mark_take(&a, spec->server_pid);
+	run_cpu_mark(run, &a);
 	t0 = now_ns();
 	atomic_store(&run->phase, PHASE_MEASURE);
 	sleep_s(spec->seconds);
+	run_cpu_mark(run, &b);
 	atomic_store(&run->phase, PHASE_STOP);
 	res->seconds = (double)(now_ns() - t0) / 1e9;
-	cpu_mark_take(&b, spec->server_pid);
 	load_result_cpu(res, &a, &b);
 }
 
@@ -346,6 +463,7 @@ void load_run(const struct load_spec *spec, struct load_result *res)
 	run_init(&run, spec);
 	nthreads = run.nthreads;
 	w = xcalloc(nthreads, sizeof(*w));
+	run.workers = w;
 	memset(res, 0, sizeof(*res));
 	samples_init(&res->lat);
 	for (unsigned t = 0; t < nthreads; t++) {

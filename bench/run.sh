@@ -22,8 +22,9 @@ report="$tmp/report.md"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 
-# Runs a section of the measuring program; it is stopped if it runs over 5 minutes.
-measure() { timeout --foreground 300 "$bench" "$@"; }
+# Runs a section of the measuring program; it is stopped if it runs over 8 minutes
+# (throughput, the longest, takes about 3.5).
+measure() { timeout --foreground 480 "$bench" "$@"; }
 
 # ---- processes -------------------------------------------------------------------
 
@@ -188,7 +189,7 @@ hot_path() {
 throughput() {
     section "2. Throughput" "Each app connection keeps 8 calls in flight (\`mcppool_submit_call_msgpack\` + \`mcppool_process\`, one connection per thread at most); calls rotate over the pooled connections (users). The echo server gets the same load shape with frames of the same size; it does nothing per frame and has no MCP server behind it. Everything shares the same CPUs. CPU per call is utime + stime from /proc over the window."
     measure throughput --daemon "$dsock" --daemon-pid "$dpid" --echo "$esock" --echo-pid "$epid" \
-        --seconds 2 --rounds 5
+        --fixture "$bin/mcp-fixture" --seconds 2 --rounds 5
 }
 
 # Total instructions (callgrind) of a daemon that served $1 calls after one warm-up call.

@@ -1,4 +1,4 @@
-/* Section 2: calls per second through mcppoold across app and pooled connections, against echo_server. */
+/* Section 2: calls/s through mcppoold across app and pooled connections, beside two baselines. */
 #include <stdio.h>
 
 #include "bench.h"
@@ -20,9 +20,16 @@ struct cell {
 	struct samples lat;
 };
 
-/* cells[c][0] is the echo server under conns_grid[c]; cells[c][1 + u] mcppoold with users_grid[u]. */
+/* A row's cells (conns_grid[c] app connections): the baselines, then mcppoold per users_grid[u]. */
+enum { CELL_ECHO, CELL_DIRECT, CELL_DAEMON, NCELLS = CELL_DAEMON + NUSERS };
+
+/* The calls/s a row's cells are compared with. */
+struct baselines {
+	double echo, direct;
+};
+
 struct grid {
-	struct cell cells[NCONNS][1 + NUSERS];
+	struct cell cells[NCONNS][NCELLS];
 };
 
 static void cell_run(struct cell *cell, const struct load_spec *spec)
@@ -40,16 +47,29 @@ static void cell_run(struct cell *cell, const struct load_spec *spec)
 	load_result_destroy(&res);
 }
 
+/* The direct baseline's load: the fixture spawned per app connection, no daemon to measure. */
+static struct load_spec direct_shape(const struct bench_opts *o, unsigned conns)
+{
+	struct load_spec spec = load_shape(o, LOAD_DIRECT, conns, 1);
+
+	spec.socket = NULL;
+	spec.command = o->fixture;
+	spec.server_pid = 0;
+	return spec;
+}
+
 static void grid_round(struct grid *g, const struct bench_opts *o)
 {
 	for (size_t c = 0; c < NCONNS; c++) {
 		struct load_spec echo = load_shape(o, LOAD_ECHO, conns_grid[c], 1);
+		struct load_spec direct = direct_shape(o, conns_grid[c]);
 
-		cell_run(&g->cells[c][0], &echo);
+		cell_run(&g->cells[c][CELL_ECHO], &echo);
+		cell_run(&g->cells[c][CELL_DIRECT], &direct);
 		for (size_t u = 0; u < NUSERS; u++) {
 			struct load_spec d = load_shape(o, LOAD_DAEMON, conns_grid[c], users_grid[u]);
 
-			cell_run(&g->cells[c][1 + u], &d);
+			cell_run(&g->cells[c][CELL_DAEMON + u], &d);
 		}
 	}
 }
@@ -69,17 +89,35 @@ static void print_per_call(uint64_t ns, uint64_t calls)
 	fputs(" | ", stdout);
 }
 
-static void print_cell(struct cell *cell, unsigned conns, const char *pooled, double echo_rate)
+/* A CPU column shows "—" where nothing ran (the direct baseline has no daemon). */
+static void print_cell(struct cell *cell, unsigned conns, const char *pooled,
+		       const struct baselines *base)
 {
 	double rate = cell_rate(cell);
 
 	printf("| %u × 8 | %s | %.0f | %.0f | %.0f | ", conns, pooled, rate,
 	       samples_quantile_us(&cell->lat, 0.5), samples_quantile_us(&cell->lat, 0.99));
-	print_per_call(cell->cpu_ns, cell->calls);
+	print_per_call(cell->cpu_ns, cell->cpu_ns ? cell->calls : 0);
 	print_per_call(cell->children_cpu_ns, cell->children_cpu_ns ? cell->calls : 0);
 	print_per_call(cell->client_cpu_ns, cell->calls);
-	print_ratio(rate, echo_rate);
+	print_ratio(rate, base->echo);
+	fputs(" | ", stdout);
+	print_ratio(rate, base->direct);
 	puts(" |");
+}
+
+static void print_header(unsigned rounds)
+{
+	puts("Rows per number of app connections: the echo server; *direct (no pooler)*, where the "
+	     "benchmark itself speaks JSON-RPC over stdio pipes to an mcp-fixture of its own per app "
+	     "connection (1 server per app connection, the same 8 calls in flight on each); then "
+	     "mcppoold, whose calls from all app connections rotate over N users, that is over N "
+	     "pooled connections (N servers) shared by all app connections. *vs echo server* and "
+	     "*vs direct* divide the row's calls/s by theirs.\n");
+	printf("| app conns × in flight | pooled conns | calls/s (median of %u) | latency median (µs) "
+	       "| latency p99 (µs) | CPU/call (µs): daemon or echo server | CPU/call: fixtures "
+	       "| CPU/call: load generator | vs echo server | vs direct |\n", rounds);
+	puts("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 }
 
 /* Prints the table; returns the number of mcppoold cells within 80 % of the echo server. */
@@ -88,24 +126,45 @@ static unsigned print_grid(struct grid *g, unsigned rounds, uint64_t *errors)
 	unsigned met = 0;
 	char pooled[16];
 
-	printf("| app conns × in flight | pooled conns | calls/s (median of %u) | latency median (µs) "
-	       "| latency p99 (µs) | CPU/call (µs): daemon or echo server | CPU/call: fixtures "
-	       "| CPU/call: load generator | vs echo server |\n", rounds);
-	puts("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+	print_header(rounds);
 	for (size_t c = 0; c < NCONNS; c++) {
-		double echo_rate = cell_rate(&g->cells[c][0]);
+		struct cell *row = g->cells[c];
+		struct baselines base = { cell_rate(&row[CELL_ECHO]), cell_rate(&row[CELL_DIRECT]) };
 
-		print_cell(&g->cells[c][0], conns_grid[c], "echo server", echo_rate);
+		print_cell(&row[CELL_ECHO], conns_grid[c], "echo server", &base);
+		print_cell(&row[CELL_DIRECT], conns_grid[c],
+			   "direct (no pooler), 1 server per app connection", &base);
+		*errors += row[CELL_DIRECT].errors;
 		for (size_t u = 0; u < NUSERS; u++) {
-			struct cell *cell = &g->cells[c][1 + u];
+			struct cell *cell = &row[CELL_DAEMON + u];
 
 			snprintf(pooled, sizeof(pooled), "%u", users_grid[u]);
-			print_cell(cell, conns_grid[c], pooled, echo_rate);
-			met += cell_rate(cell) >= 0.8 * echo_rate;
+			print_cell(cell, conns_grid[c], pooled, &base);
+			met += cell_rate(cell) >= 0.8 * base.echo;
 			*errors += cell->errors;
 		}
 	}
 	return met;
+}
+
+/* What share of the echo server's calls/s the direct baseline reaches, row by row. */
+static void print_direct_share(struct grid *g)
+{
+	unsigned below = 0;
+
+	fputs("The direct baseline (this MCP server, no pooler) reaches", stdout);
+	for (size_t c = 0; c < NCONNS; c++) {
+		double echo = cell_rate(&g->cells[c][CELL_ECHO]);
+		double direct = cell_rate(&g->cells[c][CELL_DIRECT]);
+
+		fputs(c ? ", " : " ", stdout);
+		print_ratio(direct, echo);
+		printf(" (%u × 8)", conns_grid[c]);
+		below += !(direct >= 0.8 * echo);
+	}
+	printf(" of the echo server's calls/s: in %u of %zu rows it is itself below 0.80, that is, "
+	       "even with no pooler in between this MCP server does not reach 80 %% of the echo "
+	       "server on this machine.\n", below, NCONNS);
 }
 
 int section_throughput(const struct bench_opts *o)
@@ -115,24 +174,25 @@ int section_throughput(const struct bench_opts *o)
 	uint64_t errors = 0;
 	unsigned met;
 
-	if (!o->echo || !o->daemon_pid || !o->echo_pid || o->rounds > MAX_ROUNDS)
-		die("throughput needs --echo, --daemon-pid, --echo-pid and at most %d rounds",
+	if (!o->echo || !o->daemon_pid || !o->echo_pid || !o->fixture || o->rounds > MAX_ROUNDS)
+		die("throughput needs --echo, --daemon-pid, --echo-pid, --fixture and at most %d rounds",
 		    MAX_ROUNDS);
 	c = daemon_connect(o);
 	daemon_warm_users(c, o, LOAD_USER_PREFIX, 0, users_grid[NUSERS - 1], 16);
 	mcppool_close(c);
 	for (size_t i = 0; i < NCONNS; i++)
-		for (size_t j = 0; j < 1 + NUSERS; j++)
+		for (size_t j = 0; j < NCELLS; j++)
 			samples_init(&g.cells[i][j].lat);
 	for (unsigned r = 0; r < o->rounds; r++)
 		grid_round(&g, o);
 	met = print_grid(&g, o->rounds, &errors);
 	printf("\nWithin 80 %% of the echo server's calls/s: %u of %zu mcppoold cells. ", met,
 	       NCONNS * NUSERS);
-	printf("Failed calls: %llu. Each cell: %.1f s after a 0.25 s warm-up, %u worker threads.\n",
+	printf("Failed calls: %llu. Each cell: %.1f s after a 0.25 s warm-up, %u worker threads.\n\n",
 	       (unsigned long long)errors, o->seconds, o->threads);
+	print_direct_share(&g);
 	for (size_t i = 0; i < NCONNS; i++)
-		for (size_t j = 0; j < 1 + NUSERS; j++)
+		for (size_t j = 0; j < NCELLS; j++)
 			samples_destroy(&g.cells[i][j].lat);
 	return 0;
 }
