@@ -13,7 +13,7 @@
 _Static_assert(JSONTEXT_MAX_DEPTH == MPJSON_MAX_DEPTH, "jsontext and mpjson nesting limits must agree");
 
 /* Container counts kept on the stack before a document needs the heap for them. */
-#define COUNTS_ON_STACK 256
+#define COUNTS_ON_STACK JSONRPC_COUNTS_LOCAL
 
 /*
  * Byte classes inside a JSON string, also used to find what the writer must escape:
@@ -63,6 +63,17 @@ void jbuf_free(struct jbuf *b)
 		return;
 	free(b->data);
 	jbuf_init(b);
+}
+
+void jbuf_reset(struct jbuf *b, size_t keep_max)
+{
+	if (b->cap > keep_max) {
+		jbuf_free(b);
+		return;
+	}
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
 }
 
 /* Makes room for n more bytes plus the terminating '\0'. */
@@ -341,10 +352,24 @@ static bool real_fast(const unsigned char *p, size_t a, size_t b, double *out)
 
 /* Element counts of containers in document order (pre-order), filled by the scanner. */
 struct counts {
-	uint32_t *v;
+	uint32_t *v; /* local, or a heap block once local is full */
 	size_t n, cap;
-	uint32_t local[COUNTS_ON_STACK];
+	uint32_t *local; /* the caller's buffer, of the first cap */
 };
+
+static void counts_init(struct counts *c, uint32_t *local, size_t cap)
+{
+	c->v = local;
+	c->n = 0;
+	c->cap = cap;
+	c->local = local;
+}
+
+/* The heap block, or NULL while the counts still fit the caller's buffer. */
+static uint32_t *counts_heap(const struct counts *c)
+{
+	return c->v == c->local ? NULL : c->v;
+}
 
 struct scan {
 	const unsigned char *p;
@@ -353,6 +378,7 @@ struct scan {
 	char *err;
 	size_t errlen;
 	struct counts *counts; /* NULL: validate only */
+	int deepest;	       /* deepest container level seen, kept with counts */
 	/* Member name hashes of the objects being scanned, innermost last. */
 	uint32_t keys[JSONTEXT_KEYS_MAX];
 	size_t nkeys;
@@ -479,21 +505,26 @@ static int scan_literal(struct scan *s, const char *word, size_t n)
 	return 0;
 }
 
-/* Reserves the next pre-order count slot (a no-op when only validating). */
-static int count_open(struct scan *s, size_t *slot)
+/*
+ * Reserves the next pre-order count slot for a container at level depth and notes the
+ * deepest level (a no-op when only validating).
+ */
+static int count_open(struct scan *s, int depth, size_t *slot)
 {
 	struct counts *c = s->counts;
 	uint32_t *v;
 
 	if (!c)
 		return 0;
+	if (depth > s->deepest)
+		s->deepest = depth;
 	if (c->n == c->cap) {
 		v = c->v == c->local ? malloc(c->cap * 2 * sizeof(*v)) :
 				       realloc(c->v, c->cap * 2 * sizeof(*v));
 		if (!v)
 			return scan_fail(s, s->pos, "out of memory");
 		if (c->v == c->local)
-			memcpy(v, c->local, sizeof(c->local));
+			memcpy(v, c->local, c->cap * sizeof(*v));
 		c->v = v;
 		c->cap *= 2;
 	}
@@ -513,7 +544,7 @@ static int scan_open(struct scan *s, int depth, size_t *slot)
 	if (depth > s->max_depth)
 		return set_err(s->err, s->errlen, "value nests deeper than %d levels at byte %zu",
 			       s->max_depth, s->pos);
-	if (count_open(s, slot) < 0)
+	if (count_open(s, depth, slot) < 0)
 		return -1;
 	s->pos++;
 	skip_ws(s);
@@ -580,10 +611,13 @@ static void note_key(struct scan *s, size_t base, uint64_t *bloom, uint32_t h)
 		s->keys[s->nkeys++] = h;
 }
 
-/* Scans a member name and its ':' up to the value; *name_end is where the name's token ends. */
+/*
+ * Scans a member name and its ':' up to the value; *name_end is where the name's token
+ * ends. Without bloom (the JSON-RPC top level) the name is not remembered.
+ */
 static int scan_member_name(struct scan *s, size_t base, uint64_t *bloom, size_t *name_end)
 {
-	bool check = s->counts && !s->may_repeat;
+	bool check = s->counts && bloom && !s->may_repeat;
 	uint32_t h;
 
 	if (s->pos >= s->len || s->p[s->pos] != '"')
@@ -659,6 +693,7 @@ static void scan_init(struct scan *s, const char *text, size_t len, size_t pos, 
 	s->err = err;
 	s->errlen = errlen;
 	s->counts = NULL;
+	s->deepest = 0;
 	s->nkeys = 0;
 	s->may_repeat = false;
 }
@@ -874,6 +909,7 @@ static int pack_via_jansson(const char *text, size_t a, size_t b, msgpack_packer
 int jsontext_to_msgpack(const char *text, size_t len, size_t *pos, msgpack_packer *pk,
 			int max_depth, char *err, size_t errlen)
 {
+	uint32_t local[COUNTS_ON_STACK];
 	struct counts counts;
 	struct scan s;
 	struct emit e;
@@ -882,9 +918,7 @@ int jsontext_to_msgpack(const char *text, size_t len, size_t *pos, msgpack_packe
 
 	if (*pos > len)
 		return set_err(err, errlen, "position %zu is past the end (%zu)", *pos, len);
-	counts.v = counts.local;
-	counts.n = 0;
-	counts.cap = COUNTS_ON_STACK;
+	counts_init(&counts, local, COUNTS_ON_STACK);
 	scan_init(&s, text, len, *pos, max_depth, err, errlen);
 	s.counts = &counts;
 	skip_ws(&s);
@@ -899,8 +933,7 @@ int jsontext_to_msgpack(const char *text, size_t len, size_t *pos, msgpack_packe
 		if (e.rc)
 			rc = set_err(err, errlen, "msgpack packer failed (out of memory?)");
 	}
-	if (counts.v != counts.local)
-		free(counts.v);
+	free(counts_heap(&counts));
 	if (rc == 0)
 		*pos = s.pos;
 	return rc;
@@ -1293,59 +1326,160 @@ static bool id_integer(const unsigned char *p, size_t a, size_t b, int64_t *out)
 	return true;
 }
 
-static void note_member(struct jsonrpc_msg *m, const unsigned char *p, size_t ka, size_t kb,
-			size_t va, size_t vb)
+/*
+ * Files the value span [va, vb) of the member named p[ka..kb) (a string token) where it
+ * belongs; returns that span, or NULL for a member of no interest.
+ */
+static struct jsonrpc_span *note_member(struct jsonrpc_msg *m, const unsigned char *p, size_t ka,
+					size_t kb, size_t va, size_t vb)
 {
-	struct jsonrpc_span span = { va, vb };
+	struct jsonrpc_span *span;
 
 	if (name_is(p, ka, kb, "id")) {
-		m->id = span;
+		span = &m->id;
 		m->id_is_int = id_integer(p, va, vb, &m->id_int);
 	} else if (name_is(p, ka, kb, "method")) {
-		m->method = span;
+		span = &m->method;
 		m->method_is_str = p[va] == '"';
 	} else if (name_is(p, ka, kb, "result")) {
-		m->result = span;
+		span = &m->result;
 	} else if (name_is(p, ka, kb, "error")) {
-		m->error = span;
+		span = &m->error;
 	} else if (name_is(p, ka, kb, "params")) {
-		m->params = span;
+		span = &m->params;
+	} else {
+		return NULL;
 	}
+	span->start = va;
+	span->end = vb;
+	return span;
+}
+
+/*
+ * Scans a top-level member's value, which starts at s->pos, noting it in m. When
+ * keeping counts, also its shape: the level and repeat tracking restart here so that
+ * they describe this value alone, as jsontext_to_msgpack would find them on its span.
+ */
+static int scan_member_value(struct scan *s, struct jsonrpc_msg *m, size_t ka, size_t kb)
+{
+	size_t va = s->pos, first = 0;
+	struct jsonrpc_span *span;
+
+	if (s->counts) {
+		first = s->counts->n;
+		s->deepest = 1;
+		s->may_repeat = false;
+	}
+	if (scan_value(s, 2) < 0)
+		return -1;
+	span = note_member(m, s->p, ka, kb, va, s->pos);
+	if (s->counts && span) {
+		span->first_count = first;
+		span->levels = s->deepest - 1;
+		span->may_repeat = s->may_repeat;
+	}
+	return 0;
+}
+
+/* The members of the top-level object, from its '{' at s->pos to the end of the line. */
+static int scan_rpc_object(struct scan *s, struct jsonrpc_msg *m)
+{
+	size_t slot = 0, ka, kb = 0;
+	uint32_t n = 0;
+	int more = 1;
+
+	if (scan_open(s, 1, &slot) < 0)
+		return -1;
+	if (s->pos < s->len && s->p[s->pos] == '}') {
+		s->pos++;
+		more = 0;
+	}
+	while (more > 0) {
+		ka = s->pos;
+		if (scan_member_name(s, 0, NULL, &kb) < 0 || scan_member_value(s, m, ka, kb) < 0)
+			return -1;
+		more = scan_next(s, '}', &n);
+	}
+	if (more < 0)
+		return -1;
+	if (s->counts)
+		count_close(s, slot, n);
+	skip_ws(s);
+	if (s->pos != s->len)
+		return scan_fail(s, s->pos, "trailing data after the object");
+	return 0;
+}
+
+/* jsonrpc_scan, keeping the counts in m when counts is not NULL. */
+static int rpc_scan(const char *line, size_t len, int max_depth, struct jsonrpc_msg *m,
+		    struct counts *counts, char *err, size_t errlen)
+{
+	struct scan s;
+
+	/* Field by field, leaving the counts buffer alone (gcc makes a memset rep stos). */
+	m->id = m->method = m->result = m->error = m->params = (struct jsonrpc_span){ 0 };
+	m->id_is_int = m->method_is_str = m->counts_kept = false;
+	m->id_int = 0;
+	m->counts_heap = NULL;
+	scan_init(&s, line, len, 0, max_depth, err, errlen);
+	s.counts = counts;
+	skip_ws(&s);
+	if (s.pos >= len || s.p[s.pos] != '{')
+		return scan_fail(&s, s.pos, "expected a JSON object");
+	return scan_rpc_object(&s, m);
 }
 
 int jsonrpc_scan(const char *line, size_t len, int max_depth, struct jsonrpc_msg *m, char *err,
 		 size_t errlen)
 {
-	struct scan s;
-	size_t slot = 0, ka, kb, va;
-	uint32_t n = 0;
-	int more = 1;
+	return rpc_scan(line, len, max_depth, m, NULL, err, errlen);
+}
 
-	memset(m, 0, sizeof(*m));
-	scan_init(&s, line, len, 0, max_depth, err, errlen);
-	skip_ws(&s);
-	if (s.pos >= len || s.p[s.pos] != '{')
-		return scan_fail(&s, s.pos, "expected a JSON object");
-	if (scan_open(&s, 1, &slot) < 0)
+int jsonrpc_scan_keep(const char *line, size_t len, int max_depth, struct jsonrpc_msg *m,
+		      char *err, size_t errlen)
+{
+	struct counts counts;
+
+	counts_init(&counts, m->counts_local, JSONRPC_COUNTS_LOCAL);
+	if (rpc_scan(line, len, max_depth, m, &counts, err, errlen) < 0) {
+		free(counts_heap(&counts));
 		return -1;
-	if (s.pos < len && s.p[s.pos] == '}') {
-		s.pos++;
-		more = 0;
 	}
-	while (more > 0) {
-		ka = s.pos;
-		if (scan_member_name(&s, 0, NULL, &kb) < 0)
-			return -1;
-		va = s.pos;
-		if (scan_value(&s, 2) < 0)
-			return -1;
-		note_member(m, s.p, ka, kb, va, s.pos);
-		more = scan_next(&s, '}', &n);
-	}
-	if (more < 0)
-		return -1;
-	skip_ws(&s);
-	if (s.pos != len)
-		return scan_fail(&s, s.pos, "trailing data after the object");
+	m->counts_heap = counts_heap(&counts);
+	m->counts_kept = true;
 	return 0;
+}
+
+int jsonrpc_pack(const char *line, const struct jsonrpc_msg *m, const struct jsonrpc_span *member,
+		 msgpack_packer *pk, int max_depth, char *err, size_t errlen)
+{
+	int limit = max_depth > JSONTEXT_MAX_DEPTH ? JSONTEXT_MAX_DEPTH : max_depth;
+	size_t pos = 0, len = member->end - member->start;
+	struct emit e;
+
+	/* The refusals (absent, too deep) are rare: jsontext_to_msgpack words them. */
+	if (!m->counts_kept || len == 0 || member->levels > limit)
+		return jsontext_to_msgpack(line + member->start, len, &pos, pk, max_depth, err,
+					   errlen);
+	if (member->may_repeat)
+		return pack_via_jansson(line + member->start, 0, len, pk, err, errlen);
+	e = (struct emit){ .p = (const unsigned char *)line,
+			   .len = member->end,
+			   .pos = member->start,
+			   .pk = pk,
+			   .counts = m->counts_heap ? m->counts_heap : m->counts_local,
+			   .next = member->first_count };
+	emit_value(&e);
+	if (e.rc)
+		return set_err(err, errlen, "msgpack packer failed (out of memory?)");
+	return 0;
+}
+
+void jsonrpc_msg_release(struct jsonrpc_msg *m)
+{
+	if (!m)
+		return;
+	free(m->counts_heap);
+	m->counts_heap = NULL;
+	m->counts_kept = false;
 }

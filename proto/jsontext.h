@@ -39,6 +39,12 @@ void jbuf_init(struct jbuf *b);
 /* Frees the bytes and leaves b empty (reusable); accepts NULL. */
 void jbuf_free(struct jbuf *b);
 
+/*
+ * Empties b for reuse, keeping its bytes allocated (a scratch buffer that costs
+ * nothing per use) unless it grew past keep_max, when they are freed.
+ */
+void jbuf_reset(struct jbuf *b, size_t keep_max);
+
 /* Appends n bytes. Returns 0, or -1 (ENOMEM) leaving b as it was. */
 int jbuf_append(struct jbuf *b, const char *s, size_t n);
 
@@ -96,13 +102,26 @@ int jsontext_from_msgpack(const msgpack_object *o, struct jbuf *out, int max_dep
 int jsontext_append_string(struct jbuf *out, const char *s, size_t n);
 
 /*
+ * Container counts a struct jsonrpc_msg holds in itself; a line with more containers
+ * takes one growing heap block for them (see jsonrpc_msg_release).
+ */
+#define JSONRPC_COUNTS_LOCAL 256
+
+/*
  * A JSON-RPC message's top level, found in one pass without building a tree: the spans
  * [start, end) of the raw values of the members "id", "method", "result", "error",
  * "params" (start == end == 0 when absent); the id as a number when it is an integer
  * token that fits int64; whether the method is a JSON string.
+ *
+ * jsonrpc_scan_keep also fills each span's shape for jsonrpc_pack: where its value's
+ * containers start in the message's counts, how deep it nests, and whether a member
+ * name may repeat inside it. jsonrpc_scan leaves them zero.
  */
 struct jsonrpc_span {
 	size_t start, end;
+	size_t first_count; /* pre-order index of the value's first container */
+	int levels;	    /* nesting of the value: 0 for a scalar, 1 for [] or [1] */
+	bool may_repeat;    /* a member name may repeat inside: jansson packs the value */
 };
 
 struct jsonrpc_msg {
@@ -110,6 +129,10 @@ struct jsonrpc_msg {
 	bool id_is_int;
 	int64_t id_int;
 	bool method_is_str;
+	/* Private to jsontext.c: every container's element count, in document order. */
+	bool counts_kept;
+	uint32_t *counts_heap; /* NULL until the line outgrows counts_local */
+	uint32_t counts_local[JSONRPC_COUNTS_LOCAL];
 };
 
 /*
@@ -117,9 +140,36 @@ struct jsonrpc_msg {
  * at most max_depth. Every member is validated (as jsontext_skip) but not decoded;
  * member names are compared after unescaping; of a repeated name the last wins (as
  * jansson). Returns 0, or -1 with err when the line is anything else (an array, a
- * batch, garbage, trailing data).
+ * batch, garbage, trailing data). Holds nothing: m needs no release.
  */
 int jsonrpc_scan(const char *line, size_t len, int max_depth, struct jsonrpc_msg *m, char *err,
 		 size_t errlen);
+
+/*
+ * jsonrpc_scan that also keeps, in m, each container's element count and the shapes
+ * of the spans, so that jsonrpc_pack can pack a member without scanning it again.
+ * Accepts, refuses and fills the spans exactly as jsonrpc_scan. On success m may own a
+ * heap block: call jsonrpc_msg_release when done with it. On error m holds nothing
+ * (releasing it anyway is fine). Whatever m held before is overwritten, not freed. m
+ * may be copied by value; release one copy only.
+ */
+int jsonrpc_scan_keep(const char *line, size_t len, int max_depth, struct jsonrpc_msg *m,
+		      char *err, size_t errlen);
+
+/*
+ * Packs the value of member, one of m's spans, of the line m was scanned from into pk:
+ * the same bytes, return value and err as jsontext_to_msgpack(line + member->start,
+ * member->end - member->start, &zero, pk, max_depth, err, errlen), with max_depth
+ * counted from the member's value. After jsonrpc_scan_keep this is the packing pass
+ * alone (jansson's path when a name may repeat inside the value); after jsonrpc_scan,
+ * for an absent member, or when the value nests deeper than max_depth, it is
+ * jsontext_to_msgpack itself. Returns 0, or -1 with err; a failing packer callback can
+ * leave partial output.
+ */
+int jsonrpc_pack(const char *line, const struct jsonrpc_msg *m, const struct jsonrpc_span *member,
+		 msgpack_packer *pk, int max_depth, char *err, size_t errlen);
+
+/* Frees what jsonrpc_scan_keep left in m and makes it hold nothing; accepts NULL. */
+void jsonrpc_msg_release(struct jsonrpc_msg *m);
 
 #endif

@@ -1348,3 +1348,651 @@ Test(jsonrpc, nesting_limit_counts_the_object_itself)
 	free(line);
 	free(deeper);
 }
+
+/* ---- packing a scanned member, against jsontext_to_msgpack on its span ---- */
+
+/* One packing's outcome: return code, error text, bytes. */
+struct packed {
+	msgpack_sbuffer sb;
+	int rc;
+	char err[256];
+};
+
+static void packed_init(struct packed *o)
+{
+	msgpack_sbuffer_init(&o->sb);
+	o->rc = 0;
+	o->err[0] = '\0';
+}
+
+/* The reference: jsontext_to_msgpack on the span, which it must consume whole. */
+static void pack_span(struct packed *o, const char *line, const struct jsonrpc_span *member,
+		      int max_depth)
+{
+	size_t pos = 0, len = member->end - member->start;
+	msgpack_packer pk;
+
+	packed_init(o);
+	msgpack_packer_init(&pk, &o->sb, msgpack_sbuffer_write);
+	o->rc = jsontext_to_msgpack(line + member->start, len, &pos, &pk, max_depth, o->err,
+				    sizeof(o->err));
+	if (o->rc == 0)
+		cr_assert_eq(pos, len, "the span of \"%s\" has trailing bytes", line);
+}
+
+static void pack_member(struct packed *o, const char *line, const struct jsonrpc_msg *m,
+			const struct jsonrpc_span *member, int max_depth)
+{
+	msgpack_packer pk;
+
+	packed_init(o);
+	msgpack_packer_init(&pk, &o->sb, msgpack_sbuffer_write);
+	o->rc = jsonrpc_pack(line, m, member, &pk, max_depth, o->err, sizeof(o->err));
+}
+
+static void expect_same_packed(const struct packed *want, const struct packed *got,
+			       const char *line, const char *how)
+{
+	cr_assert_eq(got->rc, want->rc, "%s: rc %d, jsontext_to_msgpack %d (%s) on \"%s\"", how,
+		     got->rc, want->rc, want->rc ? want->err : got->err, line);
+	if (want->rc) {
+		cr_assert_str_eq(got->err, want->err, "%s: error differs on \"%s\"", how, line);
+		return;
+	}
+	cr_assert_eq(got->sb.size, want->sb.size, "%s: size differs on \"%s\"", how, line);
+	cr_assert(memcmp(got->sb.data, want->sb.data, want->sb.size) == 0,
+		  "%s: bytes differ on \"%s\"", how, line);
+}
+
+static const struct jsonrpc_span *member_at(const struct jsonrpc_msg *m, size_t k)
+{
+	const struct jsonrpc_span *spans[] = { &m->id, &m->method, &m->result, &m->error,
+					       &m->params };
+
+	return spans[k];
+}
+
+#define MEMBERS 5
+
+/*
+ * Packs one member three ways, jsontext_to_msgpack on its span, jsonrpc_pack after
+ * jsonrpc_scan_keep and after jsonrpc_scan, and expects one outcome. Returns 1 when
+ * packed, 0 when refused.
+ */
+static int compare_member(const char *line, const struct jsonrpc_msg *kept,
+			  const struct jsonrpc_msg *plain, size_t k, int max_depth)
+{
+	struct packed want, fast, fallback;
+
+	pack_span(&want, line, member_at(kept, k), max_depth);
+	pack_member(&fast, line, kept, member_at(kept, k), max_depth);
+	pack_member(&fallback, line, plain, member_at(plain, k), max_depth);
+	expect_same_packed(&want, &fast, line, "after jsonrpc_scan_keep");
+	expect_same_packed(&want, &fallback, line, "after jsonrpc_scan");
+	msgpack_sbuffer_destroy(&want.sb);
+	msgpack_sbuffer_destroy(&fast.sb);
+	msgpack_sbuffer_destroy(&fallback.sb);
+	return want.rc == 0;
+}
+
+static void expect_same_scan(const char *line, const struct jsonrpc_msg *kept,
+			     const struct jsonrpc_msg *plain)
+{
+	for (size_t k = 0; k < MEMBERS; k++) {
+		cr_assert_eq(member_at(kept, k)->start, member_at(plain, k)->start, "\"%s\"", line);
+		cr_assert_eq(member_at(kept, k)->end, member_at(plain, k)->end, "\"%s\"", line);
+	}
+	cr_assert_eq(kept->id_is_int, plain->id_is_int, "\"%s\"", line);
+	cr_assert_eq(kept->id_int, plain->id_int, "\"%s\"", line);
+	cr_assert_eq(kept->method_is_str, plain->method_is_str, "\"%s\"", line);
+}
+
+/*
+ * Scans line[0..len) both ways (same verdict, same spans), then compares every member
+ * at pack depth max_depth. Returns -1 when the line is refused, else how many present
+ * members packed.
+ */
+static int compare_line_len(const char *line, size_t len, int max_depth)
+{
+	struct jsonrpc_msg kept, plain;
+	char err_kept[256] = "", err_plain[256] = "";
+	int rc_kept, rc_plain, packed = 0;
+
+	rc_plain = jsonrpc_scan(line, len, DEPTH, &plain, err_plain, sizeof(err_plain));
+	rc_kept = jsonrpc_scan_keep(line, len, DEPTH, &kept, err_kept, sizeof(err_kept));
+	cr_assert_eq(rc_kept, rc_plain, "scan verdicts differ on \"%.*s\"", (int)len, line);
+	if (rc_kept < 0) {
+		cr_assert_str_eq(err_kept, err_plain);
+		jsonrpc_msg_release(&kept);
+		return -1;
+	}
+	expect_same_scan(line, &kept, &plain);
+	for (size_t k = 0; k < MEMBERS; k++) {
+		if (member_at(&kept, k)->end > member_at(&kept, k)->start)
+			packed += compare_member(line, &kept, &plain, k, max_depth);
+	}
+	jsonrpc_msg_release(&kept);
+	return packed;
+}
+
+static int compare_line(const char *line, int max_depth)
+{
+	return compare_line_len(line, strlen(line), max_depth);
+}
+
+/* Scans line with jsonrpc_scan_keep, which must accept it. Release m after. */
+static void scan_keep_ok(const char *line, struct jsonrpc_msg *m)
+{
+	char err[256] = "";
+
+	cr_assert_eq(jsonrpc_scan_keep(line, strlen(line), DEPTH, m, err, sizeof(err)), 0, "%s: %s",
+		     line, err);
+}
+
+/* Expects every line to scan and all its present members to pack alike. */
+static void expect_lines_pack_alike(const char *const *lines)
+{
+	for (size_t i = 0; lines[i]; i++)
+		cr_assert_gt(compare_line(lines[i], DEPTH), 0, "\"%s\" packed nothing", lines[i]);
+}
+
+/* A line {"id":1,"result":<result>}; caller frees. */
+static char *result_line(const char *result)
+{
+	char *line;
+
+	cr_assert_neq(asprintf(&line, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":%s}", result), -1);
+	return line;
+}
+
+Test(jsonrpc_pack, nested_results_pack_like_jsontext_to_msgpack)
+{
+	static const char *const lines[] = {
+		"{\"jsonrpc\":\"2.0\",\"id\":17,\"result\":{\"content\":[{\"type\":\"text\","
+		"\"text\":\"Echo: hello\"}],\"isError\":false}}",
+		"{\"id\":1,\"result\":{\"tools\":[{\"name\":\"a\",\"inputSchema\":{\"type\":"
+		"\"object\",\"properties\":{\"x\":{\"type\":\"array\",\"items\":[[[1]]]}}}}]}}",
+		"{\"result\":[[{\"a\":[{\"b\":[]}]}],{\"c\":{\"d\":{\"e\":null}}}],\"id\":2}",
+		" {\n\t\"result\" : { \"a\" : [ 1 , { \"b\" : 2 } ] } , \"id\" : 3 }\r\n",
+		"{\"result\":\"just a string\",\"id\":4}",
+		"{\"result\":true}", "{\"result\":null}", "{\"result\":-12.5e-3}",
+		NULL
+	};
+
+	expect_lines_pack_alike(lines);
+}
+
+Test(jsonrpc_pack, strings_with_escapes_and_utf8_pack_alike)
+{
+	static const char *const lines[] = {
+		"{\"result\":{\"t\":\"line\\nbreak \\\"quoted\\\" back\\\\slash \\/ \\b\\f\\r\\t\"}}",
+		"{\"result\":[\"\\u0041\\u00e9\\u20AC\\ud83d\\ude00\","
+		"\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"]}",
+		"{\"result\":{\"k\\u00e9y\":\"v\",\"\xe2\x82\xac\":\"\\u001f\\u007f\"}}",
+		"{\"result\":\"a long plain string that runs past eight bytes more than once\"}",
+		"{\"result\":\"\"}", "{\"result\":{\"\":\"\"}}",
+		NULL
+	};
+
+	expect_lines_pack_alike(lines);
+}
+
+Test(jsonrpc_pack, numbers_of_every_kind_pack_alike)
+{
+	static const char *const lines[] = {
+		"{\"result\":[0,-0,1,-1,127,128,255,256,65535,65536,-32,-33,-128,-129,-32768,-32769]}",
+		"{\"result\":[9223372036854775807,-9223372036854775808,9223372036854775808]}",
+		"{\"result\":[18446744073709551615,18446744073709551616,-9223372036854775809]}",
+		"{\"result\":[0.5,-0.0,1e3,1E-3,2.5e+10,1e308,4.9e-324,1e-400,123456789012345678]}",
+		"{\"result\":[0.1,3.141592653589793,2.2250738585072014e-308,1.7976931348623157e308]}",
+		"{\"result\":12345678901234567890123}", "{\"result\":-0.0}", "{\"result\":7}",
+		NULL
+	};
+
+	expect_lines_pack_alike(lines);
+}
+
+Test(jsonrpc_pack, empty_containers_pack_alike)
+{
+	static const char *const lines[] = {
+		"{\"result\":{}}", "{\"result\":[]}", "{\"result\":[[],{},[{}],{\"a\":[]}]}",
+		"{\"result\":{ }}", "{\"result\":[ ]}", "{\"id\":[],\"result\":{},\"params\":[[]]}",
+		NULL
+	};
+
+	expect_lines_pack_alike(lines);
+}
+
+Test(jsonrpc_pack, many_containers_spill_the_counts_to_the_heap)
+{
+	size_t cap = 64 * 1024, len = 0;
+	char *line = malloc(cap);
+	struct jsonrpc_msg m;
+
+	len += (size_t)sprintf(line + len, "{\"params\":[");
+	for (int i = 0; i < 300; i++)
+		len += (size_t)sprintf(line + len, "%s[%d]", i ? "," : "", i);
+	len += (size_t)sprintf(line + len, "],\"result\":[");
+	for (int i = 0; i < 300; i++)
+		len += (size_t)sprintf(line + len, "%s{\"i\":%d,\"v\":[]}", i ? "," : "", i);
+	len += (size_t)sprintf(line + len, "]}");
+	scan_keep_ok(line, &m);
+	cr_assert_not_null(m.counts_heap, "over %d containers must leave the in-struct buffer",
+			   JSONRPC_COUNTS_LOCAL);
+	cr_assert_gt(m.result.first_count, JSONRPC_COUNTS_LOCAL);
+	jsonrpc_msg_release(&m);
+	cr_assert_eq(compare_line_len(line, len, DEPTH), 2);
+	free(line);
+}
+
+Test(jsonrpc_pack, repeated_names_inside_result_take_the_jansson_path)
+{
+	static const char *const lines[] = {
+		"{\"result\":{\"a\":1,\"b\":2,\"a\":3}}",
+		"{\"result\":{\"x\":{\"a\":1,\"a\":[1,{\"b\":2,\"b\":3}]},\"y\":[{\"c\":1,\"c\":{}}]}}",
+		"{\"result\":{\"a\":1,\"\\u0061\":2},\"id\":9}",
+		"{\"result\":[{\"k\":1},{\"k\":2},{\"\":1,\"\":2}]}",
+		NULL
+	};
+	struct jsonrpc_msg m;
+
+	expect_lines_pack_alike(lines);
+	scan_keep_ok(lines[0], &m);
+	cr_assert(m.result.may_repeat);
+	jsonrpc_msg_release(&m);
+	scan_keep_ok(lines[3], &m);
+	cr_assert(m.result.may_repeat);
+	jsonrpc_msg_release(&m);
+}
+
+Test(jsonrpc_pack, repeated_names_with_integers_beyond_int64_are_refused_as_by_jsontext)
+{
+	const char *line = "{\"id\":1,\"result\":{\"a\":1,\"a\":18446744073709551615}}";
+	struct jsonrpc_msg m;
+	struct packed o;
+
+	cr_assert_eq(compare_line(line, DEPTH), 1, "the id packs, the result is refused");
+	scan_keep_ok(line, &m);
+	pack_member(&o, line, &m, &m.result, DEPTH);
+	cr_assert_eq(o.rc, -1);
+	cr_assert(strstr(o.err, "too big integer"), "%s", o.err);
+	msgpack_sbuffer_destroy(&o.sb);
+	jsonrpc_msg_release(&m);
+}
+
+Test(jsonrpc_pack, names_repeated_only_in_another_member_keep_the_fast_path)
+{
+	const char *line = "{\"params\":{\"a\":1,\"a\":2},\"result\":{\"a\":1,\"b\":{\"a\":2}},"
+			   "\"error\":[{\"a\":1},{\"a\":1}]}";
+	struct jsonrpc_msg m;
+
+	cr_assert_eq(compare_line(line, DEPTH), 3);
+	scan_keep_ok(line, &m);
+	cr_assert(m.params.may_repeat);
+	cr_assert_not(m.result.may_repeat);
+	cr_assert_not(m.error.may_repeat);
+	jsonrpc_msg_release(&m);
+}
+
+Test(jsonrpc_pack, repeated_top_level_result_packs_the_last_one)
+{
+	const char *line = "{\"result\":{\"a\":1,\"a\":2,\"x\":[[1],[2]]},\"id\":1,"
+			   "\"re\\u0073ult\":[{\"y\":{}},[3]]}";
+	const char *want = "[{\"y\":{}},[3]]";
+	struct jsonrpc_msg m;
+	struct packed got, ref;
+	size_t pos = 0;
+	msgpack_packer pk;
+
+	cr_assert_eq(compare_line(line, DEPTH), 2);
+	scan_keep_ok(line, &m);
+	cr_assert_not(m.result.may_repeat, "the repeats were in the value that lost");
+	cr_assert_gt(m.result.first_count, 1);
+	pack_member(&got, line, &m, &m.result, DEPTH);
+	packed_init(&ref);
+	msgpack_packer_init(&pk, &ref.sb, msgpack_sbuffer_write);
+	cr_assert_eq(jsontext_to_msgpack(want, strlen(want), &pos, &pk, DEPTH, NULL, 0), 0);
+	expect_same_packed(&ref, &got, line, "the last result");
+	msgpack_sbuffer_destroy(&got.sb);
+	msgpack_sbuffer_destroy(&ref.sb);
+	jsonrpc_msg_release(&m);
+}
+
+Test(jsonrpc_pack, repeated_top_level_result_with_repeats_in_the_winner_takes_the_jansson_path)
+{
+	const char *line = "{\"result\":[[1],{\"b\":2}],\"result\":{\"a\":1,\"a\":2}}";
+	struct jsonrpc_msg m;
+
+	cr_assert_eq(compare_line(line, DEPTH), 1);
+	scan_keep_ok(line, &m);
+	cr_assert(m.result.may_repeat);
+	jsonrpc_msg_release(&m);
+}
+
+Test(jsonrpc_pack, depth_at_the_limit_packs_and_one_past_is_refused)
+{
+	for (int levels = 1; levels <= 63; levels++) {
+		char *arrays = nested(levels, "[", "]", "\"leaf\"");
+		char *objects = nested(levels - 1, "{\"k\":", "}", "{}");
+		char *lines[] = { result_line(arrays), result_line(objects) };
+
+		for (size_t i = 0; i < 2; i++) {
+			cr_assert_eq(compare_line(lines[i], levels), 2, "%d levels, at the limit",
+				     levels);
+			cr_assert_eq(compare_line(lines[i], levels - 1), 1, "%d levels, one past",
+				     levels);
+			free(lines[i]);
+		}
+		free(arrays);
+		free(objects);
+	}
+}
+
+Test(jsonrpc_pack, depth_refusal_names_the_limit_and_the_byte_as_jsontext_does)
+{
+	char *line = result_line("{\"a\":[1,[2,[3]]],\"b\":[[[[4]]]]}");
+	struct jsonrpc_msg m;
+	struct packed o;
+
+	scan_keep_ok(line, &m);
+	cr_assert_eq(m.result.levels, 5);
+	pack_member(&o, line, &m, &m.result, 4);
+	cr_assert_eq(o.rc, -1);
+	cr_assert(strstr(o.err, "deeper than 4 levels at byte 24"), "%s", o.err);
+	msgpack_sbuffer_destroy(&o.sb);
+	jsonrpc_msg_release(&m);
+	free(line);
+}
+
+Test(jsonrpc_pack, depth_limits_below_one_and_above_the_cap_agree)
+{
+	static const char *const lines[] = { "{\"result\":1}", "{\"result\":[]}",
+					     "{\"result\":{\"a\":[{}]}}", NULL };
+	static const int depths[] = { -5, -1, 0, 1, 2, 3, 64, 65, 1000, INT32_MAX };
+
+	for (size_t i = 0; lines[i]; i++)
+		for (size_t d = 0; d < sizeof(depths) / sizeof(depths[0]); d++)
+			compare_line(lines[i], depths[d]);
+	cr_assert_eq(compare_line(lines[0], -1), 1, "a scalar has no levels to limit");
+	cr_assert_eq(compare_line(lines[1], 0), 0, "an empty array is one level");
+}
+
+Test(jsonrpc_pack, error_member_packs_alike)
+{
+	static const char *const lines[] = {
+		"{\"jsonrpc\":\"2.0\",\"id\":5,\"error\":{\"code\":-32601,\"message\":\"Method not "
+		"found\",\"data\":{\"detail\":[\"x\",1.5,null]}}}",
+		"{\"error\":{\"code\":-32000,\"message\":\"caf\\u00e9\"},\"id\":\"s\"}",
+		NULL
+	};
+
+	expect_lines_pack_alike(lines);
+}
+
+Test(jsonrpc_pack, params_member_packs_alike)
+{
+	static const char *const lines[] = {
+		"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\","
+		"\"arguments\":{\"text\":\"hi\",\"n\":[1,2,3]}}}",
+		"{\"method\":\"notifications/progress\",\"params\":{\"progress\":0.5,\"total\":1}}",
+		"{\"method\":\"x\",\"params\":[]}",
+		NULL
+	};
+
+	expect_lines_pack_alike(lines);
+}
+
+Test(jsonrpc_pack, absent_member_is_refused_like_empty_text)
+{
+	const char *line = "{\"id\":1,\"result\":{}}";
+	struct jsonrpc_msg m;
+	struct packed want, got;
+
+	scan_keep_ok(line, &m);
+	pack_span(&want, line, &m.error, DEPTH);
+	pack_member(&got, line, &m, &m.error, DEPTH);
+	cr_assert_eq(want.rc, -1);
+	expect_same_packed(&want, &got, line, "absent error");
+	msgpack_sbuffer_destroy(&want.sb);
+	msgpack_sbuffer_destroy(&got.sb);
+	jsonrpc_msg_release(&m);
+}
+
+Test(jsonrpc_pack, scan_keep_accepts_and_refuses_like_scan)
+{
+	static const char *const lines[] = {
+		"[{\"id\":1}]", "", "   ", "\"id\"", "{\"id\":1} x", "{\"id\":1}{\"id\":2}",
+		"{\"id\":1,}", "{\"id\":01}", "{\"id\":1", "{\"result\":[1,2}",
+		"{\"result\":\"\\ud800\"}", "{\"x\":\"\x01\"}", "{\"result\":{\"a\":1,\"a\"}}",
+		" \t{}\r\n", "{\"id\":1,\"result\":2}", NULL
+	};
+
+	for (size_t i = 0; lines[i]; i++)
+		compare_line(lines[i], DEPTH);
+	cr_assert_eq(compare_line(lines[0], DEPTH), -1);
+	cr_assert_eq(compare_line(lines[13], DEPTH), 0);
+}
+
+Test(jsonrpc_pack, scan_keep_refuses_beyond_its_nesting_limit_holding_nothing)
+{
+	char *deep = nested(64, "{\"result\":", "}", "[]");
+	char *wide = malloc(16 * 1024), *p = wide;
+	struct jsonrpc_msg m;
+	char err[128] = "";
+
+	cr_assert_eq(jsonrpc_scan_keep(deep, strlen(deep), DEPTH, &m, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "deeper than 64"), "%s", err);
+	cr_assert_not(m.counts_kept);
+	cr_assert_null(m.counts_heap);
+	p += sprintf(p, "{\"result\":[");
+	for (int i = 0; i < 600; i++)
+		p += sprintf(p, "[],");
+	sprintf(p, "]}");
+	cr_assert_eq(jsonrpc_scan_keep(wide, strlen(wide), DEPTH, &m, err, sizeof(err)), -1,
+		     "a trailing comma after the heap spill");
+	cr_assert_null(m.counts_heap, "a refused line leaves no heap block behind");
+	jsonrpc_msg_release(&m);
+	free(deep);
+	free(wide);
+}
+
+Test(jsonrpc_pack, release_accepts_null_and_messages_that_never_spilled)
+{
+	struct jsonrpc_msg m;
+
+	jsonrpc_msg_release(NULL);
+	scan_keep_ok("{\"id\":1,\"result\":[1]}", &m);
+	cr_assert_null(m.counts_heap);
+	jsonrpc_msg_release(&m);
+	cr_assert_not(m.counts_kept);
+	jsonrpc_msg_release(&m);
+	scan_ok("{\"id\":1}", &m);
+	jsonrpc_msg_release(&m);
+}
+
+Test(jsonrpc_pack, a_copied_message_packs_like_the_original)
+{
+	size_t cap = 32 * 1024, len = 0;
+	char *line = malloc(cap);
+	struct jsonrpc_msg m, copy;
+	struct packed a, b;
+
+	for (int spill = 0; spill < 2; spill++) {
+		len = (size_t)sprintf(line, "{\"id\":1,\"result\":[");
+		for (int i = 0; i < (spill ? 400 : 3); i++)
+			len += (size_t)sprintf(line + len, "%s{\"n\":[%d]}", i ? "," : "", i);
+		len += (size_t)sprintf(line + len, "]}");
+		scan_keep_ok(line, &m);
+		copy = m;
+		memset(&m.counts_local, 0xff, sizeof(m.counts_local));
+		pack_span(&a, line, &copy.result, DEPTH);
+		pack_member(&b, line, &copy, &copy.result, DEPTH);
+		expect_same_packed(&a, &b, line, "a copy");
+		msgpack_sbuffer_destroy(&a.sb);
+		msgpack_sbuffer_destroy(&b.sb);
+		jsonrpc_msg_release(&copy);
+	}
+	free(line);
+}
+
+/* A packer whose writes fail once limit bytes went through. */
+struct failing_sink {
+	size_t used, limit;
+};
+
+static int failing_write(void *data, const char *buf, size_t len)
+{
+	struct failing_sink *f = data;
+
+	(void)buf;
+	if (f->used + len > f->limit)
+		return -1;
+	f->used += len;
+	return 0;
+}
+
+Test(jsonrpc_pack, failing_packer_is_reported_as_by_jsontext)
+{
+	const char *line = "{\"id\":1,\"result\":{\"content\":[{\"type\":\"text\","
+			   "\"text\":\"x\"}]}}";
+	struct jsonrpc_msg m;
+	msgpack_packer pk;
+	char want[128] = "", got[128] = "";
+	size_t pos;
+
+	scan_keep_ok(line, &m);
+	for (size_t limit = 0; limit < 30; limit++) {
+		struct failing_sink a = { 0, limit }, b = { 0, limit };
+		int rc_want, rc_got;
+
+		pos = 0;
+		msgpack_packer_init(&pk, &a, failing_write);
+		rc_want = jsontext_to_msgpack(line + m.result.start, m.result.end - m.result.start,
+					      &pos, &pk, DEPTH, want, sizeof(want));
+		msgpack_packer_init(&pk, &b, failing_write);
+		rc_got = jsonrpc_pack(line, &m, &m.result, &pk, DEPTH, got, sizeof(got));
+		cr_assert_eq(rc_got, rc_want, "limit %zu", limit);
+		cr_assert_eq(b.used, a.used, "limit %zu", limit);
+		if (rc_want)
+			cr_assert_str_eq(got, want);
+	}
+	cr_assert_str_eq(got, "msgpack packer failed (out of memory?)");
+	jsonrpc_msg_release(&m);
+}
+
+/* A JSON-RPC-shaped line: a few members, named from a small set that repeats. */
+static void gen_rpc_line(struct gen *g)
+{
+	static const char *const names[] = { "\"jsonrpc\"", "\"id\"",	  "\"result\"",
+					     "\"error\"",   "\"params\"", "\"method\"",
+					     "\"re\\u0073ult\"", "\"other\"" };
+	unsigned n = 1 + rnd(&g->r, 5);
+
+	gen_ws(g);
+	gputs(g, "{");
+	gen_ws(g);
+	if (rnd(&g->r, 20) == 0) {
+		gputs(g, "\"pad\":[");
+		for (int i = 0; i < 300; i++)
+			gputs(g, i ? ",{}" : "[]");
+		gputs(g, "],");
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			gputs(g, ",");
+		gen_ws(g);
+		gputs(g, names[rnd(&g->r, sizeof(names) / sizeof(names[0]))]);
+		gen_ws(g);
+		gputs(g, ":");
+		gen_value(g, 0);
+	}
+	gputs(g, "}");
+	gen_ws(g);
+}
+
+/* Small limits so that the generated values often nest past them. */
+static int random_depth(struct rng *r)
+{
+	static const int depths[] = { -1, 0, 1, 2, 3, 4, 5, 6, 8, 63, 64, 1000 };
+
+	return depths[rnd(r, sizeof(depths) / sizeof(depths[0]))];
+}
+
+Test(jsonrpc_pack, generated_lines_pack_like_jsontext_to_msgpack, .timeout = 600)
+{
+	struct gen g = { .r = { 0x6a09e667f3bcc908u } };
+	struct rng dr = { 0xbb67ae8584caa73bu };
+	int packed = 0, lines = 0;
+
+	for (int i = 0; i < 50000; i++) {
+		int rc;
+
+		g.len = 0;
+		gen_rpc_line(&g);
+		rc = compare_line_len(g.buf, g.len, random_depth(&dr));
+		lines += rc >= 0;
+		packed += rc > 0 ? rc : 0;
+	}
+	cr_assert_gt(lines, 49000, "the generator should mostly make valid lines (%d)", lines);
+	cr_assert_gt(packed, 20000, "many members should pack (%d)", packed);
+	free(g.buf);
+}
+
+Test(jsonrpc_pack, mutated_lines_pack_like_jsontext_to_msgpack, .timeout = 600)
+{
+	struct gen g = { .r = { 0x3c6ef372fe94f82bu } };
+	struct rng mr = { 0xa54ff53a5f1d36f1u }, dr = { 0x510e527fade682d1u };
+	int accepted = 0, refused = 0;
+
+	for (int i = 0; i < 50000; i++) {
+		char *copy;
+		size_t len;
+		int rc;
+
+		g.len = 0;
+		gen_rpc_line(&g);
+		len = g.len;
+		copy = malloc(len + 8);
+		memcpy(copy, g.buf, len);
+		mutate(&mr, copy, &len, len + 8);
+		/* Exact-size, so ASan sees any read past the end. */
+		copy = realloc(copy, len ? len : 1);
+		rc = compare_line_len(copy, len, random_depth(&dr));
+		accepted += rc >= 0;
+		refused += rc < 0;
+		free(copy);
+	}
+	cr_assert_gt(accepted, 1000, "some mutants should stay valid (%d)", accepted);
+	cr_assert_gt(refused, 20000, "most mutants should be refused (%d)", refused);
+	free(g.buf);
+}
+
+/* ---- jbuf_reset ---------------------------------------------------------- */
+
+Test(jbuf, reset_keeps_a_small_buffer_for_reuse_and_frees_a_grown_one)
+{
+	struct jbuf b;
+	char big[5000];
+	char *kept;
+
+	jbuf_init(&b);
+	cr_assert_eq(jbuf_append(&b, "hello", 5), 0);
+	kept = b.data;
+	jbuf_reset(&b, 4096);
+	cr_assert_eq(b.len, 0);
+	cr_assert_eq(b.data, kept, "a buffer under keep_max is kept");
+	cr_assert_str_eq(b.data, "");
+	cr_assert_eq(jbuf_append(&b, "ab", 2), 0);
+	cr_assert_str_eq(b.data, "ab");
+	memset(big, 'x', sizeof(big));
+	cr_assert_eq(jbuf_append(&b, big, sizeof(big)), 0);
+	cr_assert_gt(b.cap, 4096);
+	jbuf_reset(&b, 4096);
+	cr_assert_null(b.data, "a buffer past keep_max is freed");
+	cr_assert_eq(b.len, 0);
+	cr_assert_eq(b.cap, 0);
+	jbuf_reset(&b, 4096);
+	cr_assert_eq(jbuf_append(&b, "c", 1), 0);
+	cr_assert_str_eq(b.data, "c");
+	jbuf_free(&b);
+}
