@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "errcode.h"
 #include "hmap.h"
+#include "jsontext.h"
 #include "log.h"
 #include "mcpconn.h"
 #include "pool.h"
@@ -385,7 +386,8 @@ static void on_upstream_reply(void *arg, const struct mcp_reply *reply)
 	if (reply->code == ERR_OK && r->kind == REQ_WARM)
 		reply_warm(r);
 	else if (reply->code == ERR_OK)
-		session_reply_json_text(r->session, r->client_id, reply->result, reply->result_len);
+		session_reply_json_member(r->session, r->client_id, reply->line, reply->scan,
+					  &reply->scan->result);
 	else if (reply->code == ERR_UPSTREAM_ERROR)
 		session_reply_error_data(r->session, r->client_id, ERR_UPSTREAM_ERROR,
 					 reply->message, reply->rpc_error);

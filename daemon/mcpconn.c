@@ -424,7 +424,8 @@ static void handle_response(struct mcpconn *c, const char *line, const struct js
 		json_decref(error);
 	} else if (m->result.end > m->result.start) {
 		struct mcp_reply r = { .code = ERR_OK, .result = line + m->result.start,
-				       .result_len = m->result.end - m->result.start };
+				       .result_len = m->result.end - m->result.start,
+				       .line = line, .scan = m };
 		deliver(p, &r);
 	} else {
 		deliver_error(p, ERR_UPSTREAM_ERROR, "the server's response has neither result nor error");
@@ -453,7 +454,7 @@ static void on_line(void *ctx, char *line, size_t len)
 	struct jsonrpc_msg m;
 	char err[160];
 
-	if (jsonrpc_scan(line, len, WIRE_MAX_DEPTH, &m, err, sizeof(err)) < 0) {
+	if (jsonrpc_scan_keep(line, len, WIRE_MAX_DEPTH, &m, err, sizeof(err)) < 0) {
 		/* The SDKs skip such lines too; a reply lost this way times out. */
 		if (c->bad_lines++ < 10)
 			log_warn("[%s] ignoring a line that is not a JSON-RPC message (%s)", c->tag, err);
@@ -465,6 +466,7 @@ static void on_line(void *ctx, char *line, size_t len)
 	else
 		handle_response(c, line, &m);
 	leave(c);
+	jsonrpc_msg_release(&m);
 }
 
 static void on_closed(void *ctx, const char *reason)
@@ -518,14 +520,38 @@ struct mcpconn *mcpconn_start(struct ev_loop *loop, const struct transport_spec 
 	return c;
 }
 
+/* Request lines up to this size keep their buffer for the next one. */
+#define LINE_KEEP_MAX (64 * 1024)
+
+static char *memdup(const char *s, size_t n)
+{
+	char *p = malloc(n);
+
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+/* Appends v in decimal. */
+static int append_u64(struct jbuf *b, uint64_t v)
+{
+	char digits[20];
+	size_t n = sizeof(digits);
+
+	do
+		digits[--n] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	return jbuf_append(b, digits + n, sizeof(digits) - n);
+}
+
 /* Builds {"jsonrpc":"2.0","id":ID,"method":METHOD[,"params":PARAMS]}\n; -1 when out of memory. */
 static int request_line(struct jbuf *b, uint64_t id, const char *method, const char *params,
 			size_t params_len)
 {
-	char head[64];
-	int n = snprintf(head, sizeof(head), "{\"jsonrpc\":\"2.0\",\"id\":%" PRIu64 ",\"method\":", id);
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
 
-	if (jbuf_append(b, head, (size_t)n) < 0 ||
+	if (jbuf_append(b, head, sizeof(head) - 1) < 0 || append_u64(b, id) < 0 ||
+	    jbuf_append(b, ",\"method\":", 10) < 0 ||
 	    jsontext_append_string(b, method, strlen(method)) < 0)
 		return -1;
 	if (params && (jbuf_append(b, ",\"params\":", 10) < 0 || jbuf_append(b, params, params_len) < 0))
@@ -536,8 +562,12 @@ static int request_line(struct jbuf *b, uint64_t id, const char *method, const c
 uint64_t mcpconn_request(struct mcpconn *c, const char *method, const char *params,
 			 size_t params_len, mcpconn_reply_fn fn, void *arg)
 {
+	/*
+	 * Lines are built in one buffer kept across calls (the daemon has one thread):
+	 * no allocation per request once it has grown to the usual size.
+	 */
+	static struct jbuf line;
 	struct pending *p;
-	struct jbuf line;
 
 	if (c->state != MCPCONN_STARTING && c->state != MCPCONN_READY)
 		return 0;
@@ -546,15 +576,16 @@ uint64_t mcpconn_request(struct mcpconn *c, const char *method, const char *para
 	p->id = ++c->next_id;
 	p->fn = fn;
 	p->arg = arg;
-	jbuf_init(&line);
-	if (request_line(&line, p->id, method, params, params_len) < 0 || table_add(c, p) < 0) {
-		jbuf_free(&line);
+	jbuf_reset(&line, LINE_KEEP_MAX);
+	if (request_line(&line, p->id, method, params, params_len) < 0 ||
+	    (c->state == MCPCONN_STARTING && !(p->line = memdup(line.data, line.len))) ||
+	    table_add(c, p) < 0) {
+		free(p->line);
 		free(p);
 		return 0;
 	}
 	if (c->state == MCPCONN_STARTING) {
-		p->line = line.data; /* the queue owns it now */
-		p->line_len = line.len;
+		p->line_len = line.len; /* queued until the server is ready */
 		if (c->qtail)
 			c->qtail->qnext = p;
 		else
@@ -563,7 +594,6 @@ uint64_t mcpconn_request(struct mcpconn *c, const char *method, const char *para
 		return p->id;
 	}
 	send_line(c, line.data, line.len);
-	jbuf_free(&line);
 	return p->id;
 }
 

@@ -12,6 +12,8 @@
 
 #include "transport.h"
 
+struct jsonrpc_msg;
+
 /* The protocol version we offer, and every version we accept in the answer. */
 #define MCP_PROTOCOL_VERSION "2025-11-25"
 
@@ -25,15 +27,19 @@ enum mcpconn_state {
 /*
  * The outcome of one request, delivered exactly once to its reply function:
  * code ERR_OK with the result's JSON text (result, result_len: a span of the
- * server's line, not NUL-terminated), ERR_UPSTREAM_ERROR with rpc_error (the
- * server's JSON-RPC error object: code, message, data), or another errcode
- * with message. Everything is borrowed for the duration of the call.
+ * server's line, not NUL-terminated; line and scan are that line and its
+ * jsonrpc_scan_keep, for jsonrpc_pack of scan->result), ERR_UPSTREAM_ERROR with
+ * rpc_error (the server's JSON-RPC error object: code, message, data), or
+ * another errcode with message. Everything is borrowed for the duration of the
+ * call.
  */
 struct mcp_reply {
 	int code;
 	const char *message;
 	const char *result;
 	size_t result_len;
+	const char *line;
+	const struct jsonrpc_msg *scan;
 	json_t *rpc_error;
 };
 

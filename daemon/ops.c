@@ -18,6 +18,8 @@
 #define USER_MAX CATALOG_USER_MAX
 #define NAME_MAX_LEN CATALOG_NAME_MAX
 #define TIMEOUT_MAX_MS 2147483647ull
+/* A scratch buffer that grew past this is freed after use. */
+#define SCRATCH_KEEP_MAX (64 * 1024)
 
 /* The params every MCP op shares, checked and copied out of the frame. */
 struct mcp_params {
@@ -139,7 +141,8 @@ static int get_mcp_params(struct daemon *d, struct session *s, uint64_t id,
 	}
 	p->timeout_ms = d->cfg.request_timeout_ms;
 	if (t && t->type != MSGPACK_OBJECT_NIL) {
-		if (t->type != MSGPACK_OBJECT_POSITIVE_INTEGER || t->via.u64 > TIMEOUT_MAX_MS) {
+		if (t->type != MSGPACK_OBJECT_POSITIVE_INTEGER || t->via.u64 == 0 ||
+		    t->via.u64 > TIMEOUT_MAX_MS) {
 			session_reply_error(s, id, ERR_BAD_REQUEST,
 					    "param \"timeout_ms\" must be an integer from 1 to %llu",
 					    TIMEOUT_MAX_MS);
@@ -178,31 +181,30 @@ static void submit(struct daemon *d, struct session *s, uint64_t id, struct mcp_
 static void op_call(struct daemon *d, struct session *s, uint64_t id,
 		    const struct op_params *params)
 {
+	/* Kept across calls (the daemon has one thread): no allocation per call. */
+	static struct jbuf call;
 	struct mcp_params p = { 0 };
 	char tool[NAME_MAX_LEN * 2];
-	struct jbuf call;
 	int have_args;
 
 	if (get_str(s, id, params, P_TOOL, true, tool, sizeof(tool)) < 0)
 		return;
 	/* {"name":TOOL,"arguments":ARGS}: the tools/call params, built as text. */
-	jbuf_init(&call);
+	jbuf_reset(&call, SCRATCH_KEEP_MAX);
 	if (jbuf_append(&call, "{\"name\":", 8) < 0 ||
 	    jsontext_append_string(&call, tool, strlen(tool)) < 0 ||
 	    jbuf_append(&call, ",\"arguments\":", 13) < 0) {
 		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"tool\" must be valid UTF-8");
-		goto out;
+		return;
 	}
 	if ((have_args = get_json_map(s, id, params, P_ARGUMENTS, &call)) < 0)
-		goto out;
+		return;
 	if ((!have_args && jbuf_append(&call, "{}", 2) < 0) || jbuf_append(&call, "}", 1) < 0) {
 		session_reply_error(s, id, ERR_INTERNAL, "out of memory");
-		goto out;
+		return;
 	}
 	if (get_mcp_params(d, s, id, params, &p) == 0)
 		submit(d, s, id, &p, "tools/call", &call, REQ_RESULT);
-out:
-	jbuf_free(&call);
 }
 
 static void op_request(struct daemon *d, struct session *s, uint64_t id,

@@ -69,16 +69,17 @@ void session_reply_end(struct session *s, size_t start)
 	session_schedule_flush(s);
 }
 
-void session_reply_json_text(struct session *s, uint64_t id, const char *json, size_t len)
+void session_reply_json_member(struct session *s, uint64_t id, const char *line,
+			       const struct jsonrpc_msg *m, const struct jsonrpc_span *member)
 {
 	char err[256];
-	size_t start, pos = 0;
+	size_t start;
 
 	if (s->dead)
 		return;
 	/* The reply array holds the result: one level of the limit. */
-	if (jsontext_to_msgpack(json, len, &pos, session_reply_begin(s, id, &start),
-				WIRE_MAX_DEPTH - 1, err, sizeof(err)) < 0) {
+	if (jsonrpc_pack(line, m, member, session_reply_begin(s, id, &start), WIRE_MAX_DEPTH - 1,
+			 err, sizeof(err)) < 0) {
 		if (start != FRAME_BEGIN_FAILED)
 			s->out.size = start; /* drop the half-packed frame */
 		session_reply_error(s, id, ERR_UPSTREAM_ERROR,

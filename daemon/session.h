@@ -11,6 +11,9 @@
 
 #include "list.h"
 
+struct jsonrpc_msg;
+struct jsonrpc_span;
+
 struct daemon;
 struct session;
 
@@ -52,8 +55,13 @@ void session_untrack(struct session *s, struct list_node *node);
  */
 msgpack_packer *session_reply_begin(struct session *s, uint64_t id, size_t *start);
 void session_reply_end(struct session *s, size_t start);
-/* A result given as JSON text (len bytes), relayed as msgpack without building a tree. */
-void session_reply_json_text(struct session *s, uint64_t id, const char *json, size_t len);
+/*
+ * A result given as the value of member, a span of the JSON-RPC line that m was
+ * scanned from (jsonrpc_scan_keep: packed without scanning it again), relayed as
+ * msgpack without building a tree.
+ */
+void session_reply_json_member(struct session *s, uint64_t id, const char *line,
+			       const struct jsonrpc_msg *m, const struct jsonrpc_span *member);
 void session_reply_error(struct session *s, uint64_t id, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* An error with a data object (the server's JSON-RPC error for UPSTREAM_ERROR). */

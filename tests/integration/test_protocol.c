@@ -132,7 +132,12 @@ Test(protocol, a_mistyped_param_is_bad_request, .init = setup, .fini = teardown)
 	expect_reply(fd, 4, ERR_BAD_REQUEST);
 	it_raw_request(fd, 5, "call", "{\"user\": \"a\", \"mcp\": \"demo\", \"tool\": \"echo\", \"auth\": {\"k\": 1}}");
 	expect_reply(fd, 5, ERR_AUTH_INVALID);
-	expect_alive(fd, 6);
+	/* A deadline of 0 ms would expire before the server could answer anything. */
+	it_raw_request(fd, 6, "call", "{\"user\": \"a\", \"mcp\": \"demo\", \"tool\": \"echo\", \"timeout_ms\": 0}");
+	expect_reply(fd, 6, ERR_BAD_REQUEST);
+	it_raw_request(fd, 7, "call", "{\"user\": \"a\", \"mcp\": \"demo\", \"tool\": \"echo\", \"timeout_ms\": 2147483648}");
+	expect_reply(fd, 7, ERR_BAD_REQUEST);
+	expect_alive(fd, 8);
 	close(fd);
 }
 
