@@ -380,6 +380,7 @@ static void on_upstream_reply(void *arg, const struct mcp_reply *reply)
 {
 	struct request *r = arg;
 
+	daemon_note_io(r->d);
 	session_untrack(r->session, &r->session_node); /* a failed reply may kill the session: not with r on it */
 	if (reply->code == ERR_OK)
 		r->d->metrics.replies_by_code[ERR_OK]++; /* errors are counted by the session */

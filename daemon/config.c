@@ -34,6 +34,7 @@ enum var_id {
 	V_MAX_OUTPUT,
 	V_MAX_CLIENTS,
 	V_MAX_INFLIGHT,
+	V_BUSY_POLL,
 	V_NUMERIC_COUNT,
 	V_LOG_LEVEL = V_NUMERIC_COUNT,
 	V_SOCKET,
@@ -56,6 +57,7 @@ static const char *const var_names[V__COUNT] = {
 	[V_MAX_OUTPUT] = "MCPPOOL_MAX_OUTPUT",
 	[V_MAX_CLIENTS] = "MCPPOOL_MAX_CLIENTS",
 	[V_MAX_INFLIGHT] = "MCPPOOL_MAX_INFLIGHT",
+	[V_BUSY_POLL] = "MCPPOOL_BUSY_POLL_US",
 	[V_LOG_LEVEL] = "MCPPOOL_LOG_LEVEL",
 	[V_SOCKET] = "MCPPOOL_SOCKET",
 	[V_SOCKET_GROUP] = "MCPPOOL_SOCKET_GROUP",
@@ -69,7 +71,7 @@ struct num_var {
 	enum num_kind kind;
 	size_t offset;     /* of the field in struct config */
 	uint64_t min, max, def;
-	const char *unit;  /* "an integer" or "milliseconds" */
+	const char *unit;  /* "an integer", "milliseconds", "microseconds" or "a byte count" */
 };
 
 #define NUM(kind, field, min, max, def, unit) \
@@ -88,6 +90,7 @@ static const struct num_var num_vars[V_NUMERIC_COUNT] = {
 	[V_MAX_OUTPUT] = NUM(NUM_SIZE, max_output, 1024, 68719476736ULL, 67108864, "a byte count"),
 	[V_MAX_CLIENTS] = NUM(NUM_UNSIGNED, max_clients, 1, 1000000, 1024, "an integer"),
 	[V_MAX_INFLIGHT] = NUM(NUM_UNSIGNED, max_inflight, 1, 1000000, 1024, "an integer"),
+	[V_BUSY_POLL] = NUM(NUM_UNSIGNED, busy_poll_us, 0, 10000, 0, "microseconds"),
 };
 
 /* Values of known keys found in the .env file (malloc'd; NULL when absent). */
@@ -400,7 +403,7 @@ static const char *var_value(const struct dotenv *de, int id)
 	return env ? env : de->values[id];
 }
 
-/* Parses a positive decimal number in [min, max] into *out. */
+/* Parses a decimal number in [min, max] into *out (zero only where min is 0). */
 static int parse_number(const char *name, const char *s, const struct num_var *v,
 			uint64_t *out, char *err, size_t errlen)
 {
@@ -423,7 +426,7 @@ static int parse_number(const char *name, const char *s, const struct num_var *v
 			why = "trailing characters after the number";
 		else if (errno == ERANGE || n > v->max)
 			why = "out of range";
-		else if (n == 0)
+		else if (n == 0 && v->min > 0)
 			why = "zero is meaningless";
 		else if (n < v->min)
 			why = "too small";

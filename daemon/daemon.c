@@ -41,6 +41,16 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* Runs when nothing else is pending: stops polling once the window since the last I/O closed. */
+static void on_busy_poll(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)revents;
+
+	if (ev_time() >= d->busy_until)
+		ev_idle_stop(loop, w);
+}
+
 int daemon_start(struct daemon *d, char *err, size_t errlen)
 {
 	if (sodium_init() < 0) {
@@ -77,6 +87,8 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
 	ev_signal_init(&d->sigterm_w, on_stop_signal, SIGTERM);
 	ev_signal_init(&d->sigint_w, on_stop_signal, SIGINT);
 	d->sigterm_w.data = d->sigint_w.data = d;
+	ev_idle_init(&d->busy_poll, on_busy_poll);
+	d->busy_poll.data = d;
 	ev_signal_start(d->loop, &d->sigterm_w);
 	ev_signal_start(d->loop, &d->sigint_w);
 	return 0;
@@ -93,6 +105,7 @@ void daemon_run(struct daemon *d)
 	ev_run(d->loop, 0);
 
 	d->stopping = true;
+	ev_idle_stop(d->loop, &d->busy_poll);
 	listener_stop(d);
 	backend_shutdown(d);
 	session_kill_all(d, "mcppoold is shutting down");

@@ -47,6 +47,10 @@ struct daemon {
 	ev_timer sweep_timer;
 	struct hmap *start_failures; /* key -> backoff record */
 
+	/* MCPPOOL_BUSY_POLL_US: while active, the loop polls instead of sleeping. */
+	ev_idle busy_poll;
+	ev_tstamp busy_until;
+
 	ev_signal sigterm_w, sigint_w;
 	bool stopping;
 	struct metrics metrics;
@@ -60,6 +64,21 @@ int daemon_start(struct daemon *d, char *err, size_t errlen);
 
 /* Runs the loop until SIGTERM or SIGINT, then stops cleanly: every child closed and reaped, the socket removed. */
 void daemon_run(struct daemon *d);
+
+/*
+ * Notes I/O just handled: with MCPPOOL_BUSY_POLL_US set, the loop keeps polling
+ * (never sleeps) until that long after the last such note, so that the next
+ * message, the server's answer or the app's next request, is picked up without
+ * waiting for the CPU to be woken. A no-op when the knob is 0 (the default).
+ */
+static inline void daemon_note_io(struct daemon *d)
+{
+	if (d->cfg.busy_poll_us && !d->stopping) {
+		d->busy_until = ev_now(d->loop) + d->cfg.busy_poll_us / 1e6;
+		if (!ev_is_active(&d->busy_poll))
+			ev_idle_start(d->loop, &d->busy_poll);
+	}
+}
 
 /* Monotonic and wall-clock milliseconds. */
 uint64_t now_mono_ms(void);

@@ -349,6 +349,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		n = read(s->fd, space, avail);
 		if (n > 0) {
+			daemon_note_io(s->d);
 			frame_reader_commit(&s->in, (size_t)n);
 			budget -= (size_t)n < budget ? (size_t)n : budget;
 			drain_frames(s);

@@ -98,34 +98,82 @@ static int app_process(const char *sock, int proc)
 	return load.bad ? 16 : 0;
 }
 
-Test(clients, eight_processes_with_fifty_calls_in_flight_each_get_every_reply_exactly_once)
+/* PROCS app processes, CALLS calls in flight each; every reply comes exactly once, on one connection per user. */
+static void run_app_processes(struct itd *d)
 {
-	struct itd d;
 	pid_t pids[PROCS];
 	int st;
 
-	itd_start(&d, NULL, NULL);
 	for (int p = 0; p < PROCS; p++) {
 		pids[p] = fork();
 		cr_assert(pids[p] >= 0);
 		if (pids[p] == 0)
-			_exit(app_process(d.sock, p));
+			_exit(app_process(d->sock, p));
 	}
 	for (int p = 0; p < PROCS; p++) {
 		cr_assert_eq(waitpid(pids[p], &st, 0), pids[p]);
 		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "app process %d: status %d", p,
 			  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	}
-	/* One connection per user served all of it. */
-	json_t *r = itd_ctl_json(&d, &st, ARGS("pool-status"));
+	json_t *r = itd_ctl_json(d, &st, ARGS("pool-status"));
 	cr_assert_eq(json_integer_value(json_object_get(it_data(r), "totalConnections")), USERS);
+	json_decref(r);
 	char *m;
-	itd_ctl(&d, &m, NULL, ARGS("metrics"));
+	itd_ctl(d, &m, NULL, ARGS("metrics"));
 	char want[64];
 	snprintf(want, sizeof(want), "mcppool_spawns_total %d\n", USERS);
 	cr_assert(strstr(m, want), "expected %d spawns: %s", USERS, m);
 	snprintf(want, sizeof(want), "mcppool_replies_total{code=\"OK\"} %d\n", PROCS * CALLS);
 	cr_assert(strstr(m, want), "expected %d OK replies: %s", PROCS * CALLS, m);
+	free(m);
+}
+
+Test(clients, eight_processes_with_fifty_calls_in_flight_each_get_every_reply_exactly_once)
+{
+	struct itd d;
+
+	itd_start(&d, NULL, NULL);
+	run_app_processes(&d);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* utime + stime of a process, in clock ticks. */
+static unsigned long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	p = strrchr(buf, ')'); /* the command may hold spaces */
+	cr_assert_not_null(p);
+	cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st),
+		     2);
+	return ut + st;
+}
+
+Test(clients, busy_polling_serves_the_same_load_and_sleeps_once_idle)
+{
+	const char *env[] = { "MCPPOOL_BUSY_POLL_US=2000", NULL };
+	long hz = sysconf(_SC_CLK_TCK);
+	unsigned long long before, after;
+	struct itd d;
+
+	itd_start(&d, NULL, env);
+	run_app_processes(&d);
+	/* Past the 2 ms window the loop must sleep again: no CPU over half a second. */
+	it_sleep_ms(100);
+	before = cpu_ticks(d.pid);
+	it_sleep_ms(500);
+	after = cpu_ticks(d.pid);
+	cr_assert_leq(after - before, (unsigned long long)hz / 20,
+		      "the idle daemon used %llu ticks (of %ld per second) in 0.5 s", after - before,
+		      hz);
 	itd_stop(&d);
 	it_assert_no_children();
 }

@@ -18,14 +18,15 @@ static const char *const all_vars[] = {
 	"CLEANUP_INTERVAL", "REQUEST_TIMEOUT", "MCPPOOL_START_TIMEOUT", "MCPPOOL_KILL_TIMEOUT",
 	"MCPPOOL_MAX_FRAME", "MCPPOOL_MAX_MESSAGE", "MCPPOOL_MAX_OUTPUT", "MCPPOOL_MAX_CLIENTS",
 	"MCPPOOL_MAX_INFLIGHT", "MCPPOOL_LOG_LEVEL", "MCPPOOL_SOCKET", "MCPPOOL_SOCKET_GROUP",
-	"MCPPOOL_SERVERS", "MCPPOOL_CHILD_ENV", "XDG_RUNTIME_DIR", NULL
+	"MCPPOOL_SERVERS", "MCPPOOL_CHILD_ENV", "MCPPOOL_BUSY_POLL_US", "XDG_RUNTIME_DIR", NULL
 };
 
-/* Each numeric variable with a value just above its range and, if any, just below. */
+/* Each numeric variable with a value just above its range and, if any, just below; whether 0 is in its range. */
 static const struct {
 	const char *name;
 	const char *above;
 	const char *below;
+	bool zero_ok;
 } numeric[] = {
 	{ "MAX_CONNECTIONS_PER_USER", "100001", NULL },
 	{ "MAX_TOTAL_CONNECTIONS", "1000001", NULL },
@@ -39,6 +40,7 @@ static const struct {
 	{ "MCPPOOL_MAX_OUTPUT", "68719476737", "1023" },
 	{ "MCPPOOL_MAX_CLIENTS", "1000001", NULL },
 	{ "MCPPOOL_MAX_INFLIGHT", "1000001", NULL },
+	{ "MCPPOOL_BUSY_POLL_US", "10001", NULL, true },
 };
 #define NNUMERIC (sizeof(numeric) / sizeof(numeric[0]))
 
@@ -137,6 +139,7 @@ Test(config, defaults_of_the_daemons_own_variables)
 	cr_expect_eq(cfg.max_output, 67108864);
 	cr_expect_eq(cfg.max_clients, 1024);
 	cr_expect_eq(cfg.max_inflight, 1024);
+	cr_expect_eq(cfg.busy_poll_us, 0, "busy polling is off unless asked for");
 	cr_expect_eq(cfg.log_level, LOG_INFO);
 	cr_expect_null(cfg.socket_group);
 	cr_expect_null(cfg.servers_path);
@@ -467,7 +470,8 @@ Test(config, trailing_junk_is_refused_for_every_numeric_variable)
 Test(config, zero_is_refused_for_every_numeric_variable)
 {
 	for (size_t i = 0; i < NNUMERIC; i++)
-		expect_refused(numeric[i].name, "0", "zero is meaningless");
+		if (!numeric[i].zero_ok)
+			expect_refused(numeric[i].name, "0", "zero is meaningless");
 }
 
 Test(config, overflow_is_refused_for_every_numeric_variable)
@@ -764,4 +768,16 @@ Test(config, failed_load_leaves_no_strings_behind)
 	cr_assert_eq(load(), -1);
 	cr_expect_null(cfg.servers_path);
 	cr_expect_null(cfg.child_env);
+}
+
+Test(config, busy_poll_takes_zero_for_off_and_microseconds_up_to_ten_thousand)
+{
+	setenv("MCPPOOL_BUSY_POLL_US", "0", 1);
+	cr_assert_eq(load(), 0, "%s", err);
+	cr_expect_eq(cfg.busy_poll_us, 0);
+	setenv("MCPPOOL_BUSY_POLL_US", "10000", 1);
+	cr_assert_eq(load(), 0, "%s", err);
+	cr_expect_eq(cfg.busy_poll_us, 10000);
+	expect_refused("MCPPOOL_BUSY_POLL_US", "10001", "out of range");
+	expect_refused("MCPPOOL_BUSY_POLL_US", "-1", "negative");
 }
