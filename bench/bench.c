@@ -2,7 +2,8 @@
  * bench: the measuring half of `make bench`. Each subcommand runs one section
  * against processes that bench/run.sh started, and prints it as Markdown.
  *
- *   bench hotpath    --daemon S --echo S --fixture PATH [--daemon-pid P] [--echo-pid P] ...
+ *   bench hotpath    --daemon S --echo S --fixture PATH [--daemon-pid P] [--echo-pid P]
+ *                    [--busy S --busy-pid P --busy-us N] ...
  *   bench throughput --daemon S --daemon-pid P --echo S --echo-pid P [--seconds T] [--rounds R]
  *   bench peers      --daemon S --daemon-pid P --url URL --peer-pid P [--iterations N] ...
  *   bench cold       --daemon S --mcp NAME --label TEXT [--count N] [--warm N]
@@ -168,7 +169,9 @@ static void parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "peer-pid", 1, NULL, 'P' },   { "iterations", 1, NULL, 'i' },
 		{ "rounds", 1, NULL, 'r' },     { "count", 1, NULL, 'c' },
 		{ "warm", 1, NULL, 'w' },       { "threads", 1, NULL, 't' },
-		{ "seconds", 1, NULL, 's' },    { 0 },
+		{ "seconds", 1, NULL, 's' },    { "busy", 1, NULL, 'b' },
+		{ "busy-pid", 1, NULL, 'B' },   { "busy-us", 1, NULL, 'U' },
+		{ 0 },
 	};
 	int ch;
 
@@ -189,6 +192,9 @@ static void parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 'w': o->warm = parse_uint("warm", optarg); break;
 		case 't': o->threads = parse_uint("threads", optarg); break;
 		case 's': o->seconds = atof(optarg); break;
+		case 'b': o->busy = optarg; break;
+		case 'B': o->busy_pid = (pid_t)parse_uint("busy-pid", optarg); break;
+		case 'U': o->busy_us = parse_uint("busy-us", optarg); break;
 		default: exit(2);
 		}
 	}

@@ -8,7 +8,8 @@
 
 #define WARMUP 200
 
-enum path { PATH_RAW, PATH_DIRECT, PATH_DAEMON, NPATHS };
+/* PATH_BUSY, mcppoold with MCPPOOL_BUSY_POLL_US, runs when --busy is given. */
+enum path { PATH_RAW, PATH_DIRECT, PATH_DAEMON, PATH_BUSY, NPATHS };
 
 /* CPU time of the process serving a path (the daemon, or the fixture driven directly). */
 struct cpu_use {
@@ -22,7 +23,8 @@ struct hotpath {
 	char frame[256];
 	size_t frame_len;
 	struct direct direct;
-	mcppool_conn *daemon;
+	mcppool_conn *daemon, *busy;
+	int npaths;
 	struct samples lat[NPATHS];
 	struct cpu_use before[NPATHS]; /* after the warm-up, of the process serving each path */
 };
@@ -42,8 +44,11 @@ static void one_call(struct hotpath *h, enum path p)
 	case PATH_DIRECT:
 		direct_call(&h->direct, "hello");
 		break;
-	default:
+	case PATH_DAEMON:
 		daemon_call(h->daemon, h->o, "bench-hot");
+		break;
+	default:
+		daemon_call(h->busy, h->o, "bench-hot");
 		break;
 	}
 }
@@ -68,7 +73,15 @@ static void hotpath_open(struct hotpath *h, const struct bench_opts *o)
 	h->echo_fd = rawecho_connect(o->echo);
 	direct_start(&h->direct, o->fixture);
 	h->daemon = daemon_connect(o);
-	for (int p = 0; p < NPATHS; p++) {
+	h->npaths = PATH_DAEMON + 1;
+	if (o->busy) {
+		struct bench_opts busy = *o;
+
+		busy.daemon = o->busy;
+		h->busy = daemon_connect(&busy);
+		h->npaths = PATH_BUSY + 1;
+	}
+	for (int p = 0; p < h->npaths; p++) {
 		samples_init(&h->lat[p]);
 		for (unsigned i = 0; i < WARMUP; i++)
 			one_call(h, (enum path)p);
@@ -78,6 +91,8 @@ static void hotpath_open(struct hotpath *h, const struct bench_opts *o)
 	cpu_use_take(&h->before[PATH_DIRECT], h->direct.pid);
 	if (o->daemon_pid)
 		cpu_use_take(&h->before[PATH_DAEMON], o->daemon_pid);
+	if (o->busy_pid)
+		cpu_use_take(&h->before[PATH_BUSY], o->busy_pid);
 }
 
 static void hotpath_close(struct hotpath *h)
@@ -85,7 +100,8 @@ static void hotpath_close(struct hotpath *h)
 	close(h->echo_fd);
 	direct_stop(&h->direct);
 	mcppool_close(h->daemon);
-	for (int p = 0; p < NPATHS; p++)
+	mcppool_close(h->busy);
+	for (int p = 0; p < h->npaths; p++)
 		samples_destroy(&h->lat[p]);
 }
 
@@ -99,9 +115,9 @@ static void print_row(const char *what, double median, double p99, double floor)
 static void print_table(struct hotpath *h)
 {
 	double med[NPATHS], p99[NPATHS];
-	char floor_label[96];
+	char floor_label[96], label[160];
 
-	for (int p = 0; p < NPATHS; p++) {
+	for (int p = 0; p < h->npaths; p++) {
 		med[p] = samples_quantile_us(&h->lat[p], 0.5);
 		p99[p] = samples_quantile_us(&h->lat[p], 0.99);
 	}
@@ -118,6 +134,13 @@ static void print_table(struct hotpath *h)
 	print_row("**added by mcppoold** (mcppoold − direct; target ≤ 1.5 round trips)",
 		  med[PATH_DAEMON] - med[PATH_DIRECT], p99[PATH_DAEMON] - p99[PATH_DIRECT],
 		  med[PATH_RAW]);
+	if (h->npaths <= PATH_BUSY)
+		return;
+	snprintf(label, sizeof(label), "mcppoold with `MCPPOOL_BUSY_POLL_US=%u` → the same fixture",
+		 h->o->busy_us);
+	print_row(label, med[PATH_BUSY], p99[PATH_BUSY], med[PATH_RAW]);
+	print_row("**added by mcppoold polling** (mcppoold polling − direct)",
+		  med[PATH_BUSY] - med[PATH_DIRECT], p99[PATH_BUSY] - p99[PATH_DIRECT], med[PATH_RAW]);
 }
 
 static void print_cpu_row(const char *who, const struct cpu_use *a, const struct cpu_use *b,
@@ -149,6 +172,11 @@ static void print_cpu(struct hotpath *h)
 		printf("| fixture behind mcppoold | %.1f | | |\n",
 		       (double)(now.children - h->before[PATH_DAEMON].children) / n / 1000.0);
 	}
+	if (o->busy_pid) {
+		cpu_use_take(&now, o->busy_pid);
+		print_cpu_row("mcppoold polling (its CPU also runs between its turns: an upper bound)",
+			      &h->before[PATH_BUSY], &now, n);
+	}
 }
 
 int section_hotpath(const struct bench_opts *o)
@@ -159,8 +187,9 @@ int section_hotpath(const struct bench_opts *o)
 	hotpath_open(&h, o);
 	/* Rounds rotate the paths so that drift in the machine hits each one alike. */
 	for (unsigned r = 0; r < o->rounds; r++)
-		for (int k = 0; k < NPATHS; k++)
-			measure(&h, (enum path)((r + (unsigned)k) % NPATHS), per_round ? per_round : 1);
+		for (int k = 0; k < h.npaths; k++)
+			measure(&h, (enum path)((r + (unsigned)k) % (unsigned)h.npaths),
+				per_round ? per_round : 1);
 	print_table(&h);
 	print_cpu(&h);
 	hotpath_close(&h);
