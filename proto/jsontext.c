@@ -1285,26 +1285,39 @@ int jsontext_from_msgpack(const msgpack_object *o, struct jbuf *out, int max_dep
 
 /* ---- JSON-RPC top level ---- */
 
-/* True when the validated string token p[a..b) (quotes included) decodes to name. */
-static bool name_is(const unsigned char *p, size_t a, size_t b, const char *name)
+/*
+ * The name of the string token p[a..b), unescaped into buf when it holds escapes.
+ * Returns it (not NUL-terminated; *n bytes), or NULL when it is longer than any
+ * name note_member() looks for.
+ */
+static const char *member_name(const unsigned char *p, size_t a, size_t b, char buf[8], size_t *n)
 {
-	size_t n = strlen(name), i = a + 1, used = 0;
-	unsigned char buf[16];
+	size_t i = a + 1, used = 0;
 	uint32_t cp;
 
-	if (!memchr(p + a + 1, '\\', b - a - 2))
-		return b - a - 2 == n && memcmp(p + a + 1, name, n) == 0;
+	if (!memchr(p + a + 1, '\\', b - a - 2)) {
+		*n = b - a - 2;
+		return *n < 8 ? (const char *)p + a + 1 : NULL;
+	}
 	while (i < b - 1) {
-		if (sizeof(buf) - used < 4)
-			return false;
 		if (p[i] == '\\') {
+			unsigned char u[4];
+			size_t k;
+
 			parse_escape(p, b - 1, &i, &cp);
-			used += utf8_put(buf + used, cp);
+			k = utf8_put(u, cp);
+			if (used + k >= 8)
+				return NULL;
+			memcpy(buf + used, u, k);
+			used += k;
 		} else {
-			buf[used++] = p[i++];
+			if (used + 1 >= 8)
+				return NULL;
+			buf[used++] = (char)p[i++];
 		}
 	}
-	return used == n && memcmp(buf, name, n) == 0;
+	*n = used;
+	return buf;
 }
 
 /* The id as int64 when the token p[a..b) is an integer that fits. */
@@ -1334,18 +1347,23 @@ static struct jsonrpc_span *note_member(struct jsonrpc_msg *m, const unsigned ch
 					size_t kb, size_t va, size_t vb)
 {
 	struct jsonrpc_span *span;
+	char buf[8];
+	size_t n;
+	const char *name = member_name(p, ka, kb, buf, &n);
 
-	if (name_is(p, ka, kb, "id")) {
+	if (!name)
+		return NULL;
+	if (n == 2 && memcmp(name, "id", 2) == 0) {
 		span = &m->id;
 		m->id_is_int = id_integer(p, va, vb, &m->id_int);
-	} else if (name_is(p, ka, kb, "method")) {
+	} else if (n == 6 && memcmp(name, "method", 6) == 0) {
 		span = &m->method;
 		m->method_is_str = p[va] == '"';
-	} else if (name_is(p, ka, kb, "result")) {
+	} else if (n == 6 && memcmp(name, "result", 6) == 0) {
 		span = &m->result;
-	} else if (name_is(p, ka, kb, "error")) {
+	} else if (n == 5 && memcmp(name, "error", 5) == 0) {
 		span = &m->error;
-	} else if (name_is(p, ka, kb, "params")) {
+	} else if (n == 6 && memcmp(name, "params", 6) == 0) {
 		span = &m->params;
 	} else {
 		return NULL;
