@@ -98,7 +98,7 @@ static int jbuf_reserve(struct jbuf *b, size_t n)
 	return 0;
 }
 
-int jbuf_append(struct jbuf *b, const char *s, size_t n)
+int jbuf_append_grow(struct jbuf *b, const char *s, size_t n)
 {
 	if (jbuf_reserve(b, n) < 0)
 		return -1;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <msgpack.h>
 
@@ -45,8 +46,22 @@ void jbuf_free(struct jbuf *b);
  */
 void jbuf_reset(struct jbuf *b, size_t keep_max);
 
-/* Appends n bytes. Returns 0, or -1 (ENOMEM) leaving b as it was. */
-int jbuf_append(struct jbuf *b, const char *s, size_t n);
+/* jbuf_append() when the bytes do not fit: grows b first. */
+int jbuf_append_grow(struct jbuf *b, const char *s, size_t n);
+
+/*
+ * Appends n bytes. Returns 0, or -1 (ENOMEM) leaving b as it was. Inline: the
+ * writers call it per token, and the bytes nearly always fit.
+ */
+static inline int jbuf_append(struct jbuf *b, const char *s, size_t n)
+{
+	if (b->cap - b->len <= n)
+		return jbuf_append_grow(b, s, n);
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
 
 /*
  * Validates the JSON value starting at text[*pos] (after optional whitespace) per RFC

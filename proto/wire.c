@@ -363,6 +363,21 @@ static int mp_build(const unsigned char *b, size_t len, size_t *off, size_t dept
 	const char *body;
 	uint32_t n;
 
+	if (*off < len && b[*off] <= 0x7f) { /* positive fixint: most ids and small numbers */
+		memset(o, 0, sizeof(*o));
+		o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+		o->via.u64 = b[(*off)++];
+		return 0;
+	}
+	if (*off < len && (b[*off] & 0xe0) == 0xa0 && (size_t)(b[*off] & 0x1f) < len - *off) {
+		/* fixstr that fits: most keys and short values */
+		memset(o, 0, sizeof(*o));
+		o->type = MSGPACK_OBJECT_STR;
+		o->via.str.size = b[*off] & 0x1f;
+		o->via.str.ptr = (const char *)b + *off + 1;
+		*off += 1 + o->via.str.size;
+		return 0;
+	}
 	if (validate_one(b, len, off, o, err, errlen) < 0)
 		return -1;
 	body = (const char *)b + *off - mp_body_size(o);
