@@ -122,21 +122,28 @@ static inline bool is_digit(unsigned char c)
 
 /*
  * End of the run of SC_PLAIN bytes starting at p[i]: the index of the first quote,
- * backslash, control or non-ASCII byte, or len. Eight bytes at a time while none is
- * special (the usual bit tricks: a byte is below 0x20, equal to '"' or '\\', or has its
- * high bit set), since string bodies are most of the text the relay sees.
+ * backslash, control or non-ASCII byte, or len. Eight bytes at a time (the usual bit
+ * tricks: a byte is below 0x20, equal to '"' or '\\', or has its high bit set), since
+ * string bodies are most of the text the relay sees. A borrow can only mark bytes
+ * above a truly special one, so on a little-endian load the lowest mark is exact.
  */
 static inline size_t plain_run_end(const unsigned char *p, size_t i, size_t len)
 {
 	const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
-	uint64_t x, q, b;
+	uint64_t x, q, b, m;
 
 	while (len - i >= 8) {
 		memcpy(&x, p + i, 8);
 		q = x ^ (ones * '"');
 		b = x ^ (ones * '\\');
-		if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs)
+		m = (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs;
+		if (m) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)(__builtin_ctzll(m) >> 3);
+#else
 			break;
+#endif
+		}
 		i += 8;
 	}
 	while (i < len && str_class[p[i]] == SC_PLAIN)

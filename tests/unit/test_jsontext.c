@@ -1996,3 +1996,26 @@ Test(jbuf, reset_keeps_a_small_buffer_for_reuse_and_frees_a_grown_one)
 	cr_assert_str_eq(b.data, "c");
 	jbuf_free(&b);
 }
+
+/*
+ * The scanner reads string bodies eight bytes at a time and takes the first special
+ * byte of a block from its bit mask: each kind of special byte, at every position of
+ * two blocks, must end the plain run exactly there.
+ */
+Test(jsontext, special_bytes_at_every_position_of_a_block_are_found_exactly)
+{
+	static const char *const specials[] = { "\"", "\\n", "\\u00e9", "\xc3\xa9", "\x01", "\x7f" };
+	char text[96];
+
+	for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+		for (int pos = 0; pos < 16; pos++) {
+			int n = snprintf(text, sizeof(text), "[\"%.*s%s%s\", 1]", pos,
+					 "abcdefghijklmnopqrstuvwxyz", specials[k],
+					 k == 0 ? ", \"tail\"" : "xyz0123456789");
+
+			cr_assert_lt((size_t)n, sizeof(text));
+			/* "\x01" is refused, the others accepted: either way exactly as jansson. */
+			compare_len(text, (size_t)n, JSONTEXT_MAX_DEPTH);
+		}
+	}
+}
