@@ -20,6 +20,8 @@
 
 #define READ_BUDGET (256u * 1024u) /* bytes read per callback: fairness between clients */
 #define ZONE_CHUNK 4096
+/* A frame whose tree could outgrow this many bytes gets a fresh zone afterwards. */
+#define ZONE_KEEP_MAX (64 * 1024)
 
 struct session {
 	struct daemon *d;
@@ -279,13 +281,12 @@ static void handle_notify(struct session *s, const struct wire_msg *m)
 		backend_cancel_by_client_id(s, id->via.u64);
 }
 
-static void handle_frame(struct session *s, const char *payload, size_t len)
+static void dispatch_frame(struct session *s, const char *payload, size_t len)
 {
 	struct wire_msg m;
 	uint64_t bad_id = 0;
 	char err[256];
 
-	msgpack_zone_clear(&s->zone);
 	if (wire_decode(payload, len, &s->zone, &m, &bad_id, err, sizeof(err)) < 0) {
 		s->d->metrics.frames_bad++;
 		session_reply_error(s, bad_id, ERR_BAD_REQUEST, "%s", err);
@@ -302,6 +303,22 @@ static void handle_frame(struct session *s, const char *payload, size_t len)
 		s->d->metrics.frames_bad++;
 		session_reply_error(s, 0, ERR_BAD_REQUEST, "clients send requests and notifications, not replies");
 		break;
+	}
+}
+
+/*
+ * Decodes and runs one frame. Its tree lives in the session's zone only until the
+ * frame is handled. msgpack_zone_clear() keeps the zone's newest chunk, which after
+ * a big frame can be ~24 times the frame (a msgpack_object per byte): such a zone
+ * is rebuilt instead, so an idle session holds a small chunk, not its largest frame.
+ */
+static void handle_frame(struct session *s, const char *payload, size_t len)
+{
+	msgpack_zone_clear(&s->zone);
+	dispatch_frame(s, payload, len);
+	if (len > ZONE_KEEP_MAX / sizeof(msgpack_object)) {
+		msgpack_zone_destroy(&s->zone);
+		msgpack_zone_init(&s->zone, ZONE_CHUNK);
 	}
 }
 

@@ -381,3 +381,60 @@ Test(protocol, a_reply_larger_than_the_frame_limit_is_an_error_under_its_id)
 	itd_stop(&dd);
 	it_assert_no_children();
 }
+
+/* The daemon's resident memory, in KiB. */
+static long daemon_rss_kib(void)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)d.pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/*
+ * An 8 MB frame of 8 million nils decodes to ~190 MB of msgpack objects before its
+ * shape is refused. That tree must not stay with the (still open, idle) connection.
+ */
+static void setup_no_quarantine(void)
+{
+	/* Under ASan, freed memory waits in a quarantine: release it at once, as malloc does. */
+	static const char *const env[] = { "ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=0", NULL };
+
+	it_subreaper();
+	itd_start(&d, NULL, env);
+	msgpack_zone_init(&zone, 4096);
+}
+
+Test(protocol, a_huge_frame_leaves_no_decoded_tree_behind, .init = setup_no_quarantine,
+     .fini = teardown)
+{
+	const uint32_t n = 8000000;
+	int fd = hello_conn();
+	long before = daemon_rss_kib(), after;
+	unsigned char *frame = malloc(4 + 5 + n);
+	uint32_t len = 5 + n;
+
+	cr_assert_not_null(frame);
+	frame[0] = (unsigned char)(len >> 24), frame[1] = (unsigned char)(len >> 16);
+	frame[2] = (unsigned char)(len >> 8), frame[3] = (unsigned char)len;
+	frame[4] = 0xdd; /* array32 */
+	frame[5] = (unsigned char)(n >> 24), frame[6] = (unsigned char)(n >> 16);
+	frame[7] = (unsigned char)(n >> 8), frame[8] = (unsigned char)n;
+	memset(frame + 9, 0xc0, n);
+	it_raw_send_bytes(fd, frame, 4 + len);
+	free(frame);
+	expect_reply(fd, 0, ERR_BAD_REQUEST);
+	after = daemon_rss_kib();
+	cr_assert_lt(after - before, 64 * 1024, "RSS %ld KiB before, %ld KiB after the frame", before,
+		     after);
+	expect_alive(fd, 2);
+	close(fd);
+}
