@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "frame.h"
 #include "readfile.h"
 #include "log.h"
 #include "sockpath.h"
@@ -35,6 +36,7 @@ enum var_id {
 	V_MAX_CLIENTS,
 	V_MAX_INFLIGHT,
 	V_BUSY_POLL,
+	V_MAX_INPUT,
 	V_NUMERIC_COUNT,
 	V_LOG_LEVEL = V_NUMERIC_COUNT,
 	V_SOCKET,
@@ -58,6 +60,7 @@ static const char *const var_names[V__COUNT] = {
 	[V_MAX_CLIENTS] = "MCPPOOL_MAX_CLIENTS",
 	[V_MAX_INFLIGHT] = "MCPPOOL_MAX_INFLIGHT",
 	[V_BUSY_POLL] = "MCPPOOL_BUSY_POLL_US",
+	[V_MAX_INPUT] = "MCPPOOL_MAX_INPUT",
 	[V_LOG_LEVEL] = "MCPPOOL_LOG_LEVEL",
 	[V_SOCKET] = "MCPPOOL_SOCKET",
 	[V_SOCKET_GROUP] = "MCPPOOL_SOCKET_GROUP",
@@ -91,6 +94,7 @@ static const struct num_var num_vars[V_NUMERIC_COUNT] = {
 	[V_MAX_CLIENTS] = NUM(NUM_UNSIGNED, max_clients, 1, 1000000, 1024, "an integer"),
 	[V_MAX_INFLIGHT] = NUM(NUM_UNSIGNED, max_inflight, 1, 1000000, 1024, "an integer"),
 	[V_BUSY_POLL] = NUM(NUM_UNSIGNED, busy_poll_us, 0, 10000, 0, "microseconds"),
+	[V_MAX_INPUT] = NUM(NUM_SIZE, max_input, 1048576, 68719476736ULL, 268435456, "a byte count"),
 };
 
 /* Values of known keys found in the .env file (malloc'd; NULL when absent). */
@@ -463,6 +467,13 @@ static int check_relations(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s=%u exceeds %s=%u (per-user limit must not exceed the total)",
 			 var_names[V_MAX_PER_USER], cfg->max_per_user, var_names[V_MAX_TOTAL],
 			 cfg->max_total);
+		return -1;
+	}
+	if (cfg->max_input < cfg->max_frame + FRAME_HEADER_SIZE) {
+		snprintf(err, errlen,
+			 "%s=%zu is below %s=%zu plus its %d-byte header (one whole frame must fit)",
+			 var_names[V_MAX_INPUT], cfg->max_input, var_names[V_MAX_FRAME],
+			 cfg->max_frame, FRAME_HEADER_SIZE);
 		return -1;
 	}
 	if (cfg->max_output < cfg->max_message) {

@@ -42,6 +42,8 @@ struct daemon {
 	struct list_node dead_sessions; /* closed, freed from the idle watcher */
 	unsigned nsessions;
 	ev_idle reaper; /* idle: after every pending event, never under a callback */
+	size_t input_reserved;            /* of MCPPOOL_MAX_INPUT, held by large frames being read */
+	struct list_node input_waiters;   /* sessions paused until a large frame fits, oldest first */
 
 	/* backend.c */
 	ev_timer sweep_timer;

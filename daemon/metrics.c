@@ -98,6 +98,11 @@ char *metrics_render(const struct daemon *d)
 		m->upstream_lost);
 	counter(&t, "clients_accepted_total", "App connections accepted.", m->clients_accepted);
 	counter(&t, "bad_frames_total", "Frames answered with BAD_REQUEST.", m->frames_bad);
+	gauge(&t, "input_reserved_bytes", "Bytes of MCPPOOL_MAX_INPUT held by large frames being read.",
+	      d->input_reserved);
+	counter(&t, "input_waits_total",
+		"Times a client stopped being read until its large frame fit MCPPOOL_MAX_INPUT.",
+		m->input_waits);
 	if (t.failed) {
 		free(t.buf);
 		return NULL;

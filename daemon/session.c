@@ -43,6 +43,8 @@ struct session {
 	pid_t peer_pid;
 	struct list_node requests;
 	unsigned nrequests; /* on requests: bounded by MCPPOOL_MAX_INFLIGHT */
+	size_t input_reserved;        /* of d->input_reserved: the large frame being read */
+	struct list_node input_wait;  /* on d->input_waiters while not read for lack of it */
 };
 
 static unsigned long next_serial;
@@ -348,6 +350,86 @@ static void drain_frames(struct session *s)
 	}
 }
 
+/* ---- the input budget (MCPPOOL_MAX_INPUT) ------------------------------------ */
+
+/*
+ * Frames up to FRAME_KEEP_CAP are read into the reader's usual buffer. A larger
+ * one reserves its whole size from MCPPOOL_MAX_INPUT as soon as its header is in,
+ * before its buffer is allocated; when the budget cannot cover it, the session is
+ * not read until earlier large frames complete (first come, first served). A
+ * reservation is granted whole, so every reading session can finish its frame:
+ * the waits always end, and the daemon never holds more than the budget for
+ * half-received frames, however many clients send them.
+ */
+static size_t input_need(const struct session *s)
+{
+	size_t need = frame_reader_need(&s->in);
+
+	return need > FRAME_KEEP_CAP ? need : 0;
+}
+
+static bool input_fits(const struct session *s, size_t need)
+{
+	const struct daemon *d = s->d;
+
+	return need <= s->input_reserved ||
+	       need - s->input_reserved <= d->cfg.max_input - d->input_reserved;
+}
+
+static void input_set(struct session *s, size_t need)
+{
+	s->d->input_reserved = s->d->input_reserved - s->input_reserved + need;
+	s->input_reserved = need;
+}
+
+/* Grants the waiting sessions, oldest first, while the budget lasts. */
+static void input_wake(struct daemon *d)
+{
+	while (!list_empty(&d->input_waiters)) {
+		struct session *s = list_entry(d->input_waiters.next, struct session, input_wait);
+		size_t need = input_need(s);
+
+		if (!input_fits(s, need))
+			return;
+		input_set(s, need);
+		list_del(&s->input_wait);
+		ev_io_start(d->loop, &s->rw);
+	}
+}
+
+/* Gives back s's reservation (its frame is done, or it is closing). */
+static void input_release(struct session *s, size_t keep)
+{
+	if (keep >= s->input_reserved)
+		return;
+	input_set(s, keep);
+	input_wake(s->d);
+}
+
+/*
+ * Fits s's reservation to the frame it is receiving. Returns false when s
+ * was paused instead: it is read again once input_wake() grants it.
+ */
+static bool input_settle(struct session *s)
+{
+	size_t need = input_need(s);
+
+	if (need <= s->input_reserved) {
+		input_release(s, need);
+		return true;
+	}
+	if (list_empty(&s->d->input_waiters) && input_fits(s, need)) {
+		input_set(s, need);
+		return true;
+	}
+	ev_io_stop(s->d->loop, &s->rw);
+	list_add_tail(&s->d->input_waiters, &s->input_wait);
+	s->d->metrics.input_waits++;
+	log_debug("client %lu: a %zu-byte frame waits for MCPPOOL_MAX_INPUT (%zu of %zu bytes held)",
+		  s->serial, need, s->d->input_reserved, s->d->cfg.max_input);
+	return false;
+}
+
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct session *s = w->data;
@@ -357,8 +439,12 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	while (!s->dead && budget > 0) {
 		size_t avail;
-		char *space = frame_reader_space(&s->in, &avail);
+		char *space;
 		ssize_t n;
+
+		if (!input_settle(s))
+			return;
+		space = frame_reader_space(&s->in, &avail);
 
 		if (!space) {
 			session_kill(s, "out of memory");
@@ -370,8 +456,12 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 			frame_reader_commit(&s->in, (size_t)n);
 			budget -= (size_t)n < budget ? (size_t)n : budget;
 			drain_frames(s);
-			if ((size_t)n < avail)
-				return; /* the socket is empty: no read(2) just to hear EAGAIN */
+			if ((size_t)n < avail) {
+				/* The socket is empty: no read(2) just to hear EAGAIN. */
+				if (!s->dead)
+					input_settle(s);
+				return;
+			}
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -410,6 +500,7 @@ struct session *session_new(struct daemon *d, int fd)
 	msgpack_sbuffer_init(&s->out);
 	msgpack_packer_init(&s->pk, &s->out, msgpack_sbuffer_write);
 	list_init(&s->requests);
+	list_init(&s->input_wait);
 	ev_io_init(&s->rw, on_readable, fd, EV_READ);
 	ev_io_init(&s->ww, on_writable, fd, EV_WRITE);
 	ev_prepare_init(&s->flush_w, on_flush);
@@ -429,6 +520,9 @@ void session_kill(struct session *s, const char *reason)
 	if (s->dead)
 		return;
 	s->dead = true;
+	if (list_linked(&s->input_wait))
+		list_del(&s->input_wait);
+	input_release(s, 0);
 	ev_io_stop(s->d->loop, &s->rw);
 	ev_io_stop(s->d->loop, &s->ww);
 	ev_prepare_stop(s->d->loop, &s->flush_w);
@@ -490,6 +584,7 @@ void session_init(struct daemon *d)
 {
 	list_init(&d->sessions);
 	list_init(&d->dead_sessions);
+	list_init(&d->input_waiters);
 	ev_idle_init(&d->reaper, on_reap);
 	d->reaper.data = d;
 }

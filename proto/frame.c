@@ -10,7 +10,6 @@
  * has grown past FRAME_KEEP_CAP for a large frame, it is given back.
  */
 #define FRAME_READ_CHUNK (16u * 1024u)
-#define FRAME_KEEP_CAP (4u * FRAME_READ_CHUNK)
 
 static uint32_t be32_get(const char *p)
 {
@@ -67,6 +66,17 @@ static size_t frame_wanted(const struct frame_reader *r)
 			want = FRAME_HEADER_SIZE + (size_t)declared;
 	}
 	return want > buffered ? want : buffered + 1;
+}
+
+size_t frame_reader_need(const struct frame_reader *r)
+{
+	size_t buffered = r->len - r->pos;
+	uint32_t declared;
+
+	if (r->skip || buffered < FRAME_HEADER_SIZE)
+		return 0;
+	declared = be32_get(r->buf + r->pos);
+	return declared <= r->max_frame ? FRAME_HEADER_SIZE + (size_t)declared : 0;
 }
 
 static void frame_compact(struct frame_reader *r)

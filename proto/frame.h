@@ -47,6 +47,16 @@ void frame_reader_destroy(struct frame_reader *r);
  */
 char *frame_reader_space(struct frame_reader *r, size_t *avail);
 
+/*
+ * The buffer size the frame being received needs, its header included, once
+ * that header is buffered; 0 before it, and while an oversized frame is being
+ * skipped (its bytes are dropped, never held).
+ */
+size_t frame_reader_need(const struct frame_reader *r);
+
+/* The size up to which a reader keeps its buffer between frames (a larger one is freed). */
+#define FRAME_KEEP_CAP (64u * 1024u)
+
 /* Records that n bytes were written at the pointer frame_reader_space() returned. */
 void frame_reader_commit(struct frame_reader *r, size_t n);
 

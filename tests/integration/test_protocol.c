@@ -438,3 +438,138 @@ Test(protocol, a_huge_frame_leaves_no_decoded_tree_behind, .init = setup_no_quar
 	expect_alive(fd, 2);
 	close(fd);
 }
+
+/* ---- MCPPOOL_MAX_INPUT ------------------------------------------------------ */
+
+#define BIG_PAD 1000000 /* bytes of padding in a big frame: ~1 MB, under the 1 MiB MAX_FRAME */
+
+/* Room for two big frames being received at once, not three. */
+static void setup_small_input_budget(void)
+{
+	static const char *const env[] = { "MCPPOOL_MAX_FRAME=1048576", "MCPPOOL_MAX_INPUT=2097152",
+					   NULL };
+
+	it_subreaper();
+	itd_start(&d, NULL, env);
+	msgpack_zone_init(&zone, 4096);
+}
+
+/* A framed `servers` request padded with an ignored ~1 MB param; *len gets its size. */
+static unsigned char *big_request(uint64_t id, size_t *len)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char *pad = malloc(BIG_PAD);
+	unsigned char *frame;
+
+	cr_assert_not_null(pad);
+	memset(pad, 'x', BIG_PAD);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	wire_pack_request_begin(&pk, id, "servers");
+	msgpack_pack_map(&pk, 1);
+	wire_pack_str(&pk, "pad");
+	wire_pack_strn(&pk, pad, BIG_PAD);
+	free(pad);
+	*len = 4 + sb.size;
+	frame = malloc(*len);
+	cr_assert_not_null(frame);
+	frame[0] = (unsigned char)(sb.size >> 24), frame[1] = (unsigned char)(sb.size >> 16);
+	frame[2] = (unsigned char)(sb.size >> 8), frame[3] = (unsigned char)sb.size;
+	memcpy(frame + 4, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	return frame;
+}
+
+/* Sends from a child process: the daemon may not read it for a while, past the socket's buffer. */
+static pid_t send_in_background(int fd, const unsigned char *buf, size_t len)
+{
+	pid_t pid = fork();
+
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		/* Holding no other connection: the test closes those to see what the daemon does. */
+		for (int other = 3; other < 1024; other++)
+			if (other != fd)
+				close(other);
+		it_raw_send_bytes(fd, buf, len);
+		_exit(0);
+	}
+	return pid;
+}
+
+static void sender_done(pid_t pid)
+{
+	int st;
+
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the sender failed");
+}
+
+static bool metrics_show(const char *line)
+{
+	char *m = NULL;
+	bool found;
+
+	itd_ctl(&d, &m, NULL, ARGS("metrics"));
+	found = m && strstr(m, line);
+	free(m);
+	return found;
+}
+
+/*
+ * Two clients each hold half of a 1 MB frame: the budget is spoken for. A third
+ * client's whole 1 MB frame is not read until one of them completes, while small
+ * frames are served as usual; then every frame is answered.
+ */
+Test(protocol, large_frames_beyond_the_input_budget_wait_their_turn, .init = setup_small_input_budget,
+     .fini = teardown)
+{
+	int a = hello_conn(), b = hello_conn(), c = hello_conn(), small = hello_conn();
+	size_t len;
+	unsigned char *fa = big_request(2, &len), *fb = big_request(2, &len),
+		      *fc = big_request(2, &len);
+	struct wire_msg m;
+
+	it_raw_send_bytes(a, fa, len / 2);
+	it_raw_send_bytes(b, fb, len / 2);
+	it_sleep_ms(200);
+	pid_t sender = send_in_background(c, fc, len);
+	expect_alive(small, 2);
+	cr_assert_eq(it_raw_recv(c, &zone, &m, 300), -1, "the third large frame was read at once");
+	cr_assert(metrics_show("mcppool_input_waits_total 1\n"), "no input wait counted");
+	it_raw_send_bytes(a, fa + len / 2, len - len / 2);
+	expect_reply(a, 2, ERR_OK);
+	expect_reply(c, 2, ERR_OK);
+	sender_done(sender);
+	it_raw_send_bytes(b, fb + len / 2, len - len / 2);
+	expect_reply(b, 2, ERR_OK);
+	cr_assert(metrics_show("mcppool_input_reserved_bytes 0\n"), "a reservation was not given back");
+	expect_alive(small, 3);
+	free(fa), free(fb), free(fc);
+	close(a), close(b), close(c), close(small);
+}
+
+/* A client that closes mid-frame gives its reservation back to the one waiting. */
+Test(protocol, a_client_closing_mid_frame_releases_its_input_budget, .init = setup_small_input_budget,
+     .fini = teardown)
+{
+	int a = hello_conn(), b = hello_conn(), c = hello_conn();
+	size_t len;
+	unsigned char *fa = big_request(2, &len), *fb = big_request(2, &len),
+		      *fc = big_request(2, &len);
+	struct wire_msg m;
+
+	it_raw_send_bytes(a, fa, len / 2);
+	it_raw_send_bytes(b, fb, len / 2);
+	it_sleep_ms(200);
+	pid_t sender = send_in_background(c, fc, len);
+	cr_assert_eq(it_raw_recv(c, &zone, &m, 300), -1, "the third large frame was read at once");
+	close(a);
+	expect_reply(c, 2, ERR_OK);
+	sender_done(sender);
+	it_raw_send_bytes(b, fb + len / 2, len - len / 2);
+	expect_reply(b, 2, ERR_OK);
+	free(fa), free(fb), free(fc);
+	close(b), close(c);
+}

@@ -18,7 +18,7 @@ static const char *const all_vars[] = {
 	"CLEANUP_INTERVAL", "REQUEST_TIMEOUT", "MCPPOOL_START_TIMEOUT", "MCPPOOL_KILL_TIMEOUT",
 	"MCPPOOL_MAX_FRAME", "MCPPOOL_MAX_MESSAGE", "MCPPOOL_MAX_OUTPUT", "MCPPOOL_MAX_CLIENTS",
 	"MCPPOOL_MAX_INFLIGHT", "MCPPOOL_LOG_LEVEL", "MCPPOOL_SOCKET", "MCPPOOL_SOCKET_GROUP",
-	"MCPPOOL_SERVERS", "MCPPOOL_CHILD_ENV", "MCPPOOL_BUSY_POLL_US", "XDG_RUNTIME_DIR", NULL
+	"MCPPOOL_SERVERS", "MCPPOOL_CHILD_ENV", "MCPPOOL_BUSY_POLL_US", "MCPPOOL_MAX_INPUT", "XDG_RUNTIME_DIR", NULL
 };
 
 /* Each numeric variable with a value just above its range and, if any, just below; whether 0 is in its range. */
@@ -41,6 +41,7 @@ static const struct {
 	{ "MCPPOOL_MAX_CLIENTS", "1000001", NULL },
 	{ "MCPPOOL_MAX_INFLIGHT", "1000001", NULL },
 	{ "MCPPOOL_BUSY_POLL_US", "10001", NULL, true },
+	{ "MCPPOOL_MAX_INPUT", "68719476737", "1048575" },
 };
 #define NNUMERIC (sizeof(numeric) / sizeof(numeric[0]))
 
@@ -140,6 +141,7 @@ Test(config, defaults_of_the_daemons_own_variables)
 	cr_expect_eq(cfg.max_clients, 1024);
 	cr_expect_eq(cfg.max_inflight, 1024);
 	cr_expect_eq(cfg.busy_poll_us, 0, "busy polling is off unless asked for");
+	cr_expect_eq(cfg.max_input, 268435456);
 	cr_expect_eq(cfg.log_level, LOG_INFO);
 	cr_expect_null(cfg.socket_group);
 	cr_expect_null(cfg.servers_path);
@@ -780,4 +782,16 @@ Test(config, busy_poll_takes_zero_for_off_and_microseconds_up_to_ten_thousand)
 	cr_expect_eq(cfg.busy_poll_us, 10000);
 	expect_refused("MCPPOOL_BUSY_POLL_US", "10001", "out of range");
 	expect_refused("MCPPOOL_BUSY_POLL_US", "-1", "negative");
+}
+
+Test(config, max_input_must_hold_one_whole_frame)
+{
+	setenv("MCPPOOL_MAX_FRAME", "2000000", 1);
+	setenv("MCPPOOL_MAX_INPUT", "2000003", 1);
+	cr_assert_eq(load(), -1, "an input budget smaller than one frame was accepted");
+	cr_expect(strstr(err, "MCPPOOL_MAX_INPUT=2000003"), "%s", err);
+	cr_expect(strstr(err, "MCPPOOL_MAX_FRAME=2000000"), "%s", err);
+	setenv("MCPPOOL_MAX_INPUT", "2000004", 1);
+	cr_assert_eq(load(), 0, "%s", err);
+	cr_expect_eq(cfg.max_input, 2000004);
 }

@@ -512,3 +512,44 @@ Test(frame, space_offers_room_even_with_a_whole_frame_unread)
 	expect_frame(&r, SMALL_MAX, 'w');
 	frame_reader_destroy(&r);
 }
+
+Test(frame, need_is_known_from_the_header_until_the_frame_is_taken)
+{
+	struct frame_reader r;
+	static unsigned char buf[2 * 100000 + 64];
+	const char *payload;
+	size_t n = 0, len;
+
+	n += put_frame(buf + n, 100000, 'a');
+	n += put_frame(buf + n, 5, 'b');
+	frame_reader_init(&r, 1000000);
+	cr_assert_eq(frame_reader_need(&r), 0, "nothing buffered: nothing known");
+	feed(&r, buf, 3, 3);
+	cr_assert_eq(frame_reader_need(&r), 0, "a partial header says nothing yet");
+	feed(&r, buf + 3, 1000, 1000);
+	cr_assert_eq(frame_reader_need(&r), FRAME_HEADER_SIZE + 100000);
+	cr_assert_eq(frame_reader_next(&r, &payload, &len), FRAME_NEED_MORE);
+	feed(&r, buf + 1003, n - 1003, 4096);
+	cr_assert_eq(frame_reader_need(&r), FRAME_HEADER_SIZE + 100000);
+	cr_assert_eq(frame_reader_next(&r, &payload, &len), FRAME_OK);
+	cr_assert_eq(len, 100000);
+	cr_assert_eq(frame_reader_need(&r), FRAME_HEADER_SIZE + 5, "then the next frame's");
+	cr_assert_eq(frame_reader_next(&r, &payload, &len), FRAME_OK);
+	cr_assert_eq(frame_reader_need(&r), 0);
+	frame_reader_destroy(&r);
+}
+
+Test(frame, an_oversized_frame_needs_nothing_since_it_is_dropped)
+{
+	struct frame_reader r;
+	static unsigned char buf[SMALL_MAX + 64];
+	const char *payload;
+	size_t len;
+
+	put_frame(buf, SMALL_MAX + 1, 'o');
+	frame_reader_init(&r, SMALL_MAX);
+	feed(&r, buf, 10, 10);
+	cr_assert_eq(frame_reader_next(&r, &payload, &len), FRAME_TOO_LARGE);
+	cr_assert_eq(frame_reader_need(&r), 0);
+	frame_reader_destroy(&r);
+}
