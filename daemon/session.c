@@ -45,6 +45,7 @@ struct session {
 	unsigned nrequests; /* on requests: bounded by MCPPOOL_MAX_INFLIGHT */
 	size_t input_reserved;        /* of d->input_reserved: the large frame being read */
 	struct list_node input_wait;  /* on d->input_waiters while not read for lack of it */
+	ev_timer input_deadline;      /* while input_reserved: the frame must be whole by then */
 };
 
 static unsigned long next_serial;
@@ -376,10 +377,35 @@ static bool input_fits(const struct session *s, size_t need)
 	       need - s->input_reserved <= d->cfg.max_input - d->input_reserved;
 }
 
+/*
+ * Changes s's reservation. A new one must be used within REQUEST_TIMEOUT: a client
+ * that holds budget without sending its frame would make everyone else's wait.
+ */
 static void input_set(struct session *s, size_t need)
 {
-	s->d->input_reserved = s->d->input_reserved - s->input_reserved + need;
+	struct daemon *d = s->d;
+
+	if (need && need != s->input_reserved) {
+		ev_timer_stop(d->loop, &s->input_deadline);
+		ev_timer_set(&s->input_deadline, (double)d->cfg.request_timeout_ms / 1000.0, 0);
+		ev_timer_start(d->loop, &s->input_deadline);
+	} else if (!need) {
+		ev_timer_stop(d->loop, &s->input_deadline);
+	}
+	d->input_reserved = d->input_reserved - s->input_reserved + need;
 	s->input_reserved = need;
+}
+
+static void on_input_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = w->data;
+	(void)loop;
+	(void)revents;
+
+	log_warn("client %lu: a %zu-byte frame was not received whole within REQUEST_TIMEOUT "
+		 "(%llu ms): closing the connection", s->serial, s->input_reserved,
+		 (unsigned long long)s->d->cfg.request_timeout_ms);
+	session_kill(s, "a large frame took longer than REQUEST_TIMEOUT to arrive");
 }
 
 /* Grants the waiting sessions, oldest first, while the budget lasts. */
@@ -501,6 +527,8 @@ struct session *session_new(struct daemon *d, int fd)
 	msgpack_packer_init(&s->pk, &s->out, msgpack_sbuffer_write);
 	list_init(&s->requests);
 	list_init(&s->input_wait);
+	ev_timer_init(&s->input_deadline, on_input_deadline, 0, 0);
+	s->input_deadline.data = s;
 	ev_io_init(&s->rw, on_readable, fd, EV_READ);
 	ev_io_init(&s->ww, on_writable, fd, EV_WRITE);
 	ev_prepare_init(&s->flush_w, on_flush);

@@ -573,3 +573,32 @@ Test(protocol, a_client_closing_mid_frame_releases_its_input_budget, .init = set
 	free(fa), free(fb), free(fc);
 	close(b), close(c);
 }
+
+/* Clients that hold the budget without sending their frames are closed after REQUEST_TIMEOUT. */
+Test(protocol, a_large_frame_stalled_past_the_request_timeout_loses_its_connection,
+     .init = it_subreaper, .fini = teardown)
+{
+	static const char *const env[] = { "MCPPOOL_MAX_FRAME=1048576", "MCPPOOL_MAX_INPUT=2097152",
+					   "REQUEST_TIMEOUT=500", NULL };
+	size_t len;
+	unsigned char *fa, *fb, *fc;
+	struct wire_msg m;
+	pid_t sender;
+	int a, b, c;
+
+	itd_start(&d, NULL, env);
+	msgpack_zone_init(&zone, 4096);
+	a = hello_conn(), b = hello_conn(), c = hello_conn();
+	fa = big_request(2, &len), fb = big_request(2, &len), fc = big_request(2, &len);
+	it_raw_send_bytes(a, fa, len / 2);
+	it_raw_send_bytes(b, fb, len / 2);
+	it_sleep_ms(100);
+	sender = send_in_background(c, fc, len);
+	expect_reply(c, 2, ERR_OK);
+	sender_done(sender);
+	cr_assert_eq(it_raw_recv(a, &zone, &m, 2000), -1, "the stalled client was not closed");
+	cr_assert_eq(it_raw_recv(b, &zone, &m, 2000), -1, "the stalled client was not closed");
+	cr_assert(itd_log_contains(&d, "not received whole within REQUEST_TIMEOUT"));
+	free(fa), free(fb), free(fc);
+	close(a), close(b), close(c);
+}
