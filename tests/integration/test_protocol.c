@@ -518,60 +518,78 @@ static bool metrics_show(const char *line)
 }
 
 /*
- * Two clients each hold half of a 1 MB frame: the budget is spoken for. A third
- * client's whole 1 MB frame is not read until one of them completes, while small
- * frames are served as usual; then every frame is answered.
+ * The budget spoken for: clients a and b each hold half of a 1 MB frame, and
+ * client c's whole 1 MB frame, sent from a child process, is not read.
  */
+struct budget_scene {
+	int a, b, c;
+	unsigned char *fa, *fb, *fc;
+	size_t len;
+	pid_t sender;
+};
+
+static void scene_hold_and_queue(struct budget_scene *sc)
+{
+	struct wire_msg m;
+
+	sc->a = hello_conn(), sc->b = hello_conn(), sc->c = hello_conn();
+	sc->fa = big_request(2, &sc->len), sc->fb = big_request(2, &sc->len);
+	sc->fc = big_request(2, &sc->len);
+	it_raw_send_bytes(sc->a, sc->fa, sc->len / 2);
+	it_raw_send_bytes(sc->b, sc->fb, sc->len / 2);
+	it_sleep_ms(100);
+	sc->sender = send_in_background(sc->c, sc->fc, sc->len);
+	cr_assert_eq(it_raw_recv(sc->c, &zone, &m, 300), -1, "the third large frame was read at once");
+}
+
+/* The rest of a's or b's frame. */
+static void scene_finish(const struct budget_scene *sc, int fd, const unsigned char *frame)
+{
+	it_raw_send_bytes(fd, frame + sc->len / 2, sc->len - sc->len / 2);
+}
+
+static void scene_end(struct budget_scene *sc)
+{
+	free(sc->fa), free(sc->fb), free(sc->fc);
+	close(sc->a), close(sc->b), close(sc->c);
+}
+
+/* c's frame waits while small frames are served as usual; once a's is whole, c's is read. */
 Test(protocol, large_frames_beyond_the_input_budget_wait_their_turn, .init = setup_small_input_budget,
      .fini = teardown)
 {
-	int a = hello_conn(), b = hello_conn(), c = hello_conn(), small = hello_conn();
-	size_t len;
-	unsigned char *fa = big_request(2, &len), *fb = big_request(2, &len),
-		      *fc = big_request(2, &len);
-	struct wire_msg m;
+	struct budget_scene sc;
+	int small = hello_conn();
 
-	it_raw_send_bytes(a, fa, len / 2);
-	it_raw_send_bytes(b, fb, len / 2);
-	it_sleep_ms(200);
-	pid_t sender = send_in_background(c, fc, len);
+	scene_hold_and_queue(&sc);
 	expect_alive(small, 2);
-	cr_assert_eq(it_raw_recv(c, &zone, &m, 300), -1, "the third large frame was read at once");
 	cr_assert(metrics_show("mcppool_input_waits_total 1\n"), "no input wait counted");
-	it_raw_send_bytes(a, fa + len / 2, len - len / 2);
-	expect_reply(a, 2, ERR_OK);
-	expect_reply(c, 2, ERR_OK);
-	sender_done(sender);
-	it_raw_send_bytes(b, fb + len / 2, len - len / 2);
-	expect_reply(b, 2, ERR_OK);
+	scene_finish(&sc, sc.a, sc.fa);
+	expect_reply(sc.a, 2, ERR_OK);
+	expect_reply(sc.c, 2, ERR_OK);
+	sender_done(sc.sender);
+	scene_finish(&sc, sc.b, sc.fb);
+	expect_reply(sc.b, 2, ERR_OK);
 	cr_assert(metrics_show("mcppool_input_reserved_bytes 0\n"), "a reservation was not given back");
 	expect_alive(small, 3);
-	free(fa), free(fb), free(fc);
-	close(a), close(b), close(c), close(small);
+	scene_end(&sc);
+	close(small);
 }
 
 /* A client that closes mid-frame gives its reservation back to the one waiting. */
 Test(protocol, a_client_closing_mid_frame_releases_its_input_budget, .init = setup_small_input_budget,
      .fini = teardown)
 {
-	int a = hello_conn(), b = hello_conn(), c = hello_conn();
-	size_t len;
-	unsigned char *fa = big_request(2, &len), *fb = big_request(2, &len),
-		      *fc = big_request(2, &len);
-	struct wire_msg m;
+	struct budget_scene sc;
 
-	it_raw_send_bytes(a, fa, len / 2);
-	it_raw_send_bytes(b, fb, len / 2);
-	it_sleep_ms(200);
-	pid_t sender = send_in_background(c, fc, len);
-	cr_assert_eq(it_raw_recv(c, &zone, &m, 300), -1, "the third large frame was read at once");
-	close(a);
-	expect_reply(c, 2, ERR_OK);
-	sender_done(sender);
-	it_raw_send_bytes(b, fb + len / 2, len - len / 2);
-	expect_reply(b, 2, ERR_OK);
-	free(fa), free(fb), free(fc);
-	close(b), close(c);
+	scene_hold_and_queue(&sc);
+	close(sc.a);
+	sc.a = -1;
+	expect_reply(sc.c, 2, ERR_OK);
+	sender_done(sc.sender);
+	scene_finish(&sc, sc.b, sc.fb);
+	expect_reply(sc.b, 2, ERR_OK);
+	scene_end(&sc);
 }
 
 /* Clients that hold the budget without sending their frames are closed after REQUEST_TIMEOUT. */
@@ -580,25 +598,16 @@ Test(protocol, a_large_frame_stalled_past_the_request_timeout_loses_its_connecti
 {
 	static const char *const env[] = { "MCPPOOL_MAX_FRAME=1048576", "MCPPOOL_MAX_INPUT=2097152",
 					   "REQUEST_TIMEOUT=500", NULL };
-	size_t len;
-	unsigned char *fa, *fb, *fc;
+	struct budget_scene sc;
 	struct wire_msg m;
-	pid_t sender;
-	int a, b, c;
 
 	itd_start(&d, NULL, env);
 	msgpack_zone_init(&zone, 4096);
-	a = hello_conn(), b = hello_conn(), c = hello_conn();
-	fa = big_request(2, &len), fb = big_request(2, &len), fc = big_request(2, &len);
-	it_raw_send_bytes(a, fa, len / 2);
-	it_raw_send_bytes(b, fb, len / 2);
-	it_sleep_ms(100);
-	sender = send_in_background(c, fc, len);
-	expect_reply(c, 2, ERR_OK);
-	sender_done(sender);
-	cr_assert_eq(it_raw_recv(a, &zone, &m, 2000), -1, "the stalled client was not closed");
-	cr_assert_eq(it_raw_recv(b, &zone, &m, 2000), -1, "the stalled client was not closed");
+	scene_hold_and_queue(&sc);
+	expect_reply(sc.c, 2, ERR_OK);
+	sender_done(sc.sender);
+	cr_assert_eq(it_raw_recv(sc.a, &zone, &m, 2000), -1, "the stalled client was not closed");
+	cr_assert_eq(it_raw_recv(sc.b, &zone, &m, 2000), -1, "the stalled client was not closed");
 	cr_assert(itd_log_contains(&d, "not received whole within REQUEST_TIMEOUT"));
-	free(fa), free(fb), free(fc);
-	close(a), close(b), close(c);
+	scene_end(&sc);
 }
