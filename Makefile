@@ -20,6 +20,7 @@ PKGCONFIGDIR := $(LIBDIR)/pkgconfig
 
 B            ?= build
 CC           ?= cc
+OBJCOPY      ?= objcopy
 OPT          ?= -O2
 SAN          ?=
 CFLAGS_BASE  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
@@ -80,7 +81,14 @@ $(B)/libproto.a: $(PROTO_OBJ)
 $(B)/libdaemon.a: $(DAEMON_OBJ)
 	$(AR) rcs $@ $^
 
-$(STATIC_LIB): $(LIB_OBJ) $(PROTO_OBJ)
+# The static library is one relocatable object whose only global symbols are the
+# API's (mcppool_*): its protocol code cannot clash with an application's names.
+$(B)/client/mcppool-all.o: $(LIB_OBJ) $(PROTO_OBJ)
+	$(LD) -r -o $@ $^
+	$(OBJCOPY) -w --keep-global-symbol='mcppool_*' $@
+
+$(STATIC_LIB): $(B)/client/mcppool-all.o
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(SHARED_LIB): $(LIB_OBJ) $(PROTO_OBJ)
@@ -92,7 +100,7 @@ $(SHARED_LIB): $(LIB_OBJ) $(PROTO_OBJ)
 $(B)/mcppoold: $(B)/daemon/main.o $(B)/libdaemon.a $(B)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
-$(B)/mcpctl: $(B)/client/mcpctl.o $(STATIC_LIB)
+$(B)/mcpctl: $(B)/client/mcpctl.o $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(B)/mcp-fixture: $(B)/tests/fixture/mcp_fixture.o
@@ -101,10 +109,10 @@ $(B)/mcp-fixture: $(B)/tests/fixture/mcp_fixture.o
 $(B)/examples/%: $(B)/examples/%.o $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
-$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(B)/libdaemon.a $(STATIC_LIB)
+$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(B)/libdaemon.a $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
 
-$(B)/tests/integration_tests: $(ITEST_OBJ) $(STATIC_LIB)
+$(B)/tests/integration_tests: $(ITEST_OBJ) $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
 
 # ---- running -------------------------------------------------------------------
@@ -131,7 +139,7 @@ BENCH_SRC    := $(addprefix bench/,bench.c cold.c direct.c hotpath.c http.c load
 BENCH_BIN    := $(B)/bench/bench $(B)/bench/echo_server $(B)/bench/pool_bench \
                 $(B)/bench/jsontext_bench
 
-$(B)/bench/bench: $(BENCH_SRC:%.c=$(B)/%.o) $(STATIC_LIB)
+$(B)/bench/bench: $(BENCH_SRC:%.c=$(B)/%.o) $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(DEP_LIBS)
 
 $(B)/bench/echo_server: $(B)/bench/echo_server.o

@@ -482,12 +482,11 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 			frame_reader_commit(&s->in, (size_t)n);
 			budget -= (size_t)n < budget ? (size_t)n : budget;
 			drain_frames(s);
-			if ((size_t)n < avail) {
-				/* The socket is empty: no read(2) just to hear EAGAIN. */
-				if (!s->dead)
-					input_settle(s);
+			/* Now, not at the next read: the frame just handled may hold budget. */
+			if (s->dead || !input_settle(s))
 				return;
-			}
+			if ((size_t)n < avail)
+				return; /* the socket is empty: no read(2) just to hear EAGAIN */
 			continue;
 		}
 		if (n < 0 && errno == EINTR)

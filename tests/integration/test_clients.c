@@ -242,7 +242,9 @@ Test(clients, an_outside_program_builds_with_pkg_config_after_make_install)
 
 	cr_assert(mkdtemp(dest));
 	snprintf(cmd, sizeof(cmd),
-		 "make -s install B=%s PREFIX=/usr DESTDIR=%s >/dev/null 2>&1 && "
+		 /* -o all: install what the suite was built from; relinking binaries that
+		    tests running in parallel execute would pull them from under those tests. */
+		 "make -s -o all install B=%s PREFIX=/usr DESTDIR=%s >/dev/null 2>&1 && "
 		 "export PKG_CONFIG_SYSROOT_DIR=%s PKG_CONFIG_PATH=%s/usr/lib/pkgconfig && "
 		 "cc %s -o %s/app examples/blocking.c $(pkg-config --cflags --libs mcppool) "
 		 "-Wl,-rpath,%s/usr/lib 2>&1",
@@ -265,5 +267,44 @@ Test(clients, an_outside_program_builds_with_pkg_config_after_make_install)
 	cr_assert(strstr(out, "hello"), "%s", out);
 	itd_stop(&d);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dest);
+	system(cmd);
+}
+
+/*
+ * The static library's protocol code is internal: an application may define the
+ * same names (frame_begin, wire_decode, ...) and still link it, and nm shows only
+ * mcppool_* symbols.
+ */
+Test(clients, the_static_library_exports_only_its_api)
+{
+	char dir[] = "/tmp/mcppool-it-staticXXXXXX";
+	char path[300], cmd[4096], lib[512];
+	FILE *f;
+
+	cr_assert(mkdtemp(dir));
+	snprintf(lib, sizeof(lib), "%s/libmcppool.a", it_build());
+	snprintf(cmd, sizeof(cmd),
+		 "nm -g --defined-only %s | awk 'NF == 3 && $3 !~ /^mcppool_/ { print $3 }' | "
+		 "grep . && exit 1; exit 0", lib);
+	cr_assert_eq(system(cmd), 0, "libmcppool.a exports symbols outside mcppool_*");
+	snprintf(path, sizeof(path), "%s/app.c", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("#include <stdio.h>\n#include <string.h>\n#include <mcppool.h>\n"
+	      "int frame_begin(void) { return 1; }\n"
+	      "int wire_decode(void) { return 2; }\n"
+	      "int jsontext_skip(void) { return 3; }\n"
+	      "int main(void) {\n"
+	      "  printf(\"%d %s\\n\", frame_begin() + wire_decode() + jsontext_skip(),\n"
+	      "         mcppool_code_name(MCPPOOL_BAD_REQUEST));\n"
+	      "  return 0;\n}\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "cc %s -Iclient -o %s/app %s %s $(pkg-config --libs msgpack libsodium jansson "
+		 "libcurl) -lev -lm 2>&1 && %s/app | grep -qx '6 BAD_REQUEST'",
+		 strstr(it_build(), "asan") ? "-fsanitize=address,undefined" : "", dir, path, lib,
+		 dir);
+	cr_assert_eq(system(cmd), 0, "an app with its own frame_begin/wire_decode failed: %s", cmd);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	system(cmd);
 }
