@@ -68,8 +68,15 @@ struct ptable {
 	size_t cap, count;
 };
 
+/*
+ * A reply of up to this many bytes leaves its result to be reused for the next one
+ * (the buffer, and a zone its tree cannot have grown far): no allocation per call.
+ */
+#define RESULT_REUSE_MAX 2048
+
 struct mcppool_result {
 	char *buf;          /* the reply's payload: strings in value may point into it */
+	size_t cap;         /* bytes allocated at buf */
 	msgpack_zone *zone; /* the decoded objects */
 	const msgpack_object *value;
 	bool kept;          /* owned by the caller since mcppool_result_keep() */
@@ -95,6 +102,7 @@ struct mcppool_conn {
 	void *on_error_arg;
 	mcppool_result *err_hold; /* keeps the data of the last blocking call's error */
 	mcppool_result *cur_err;  /* holds the data of the error reply being delivered */
+	mcppool_result *spare;    /* a delivered result, kept for the next small reply */
 };
 
 /* What goes into the params map of one request. */
@@ -245,21 +253,45 @@ static void result_destroy(mcppool_result *r)
 	free(r);
 }
 
-/* A result that owns a copy of payload and an empty zone; NULL when memory ran out. */
-static mcppool_result *result_new(const char *payload, size_t len)
+/*
+ * A result that owns a copy of payload and an empty zone (c's spare when it fits);
+ * NULL when memory ran out.
+ */
+static mcppool_result *result_new(mcppool_conn *c, const char *payload, size_t len)
 {
-	mcppool_result *r = calloc(1, sizeof *r);
+	mcppool_result *r = c->spare;
 
-	if (!r)
-		return NULL;
-	r->buf = malloc(len ? len : 1);
-	r->zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
-	if (!r->buf || !r->zone) {
-		result_destroy(r);
-		return NULL;
+	if (r && r->cap >= len) {
+		c->spare = NULL;
+	} else {
+		r = calloc(1, sizeof *r);
+		if (!r)
+			return NULL;
+		r->cap = len > RESULT_REUSE_MAX ? len : RESULT_REUSE_MAX;
+		r->buf = malloc(r->cap);
+		r->zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
+		if (!r->buf || !r->zone) {
+			result_destroy(r);
+			return NULL;
+		}
 	}
 	memcpy(r->buf, payload, len);
 	return r;
+}
+
+/*
+ * Done with r, which the caller did not keep: it becomes c's spare when small
+ * (its reply fitted RESULT_REUSE_MAX bytes, so its zone cannot have grown far).
+ */
+static void result_done(mcppool_conn *c, mcppool_result *r)
+{
+	if (!r || c->spare || r->cap > RESULT_REUSE_MAX) {
+		result_destroy(r);
+		return;
+	}
+	msgpack_zone_clear(r->zone);
+	r->value = NULL;
+	c->spare = r;
 }
 
 MCPPOOL_API const msgpack_object *mcppool_result_value(const mcppool_result *result)
@@ -380,6 +412,7 @@ static void conn_free(mcppool_conn *c)
 	msgpack_sbuffer_destroy(&c->args);
 	free(c->pending.slots);
 	result_destroy(c->err_hold);
+	result_destroy(c->spare);
 	free(c);
 }
 
@@ -809,7 +842,7 @@ static void deliver(mcppool_conn *c, const struct pending *p, mcppool_result *r,
 		r->value = m->err_data;
 		c->cur_err = r;
 		complete(c, p, NULL, &e);
-		result_destroy(c->cur_err);
+		result_done(c, c->cur_err); /* NULL when a blocking call took it */
 		c->cur_err = NULL;
 		return;
 	}
@@ -822,13 +855,13 @@ static void deliver(mcppool_conn *c, const struct pending *p, mcppool_result *r,
 	}
 	complete(c, p, r, NULL);
 	if (!r->kept)
-		result_destroy(r);
+		result_done(c, r);
 }
 
 /* Decodes one frame and dispatches it. A frame that cannot be attributed breaks the connection. */
 static void handle_frame(mcppool_conn *c, const char *payload, size_t len)
 {
-	mcppool_result *r = result_new(payload, len);
+	mcppool_result *r = result_new(c, payload, len);
 	struct wire_msg m;
 	struct pending p, *e;
 	uint64_t bad_id = 0;
@@ -1157,6 +1190,7 @@ static int run(mcppool_conn *c, const struct op_params *p, mcppool_result **resu
 {
 	struct waiter w = { 0 };
 	uint64_t id;
+	bool closed;
 
 	if (result)
 		*result = NULL;
@@ -1165,13 +1199,16 @@ static int run(mcppool_conn *c, const struct op_params *p, mcppool_result **resu
 	id = submit_op(c, p, PENDING_USER, waiter_done, &w, &w.err);
 	if (id)
 		wait_for(c, id, &w);
-	if (release_if_closed(c))
+	closed = release_if_closed(c);
+	if (closed)
 		w.err.data = NULL;
 	if (w.res) {
 		if (result)
 			*result = w.res;
-		else
+		else if (closed)
 			result_destroy(w.res);
+		else
+			result_done(c, w.res);
 		return 0;
 	}
 	if (err)

@@ -1164,3 +1164,89 @@ Test(mcpctl, metrics_prints_the_exposition_text_itself)
 	cr_assert_str_eq(r.out, "# TYPE up gauge\nup 1\n");
 	ctl_run_free(&r);
 }
+
+/* ---- results reused between replies ------------------------------------------- */
+
+#define REUSE_CALLS 40
+
+struct reuse_call {
+	int n;
+	size_t slen;
+	mcppool_result *kept;
+	int checked;
+};
+
+/* {"n": n, "s": slen bytes of one letter}: small, or past the size whose result is reused. */
+static size_t pack_ns(char *buf, int n, size_t slen)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char s[4096];
+	size_t len;
+
+	memset(s, 'a' + n % 26, slen);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	wire_pack_str(&pk, "n");
+	msgpack_pack_int(&pk, n);
+	wire_pack_str(&pk, "s");
+	wire_pack_strn(&pk, s, slen);
+	len = sb.size;
+	memcpy(buf, sb.data, len);
+	msgpack_sbuffer_destroy(&sb);
+	return len;
+}
+
+static void check_ns(const msgpack_object *v, const struct reuse_call *rc)
+{
+	const msgpack_object *n = mcppool_map_get(v, "n"), *s = mcppool_map_get(v, "s");
+
+	cr_assert(n && n->type == MSGPACK_OBJECT_POSITIVE_INTEGER && (int)n->via.u64 == rc->n);
+	cr_assert(s && s->type == MSGPACK_OBJECT_STR && s->via.str.size == rc->slen);
+	for (size_t i = 0; i < rc->slen; i++)
+		cr_assert_eq(s->via.str.ptr[i], 'a' + rc->n % 26, "reply %d changed under its owner",
+			     rc->n);
+}
+
+static void keep_every_third(mcppool_conn *c, uint64_t id, const mcppool_result *res,
+			     const mcppool_error *err, void *arg)
+{
+	struct reuse_call *rc = arg;
+
+	(void)c;
+	(void)id;
+	cr_assert_null(err);
+	check_ns(mcppool_result_value(res), rc);
+	rc->checked++;
+	if (rc->n % 3 == 0)
+		rc->kept = mcppool_result_keep(res);
+}
+
+Test(client, a_kept_result_stays_intact_while_later_replies_reuse_memory)
+{
+	struct fake f = { .handler = echo_params };
+	struct reuse_call calls[REUSE_CALLS];
+	static char buf[8192];
+	mcppool_conn *c;
+
+	fake_start(&f);
+	c = connect_to(&f);
+	for (int i = 0; i < REUSE_CALLS; i++) {
+		calls[i] = (struct reuse_call){ .n = i, .slen = i % 5 == 4 ? 3000 : 10 + (size_t)i };
+		/* One at a time: each reply may take the memory of the one before. */
+		cr_assert_neq(mcppool_submit(c, "echo", buf, pack_ns(buf, i, calls[i].slen),
+					     keep_every_third, &calls[i]), 0);
+		pump(c);
+		cr_assert_eq(calls[i].checked, 1);
+	}
+	for (int i = 0; i < REUSE_CALLS; i++) {
+		if (i % 3)
+			continue;
+		cr_assert_not_null(calls[i].kept);
+		check_ns(mcppool_result_value(calls[i].kept), &calls[i]);
+		mcppool_result_free(calls[i].kept);
+	}
+	mcppool_close(c);
+	fake_stop(&f);
+}
