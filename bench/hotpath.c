@@ -24,9 +24,10 @@ struct hotpath {
 	size_t frame_len;
 	struct direct direct;
 	mcppool_conn *daemon, *busy;
+	char user[32];      /* of this round's calls through the daemons: a new server each round */
 	int npaths;
 	struct samples lat[NPATHS];
-	struct cpu_use before[NPATHS]; /* after the warm-up, of the process serving each path */
+	struct cpu_use used[NPATHS]; /* over the measured windows only */
 };
 
 static void cpu_use_take(struct cpu_use *u, pid_t pid)
@@ -45,22 +46,64 @@ static void one_call(struct hotpath *h, enum path p)
 		direct_call(&h->direct, "hello");
 		break;
 	case PATH_DAEMON:
-		daemon_call(h->daemon, h->o, "bench-hot");
+		daemon_call(h->daemon, h->o, h->user);
 		break;
 	default:
-		daemon_call(h->busy, h->o, "bench-hot");
+		daemon_call(h->busy, h->o, h->user);
 		break;
 	}
 }
 
+/* The process whose CPU a path's calls cost (0: not measured). */
+static pid_t server_of(const struct hotpath *h, enum path p)
+{
+	switch (p) {
+	case PATH_RAW:
+		return h->o->echo_pid;
+	case PATH_DIRECT:
+		return h->direct.pid;
+	case PATH_DAEMON:
+		return h->o->daemon_pid;
+	default:
+		return h->o->busy_pid;
+	}
+}
+
+/* n timed calls, after a warm-up; the server's CPU over the timed window is added to used. */
 static void measure(struct hotpath *h, enum path p, unsigned n)
 {
+	pid_t pid = server_of(h, p);
+	struct cpu_use a = { 0 }, b = { 0 };
+
+	for (unsigned i = 0; i < WARMUP; i++)
+		one_call(h, p);
+	if (pid)
+		cpu_use_take(&a, pid);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t t0 = now_ns();
 
 		one_call(h, p);
 		samples_add(&h->lat[p], now_ns() - t0);
 	}
+	if (pid)
+		cpu_use_take(&b, pid);
+	h->used[p].user += b.user - a.user;
+	h->used[p].sys += b.sys - a.sys;
+	h->used[p].children += b.children - a.children;
+}
+
+/*
+ * Each round serves every path from a server process started for it (a new
+ * fixture for the direct path, a new user, so a new child, for the daemons'):
+ * where the scheduler places a pair of processes tends to stick for their life,
+ * so a run of long-lived ones would measure one placement, not the usual mix.
+ */
+static void new_round(struct hotpath *h, unsigned r)
+{
+	snprintf(h->user, sizeof(h->user), "bench-hot-%u", r);
+	if (r > 0)
+		direct_stop(&h->direct);
+	direct_start(&h->direct, h->o->fixture);
 }
 
 static void hotpath_open(struct hotpath *h, const struct bench_opts *o)
@@ -71,7 +114,6 @@ static void hotpath_open(struct hotpath *h, const struct bench_opts *o)
 	h->frame_len = echo_frame_len();
 	rawecho_frame(h->frame, h->frame_len);
 	h->echo_fd = rawecho_connect(o->echo);
-	direct_start(&h->direct, o->fixture);
 	h->daemon = daemon_connect(o);
 	h->npaths = PATH_DAEMON + 1;
 	if (o->busy) {
@@ -81,18 +123,8 @@ static void hotpath_open(struct hotpath *h, const struct bench_opts *o)
 		h->busy = daemon_connect(&busy);
 		h->npaths = PATH_BUSY + 1;
 	}
-	for (int p = 0; p < h->npaths; p++) {
+	for (int p = 0; p < h->npaths; p++)
 		samples_init(&h->lat[p]);
-		for (unsigned i = 0; i < WARMUP; i++)
-			one_call(h, (enum path)p);
-	}
-	if (o->echo_pid)
-		cpu_use_take(&h->before[PATH_RAW], o->echo_pid);
-	cpu_use_take(&h->before[PATH_DIRECT], h->direct.pid);
-	if (o->daemon_pid)
-		cpu_use_take(&h->before[PATH_DAEMON], o->daemon_pid);
-	if (o->busy_pid)
-		cpu_use_take(&h->before[PATH_BUSY], o->busy_pid);
 }
 
 static void hotpath_close(struct hotpath *h)
@@ -143,40 +175,29 @@ static void print_table(struct hotpath *h)
 		  med[PATH_BUSY] - med[PATH_DIRECT], p99[PATH_BUSY] - p99[PATH_DIRECT], med[PATH_RAW]);
 }
 
-static void print_cpu_row(const char *who, const struct cpu_use *a, const struct cpu_use *b,
-			  double calls)
+static void print_cpu_row(const char *who, const struct cpu_use *u, double calls)
 {
-	printf("| %s | %.1f | %.1f | %.1f |\n", who,
-	       (double)(b->user + b->sys - a->user - a->sys) / calls / 1000.0,
-	       (double)(b->user - a->user) / calls / 1000.0, (double)(b->sys - a->sys) / calls / 1000.0);
+	printf("| %s | %.1f | %.1f | %.1f |\n", who, (double)(u->user + u->sys) / calls / 1000.0,
+	       (double)u->user / calls / 1000.0, (double)u->sys / calls / 1000.0);
 }
 
-/* Each server works only in its path's turns: its CPU time over the section is that of its calls. */
 static void print_cpu(struct hotpath *h)
 {
 	const struct bench_opts *o = h->o;
 	double n = (double)h->lat[PATH_DAEMON].n;
-	struct cpu_use now;
 
-	puts("\n| process (utime + stime over the section) | CPU per call (µs) | user | system |");
+	puts("\n| process (utime + stime over the timed calls) | CPU per call (µs) | user | system |");
 	puts("|---|---:|---:|---:|");
-	if (o->echo_pid) {
-		cpu_use_take(&now, o->echo_pid);
-		print_cpu_row("echo server, per round trip", &h->before[PATH_RAW], &now, n);
-	}
-	cpu_use_take(&now, h->direct.pid);
-	print_cpu_row("fixture, driven directly", &h->before[PATH_DIRECT], &now, n);
+	if (o->echo_pid)
+		print_cpu_row("echo server, per round trip", &h->used[PATH_RAW], n);
+	print_cpu_row("fixture, driven directly", &h->used[PATH_DIRECT], n);
 	if (o->daemon_pid) {
-		cpu_use_take(&now, o->daemon_pid);
-		print_cpu_row("mcppoold", &h->before[PATH_DAEMON], &now, n);
+		print_cpu_row("mcppoold", &h->used[PATH_DAEMON], n);
 		printf("| fixture behind mcppoold | %.1f | | |\n",
-		       (double)(now.children - h->before[PATH_DAEMON].children) / n / 1000.0);
+		       (double)h->used[PATH_DAEMON].children / n / 1000.0);
 	}
-	if (o->busy_pid) {
-		cpu_use_take(&now, o->busy_pid);
-		print_cpu_row("mcppoold polling (its CPU also runs between its turns: an upper bound)",
-			      &h->before[PATH_BUSY], &now, n);
-	}
+	if (o->busy_pid)
+		print_cpu_row("mcppoold polling", &h->used[PATH_BUSY], n);
 }
 
 int section_hotpath(const struct bench_opts *o)
@@ -186,10 +207,12 @@ int section_hotpath(const struct bench_opts *o)
 
 	hotpath_open(&h, o);
 	/* Rounds rotate the paths so that drift in the machine hits each one alike. */
-	for (unsigned r = 0; r < o->rounds; r++)
+	for (unsigned r = 0; r < o->rounds; r++) {
+		new_round(&h, r);
 		for (int k = 0; k < h.npaths; k++)
 			measure(&h, (enum path)((r + (unsigned)k) % (unsigned)h.npaths),
 				per_round ? per_round : 1);
+	}
 	print_table(&h);
 	print_cpu(&h);
 	hotpath_close(&h);

@@ -167,7 +167,7 @@ section() { # $1 = title, $2 = what it measures
 
 hot_path() {
     busy_us=100
-    section "1. Hot path" "One small \`tools/call\` (\`echo\`), one at a time, warm. The paths take turns in 10 rounds. First with the scheduler free to spread the processes over the CPUs (as deployed), then with every process of the run on CPU 0 (\`taskset -c 0\`), which takes the cost of waking another, idle CPU out of each hop."
+    section "1. Hot path" "One small \`tools/call\` (\`echo\`), one at a time, warm. The paths take turns in 10 rounds, each round with server processes of its own (a new fixture for the direct path, a new user, so a new child, for the daemon), since where the scheduler puts a pair of processes tends to stay for their life. First with the scheduler free to spread the processes over the CPUs (as deployed), then with every process of the run on CPU 0 (\`taskset -c 0\`), which takes the cost of waking another, idle CPU out of each hop."
     echo "### Default scheduling"
     echo
     echo "A fourth path runs through a second daemon started with \`MCPPOOL_BUSY_POLL_US=$busy_us\` (off by default; see mcppoold(8)): it polls instead of sleeping for that long after each message, so the server's answer and the next request find it running."
