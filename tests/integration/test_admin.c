@@ -350,6 +350,35 @@ Test(admin, metrics_prints_prometheus_text)
 	itd_stop(&d);
 }
 
+/* Every metric the daemon exposes is documented in mcppoold(8). */
+Test(admin, every_metric_is_in_the_man_page)
+{
+	static char page[65536];
+	struct itd d;
+	char *out, *line, *save = NULL;
+	FILE *f = fopen("man/mcppoold.8", "r");
+	size_t n;
+	int seen = 0;
+
+	cr_assert_not_null(f);
+	n = fread(page, 1, sizeof(page) - 1, f);
+	fclose(f);
+	page[n] = '\0';
+	itd_start(&d, NULL, NULL);
+	cr_assert_eq(itd_ctl(&d, &out, NULL, ARGS("metrics")), 0);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[128];
+
+		if (sscanf(line, "# TYPE %127s", name) != 1)
+			continue;
+		seen++;
+		cr_assert(strstr(page, name), "metric %s is not in man/mcppoold.8", name);
+	}
+	cr_assert_gt(seen, 10, "too few metrics seen: %d", seen);
+	free(out);
+	itd_stop(&d);
+}
+
 Test(admin, servers_shows_urls_without_credentials_or_query)
 {
 	struct itd d;
