@@ -28,6 +28,8 @@ struct backend {
 	struct mcpconn *conn;
 	bool destroying;
 	bool was_ready;
+	uint64_t probe;     /* the mcpconn handle of a health ping in flight, or 0 */
+	ev_timer probe_timer; /* its deadline: MCPPOOL_PING_TIMEOUT */
 };
 
 /* Why starts of one key are refused for a while: repeated failures back off. */
@@ -126,6 +128,7 @@ static void backend_destroy(struct backend *be, bool remove, int code, const cha
 	if (be->destroying)
 		return;
 	be->destroying = true;
+	ev_timer_stop(d->loop, &be->probe_timer);
 	mcpconn_close(be->conn, code, reason);
 	if (remove)
 		pool_remove(d->pool, be->entry);
@@ -175,6 +178,55 @@ static const struct mcpconn_callbacks conn_cb = {
 	.on_ready = on_conn_ready,
 	.on_dead = on_conn_dead,
 };
+
+/* ---- health pings ------------------------------------------------------------ */
+
+/*
+ * A server that is alive but answers nothing (blocked, deadlocked, swapped out)
+ * would keep every call of its user timing out: no exit, no EOF. After a request
+ * times out, and for idle connections at each sweep, the daemon sends a ping;
+ * one unanswered for MCPPOOL_PING_TIMEOUT closes the connection, so that the
+ * next call starts a fresh server. Any answer, an error included, is a sign of life.
+ */
+static void on_probe_reply(void *arg, const struct mcp_reply *reply)
+{
+	struct backend *be = arg;
+
+	be->probe = 0;
+	if (be->destroying)
+		return;
+	ev_timer_stop(be->d->loop, &be->probe_timer);
+	if (reply->code == ERR_OK || reply->code == ERR_UPSTREAM_ERROR)
+		log_debug("[%s] answered a health ping", be->entry->key);
+}
+
+static void on_probe_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct backend *be = w->data;
+	struct daemon *d = be->d;
+	char reason[160];
+	(void)loop;
+	(void)revents;
+
+	mcpconn_cancel(be->conn, be->probe, "no answer to ping");
+	be->probe = 0;
+	snprintf(reason, sizeof(reason),
+		 "the server stopped answering (no reply to a ping within %llu ms)",
+		 (unsigned long long)d->cfg.ping_timeout_ms);
+	log_warn("[%s] %s: closing the connection", be->entry->key, reason);
+	d->metrics.upstream_hung++;
+	backend_destroy(be, true, ERR_UPSTREAM_CLOSED, reason);
+}
+
+/* Pings be's server unless a ping is already out or the connection is not serving. */
+static void backend_probe(struct backend *be)
+{
+	if (be->probe || be->destroying || !be->was_ready)
+		return;
+	be->probe = mcpconn_request(be->conn, "ping", NULL, 0, on_probe_reply, be);
+	if (be->probe)
+		ev_timer_start(be->d->loop, &be->probe_timer);
+}
 
 /* The expanded URL and headers of an http entry; every string is wiped when freed. */
 struct http_target {
@@ -269,6 +321,8 @@ static struct backend *backend_start(struct daemon *d, struct session *s, uint64
 		return NULL;
 	}
 	be->d = d;
+	ev_timer_init(&be->probe_timer, on_probe_timeout, d->cfg.ping_timeout_ms / 1000.0, 0);
+	be->probe_timer.data = be;
 	be->conn = open_conn(d, be, call, key, err, sizeof(err));
 	d->metrics.spawns++;
 	if (!be->conn) {
@@ -404,6 +458,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 
+	backend_probe(r->be); /* before request_finish(), which may end a draining backend */
 	session_untrack(r->session, &r->session_node);
 	mcpconn_cancel(r->be->conn, r->handle, "timeout");
 	session_reply_error(r->session, r->client_id, ERR_UPSTREAM_TIMEOUT,
@@ -498,11 +553,21 @@ size_t backend_evict(struct daemon *d, const char *user, const char *mcp)
 	return pool_evict(d->pool, user, mcp);
 }
 
+static void probe_entry(void *arg, const struct pool_entry *e)
+{
+	(void)arg;
+	backend_probe(e->conn);
+}
+
+/* Every CLEANUP_INTERVAL: close what idled too long, then ping what is left. */
 static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	struct daemon *d = w->data;
 	(void)loop;
 	(void)revents;
-	backend_cleanup(w->data);
+
+	backend_cleanup(d);
+	pool_foreach_entry(d->pool, probe_entry, NULL);
 }
 
 int backend_init(struct daemon *d)

@@ -96,6 +96,9 @@ char *metrics_render(const struct daemon *d)
 		m->idle_closed);
 	counter(&t, "upstream_lost_total", "Connections whose server exited or broke the protocol.",
 		m->upstream_lost);
+	counter(&t, "upstream_hung_total",
+		"Connections closed because the server did not answer a health ping.",
+		m->upstream_hung);
 	counter(&t, "clients_accepted_total", "App connections accepted.", m->clients_accepted);
 	counter(&t, "bad_frames_total", "Frames answered with BAD_REQUEST.", m->frames_bad);
 	gauge(&t, "input_reserved_bytes", "Bytes of MCPPOOL_MAX_INPUT held by large frames being read.",

@@ -17,6 +17,7 @@ struct metrics {
 	uint64_t evictions;             /* idle connections closed to make room */
 	uint64_t idle_closed;           /* idle connections closed by the sweep or cleanup */
 	uint64_t upstream_lost;         /* connections whose child exited or broke the protocol */
+	uint64_t upstream_hung;         /* connections closed because a health ping went unanswered */
 	uint64_t clients_accepted;
 	uint64_t frames_bad;            /* frames answered with BAD_REQUEST */
 	uint64_t input_waits;           /* times a client paused until its large frame fit MCPPOOL_MAX_INPUT */

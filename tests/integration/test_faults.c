@@ -364,3 +364,84 @@ Test(faults, shutdown_answers_requests_in_flight_with_shutting_down)
 	cr_assert_str_eq(it_error_code(r), "SHUTTING_DOWN");
 	it_assert_no_children();
 }
+
+/* ---- hung servers: health pings ------------------------------------------------- */
+
+/* Polls pool-status until it shows want connections; false after 5 s. */
+static bool total_becomes(struct itd *d, long want)
+{
+	for (int i = 0; i < 100; i++) {
+		if (total(d) == want)
+			return true;
+		it_sleep_ms(50);
+	}
+	return false;
+}
+
+/*
+ * A server that blocks (alive, reading nothing): the call times out, the ping the
+ * daemon then sends goes unanswered, and the connection is closed; the next call
+ * gets a fresh server.
+ */
+Test(faults, a_hung_server_is_found_by_a_ping_after_a_timeout_and_replaced)
+{
+	const char *env[] = { "MCPPOOL_PING_TIMEOUT=300", NULL };
+	struct itd d;
+	long before, after;
+	char *m;
+	int st;
+
+	itd_start(&d, NULL, env);
+	before = pid_of(&d, "demo");
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "hang", "{\"ms\":20000}",
+					       "--timeout", "200"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_TIMEOUT");
+	cr_assert(total_becomes(&d, 0), "the hung server's connection stayed in the pool");
+	cr_assert(itd_log_contains(&d, "stopped answering"));
+	itd_ctl(&d, &m, NULL, ARGS("metrics"));
+	cr_assert(strstr(m, "mcppool_upstream_hung_total 1\n"), "%s", m);
+	free(m);
+	after = pid_of(&d, "demo");
+	cr_assert_neq(after, before, "the hung server was reused");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* A request the server never answers is not a hung server: it still answers the ping. */
+Test(faults, a_server_that_answers_the_ping_after_a_timeout_is_kept)
+{
+	const char *env[] = { "MCPPOOL_PING_TIMEOUT=300", NULL };
+	struct itd d;
+	long before;
+	int st;
+
+	itd_start(&d, NULL, env);
+	before = pid_of(&d, "demo");
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "garbage", "{}",
+					       "--timeout", "200"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_TIMEOUT");
+	it_sleep_ms(700);
+	cr_assert_eq(total(&d), 1);
+	cr_assert_eq(pid_of(&d, "demo"), before, "a live server was replaced");
+	cr_assert_not(itd_log_contains(&d, "stopped answering"));
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* An idle server that hangs is found by the ping of the periodic sweep, before a caller waits on it. */
+Test(faults, an_idle_hung_server_is_found_by_the_sweeps_ping)
+{
+	const char *env[] = { "MCPPOOL_PING_TIMEOUT=300", "CLEANUP_INTERVAL=200", NULL };
+	struct itd d;
+	int st;
+
+	itd_start(&d, NULL, env);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "hang",
+					       "{\"ms\":20000,\"reply_first\":true}"));
+	cr_assert_eq(st, 0);
+	cr_assert_str_eq(it_text(r), "hanging");
+	cr_assert(total_becomes(&d, 0), "the idle hung server's connection stayed in the pool");
+	cr_assert(itd_log_contains(&d, "stopped answering"));
+	itd_stop(&d);
+	it_assert_no_children();
+}

@@ -18,7 +18,7 @@ static const char *const all_vars[] = {
 	"CLEANUP_INTERVAL", "REQUEST_TIMEOUT", "MCPPOOL_START_TIMEOUT", "MCPPOOL_KILL_TIMEOUT",
 	"MCPPOOL_MAX_FRAME", "MCPPOOL_MAX_MESSAGE", "MCPPOOL_MAX_OUTPUT", "MCPPOOL_MAX_CLIENTS",
 	"MCPPOOL_MAX_INFLIGHT", "MCPPOOL_LOG_LEVEL", "MCPPOOL_SOCKET", "MCPPOOL_SOCKET_GROUP",
-	"MCPPOOL_SERVERS", "MCPPOOL_CHILD_ENV", "MCPPOOL_BUSY_POLL_US", "MCPPOOL_MAX_INPUT", "XDG_RUNTIME_DIR", NULL
+	"MCPPOOL_SERVERS", "MCPPOOL_CHILD_ENV", "MCPPOOL_BUSY_POLL_US", "MCPPOOL_MAX_INPUT", "MCPPOOL_PING_TIMEOUT", "XDG_RUNTIME_DIR", NULL
 };
 
 /* Each numeric variable with a value just above its range and, if any, just below; whether 0 is in its range. */
@@ -42,6 +42,7 @@ static const struct {
 	{ "MCPPOOL_MAX_INFLIGHT", "1000001", NULL },
 	{ "MCPPOOL_BUSY_POLL_US", "10001", NULL, true },
 	{ "MCPPOOL_MAX_INPUT", "68719476737", "1048575" },
+	{ "MCPPOOL_PING_TIMEOUT", "2147483648", NULL },
 };
 #define NNUMERIC (sizeof(numeric) / sizeof(numeric[0]))
 
@@ -142,6 +143,7 @@ Test(config, defaults_of_the_daemons_own_variables)
 	cr_expect_eq(cfg.max_inflight, 1024);
 	cr_expect_eq(cfg.busy_poll_us, 0, "busy polling is off unless asked for");
 	cr_expect_eq(cfg.max_input, 268435456);
+	cr_expect_eq(cfg.ping_timeout_ms, 10000);
 	cr_expect_eq(cfg.log_level, LOG_INFO);
 	cr_expect_null(cfg.socket_group);
 	cr_expect_null(cfg.servers_path);
