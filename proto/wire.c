@@ -362,24 +362,44 @@ static int mp_build(const unsigned char *b, size_t len, size_t *off, size_t dept
 {
 	const char *body;
 	uint32_t n;
+	unsigned char c = *off < len ? b[*off] : 0xc1;
+	size_t left = len - *off;
 
-	if (*off < len && b[*off] <= 0x7f) { /* positive fixint: most ids and small numbers */
-		memset(o, 0, sizeof(*o));
+	/*
+	 * The one-byte heads most messages are made of, when they fit: what fails a
+	 * check takes the general path below, which words the error.
+	 */
+	memset(o, 0, sizeof(*o));
+	if (c <= 0x7f) { /* positive fixint */
 		o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
-		o->via.u64 = b[(*off)++];
+		o->via.u64 = c;
+		*off += 1;
 		return 0;
 	}
-	if (*off < len && (b[*off] & 0xe0) == 0xa0 && (size_t)(b[*off] & 0x1f) < len - *off) {
-		/* fixstr that fits: most keys and short values */
-		memset(o, 0, sizeof(*o));
+	if ((c & 0xe0) == 0xa0 && (size_t)(c & 0x1f) < left) { /* fixstr */
 		o->type = MSGPACK_OBJECT_STR;
-		o->via.str.size = b[*off] & 0x1f;
+		o->via.str.size = c & 0x1f;
 		o->via.str.ptr = (const char *)b + *off + 1;
 		*off += 1 + o->via.str.size;
 		return 0;
 	}
-	if (validate_one(b, len, off, o, err, errlen) < 0)
+	if (c == 0xc0) { /* nil */
+		*off += 1;
+		return 0;
+	}
+	if ((c & 0xe0) == 0x80 && (size_t)(c & 0x0f) * (c < 0x90 ? 2 : 1) < left) {
+		/* fixmap or fixarray whose elements can fit */
+		if (c < 0x90) {
+			o->type = MSGPACK_OBJECT_MAP;
+			o->via.map.size = c & 0x0f;
+		} else {
+			o->type = MSGPACK_OBJECT_ARRAY;
+			o->via.array.size = c & 0x0f;
+		}
+		*off += 1;
+	} else if (validate_one(b, len, off, o, err, errlen) < 0) {
 		return -1;
+	}
 	body = (const char *)b + *off - mp_body_size(o);
 	switch (o->type) {
 	case MSGPACK_OBJECT_STR:
