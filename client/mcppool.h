@@ -276,8 +276,10 @@ MCPPOOL_API int mcppool_exec(mcppool_conn *conn, const char *op, const char *par
  * with the daemon's reply, or with an error when the connection breaks
  * (NOT_CONNECTED: the daemon went away; PROTOCOL: it broke the protocol) or is
  * closed (CANCELLED). result is freed when the callback returns unless it calls
- * mcppool_result_keep(). A callback may submit, cancel, and close the
- * connection; it must not call mcppool_process() or a blocking function.
+ * mcppool_result_keep() (its memory may be reused for the next reply: nothing
+ * reached through it may be used later without that call). A callback may
+ * submit, cancel, and close the connection; it must not call mcppool_process()
+ * or a blocking function.
  */
 typedef void (*mcppool_callback)(mcppool_conn *conn, uint64_t id, const mcppool_result *result,
 				 const mcppool_error *err, void *arg);
