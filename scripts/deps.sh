@@ -18,6 +18,9 @@ need "pkg-config --exists libcurl" libcurl4-openssl-dev
 need "pkg-config --exists criterion" libcriterion-dev
 need "test -f /usr/include/ev.h" libev-dev
 need "command -v man" man-db
+# The Python client and its tests run on Debian's python3 (not a pyenv one).
+need "/usr/bin/python3 -c 'import msgpack'" python3-msgpack
+need "/usr/bin/python3 -c 'import pytest'" python3-pytest
 
 [ -z "$missing" ] && exit 0
 

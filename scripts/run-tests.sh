@@ -5,7 +5,8 @@ set -u
 B=${1:-build}
 what=${2:-all}
 export MCPPOOL_BUILD="$B"
-rm -rf /tmp/mcppool-it-* 2>/dev/null
+# Temp dirs of runs that died long ago; a concurrent run's own are left alone.
+find /tmp -maxdepth 1 -name 'mcppool-it-*' -mmin +240 -exec rm -rf {} + 2>/dev/null
 
 passed=0; failed=0; status=0
 run() { # $1 = test binary
