@@ -1001,7 +1001,7 @@ static void pack_hello(msgpack_packer *pk)
 {
 	msgpack_pack_map(pk, 2);
 	wire_pack_str(pk, "version");
-	msgpack_pack_unsigned_int(pk, WIRE_VERSION);
+	msgpack_pack_unsigned_int(pk, 1); /* events (v2) are not handled yet */
 	pack_kv_str(pk, "client", CLIENT_NAME);
 }
 

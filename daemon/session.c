@@ -37,6 +37,7 @@ struct session {
 	size_t out_pos; /* bytes of out already written */
 	uint64_t reply_id; /* of the reply being packed, for its error if it is too large */
 	bool hello_done;
+	unsigned version; /* of the wire protocol, settled by hello: 1 or 2 (events) */
 	bool dead;
 	bool close_after_flush;
 	uid_t peer_uid;
@@ -218,29 +219,31 @@ static void session_schedule_flush(struct session *s)
 
 /* ---- input ----------------------------------------------------------------- */
 
+/*
+ * hello settles the connection's protocol version: the smaller of the client's
+ * and ours, so that a newer client learns what we speak and decides itself.
+ */
 static void handle_hello(struct session *s, uint64_t id, const msgpack_object *params)
 {
 	const msgpack_object *v = wire_map_get(params, "version");
 	msgpack_packer *pk;
 	size_t start;
 
-	if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-		session_reply_error(s, id, ERR_BAD_REQUEST, "hello: version must be a positive integer");
-		return;
-	}
-	if (v->via.u64 != WIRE_VERSION) {
-		session_reply_error(s, id, ERR_UNSUPPORTED_VERSION,
-				    "protocol version %llu is not supported (this daemon speaks %d)",
-				    (unsigned long long)v->via.u64, WIRE_VERSION);
-		s->close_after_flush = true;
-		session_flush(s);
+	if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 < WIRE_VERSION_MIN) {
+		session_reply_error(s, id, ERR_BAD_REQUEST,
+				    "hello: version must be a positive integer (this daemon speaks 1 and 2)");
 		return;
 	}
 	s->hello_done = true;
+	s->version = v->via.u64 < WIRE_VERSION ? (unsigned)v->via.u64 : WIRE_VERSION;
 	pk = session_reply_begin(s, id, &start);
-	msgpack_pack_map(pk, 3);
+	msgpack_pack_map(pk, 4);
 	wire_pack_str(pk, "version");
-	msgpack_pack_uint32(pk, WIRE_VERSION);
+	msgpack_pack_uint32(pk, s->version);
+	wire_pack_str(pk, "versions");
+	msgpack_pack_array(pk, WIRE_VERSION - WIRE_VERSION_MIN + 1);
+	for (unsigned i = WIRE_VERSION_MIN; i <= WIRE_VERSION; i++)
+		msgpack_pack_uint32(pk, i);
 	wire_pack_str(pk, "server");
 	wire_pack_str(pk, "mcppoold/" MCPPOOL_DAEMON_VERSION);
 	wire_pack_str(pk, "maxFrame");
@@ -303,8 +306,10 @@ static void dispatch_frame(struct session *s, const char *payload, size_t len)
 		handle_notify(s, &m);
 		break;
 	case WIRE_REPLY:
+	case WIRE_EVENT:
 		s->d->metrics.frames_bad++;
-		session_reply_error(s, 0, ERR_BAD_REQUEST, "clients send requests and notifications, not replies");
+		session_reply_error(s, 0, ERR_BAD_REQUEST,
+				    "clients send requests and notifications, not replies or events");
 		break;
 	}
 }

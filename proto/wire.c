@@ -549,6 +549,36 @@ static int decode_notify(const msgpack_object_array *a, struct wire_msg *msg, ch
 	return 0;
 }
 
+/* [3, id, event, params]: the same shape as a request, from the daemon. */
+static int decode_event(const msgpack_object_array *a, struct wire_msg *msg, char *err,
+			size_t errlen)
+{
+	const msgpack_object *el = a->ptr;
+
+	if (a->size != 4) {
+		wire_err(err, errlen, "event must have 4 elements, got %u", a->size);
+		return -1;
+	}
+	if (!is_uint(&el[1]) || el[1].via.u64 == 0) {
+		wire_err(err, errlen, "event id must be an unsigned integer >= 1, got %s",
+			 wire_type_name(&el[1]));
+		return -1;
+	}
+	if (el[2].type != MSGPACK_OBJECT_STR) {
+		wire_err(err, errlen, "event name must be a str, got %s", wire_type_name(&el[2]));
+		return -1;
+	}
+	if (el[3].type != MSGPACK_OBJECT_MAP) {
+		wire_err(err, errlen, "event params must be a map, got %s", wire_type_name(&el[3]));
+		return -1;
+	}
+	msg->id = el[1].via.u64;
+	msg->op = el[2].via.str.ptr;
+	msg->op_len = el[2].via.str.size;
+	msg->params = &el[3];
+	return 0;
+}
+
 static int decode_reply_error(const msgpack_object *error, struct wire_msg *msg, char *err,
 			      size_t errlen)
 {
@@ -623,8 +653,9 @@ int wire_decode(const char *buf, size_t len, msgpack_zone *zone, struct wire_msg
 		return -1;
 	}
 	el = root.via.array.ptr;
-	if (!is_uint(&el[0]) || el[0].via.u64 > WIRE_NOTIFY) {
-		wire_err(err, errlen, "message type must be 0 (request), 1 (reply) or 2 (notify)");
+	if (!is_uint(&el[0]) || el[0].via.u64 > WIRE_EVENT) {
+		wire_err(err, errlen,
+			 "message type must be 0 (request), 1 (reply), 2 (notify) or 3 (event)");
 		return -1;
 	}
 	msg->type = (enum wire_type)el[0].via.u64;
@@ -632,6 +663,8 @@ int wire_decode(const char *buf, size_t len, msgpack_zone *zone, struct wire_msg
 		rc = decode_request(&root.via.array, msg, bad_id, err, errlen);
 	else if (msg->type == WIRE_NOTIFY)
 		rc = decode_notify(&root.via.array, msg, err, errlen);
+	else if (msg->type == WIRE_EVENT)
+		rc = decode_event(&root.via.array, msg, err, errlen);
 	else
 		rc = decode_reply(&root.via.array, msg, err, errlen);
 	if (rc < 0) {
@@ -700,6 +733,14 @@ void wire_pack_notify_begin(msgpack_packer *pk, const char *op)
 	msgpack_pack_array(pk, 3);
 	msgpack_pack_uint8(pk, WIRE_NOTIFY);
 	wire_pack_str(pk, op);
+}
+
+void wire_pack_event_begin(msgpack_packer *pk, uint64_t id, const char *event)
+{
+	msgpack_pack_array(pk, 4);
+	msgpack_pack_uint8(pk, WIRE_EVENT);
+	msgpack_pack_uint64(pk, id);
+	wire_pack_str(pk, event);
 }
 
 void wire_pack_reply_ok_begin(msgpack_packer *pk, uint64_t id)

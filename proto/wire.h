@@ -1,4 +1,4 @@
-/* Messages of wire protocol v1 (proto/PROTOCOL.md): msgpack-RPC style arrays. */
+/* Messages of wire protocol v1 and v2 (proto/PROTOCOL.md): msgpack-RPC style arrays. */
 #ifndef MCPPOOL_WIRE_H
 #define MCPPOOL_WIRE_H
 
@@ -8,7 +8,8 @@
 
 #include <msgpack.h>
 
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2     /* the highest version spoken; hello settles on min(client's, this) */
+#define WIRE_VERSION_MIN 1
 #define WIRE_MAX_DEPTH 64 /* nesting limit of any decoded frame */
 
 /*
@@ -16,15 +17,17 @@
  *   reply:    [1, id, error, result]   error: nil or {code, message[, data]}; id 0 = not
  *                                      attributable to a request (e.g. an oversized frame)
  *   notify:   [2, op, params]          no reply (e.g. "cancel" {id})
+ *   event:    [3, id, event, params]   v2, daemon -> client: for request id in flight
+ *                                      (event: str such as "progress", params: map)
  */
-enum wire_type { WIRE_REQUEST = 0, WIRE_REPLY = 1, WIRE_NOTIFY = 2 };
+enum wire_type { WIRE_REQUEST = 0, WIRE_REPLY = 1, WIRE_NOTIFY = 2, WIRE_EVENT = 3 };
 
 struct wire_msg {
 	enum wire_type type;
-	uint64_t id;                  /* request, reply */
-	const char *op;               /* request, notify; not NUL-terminated */
+	uint64_t id;                  /* request, reply, event */
+	const char *op;               /* request, notify; the event's name; not NUL-terminated */
 	size_t op_len;
-	const msgpack_object *params; /* request, notify: a map (never NULL) */
+	const msgpack_object *params; /* request, notify, event: a map (never NULL) */
 	/* reply: */
 	const msgpack_object *error;  /* NULL on success */
 	const msgpack_object *result; /* NULL on error */
@@ -90,6 +93,7 @@ void wire_pack_strn(msgpack_packer *pk, const char *s, size_t n);
  */
 void wire_pack_request_begin(msgpack_packer *pk, uint64_t id, const char *op);
 void wire_pack_notify_begin(msgpack_packer *pk, const char *op);
+void wire_pack_event_begin(msgpack_packer *pk, uint64_t id, const char *event);
 void wire_pack_reply_ok_begin(msgpack_packer *pk, uint64_t id);
 /*
  * A whole error reply: [1, id, {"code": errcode_name(code), "message": message

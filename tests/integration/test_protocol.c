@@ -87,15 +87,44 @@ Test(protocol, a_request_before_hello_is_bad_request, .init = setup, .fini = tea
 	close(fd);
 }
 
-Test(protocol, an_unsupported_version_is_refused_and_the_connection_closed, .init = setup,
+Test(protocol, hello_settles_on_the_smaller_version_and_lists_all, .init = setup,
      .fini = teardown)
 {
+	static const struct { const char *hello; uint64_t got; } cases[] = {
+		{ "{\"version\": 1}", 1 }, { "{\"version\": 2}", 2 }, { "{\"version\": 3}", 2 },
+	};
 	struct wire_msg m;
-	int fd = it_raw_connect(&d);
-	it_raw_request(fd, 1, "hello", "{\"version\": 2}");
-	expect_reply(fd, 1, ERR_UNSUPPORTED_VERSION);
-	cr_assert_eq(it_raw_recv(fd, &zone, &m, 2000), -1, "connection left open");
-	close(fd);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int fd = it_raw_connect(&d);
+		const msgpack_object *vs;
+
+		it_raw_request(fd, 1, "hello", cases[i].hello);
+		cr_assert_eq(it_raw_recv(fd, &zone, &m, 2000), 0);
+		cr_assert_eq(m.err_code, ERR_OK, "%s", cases[i].hello);
+		cr_assert_eq(wire_map_get(m.result, "version")->via.u64, cases[i].got, "%s", cases[i].hello);
+		vs = wire_map_get(m.result, "versions");
+		cr_assert(vs && vs->type == MSGPACK_OBJECT_ARRAY && vs->via.array.size == 2);
+		cr_assert_eq(vs->via.array.ptr[0].via.u64, 1);
+		cr_assert_eq(vs->via.array.ptr[1].via.u64, 2);
+		expect_alive(fd, 2);
+		close(fd);
+	}
+}
+
+Test(protocol, a_hello_without_a_positive_version_is_bad_request, .init = setup,
+     .fini = teardown)
+{
+	static const char *bad[] = { "{\"version\": 0}", "{\"version\": \"2\"}", "{}" };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int fd = it_raw_connect(&d);
+		it_raw_request(fd, 1, "hello", bad[i]);
+		expect_reply(fd, 1, ERR_BAD_REQUEST);
+		it_raw_hello(fd, 2);
+		expect_reply(fd, 2, ERR_OK);
+		close(fd);
+	}
 }
 
 Test(protocol, an_unknown_op_is_bad_request_naming_it, .init = setup, .fini = teardown)

@@ -636,10 +636,10 @@ Test(decode, unknown_message_type_is_refused)
 
 	packed_init(&p);
 	msgpack_pack_array(&p.pk, 3);
-	msgpack_pack_int(&p.pk, 3);
+	msgpack_pack_int(&p.pk, 4);
 	msgpack_pack_int(&p.pk, 5);
 	msgpack_pack_nil(&p.pk);
-	expect_refused(&p, "message type must be 0 (request), 1 (reply) or 2 (notify)", 0);
+	expect_refused(&p, "message type must be 0 (request), 1 (reply), 2 (notify) or 3 (event)", 0);
 }
 
 Test(decode, message_that_is_not_an_array_is_refused)
@@ -705,6 +705,41 @@ Test(decode, notify_gives_op_and_params)
 	cr_assert_eq(wire_map_get(d.msg.params, "id")->via.u64, 3);
 	msgpack_zone_destroy(&d.zone);
 	packed_destroy(&p);
+}
+
+Test(decode, event_gives_id_name_and_params)
+{
+	struct packed p;
+	struct decoded d;
+
+	packed_init(&p);
+	wire_pack_event_begin(&p.pk, 9, "progress");
+	msgpack_pack_map(&p.pk, 1);
+	wire_pack_str(&p.pk, "progress");
+	msgpack_pack_uint64(&p.pk, 40);
+	decode_packed(&p, &d);
+	cr_assert_eq(d.rc, 0, "%s", d.err);
+	cr_assert_eq(d.msg.type, WIRE_EVENT);
+	cr_assert_eq(d.msg.id, 9);
+	cr_assert_eq(d.msg.op_len, 8);
+	cr_assert_eq(memcmp(d.msg.op, "progress", 8), 0);
+	cr_assert_eq(wire_map_get(d.msg.params, "progress")->via.u64, 40);
+	msgpack_zone_destroy(&d.zone);
+	packed_destroy(&p);
+}
+
+Test(decode, event_with_id_zero_or_params_not_a_map_is_refused)
+{
+	struct packed p;
+
+	packed_init(&p);
+	wire_pack_event_begin(&p.pk, 0, "progress");
+	msgpack_pack_map(&p.pk, 0);
+	expect_refused(&p, "event id must be an unsigned integer >= 1, got int", 0);
+	packed_init(&p);
+	wire_pack_event_begin(&p.pk, 4, "progress");
+	msgpack_pack_nil(&p.pk);
+	expect_refused(&p, "event params must be a map, got nil", 0);
 }
 
 Test(decode, notify_with_params_not_a_map_is_refused)
