@@ -13,6 +13,7 @@
 #include "jsontext.h"
 #include "log.h"
 #include "mcpconn.h"
+#include "mpjson.h"
 #include "pool.h"
 #include "session.h"
 #include "wire.h"
@@ -411,11 +412,12 @@ static void request_finish(struct request *r)
 static void reply_warm(struct request *r)
 {
 	struct pool_entry *e = r->be->entry;
+	const json_t *server = mcpconn_server(r->be->conn);
 	msgpack_packer *pk;
 	size_t start;
 
 	pk = session_reply_begin(r->session, r->client_id, &start);
-	msgpack_pack_map(pk, 4);
+	msgpack_pack_map(pk, server ? 5 : 4);
 	wire_pack_str(pk, "key");
 	wire_pack_str(pk, e->key);
 	wire_pack_str(pk, "state");
@@ -427,6 +429,10 @@ static void reply_warm(struct request *r)
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
+	if (server) {
+		wire_pack_str(pk, "server");
+		mpjson_pack(pk, server);
+	}
 	session_reply_end(r->session, start);
 }
 

@@ -50,6 +50,7 @@ struct mcpconn {
 	char death_reason[128];
 	uint64_t next_id;
 	char version[32];
+	json_t *server;         /* what initialize answered: protocolVersion, capabilities, serverInfo, instructions */
 
 	struct pending **table; /* ids are sequential: id & mask spreads them evenly */
 	size_t table_size;      /* power of two */
@@ -263,6 +264,7 @@ static void mcpconn_free(struct mcpconn *c)
 	free_queue(c);
 	free(c->table);
 	free(c->tag);
+	json_decref(c->server);
 	free(c);
 }
 
@@ -293,6 +295,23 @@ static void set_dead(struct mcpconn *c, int code, const char *fmt, ...)
 
 /* ---- the initialize exchange ----------------------------------------------- */
 
+/*
+ * What an app may learn of the server (warm's "server"): the members of the
+ * initialize result that describe it, nothing else the server chose to add.
+ */
+static json_t *server_of(json_t *result)
+{
+	static const char *keep[] = { "protocolVersion", "capabilities", "serverInfo", "instructions" };
+	json_t *out = json_object();
+
+	for (size_t i = 0; out && i < sizeof(keep) / sizeof(keep[0]); i++) {
+		json_t *v = json_object_get(result, keep[i]);
+		if (v)
+			json_object_set(out, keep[i], v);
+	}
+	return out;
+}
+
 static void on_initialize_reply(void *arg, const struct mcp_reply *r)
 {
 	struct mcpconn *c = arg;
@@ -320,6 +339,7 @@ static void on_initialize_reply(void *arg, const struct mcp_reply *r)
 		return;
 	}
 	snprintf(c->version, sizeof(c->version), "%s", v);
+	c->server = server_of(result);
 	json_decref(result);
 	c->t.ops->negotiated(c->t.impl, c->version);
 	ev_timer_stop(c->loop, &c->start_timer);
@@ -651,6 +671,11 @@ const char *mcpconn_transport_name(const struct mcpconn *c)
 unsigned mcpconn_inflight(const struct mcpconn *c)
 {
 	return c->count;
+}
+
+const json_t *mcpconn_server(const struct mcpconn *c)
+{
+	return c->server;
 }
 
 const char *mcpconn_protocol_version(const struct mcpconn *c)

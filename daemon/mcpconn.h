@@ -107,6 +107,12 @@ unsigned mcpconn_inflight(const struct mcpconn *c);
 /* The version the server answered with ("" while starting). */
 const char *mcpconn_protocol_version(const struct mcpconn *c);
 
+/*
+ * The server as initialize described it: {protocolVersion, capabilities,
+ * serverInfo, instructions?}; NULL while starting. Owned by the connection.
+ */
+const json_t *mcpconn_server(const struct mcpconn *c);
+
 /* True when v is a protocol version we accept in an initialize answer. */
 bool mcp_version_supported(const char *v);
 

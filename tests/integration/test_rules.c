@@ -370,3 +370,19 @@ Test(rules, warm_opens_a_connection_ahead_of_use)
 	itd_stop(&d);
 	it_assert_no_children();
 }
+
+Test(rules, warm_describes_the_server_as_initialize_did)
+{
+	struct itd d;
+	int st;
+	itd_start(&d, NULL, NULL);
+	json_t *data = it_data(itd_ctl_json(&d, &st, ARGS("warm", "alice", "demo")));
+	json_t *server = json_object_get(data, "server");
+	cr_assert(json_is_object(server), "warm has no server object");
+	cr_assert_str_eq(json_string_value(json_object_get(server, "protocolVersion")), "2025-11-25");
+	cr_assert(json_is_object(json_object_get(json_object_get(server, "capabilities"), "tools")));
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(server, "serverInfo"),
+							   "version")), "1.0.0");
+	itd_stop(&d);
+	it_assert_no_children();
+}
