@@ -112,7 +112,8 @@ $(B)/examples/%: $(B)/examples/%.o $(STATIC_LIB)
 $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(B)/libdaemon.a $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
 
-$(B)/tests/integration_tests: $(ITEST_OBJ) $(B)/libproto.a $(STATIC_LIB)
+# libdaemon.a: the harness scrubs the variables of the daemon's configuration table.
+$(B)/tests/integration_tests: $(ITEST_OBJ) $(B)/libdaemon.a $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
 
 # ---- running -------------------------------------------------------------------

@@ -70,6 +70,11 @@ static const char *const var_names[V__COUNT] = {
 	[V_CHILD_ENV] = "MCPPOOL_CHILD_ENV",
 };
 
+const char *config_var_name(size_t i)
+{
+	return i < V__COUNT ? var_names[i] : NULL;
+}
+
 enum num_kind { NUM_UNSIGNED, NUM_U64, NUM_SIZE };
 
 struct num_var {

@@ -60,6 +60,9 @@ int config_load(struct config *cfg, const struct config_cli *cli, char *err, siz
 /* Frees the strings of cfg and sets them to NULL; the struct itself is the caller's. */
 void config_free(struct config *cfg);
 
+/* The name of the i-th variable mcppool reads (config_print()'s order); NULL past the last. */
+const char *config_var_name(size_t i);
+
 /*
  * Writes the effective configuration as KEY=VALUE lines, one per variable, in
  * .env syntax (values quoted where needed), so that the output can be read

@@ -14,6 +14,7 @@
 
 #include <criterion/criterion.h>
 
+#include "config.h"
 #include "harness.h"
 
 const char *it_build(void)
@@ -41,6 +42,11 @@ void it_sleep_ms(unsigned ms)
 void it_subreaper(void)
 {
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+const char *it_scrubbed_variable(size_t i)
+{
+	return config_var_name(i);
 }
 
 static char *replace_all(const char *s, const char *from, const char *to)
@@ -106,14 +112,9 @@ static pid_t spawn_daemon(struct itd *d, const char *const *env, const char *con
 	cr_assert(pid >= 0);
 	if (pid == 0) {
 		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		static const char *const scrub[] = {
-			"MAX_CONNECTIONS_PER_USER", "MAX_TOTAL_CONNECTIONS", "CONNECTION_TIMEOUT",
-			"CLEANUP_INTERVAL", "REQUEST_TIMEOUT", "MCPPOOL_SOCKET", "MCPPOOL_SERVERS",
-			"MCPPOOL_START_TIMEOUT", "MCPPOOL_KILL_TIMEOUT", "MCPPOOL_MAX_FRAME",
-			"MCPPOOL_MAX_MESSAGE", "MCPPOOL_LOG_LEVEL", NULL,
-		};
-		for (const char *const *s = scrub; *s; s++)
-			unsetenv(*s);
+		const char *name;
+		for (size_t i = 0; (name = it_scrubbed_variable(i)); i++)
+			unsetenv(name);
 		/* A test that fails before itd_stop() still stops its daemon (and its children). */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		setenv("MCPPOOL_LOG_LEVEL", "debug", 1);
@@ -322,6 +323,82 @@ bool itd_log_contains(struct itd *d, const char *needle)
 	return found;
 }
 
+bool it_poll(bool (*cond)(void *arg), void *arg, unsigned timeout_ms)
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (cond(arg))
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >=
+		    (long)timeout_ms)
+			return false;
+		it_sleep_ms(10);
+	}
+}
+
+struct log_wait {
+	struct itd *d;
+	const char *needle;
+};
+
+static bool log_has(void *arg)
+{
+	struct log_wait *w = arg;
+	return itd_log_contains(w->d, w->needle);
+}
+
+bool itd_wait_log(struct itd *d, const char *needle, unsigned timeout_ms)
+{
+	struct log_wait w = { d, needle };
+	return it_poll(log_has, &w, timeout_ms);
+}
+
+static bool pid_gone(void *arg)
+{
+	return !it_pid_alive(*(pid_t *)arg);
+}
+
+bool it_wait_gone(pid_t pid, unsigned timeout_ms)
+{
+	return it_poll(pid_gone, &pid, timeout_ms);
+}
+
+/* The state letter of /proc/PID/stat ('R', 'S', 'T', 'Z'...), or 0 when pid is gone. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command may hold spaces and parentheses */
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+static bool pid_stopped(void *arg)
+{
+	return proc_state(*(pid_t *)arg) == 'T';
+}
+
+void it_freeze(pid_t pid)
+{
+	cr_assert(kill(pid, SIGSTOP) == 0, "SIGSTOP %ld: %s", (long)pid, strerror(errno));
+	cr_assert(it_poll(pid_stopped, &pid, 5000), "process %ld did not stop", (long)pid);
+}
+
+void it_thaw(pid_t pid)
+{
+	cr_assert(kill(pid, SIGCONT) == 0, "SIGCONT %ld: %s", (long)pid, strerror(errno));
+}
+
 bool it_pid_alive(pid_t pid)
 {
 	return kill(pid, 0) == 0 || errno != ESRCH;
@@ -438,6 +515,127 @@ int it_raw_recv(int fd, msgpack_zone *zone, struct wire_msg *m, unsigned timeout
 	cr_assert(wire_decode(buf, len, zone, m, &bad, err, sizeof(err)) == 0,
 		  "daemon sent an undecodable frame: %s", err);
 	return 0;
+}
+
+bool it_raw_wait_eof(int fd, unsigned timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec start, now;
+	char buf[4096];
+	long left = (long)timeout_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (left > 0) {
+		int r = poll(&p, 1, (int)left);
+		if (r < 0 && errno != EINTR)
+			cr_assert_fail("poll: %s", strerror(errno));
+		if (r > 0) {
+			ssize_t n = read(fd, buf, sizeof(buf));
+			if (n == 0 || (n < 0 && errno == ECONNRESET))
+				return true;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (long)timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+					   (now.tv_nsec - start.tv_nsec) / 1000000);
+	}
+	return false;
+}
+
+/*
+ * Runs an admin op without params on a connection of its own and returns its
+ * result as JSON (a new reference). Fails the test when there is none.
+ */
+static json_t *raw_admin(struct itd *d, const char *op)
+{
+	struct wire_msg m;
+	msgpack_zone z;
+	char err[256];
+	json_t *j;
+	int fd = it_raw_connect(d);
+
+	msgpack_zone_init(&z, 4096);
+	it_raw_hello(fd, 1);
+	cr_assert_eq(it_raw_recv(fd, &z, &m, 10000), 0, "no answer to hello");
+	it_raw_request(fd, 2, op, NULL);
+	cr_assert_eq(it_raw_recv(fd, &z, &m, 10000), 0, "no answer to %s", op);
+	cr_assert_null(m.error, "%s failed: %.*s", op, (int)m.err_message_len, m.err_message);
+	j = mpjson_to_json(m.result, err, sizeof(err));
+	cr_assert_not_null(j, "%s: %s", op, err);
+	msgpack_zone_destroy(&z);
+	close(fd);
+	return j;
+}
+
+json_t *itd_pool_status(struct itd *d)
+{
+	return raw_admin(d, "pool_status");
+}
+
+double itd_metric(struct itd *d, const char *name)
+{
+	json_t *r = raw_admin(d, "metrics");
+	const char *text = json_string_value(json_object_get(r, "text"));
+	size_t len = strlen(name);
+	double v = -1;
+
+	cr_assert_not_null(text, "metrics has no text");
+	for (const char *line = text; line && v < 0; line = strchr(line, '\n')) {
+		line += *line == '\n';
+		if (strncmp(line, name, len) == 0 && line[len] == ' ')
+			v = strtod(line + len + 1, NULL);
+	}
+	json_decref(r);
+	return v;
+}
+
+struct metric_wait {
+	struct itd *d;
+	const char *name;
+	double value;
+};
+
+static bool metric_reached(void *arg)
+{
+	struct metric_wait *w = arg;
+	return itd_metric(w->d, w->name) >= w->value;
+}
+
+bool itd_wait_metric(struct itd *d, const char *name, double value, unsigned timeout_ms)
+{
+	struct metric_wait w = { d, name, value };
+	return it_poll(metric_reached, &w, timeout_ms);
+}
+
+struct inflight_wait {
+	struct itd *d;
+	const char *key;
+	long pid;
+	unsigned inflight;
+};
+
+static bool inflight_reached(void *arg)
+{
+	struct inflight_wait *w = arg;
+	json_t *status = itd_pool_status(w->d), *e;
+	bool found = false;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "connectionDetails"), i, e) {
+		const char *key = json_string_value(json_object_get(e, "key"));
+		if (key && strcmp(key, w->key) == 0 &&
+		    (w->pid <= 0 || json_integer_value(json_object_get(e, "pid")) == w->pid) &&
+		    json_integer_value(json_object_get(e, "inFlight")) == (json_int_t)w->inflight)
+			found = true;
+	}
+	json_decref(status);
+	return found;
+}
+
+bool itd_wait_inflight(struct itd *d, const char *key, long pid, unsigned inflight,
+		       unsigned timeout_ms)
+{
+	struct inflight_wait w = { d, key, pid, inflight };
+	return it_poll(inflight_reached, &w, timeout_ms);
 }
 
 pid_t itd_ctl_async(struct itd *d, const char *const *args)

@@ -69,6 +69,67 @@ json_t *itd_ctl_json(struct itd *d, int *status, const char *const *args);
 /* True when the daemon's log contains needle. */
 bool itd_log_contains(struct itd *d, const char *needle);
 
+/*
+ * ---- waiting: poll for a condition, never sleep for a fixed time ----
+ *
+ * A check that something did NOT happen first waits for a positive event that
+ * shows it had every chance to: a metric or log line of the step before it, a
+ * later request answered, a deadline of the daemon's own that ran out. Each
+ * function below polls (every 10 ms) until its condition holds or timeout_ms
+ * passes, and returns whether it held.
+ */
+
+/* Polls cond(arg) until it returns true. */
+bool it_poll(bool (*cond)(void *arg), void *arg, unsigned timeout_ms);
+
+/* Polls the daemon's log until it contains needle. */
+bool itd_wait_log(struct itd *d, const char *needle, unsigned timeout_ms);
+
+/*
+ * The value of one line of the daemon's metrics (e.g. "mcppool_spawns_total",
+ * or "mcppool_connections{state=\"idle\"}"), asked over the socket directly
+ * (no mcpctl process): -1 when the metric is absent.
+ */
+double itd_metric(struct itd *d, const char *name);
+
+/* Polls the metrics until name is at least value. */
+bool itd_wait_metric(struct itd *d, const char *name, double value, unsigned timeout_ms);
+
+/*
+ * The daemon's pool_status result, asked over the socket directly. A new
+ * reference (json_decref it); the test fails if the daemon does not answer.
+ */
+json_t *itd_pool_status(struct itd *d);
+
+/*
+ * Polls pool_status until a connection with key ("user:mcp") has inflight
+ * requests in flight, whatever its state; pid > 0 also asks for that server's
+ * pid (a retired connection and its successor share the key).
+ */
+bool itd_wait_inflight(struct itd *d, const char *key, long pid, unsigned inflight,
+		       unsigned timeout_ms);
+
+/* Polls until process pid no longer exists (it was reaped). */
+bool it_wait_gone(pid_t pid, unsigned timeout_ms);
+
+/*
+ * Stops process pid (SIGSTOP) and waits until it is stopped: a server frozen
+ * this way answers nothing until it_thaw(), so a request written to it stays
+ * in flight for exactly as long as the test needs, however slow the machine.
+ */
+void it_freeze(pid_t pid);
+
+/* Lets a frozen process run again (SIGCONT). */
+void it_thaw(pid_t pid);
+
+/*
+ * Scrubbing the environment: every variable of the daemon's configuration
+ * table (daemon/config.c) is removed from a started daemon's environment, so
+ * that the developer's own settings cannot change a test. Returns the i-th
+ * name scrubbed, NULL past the last.
+ */
+const char *it_scrubbed_variable(size_t i);
+
 /* Milliseconds to sleep. */
 void it_sleep_ms(unsigned ms);
 
@@ -111,6 +172,12 @@ void it_raw_request(int fd, uint64_t id, const char *op, const char *params_json
  * objects in zone. Returns 0, or -1 on EOF/timeout.
  */
 int it_raw_recv(int fd, msgpack_zone *zone, struct wire_msg *m, unsigned timeout_ms);
+/*
+ * Waits until the daemon closes fd's connection (EOF or reset), reading and
+ * dropping whatever arrives before. False when it is still open after
+ * timeout_ms: unlike it_raw_recv()'s -1, this tells a close from a silence.
+ */
+bool it_raw_wait_eof(int fd, unsigned timeout_ms);
 
 /* Starts mcpctl in the background, its stdout going to a file; returns its pid. */
 pid_t itd_ctl_async(struct itd *d, const char *const *args);
