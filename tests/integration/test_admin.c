@@ -1,6 +1,7 @@
 /* Integration: the daemon's shell, configuration at start-up, and the admin commands' JSON. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -69,12 +70,14 @@ static void assert_same_shape(json_t *seed, json_t *got, const char *path, int e
 	}
 }
 
-static json_t *seed(const char *text)
+/* Asserts that got has the shape of the seed's example text. */
+static void assert_seed_shape(const char *text, json_t *got)
 {
 	json_error_t e;
 	json_t *j = json_loads(text, 0, &e);
 	cr_assert(j, "seed JSON: %s", e.text);
-	return j;
+	assert_same_shape(j, got, "$", 0);
+	json_decref(j);
 }
 
 Test(admin, pool_status_with_no_connections_has_the_seed_shape_and_defaults)
@@ -85,7 +88,7 @@ Test(admin, pool_status_with_no_connections_has_the_seed_shape_and_defaults)
 	itd_start(&d, NULL, NULL);
 	json_t *r = itd_ctl_json(&d, &st, ARGS("pool-status"));
 	cr_assert_eq(st, 0);
-	assert_same_shape(seed(seed_pool_status), r, "$", 0);
+	assert_seed_shape(seed_pool_status, r);
 	json_t *data = it_data(r);
 	cr_assert_eq(json_integer_value(json_object_get(data, "totalConnections")), 0);
 	cr_assert_eq(json_object_size(json_object_get(data, "userConnectionCounts")), 0);
@@ -95,6 +98,7 @@ Test(admin, pool_status_with_no_connections_has_the_seed_shape_and_defaults)
 	cr_assert_eq(json_integer_value(json_object_get(cfg, "maxTotalConnections")), 100);
 	cr_assert_eq(json_integer_value(json_object_get(cfg, "connectionTimeout")), 1800000);
 	cr_assert_eq(json_integer_value(json_object_get(cfg, "cleanupInterval")), 300000);
+	json_decref(r);
 	itd_stop(&d);
 	it_assert_no_children();
 }
@@ -109,7 +113,7 @@ Test(admin, pool_status_with_connections_has_the_seed_shape)
 	cr_assert_eq(st, 0);
 	json_decref(itd_ctl_json(&d, &st, ARGS("call", "user2", "demo", "echo", "{\"message\":\"y\"}")));
 	json_t *r = itd_ctl_json(&d, &st, ARGS("pool-status"));
-	assert_same_shape(seed(seed_pool_status), r, "$", 0);
+	assert_seed_shape(seed_pool_status, r);
 	json_t *data = it_data(r);
 	cr_assert_eq(json_integer_value(json_object_get(data, "totalConnections")), 2);
 	json_t *det = json_array_get(json_object_get(data, "connectionDetails"), 0);
@@ -118,6 +122,7 @@ Test(admin, pool_status_with_connections_has_the_seed_shape)
 	cr_assert_eq(strlen(last), 24);
 	cr_assert(last[10] == 'T' && last[19] == '.' && last[23] == 'Z', "lastUsed %s", last);
 	cr_assert_eq(json_integer_value(json_object_get(det, "idleMinutes")), 0);
+	json_decref(r);
 	itd_stop(&d);
 	it_assert_no_children();
 }
@@ -130,10 +135,11 @@ Test(admin, cleanup_has_the_seed_shape)
 	itd_start(&d, NULL, NULL);
 	json_t *r = itd_ctl_json(&d, &st, ARGS("cleanup"));
 	cr_assert_eq(st, 0);
-	assert_same_shape(seed(seed_cleanup), r, "$", 0);
+	assert_seed_shape(seed_cleanup, r);
 	json_t *data = it_data(r);
 	cr_assert_str_eq(json_string_value(json_object_get(data, "message")), "Cleanup completed");
 	cr_assert_eq(json_integer_value(json_object_get(data, "cleanedConnections")), 0);
+	json_decref(r);
 	itd_stop(&d);
 }
 
@@ -150,6 +156,10 @@ Test(admin, pretty_prints_the_same_json_indented)
 	json_object_del(json_object_get(a, "data"), "connectionDetails");
 	json_object_del(json_object_get(b, "data"), "connectionDetails");
 	cr_assert(json_equal(a, b));
+	json_decref(a);
+	json_decref(b);
+	free(compact);
+	free(pretty);
 	itd_stop(&d);
 }
 
@@ -164,6 +174,8 @@ Test(admin, mcpctl_exits_69_when_no_daemon_listens)
 	json_t *r = json_loads(out, 0, NULL);
 	cr_assert(r, "mcpctl printed no JSON: %s", out);
 	cr_assert(json_is_false(json_object_get(r, "success")));
+	json_decref(r);
+	free(out);
 }
 
 Test(admin, socket_is_created_with_mode_0600)
@@ -335,6 +347,7 @@ Test(admin, servers_lists_the_catalog_without_secrets)
 	cr_assert(strstr(out, "\"gh\"") && strstr(out, "\"demo\""), "%s", out);
 	cr_assert(strstr(out, "stdio"));
 	cr_assert_null(strstr(out, "hunter2"), "a static secret leaked: %s", out);
+	free(out);
 	itd_stop(&d);
 }
 
@@ -347,6 +360,7 @@ Test(admin, metrics_prints_prometheus_text)
 	cr_assert_eq(itd_ctl(&d, &out, NULL, ARGS("metrics")), 0);
 	cr_assert(strstr(out, "# TYPE mcppool_connections gauge"), "%s", out);
 	cr_assert(strstr(out, "mcppool_connections_total 0"), "%s", out);
+	free(out);
 	itd_stop(&d);
 }
 
@@ -390,6 +404,7 @@ Test(admin, servers_shows_urls_without_credentials_or_query)
 	cr_assert(strstr(out, "\"http://127.0.0.1:9/mcp\""), "%s", out);
 	cr_assert_null(strstr(out, "s3cr3t"), "%s", out);
 	cr_assert_null(strstr(out, "pw@"), "%s", out);
+	free(out);
 	itd_stop(&d);
 }
 
@@ -408,11 +423,13 @@ Test(admin, env_file_settings_apply_and_the_process_environment_wins)
 	fclose(f);
 	const char *env[] = { "MAX_CONNECTIONS_PER_USER=3", NULL };
 	itd_start_args(&d, NULL, env, NULL, ARGS("--env-file", path));
-	json_t *cfg = json_object_get(it_data(itd_ctl_json(&d, &st, ARGS("pool-status"))), "config");
+	json_t *r = itd_ctl_json(&d, &st, ARGS("pool-status"));
+	json_t *cfg = json_object_get(it_data(r), "config");
 	cr_assert_eq(json_integer_value(json_object_get(cfg, "maxTotalConnections")), 42);
 	cr_assert_eq(json_integer_value(json_object_get(cfg, "maxConnectionsPerUser")), 3,
 		     "the .env file won over the process environment");
 	cr_assert_eq(json_integer_value(json_object_get(cfg, "cleanupInterval")), 60000);
+	json_decref(r);
 	itd_stop(&d);
 	unlink(path);
 }

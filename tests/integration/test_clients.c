@@ -202,6 +202,7 @@ Test(clients, the_blocking_example_calls_the_demo_server)
 	itd_start(&d, NULL, NULL);
 	cr_assert_eq(run_example(&d, "examples/blocking", &out), 0, "%s", out);
 	cr_assert(strstr(out, "hello"), "%s", out);
+	free(out);
 	itd_stop(&d);
 	it_assert_no_children();
 }
@@ -212,6 +213,7 @@ Test(clients, the_evloop_example_runs_ten_calls_in_a_libev_loop)
 	char *out;
 	itd_start(&d, NULL, NULL);
 	cr_assert_eq(run_example(&d, "examples/evloop", &out), 0, "%s", out);
+	free(out);
 	itd_stop(&d);
 	it_assert_no_children();
 }
@@ -265,6 +267,7 @@ Test(clients, an_outside_program_builds_with_pkg_config_after_make_install)
 	out[n] = '\0';
 	cr_assert_eq(pclose(p), 0, "the installed-library program failed: %s", out);
 	cr_assert(strstr(out, "hello"), "%s", out);
+	free(out);
 	itd_stop(&d);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dest);
 	system(cmd);

@@ -50,10 +50,12 @@ static long pid_of_key(struct itd *d, const char *key)
 	json_t *r = itd_ctl_json(d, &st, ARGS("pool-status"));
 	json_t *det = json_object_get(it_data(r), "connectionDetails"), *e;
 	size_t i;
+	long pid = 0;
 	json_array_foreach(det, i, e)
 		if (strcmp(json_string_value(json_object_get(e, "key")), key) == 0)
-			return (long)json_integer_value(json_object_get(e, "pid"));
-	return 0;
+			pid = (long)json_integer_value(json_object_get(e, "pid"));
+	json_decref(r);
+	return pid;
 }
 
 Test(interop, server_everything_is_pooled_per_user_with_each_users_auth)
@@ -68,8 +70,10 @@ Test(interop, server_everything_is_pooled_per_user_with_each_users_auth)
 
 	json_t *r = call(&d, "alice", "echo", "{\"message\":\"hello pool\"}", "token=alice-1");
 	cr_assert(strstr(it_text(r), "hello pool"), "echo: %s", it_text(r));
+	json_decref(r);
 	r = call(&d, "bob", "get-sum", "{\"a\":2,\"b\":40}", "token=bob-1");
 	cr_assert(strstr(it_text(r), "42"), "get-sum: %s", it_text(r));
+	json_decref(r);
 
 	child_env(&d, "alice", "token=alice-1", token, sizeof(token), &leaked);
 	cr_assert_str_eq(token, "alice-1");
@@ -81,7 +85,7 @@ Test(interop, server_everything_is_pooled_per_user_with_each_users_auth)
 	long alice = pid_of_key(&d, "alice:everything");
 	long bob = pid_of_key(&d, "bob:everything");
 	cr_assert(alice > 0 && bob > 0 && alice != bob);
-	call(&d, "alice", "echo", "{\"message\":\"again\"}", "token=alice-1");
+	json_decref(call(&d, "alice", "echo", "{\"message\":\"again\"}", "token=alice-1"));
 	cr_assert_eq(pid_of_key(&d, "alice:everything"), alice, "same auth but a new child");
 
 	/* Reconnect: new auth, new child with the new value. */
