@@ -116,18 +116,23 @@ $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(B)/libdaemon.a $(B)/libproto.a $(S
 $(B)/tests/integration_tests: $(ITEST_OBJ) $(B)/libdaemon.a $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
 
+# Runs each test binary as a subreaper: what a run leaves behind is told from
+# processes outside it (see its header).
+$(B)/tests/reaper: $(B)/tests/reaper.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
 # ---- running -------------------------------------------------------------------
 
 run: all
 	@scripts/run-demo.sh $(B)
 
-unit: all $(UNIT_BIN)
+unit: all $(UNIT_BIN) $(B)/tests/reaper
 	@scripts/run-tests.sh $(B) unit
 
-integration: all $(B)/tests/integration_tests
+integration: all $(B)/tests/integration_tests $(B)/tests/reaper
 	@scripts/run-tests.sh $(B) integration
 
-test: all $(UNIT_BIN) $(B)/tests/integration_tests
+test: all $(UNIT_BIN) $(B)/tests/integration_tests $(B)/tests/reaper
 	@scripts/run-tests.sh $(B) all
 
 asan:
