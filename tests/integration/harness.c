@@ -323,20 +323,26 @@ bool itd_log_contains(struct itd *d, const char *needle)
 	return found;
 }
 
+/* Milliseconds from start (CLOCK_MONOTONIC) to now. */
+static long ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
 bool it_poll(bool (*cond)(void *arg), void *arg, unsigned timeout_ms)
 {
-	struct timespec start, now;
+	struct timespec start;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		if (cond(arg))
-			return true;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >=
-		    (long)timeout_ms)
+	while (!cond(arg)) {
+		if (ms_since(&start) >= (long)timeout_ms)
 			return false;
 		it_sleep_ms(10);
 	}
+	return true;
 }
 
 struct log_wait {
@@ -520,7 +526,7 @@ int it_raw_recv(int fd, msgpack_zone *zone, struct wire_msg *m, unsigned timeout
 bool it_raw_wait_eof(int fd, unsigned timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct timespec start, now;
+	struct timespec start;
 	char buf[4096];
 	long left = (long)timeout_ms;
 
@@ -534,9 +540,7 @@ bool it_raw_wait_eof(int fd, unsigned timeout_ms)
 			if (n == 0 || (n < 0 && errno == ECONNRESET))
 				return true;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = (long)timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
-					   (now.tv_nsec - start.tv_nsec) / 1000000);
+		left = (long)timeout_ms - ms_since(&start);
 	}
 	return false;
 }
