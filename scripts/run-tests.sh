@@ -11,8 +11,10 @@ B=${1:-build}
 what=${2:-all}
 export MCPPOOL_BUILD="$B"
 R="$B/tests/reaper"
-# Leak detection on in every instrumented process (later options win).
+# Leak detection on in every instrumented process (later options win), with
+# tests/lsan.supp for what our code does not own.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$(cd "$(dirname "$0")/.." && pwd)/tests/lsan.supp:print_suppressions=0"
 # Temp dirs of runs that died long ago; a concurrent run's own are left alone.
 find /tmp -maxdepth 1 -name 'mcppool-it-*' -mmin +240 -exec rm -rf {} + 2>/dev/null
 

@@ -34,8 +34,9 @@ void it_subreaper(void);
  * by the fixture server's path and "@DIR@" by the test's temp dir. Then starts
  * mcppoold with -s SOCK --servers FILE --env-file /dev/null and the given
  * environment settings ("KEY=VALUE", NULL-terminated, may be NULL), its stderr
- * going to the test's log, and waits until the socket accepts. Aborts the test
- * on failure.
+ * going to the test's log, and waits until the socket accepts (20 s at most).
+ * Aborts the test on failure. The daemon's environment holds none of the
+ * variables of the configuration table (it_scrubbed_variable()) but those given.
  */
 void itd_start(struct itd *d, const char *catalog_json, const char *const *env);
 
@@ -47,11 +48,11 @@ void itd_start_sock(struct itd *d, const char *catalog_json, const char *const *
 void itd_start_args(struct itd *d, const char *catalog_json, const char *const *env,
 		    const char *sock, const char *const *extra_args);
 
-/* Same, without waiting: for start-up failures. Returns the exit status (or -1 if still running after 5 s). */
+/* Same, without waiting: for start-up failures. Returns the exit status (or -1 if still running after 20 s). */
 int itd_run_to_exit(struct itd *d, const char *catalog_json, const char *const *env,
 		    const char *const *extra_args);
 
-/* SIGTERM, wait for the exit (5 s at most, then SIGKILL and fail), record its status. */
+/* SIGTERM, wait for the exit (10 s at most, then SIGKILL and fail), record its status. */
 void itd_stop(struct itd *d);
 
 /* Asserts nothing started by this test process is left, alive or zombie. */
