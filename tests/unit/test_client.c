@@ -19,6 +19,7 @@
 /* mcpctl's functions, without its main(), so that its parsing and output can be tested. */
 #define MCPCTL_NO_MAIN
 #include "mcpctl.c"
+#include "bridge.c"
 
 /* ---- the fake daemon ----------------------------------------------------- */
 
