@@ -41,6 +41,7 @@ struct bridge_req {
 	json_t *host_id;       /* the host's JSON-RPC id */
 	json_t *progress_token; /* the host's params._meta.progressToken, or NULL */
 	bool modern;           /* it carried per-request _meta: the result needs resultType */
+	bool cacheable;        /* modern, and its result is a CacheableResult (ttlMs, cacheScope) */
 	bool cancelled;        /* the host cancelled it: its reply is not sent */
 	struct bridge_req *prev, *next;
 };
@@ -426,6 +427,37 @@ static void bridge_on_event(mcppool_conn *c, uint64_t id, const char *event,
 	}
 }
 
+/* 2026-07-28 methods whose result is a CacheableResult. */
+static bool bridge_cacheable_method(const char *method)
+{
+	static const char *const methods[] = {
+		"tools/list", "prompts/list", "resources/list", "resources/templates/list",
+		"resources/read",
+	};
+
+	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+		if (strcmp(method, methods[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A legacy server's result, as a modern host must get it: resultType
+ * "complete" and, for cacheable results, "do not cache" (ttlMs 0, private:
+ * the server is one user's) where the server said nothing.
+ */
+static void bridge_modernize(json_t *result, bool cacheable)
+{
+	if (!json_is_object(result))
+		return;
+	if (!json_object_get(result, "resultType"))
+		json_object_set_new(result, "resultType", json_string("complete"));
+	if (cacheable && !json_is_integer(json_object_get(result, "ttlMs")))
+		json_object_set_new(result, "ttlMs", json_integer(0));
+	if (cacheable && !json_is_string(json_object_get(result, "cacheScope")))
+		json_object_set_new(result, "cacheScope", json_string("private"));
+}
+
 static void bridge_on_reply(mcppool_conn *c, uint64_t id, const mcppool_result *res,
 			    const mcppool_error *err, void *arg)
 {
@@ -446,8 +478,8 @@ static void bridge_on_reply(mcppool_conn *c, uint64_t id, const mcppool_result *
 		bridge_reply_error(b, r->host_id, BRIDGE_INTERNAL_ERROR,
 				   "the server's result has no JSON form");
 	} else {
-		if (r->modern && json_is_object(result) && !json_object_get(result, "resultType"))
-			json_object_set_new(result, "resultType", json_string("complete"));
+		if (r->modern)
+			bridge_modernize(result, r->cacheable);
 		bridge_reply(b, r->host_id, result);
 	}
 	bridge_req_unlink(r);
@@ -473,6 +505,7 @@ static void bridge_forward(struct bridge *b, json_t *id, const char *method, jso
 	r->host_id = json_incref(id);
 	r->progress_token = json_is_string(token) || json_is_number(token) ? json_incref(token) : NULL;
 	r->modern = json_object_get(meta, BRIDGE_META_VERSION) != NULL;
+	r->cacheable = r->modern && bridge_cacheable_method(method);
 	c = bridge_conn(b, &err);
 	if (c)
 		r->id = mcppool_submit_request_events(c, b->o->user, b->o->mcp, method, text,

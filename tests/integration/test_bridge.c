@@ -212,6 +212,31 @@ Test(bridge, server_discover_describes_the_server_for_modern_hosts)
 	itd_stop(&d);
 }
 
+Test(bridge, modern_requests_get_result_type_and_cache_fields_and_unknown_versions_are_refused)
+{
+	struct itd d;
+	struct br b;
+	itd_start(&d, CATALOG, NULL);
+	br_start(&d, &b, "alice", "demo");
+	json_t *r = br_request(&b, 1, "tools/list",
+			       "{\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}");
+	json_t *res = json_object_get(r, "result");
+	cr_assert_str_eq(json_string_value(json_object_get(res, "resultType")), "complete");
+	cr_assert_eq(json_integer_value(json_object_get(res, "ttlMs")), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(res, "cacheScope")), "private",
+			 "one user's server: never shared across users");
+	json_decref(r);
+	r = br_request(&b, 2, "tools/list",
+		       "{\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"1999-01-01\"}}");
+	json_t *e = json_object_get(r, "error");
+	cr_assert_eq(json_integer_value(json_object_get(e, "code")), -32022);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(e, "data"), "requested")),
+			 "1999-01-01");
+	json_decref(r);
+	cr_assert_eq(br_close(&b), 0);
+	itd_stop(&d);
+}
+
 Test(bridge, tools_list_and_tools_call_are_forwarded)
 {
 	struct itd d;
