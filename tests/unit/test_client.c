@@ -1362,6 +1362,79 @@ Test(mcpctl, auth_values_are_wiped_from_argv_after_sending)
 	free(ebuf);
 }
 
+Test(mcpctl, progress_prints_each_event_as_a_json_line_on_stderr)
+{
+	struct fake f = { .handler = events_then_reply, .version = 2 };
+	struct ctl_run r;
+
+	fake_start(&f);
+	r = run_ctl((const char *[]){ "call", "alice", "demo", "progress", "--progress", "-s", f.path,
+				      NULL });
+	fake_stop(&f);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_eq(r.out, "{\"success\":true,\"data\":\"ok\"}\n");
+	cr_assert_str_eq(r.err,
+			 "{\"event\":\"progress\",\"params\":{\"progress\":1,\"total\":2,\"message\":\"step\"}}\n"
+			 "{\"event\":\"message\",\"params\":{\"level\":\"info\",\"data\":\"a log line\"}}\n"
+			 "{\"event\":\"from-the-future\",\"params\":{\"progress\":0,\"total\":2,\"message\":\"step\"}}\n"
+			 "{\"event\":\"progress\",\"params\":{\"progress\":2,\"total\":2,\"message\":\"step\"}}\n");
+	cr_assert_eq(f.seen[0], MSGPACK_OBJECT_BOOLEAN, "call asks for events");
+	ctl_run_free(&r);
+}
+
+Test(mcpctl, log_messages_go_to_stderr_and_progress_is_silent_off_a_terminal)
+{
+	struct fake f = { .handler = events_then_reply, .version = 2 };
+	struct ctl_run r;
+
+	fake_start(&f);
+	r = run_ctl((const char *[]){ "request", "alice", "demo", "tools/call", "-s", f.path, NULL });
+	fake_stop(&f);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_eq(r.out, "{\"success\":true,\"data\":\"ok\"}\n");
+	cr_assert_str_eq(r.err, "info: a log line\n");
+	ctl_run_free(&r);
+}
+
+/* Packs {"progress": done, "total": total, "message": msg} into sb and decodes it into *o. */
+static void progress_params(msgpack_sbuffer *sb, msgpack_zone *z, msgpack_object *o, int done,
+			    int total, const char *msg)
+{
+	msgpack_packer pk;
+	char why[64];
+
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	wire_pack_str(&pk, "progress");
+	msgpack_pack_int(&pk, done);
+	wire_pack_str(&pk, "total");
+	msgpack_pack_int(&pk, total);
+	wire_pack_str(&pk, "message");
+	wire_pack_str(&pk, msg);
+	cr_assert_eq(wire_unpack(sb->data, sb->size, z, o, why, sizeof why), 0);
+}
+
+Test(mcpctl, progress_on_a_terminal_is_a_bar_redrawn_in_place_and_cleared_at_the_end)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *errf = open_memstream(&text, &len);
+	struct ctl_events ev = { .errf = errf, .bar = true };
+	msgpack_sbuffer sb;
+	msgpack_zone *z = msgpack_zone_new(1024);
+	msgpack_object o;
+
+	msgpack_sbuffer_init(&sb);
+	progress_params(&sb, z, &o, 1, 4, "copying");
+	ctl_on_event(NULL, 1, "progress", &o, &ev);
+	ctl_bar_clear(&ev);
+	fclose(errf);
+	cr_assert_str_eq(text, "\r\033[K[#######.......................] 1/4 copying\r\033[K");
+	free(text);
+	msgpack_sbuffer_destroy(&sb);
+	msgpack_zone_free(z);
+}
+
 Test(mcpctl, metrics_prints_the_exposition_text_itself)
 {
 	struct fake f = { .handler = reply_metrics };
