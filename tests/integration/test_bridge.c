@@ -1,5 +1,6 @@
 /* Integration: `mcpctl bridge` as an MCP host sees it: JSON-RPC lines on its stdin/stdout. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,7 +36,8 @@ static void br_start(struct itd *d, struct br *b, const char *user, const char *
 	it_bin("mcpctl", ctl, sizeof(ctl));
 	snprintf(b->errpath, sizeof b->errpath, "%s/bridge-%s-%d.err", d->dir, user, (int)getpid());
 	b->len = 0;
-	cr_assert(pipe(pin) == 0 && pipe(pout) == 0);
+	/* Close-on-exec: a daemon started later must not hold the bridge's stdin open. */
+	cr_assert(pipe2(pin, O_CLOEXEC) == 0 && pipe2(pout, O_CLOEXEC) == 0);
 	b->pid = fork();
 	cr_assert(b->pid >= 0);
 	if (b->pid == 0) {
@@ -389,6 +391,29 @@ Test(bridge, stdin_eof_exits_0_and_a_second_bridge_reuses_the_warm_server)
 	json_decref(r);
 	cr_assert_eq(br_close(&b), 0);
 	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(bridge, after_a_daemon_restart_the_next_request_connects_again)
+{
+	struct itd d, d2;
+	struct br b;
+	itd_start(&d, CATALOG, NULL);
+	br_start(&d, &b, "alice", "demo");
+	json_decref(br_initialize(&b, "2025-11-25"));
+	json_decref(br_request(&b, 2, "ping", NULL));
+	itd_stop(&d);
+	json_t *r = br_request(&b, 3, "tools/call", "{\"name\":\"echo\",\"arguments\":{\"message\":\"x\"}}");
+	json_t *e = json_object_get(r, "error");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(e, "data"), "mcppool")),
+			 "NOT_CONNECTED");
+	json_decref(r);
+	itd_start_sock(&d2, CATALOG, NULL, d.sock);
+	r = br_request(&b, 4, "tools/call", "{\"name\":\"echo\",\"arguments\":{\"message\":\"back\"}}");
+	cr_assert_str_eq(text_of(r), "back");
+	json_decref(r);
+	cr_assert_eq(br_close(&b), 0);
+	itd_stop(&d2);
 	it_assert_no_children();
 }
 
