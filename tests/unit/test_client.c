@@ -1435,6 +1435,92 @@ Test(mcpctl, progress_on_a_terminal_is_a_bar_redrawn_in_place_and_cleared_at_the
 	msgpack_zone_free(z);
 }
 
+/* ---- mcpctl bridge, against the fake daemon ------------------------------------ */
+
+/* warm: {"pid": 42, "server": {"protocolVersion": "2025-06-18"}}; the rest: events_then_reply. */
+static void bridge_daemon(struct fake *f, const struct wire_msg *m)
+{
+	static const char warm[] = "\x82\xa3" "pid" "\x2a" "\xa6" "server" "\x81\xaf" "protocolVersion"
+				   "\xaa" "2025-06-18";
+
+	if (m->op_len == 4 && !memcmp(m->op, "warm", 4))
+		reply_packed(f, m->id, warm, sizeof warm - 1);
+	else
+		events_then_reply(f, m);
+}
+
+struct host {
+	int to_bridge;  /* the bridge's stdin */
+	FILE *from_bridge;
+	const char *line;
+	long until_id;  /* read up to the response of this id */
+	char *seen[16];
+	int nseen;
+};
+
+/* A host in a thread: sends its line, reads up to the response, then closes the bridge's stdin. */
+static void *host_main(void *arg)
+{
+	struct host *h = arg;
+	char *line = NULL;
+	size_t cap = 0;
+
+	if (write(h->to_bridge, h->line, strlen(h->line)) < 0)
+		return NULL;
+	while (h->nseen < 16 && getline(&line, &cap, h->from_bridge) > 0) {
+		json_t *j = json_loads(line, 0, NULL);
+		bool done = json_integer_value(json_object_get(j, "id")) == h->until_id;
+
+		h->seen[h->nseen++] = strdup(line);
+		json_decref(j);
+		if (done)
+			break;
+	}
+	free(line);
+	close(h->to_bridge);
+	return NULL;
+}
+
+Test(mcpctl, bridge_relays_progress_with_the_hosts_token_and_log_messages_as_notifications)
+{
+	struct fake f = { .handler = bridge_daemon, .version = 2 };
+	int in[2], out[2];
+	struct host h = { .until_id = 5, .line = "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\","
+			  "\"params\":{\"name\":\"progress\",\"_meta\":{\"progressToken\":\"tok\"}}}\n" };
+	struct bridge_opts o = { .user = "alice", .mcp = "demo" };
+	pthread_t host;
+	FILE *to_host;
+	char *log = NULL;
+	size_t log_len = 0;
+	FILE *errf = open_memstream(&log, &log_len);
+
+	fake_start(&f);
+	o.socket = f.path;
+	cr_assert_eq(pipe(in), 0);
+	cr_assert_eq(pipe(out), 0);
+	h.to_bridge = in[1];
+	h.from_bridge = fdopen(out[0], "r");
+	to_host = fdopen(out[1], "w");
+	cr_assert_eq(pthread_create(&host, NULL, host_main, &h), 0);
+	cr_assert_eq(bridge_run(&o, in[0], to_host, errf), 0);
+	pthread_join(host, NULL);
+	fclose(to_host);
+	fclose(h.from_bridge);
+	close(in[0]);
+	fclose(errf);
+	fake_stop(&f);
+	cr_assert_eq(h.nseen, 4, "progress, message, progress, response; got %d", h.nseen);
+	cr_assert_str_eq(h.seen[0], "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\","
+			 "\"params\":{\"progress\":1,\"total\":2,\"message\":\"step\",\"progressToken\":\"tok\"}}\n");
+	cr_assert_str_eq(h.seen[1], "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\","
+			 "\"params\":{\"level\":\"info\",\"data\":\"a log line\"}}\n");
+	cr_assert_str_eq(h.seen[3], "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":\"ok\"}\n");
+	cr_assert_eq(f.seen[1], MSGPACK_OBJECT_BOOLEAN, "the forwarded request asked for events");
+	for (int i = 0; i < h.nseen; i++)
+		free(h.seen[i]);
+	free(log);
+}
+
 Test(mcpctl, metrics_prints_the_exposition_text_itself)
 {
 	struct fake f = { .handler = reply_metrics };
