@@ -119,6 +119,18 @@ static json_t *br_initialize(struct br *b, const char *version)
 	return r;
 }
 
+/* The bridge's stderr must hold no sanitizer report (under `make asan`). */
+static void br_check_log(struct br *b)
+{
+	char line[1024];
+	FILE *f = fopen(b->errpath, "r");
+	while (f && fgets(line, sizeof line, f))
+		cr_expect(!strstr(line, "Sanitizer") && !strstr(line, "runtime error"),
+			  "the bridge reported a sanitizer error; see %s", b->errpath);
+	if (f)
+		fclose(f);
+}
+
 /* Closes the bridge's stdin and returns its exit status (fails after 10 s). */
 static int br_close(struct br *b)
 {
@@ -128,6 +140,7 @@ static int br_close(struct br *b)
 		pid_t r = waitpid(b->pid, &status, WNOHANG);
 		if (r == b->pid) {
 			close(b->out);
+			br_check_log(b);
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
 		it_sleep_ms(10);
