@@ -28,10 +28,13 @@ struct br {
 	char errpath[400];
 };
 
-static void br_start(struct itd *d, struct br *b, const char *user, const char *mcp)
+/* Starts `mcpctl -s SOCK bridge USER MCP [extra...]` (extra NULL-terminated, may be NULL). */
+static void br_start_args(struct itd *d, struct br *b, const char *user, const char *mcp,
+			  const char *const *extra)
 {
 	char ctl[4096];
-	int pin[2], pout[2];
+	const char *argv[16];
+	int pin[2], pout[2], n = 0;
 
 	it_bin("mcpctl", ctl, sizeof(ctl));
 	snprintf(b->errpath, sizeof b->errpath, "%s/bridge-%s-%d.err", d->dir, user, (int)getpid());
@@ -49,13 +52,27 @@ static void br_start(struct itd *d, struct br *b, const char *user, const char *
 			dup2(fileno(e), 2);
 		close(pin[1]);
 		close(pout[0]);
-		execl(ctl, ctl, "-s", d->sock, "bridge", user, mcp, (char *)NULL);
+		argv[n++] = ctl;
+		argv[n++] = "-s";
+		argv[n++] = d->sock;
+		argv[n++] = "bridge";
+		argv[n++] = user;
+		argv[n++] = mcp;
+		for (; extra && *extra && n < 15; extra++)
+			argv[n++] = *extra;
+		argv[n] = NULL;
+		execv(ctl, (char *const *)argv);
 		_exit(127);
 	}
 	close(pin[0]);
 	close(pout[1]);
 	b->in = pin[1];
 	b->out = pout[0];
+}
+
+static void br_start(struct itd *d, struct br *b, const char *user, const char *mcp)
+{
+	br_start_args(d, b, user, mcp, NULL);
 }
 
 static void br_send(struct br *b, const char *line)
@@ -405,6 +422,35 @@ Test(bridge, stdin_eof_exits_0_and_a_second_bridge_reuses_the_warm_server)
 	cr_assert_eq(br_close(&b), 0);
 	itd_stop(&d);
 	it_assert_no_children();
+}
+
+Test(bridge, auth_values_from_a_file_reach_the_pooled_server)
+{
+	struct itd d;
+	struct br b;
+	char path[400];
+	itd_start(&d, "{\"mcpServers\": {\"tok\": {\"command\": \"@FIXTURE@\","
+		      " \"env\": {\"TOKEN\": \"${auth.token}\"}}}}", NULL);
+	snprintf(path, sizeof path, "%s/alice.auth", d.dir);
+	FILE *f = fopen(path, "w");
+	cr_assert(f);
+	fputs("# alice's values\ntoken=s3cret\n", f);
+	fclose(f);
+	br_start_args(&d, &b, "alice", "tok", ARGS("--auth-file", path));
+	json_decref(br_initialize(&b, "2025-11-25"));
+	json_t *r = br_request(&b, 2, "tools/call", "{\"name\":\"getenv\",\"arguments\":{\"name\":\"TOKEN\"}}");
+	cr_assert_str_eq(text_of(r), "s3cret");
+	json_decref(r);
+	cr_assert_eq(br_close(&b), 0);
+
+	br_start(&d, &b, "alice", "tok");
+	r = br_initialize(&b, "2025-11-25");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(r, "error"),
+									  "data"), "mcppool")),
+			 "AUTH_INVALID", "without its auth the entry cannot be opened");
+	json_decref(r);
+	cr_assert_eq(br_close(&b), 0);
+	itd_stop(&d);
 }
 
 Test(bridge, after_a_daemon_restart_the_next_request_connects_again)
