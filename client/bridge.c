@@ -403,28 +403,22 @@ static void bridge_on_event(mcppool_conn *c, uint64_t id, const char *event,
 			    const msgpack_object *params, void *arg)
 {
 	struct bridge_req *r = arg;
+	bool progress = strcmp(event, "progress") == 0;
 	json_t *p;
 
 	(void)c;
 	(void)id;
-	if (r->cancelled || r->b->closing)
+	if (r->cancelled || r->b->closing || (progress && !r->progress_token) ||
+	    (!progress && strcmp(event, "message") != 0))
 		return;
-	if (strcmp(event, "progress") == 0 && r->progress_token) {
-		p = bridge_json_of(params);
-		if (json_is_object(p)) {
-			json_object_set(p, "progressToken", r->progress_token);
-			bridge_notify(r->b, "notifications/progress", p);
-			return;
-		}
+	p = bridge_json_of(params);
+	if (!json_is_object(p)) {
 		json_decref(p);
-	} else if (strcmp(event, "message") == 0) {
-		p = bridge_json_of(params);
-		if (json_is_object(p)) {
-			bridge_notify(r->b, "notifications/message", p);
-			return;
-		}
-		json_decref(p);
+		return;
 	}
+	if (progress)
+		json_object_set(p, "progressToken", r->progress_token);
+	bridge_notify(r->b, progress ? "notifications/progress" : "notifications/message", p);
 }
 
 /* 2026-07-28 methods whose result is a CacheableResult. */
@@ -585,7 +579,7 @@ static void bridge_notification(struct bridge *b, const char *method, json_t *pa
 	if (strcmp(method, "notifications/cancelled") != 0)
 		return;
 	r = bridge_find_req(b, json_object_get(params, "requestId"));
-	if (!r || r->cancelled)
+	if (!r || r->cancelled || !b->conn)
 		return;
 	r->cancelled = true;
 	mcppool_cancel(b->conn, r->id);
