@@ -57,7 +57,7 @@ def catalog(fixture):
 class Daemon:
     """A real mcppoold on its own socket in a private temp dir."""
 
-    def __init__(self, env=None, sock_name="mcppool.sock"):
+    def __init__(self, env=None, sock_name="mcppool.sock", servers=None):
         self.dir = tempfile.mkdtemp(prefix="mcppool-py-")
         self.sock = os.path.join(self.dir, sock_name)
         self.servers = os.path.join(self.dir, "servers.json")
@@ -65,7 +65,7 @@ class Daemon:
         self.env = env or {}
         self.proc = None
         with open(self.servers, "w") as f:
-            json.dump(catalog(binary("mcp-fixture")), f)
+            json.dump(servers or catalog(binary("mcp-fixture")), f)
 
     def start(self):
         env = dict(os.environ, **self.env)
@@ -125,8 +125,8 @@ def make_daemon():
     """Starts daemons of one's own (own settings, restarts); all stopped after the test."""
     made = []
 
-    def make(env=None, sock_name="mcppool.sock", start=True):
-        d = Daemon(env, sock_name)
+    def make(env=None, sock_name="mcppool.sock", start=True, servers=None):
+        d = Daemon(env, sock_name, servers)
         made.append(d)
         return d.start() if start else d
 
