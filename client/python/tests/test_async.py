@@ -1,5 +1,6 @@
 """The asyncio AsyncPool against the real daemon."""
 import asyncio
+import gc
 import time
 
 import pytest
@@ -151,3 +152,14 @@ def test_connect_to_nothing_raises_not_connected(tmp_path):
             await mcppool.AsyncPool.connect(str(tmp_path / "none.sock"))
         assert e.value.code == "NOT_CONNECTED"
     run(main())
+
+
+# The socket of each earlier loop's connection is closed, but asyncio's transport
+# object, whose loop is gone, still warns when collected.
+@pytest.mark.filterwarnings("ignore:unclosed transport:ResourceWarning")
+def test_one_pool_serves_one_event_loop_after_another(daemon):
+    p = mcppool.AsyncPool(daemon.sock)
+    for i in range(3):
+        assert text(asyncio.run(p.call("alice", "fx", "echo", {"message": f"loop{i}"}))) == f"loop{i}"
+    asyncio.run(p.close())
+    gc.collect()  # the warnings, if any, within this test

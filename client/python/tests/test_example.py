@@ -24,6 +24,7 @@ def web(daemon):
     yield line.split()[-1]
     p.send_signal(signal.SIGINT)
     p.wait(10)
+    p.stdout.close()
 
 
 def fetch(url, body=None, headers=None):

@@ -1,4 +1,5 @@
 """The blocking Pool against the real daemon."""
+import os
 import threading
 import time
 
@@ -213,3 +214,19 @@ def test_an_unreachable_daemon_raises_not_connected(tmp_path):
     with pytest.raises(mcppool.McpPoolError) as e:
         p.pool_status()
     assert e.value.code == "NOT_CONNECTED"
+
+
+def test_a_forked_child_gets_its_own_connection_and_leaves_the_parents_alone(pool):
+    assert text(pool.call("alice", "fx", "echo", {"message": "parent"})) == "parent"
+    pid = os.fork()
+    if pid == 0:  # never return into pytest from here
+        ok = False
+        try:
+            ok = text(pool.call("alice", "fx", "echo", {"message": "child"})) == "child"
+            pool.close()
+        except BaseException:
+            pass
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert text(pool.call("alice", "fx", "echo", {"message": "parent again"})) == "parent again"

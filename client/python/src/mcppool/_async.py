@@ -8,6 +8,7 @@ import asyncio
 import inspect
 import logging
 import os
+import socket
 
 from . import _protocol as P
 from ._errors import CANCELLED, NOT_CONNECTED, PROTOCOL, TIMEOUT, McpPoolError
@@ -40,18 +41,20 @@ class _Connection:
     has been failed with that error.
     """
 
-    def __init__(self, reader, writer, note):
+    def __init__(self, sock, reader, writer, note):
+        self.sock = sock  # the transport's own socket object
         self.reader = reader
         self.writer = writer
         self.note = note
         self.pid = os.getpid()
+        self.loop = asyncio.get_running_loop()
         self.pending = {}
         self.next_id = 1
         self.broken = None
         self.version = 1
         self.max_frame = P.FRAME_DEFAULT_MAX
         self.frames = P.FrameReader()
-        self.task = asyncio.get_running_loop().create_task(self._read_loop())
+        self.task = self.loop.create_task(self._read_loop())
 
     @classmethod
     async def open(cls, path, connect_timeout, note):
@@ -59,13 +62,20 @@ class _Connection:
         why = P.check_socket_path(path)
         if why:
             raise McpPoolError(NOT_CONNECTED, why)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            sock.setblocking(False)
             async with asyncio.timeout(connect_timeout):
-                reader, writer = await asyncio.open_unix_connection(path)
+                await asyncio.get_running_loop().sock_connect(sock, path)
+                reader, writer = await asyncio.open_unix_connection(sock=sock)
         except (OSError, TimeoutError) as e:
+            sock.close()
             raise McpPoolError(NOT_CONNECTED, f"cannot connect to {path}: "
                                f"{getattr(e, 'strerror', None) or e or 'timed out'}") from None
-        conn = cls(reader, writer, note)
+        except BaseException:
+            sock.close()
+            raise
+        conn = cls(sock, reader, writer, note)
         try:
             await conn._hello(connect_timeout)
         except BaseException:
@@ -105,6 +115,10 @@ class _Connection:
         self.pending[rid] = sink
         self.writer.write(frame)  # whole, or not at all: a cancelled task cannot cut it
         return rid
+
+    def usable(self):
+        """False once broken, or when its socket is known gone (nothing sent on it would arrive)."""
+        return not self.broken and not self.writer.is_closing() and self.pid == os.getpid()
 
     async def drain(self):
         try:
@@ -201,6 +215,7 @@ class AsyncPool:
         self.connect_timeout = connect_timeout
         self.last_error = None
         self._lock = None  # an asyncio.Lock, made inside the loop
+        self._loop = None
         self._conn = None
         self._closed = False
 
@@ -223,10 +238,19 @@ class AsyncPool:
         conn = self._conn
         return conn.version if conn is not None and not conn.broken else None
 
+    def _drop_foreign(self, loop):
+        """Drops a connection made in another event loop (an earlier asyncio.run()):
+        it cannot serve this one."""
+        conn = self._conn
+        if conn is not None and conn.loop is not loop:
+            self._conn = None
+            conn.sock.close()  # its loop may be closed: no transport call is safe
+
     async def close(self):
         """Closes the connection; requests in flight fail with CANCELLED (the
         daemon cancels them upstream). Later requests raise NOT_CONNECTED."""
         self._closed = True
+        self._drop_foreign(asyncio.get_running_loop())
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close(CANCELLED, "the pool was closed")
@@ -236,13 +260,15 @@ class AsyncPool:
         log.warning("mcppool: error from the daemon for no request: %s", err)
 
     async def _connection(self):
-        if self._lock is None:
-            self._lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:
+            self._lock, self._loop = asyncio.Lock(), loop
+            self._drop_foreign(loop)
         async with self._lock:
             if self._closed:
                 raise McpPoolError(NOT_CONNECTED, "the pool is closed")
             conn = self._conn
-            if conn is None or conn.broken or conn.pid != os.getpid():
+            if conn is None or not conn.usable():
                 self._conn = None
                 conn = await _Connection.open(self.socket_path, self.connect_timeout,
                                               self._note)

@@ -94,7 +94,8 @@ class FrameReader:
             if len(buf) - pos - 4 < n:
                 break
             try:
-                out.append(msgpack.unpackb(bytes(buf[pos + 4:pos + 4 + n]), raw=False))
+                with memoryview(buf) as view:  # released before buf is resized below
+                    out.append(msgpack.unpackb(view[pos + 4:pos + 4 + n], raw=False))
             except Exception as e:  # msgpack raises several types for bad input
                 raise McpPoolError(PROTOCOL, f"undecodable frame from the daemon: {e}") from None
             pos += 4 + n

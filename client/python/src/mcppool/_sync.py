@@ -231,6 +231,7 @@ class Pool:
         self.connect_timeout = connect_timeout
         self.last_error = None  # the last connection-level error the daemon reported
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         self._conn = None
         self._closed = False
         if connect:
@@ -269,13 +270,17 @@ class Pool:
         log.warning("mcppool: error from the daemon for no request: %s", err)
 
     def _connection(self):
+        if self._pid != os.getpid():
+            # A forked child: the parent's socket and locks are not ours to use.
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            if self._conn is not None:
+                self._conn.forget_after_fork()
+                self._conn = None
         with self._lock:
             if self._closed:
                 raise McpPoolError(NOT_CONNECTED, "the pool is closed")
             conn = self._conn
-            if conn is not None and conn.pid != os.getpid():
-                conn.forget_after_fork()
-                conn = None
             if conn is None or conn.broken:
                 self._conn = None
                 conn = _Connection.open(self.socket_path, self.connect_timeout, self._note)
