@@ -160,6 +160,7 @@ def test_connect_to_nothing_raises_not_connected(tmp_path):
 def test_one_pool_serves_one_event_loop_after_another(daemon):
     p = mcppool.AsyncPool(daemon.sock)
     for i in range(3):
-        assert text(asyncio.run(p.call("alice", "fx", "echo", {"message": f"loop{i}"}))) == f"loop{i}"
+        r = asyncio.run(p.call("alice", "fx", "echo", {"message": f"loop{i}"}))
+        assert text(r) == f"loop{i}"
     asyncio.run(p.close())
     gc.collect()  # the warnings, if any, within this test

@@ -43,7 +43,8 @@ def test_get_calls_the_users_tool(web):
 
 
 def test_post_sends_json_arguments_and_the_bearer_token_as_auth(web):
-    status, body = fetch(web + "/call/bob/fx-auth/getenv", json.dumps({"name": "FX_TOKEN"}).encode(),
+    status, body = fetch(web + "/call/bob/fx-auth/getenv",
+                         json.dumps({"name": "FX_TOKEN"}).encode(),
                          {"Authorization": "Bearer s3cret", "Content-Type": "application/json"})
     assert status == 200
     assert body["structuredContent"]["value"] == "s3cret"

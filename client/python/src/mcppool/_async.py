@@ -11,7 +11,7 @@ import os
 import socket
 
 from . import _protocol as P
-from ._errors import CANCELLED, NOT_CONNECTED, PROTOCOL, TIMEOUT, McpPoolError
+from ._errors import CANCELLED, INTERNAL, NOT_CONNECTED, PROTOCOL, TIMEOUT, McpPoolError
 
 log = logging.getLogger("mcppool")
 
@@ -71,7 +71,7 @@ class _Connection:
         except (OSError, TimeoutError) as e:
             sock.close()
             raise McpPoolError(NOT_CONNECTED, f"cannot connect to {path}: "
-                               f"{getattr(e, 'strerror', None) or e or 'timed out'}") from None
+                               f"{e.strerror or str(e) or 'timed out'}") from None
         except BaseException:
             sock.close()
             raise
@@ -147,7 +147,7 @@ class _Connection:
         if self.task is not asyncio.current_task():
             try:
                 await asyncio.wait_for(asyncio.shield(self.task), 5.0)
-            except (TimeoutError, asyncio.CancelledError):
+            except TimeoutError:
                 self.task.cancel()
         try:
             await self.writer.wait_closed()
@@ -155,6 +155,13 @@ class _Connection:
             pass
 
     async def _read_loop(self):
+        try:
+            await self._read()
+        except Exception as e:  # a bug here must not leave requests waiting for ever
+            log.exception("mcppool: the reader failed")
+            self.break_(INTERNAL, f"the client's reader failed: {e!r}")
+
+    async def _read(self):
         while not self.broken:
             try:
                 data = await self.reader.read(256 * 1024)

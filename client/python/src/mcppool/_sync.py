@@ -12,7 +12,7 @@ import threading
 import time
 
 from . import _protocol as P
-from ._errors import CANCELLED, NOT_CONNECTED, PROTOCOL, TIMEOUT, McpPoolError
+from ._errors import CANCELLED, INTERNAL, NOT_CONNECTED, PROTOCOL, TIMEOUT, McpPoolError
 
 log = logging.getLogger("mcppool")
 
@@ -164,29 +164,35 @@ class _Connection:
 
     def _read_loop(self):
         try:
-            while not self.broken:
-                try:
-                    data = self.sock.recv(256 * 1024)
-                except OSError as e:
-                    self.break_(NOT_CONNECTED, f"reading from the daemon: {e.strerror or e}")
-                    return
-                if not data:
-                    if self.frames.mid_frame():
-                        self.break_(PROTOCOL, "the daemon closed the connection in the "
-                                    "middle of a frame")
-                    else:
-                        self.break_(NOT_CONNECTED, "the daemon closed the connection")
-                    return
-                try:
-                    messages = self.frames.feed(data)
-                except McpPoolError as e:
-                    self.break_(e.code, e.message)
-                    return
-                for m in messages:
-                    self._dispatch(m)
+            self._read()
+        except Exception as e:  # a bug here must not leave requests waiting for ever
+            log.exception("mcppool: the reader failed")
+            self.break_(INTERNAL, f"the client's reader failed: {e!r}")
         finally:
             with self.wlock:
                 self.sock.close()
+
+    def _read(self):
+        while not self.broken:
+            try:
+                data = self.sock.recv(256 * 1024)
+            except OSError as e:
+                self.break_(NOT_CONNECTED, f"reading from the daemon: {e.strerror or e}")
+                return
+            if not data:
+                if self.frames.mid_frame():
+                    self.break_(PROTOCOL, "the daemon closed the connection in the "
+                                "middle of a frame")
+                else:
+                    self.break_(NOT_CONNECTED, "the daemon closed the connection")
+                return
+            try:
+                messages = self.frames.feed(data)
+            except McpPoolError as e:
+                self.break_(e.code, e.message)
+                return
+            for m in messages:
+                self._dispatch(m)
 
     def _dispatch(self, message):
         kind, rid, a, b = P.classify(message)
