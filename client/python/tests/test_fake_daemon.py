@@ -106,10 +106,10 @@ def progress_every(interval, n):
 
 @both
 def test_progress_restarts_the_clients_deadline(fake, call):
-    # Each gap (0.3 s) is within the wait (0.2 s + 0.5 s grace); the whole (1.5 s) is not.
-    f = fake(progress_every(0.3, 5))
-    assert call(f.sock, "alice", "fx", "progress", timeout=0.2, on_progress=lambda p: None) == DONE
-    assert f.requests("call")[0][3]["timeout_ms"] == 200
+    # Each gap (0.3 s) is well within the wait (0.5 s + 0.5 s grace); the whole (2.1 s) is not.
+    f = fake(progress_every(0.3, 7))
+    assert call(f.sock, "alice", "fx", "progress", timeout=0.5, on_progress=lambda p: None) == DONE
+    assert f.requests("call")[0][3]["timeout_ms"] == 500
 
 
 def silent(conn, msg):
