@@ -330,44 +330,59 @@ class Pool:
             conn.abandon(rid)
             raise
 
-    def call(self, user, mcp, tool, args=None, **kw):
-        """Calls tool; returns the MCP CallToolResult as a dict (``isError: true``
-        is still a result, and so is an ``input_required`` one).
+    def call(self, user, mcp, tool, args=None, *, auth=None, timeout=None, timeout_ms=None,
+             on_progress=None, on_message=None, input_responses=None, request_state=None):
+        """Calls tool with args (a dict); returns the MCP CallToolResult as a dict.
+        A result with ``isError: true`` is a result, and so is an ``input_required``
+        one: retry it with input_responses and request_state.
 
-        Keywords: auth (dict str→str), timeout (s) or timeout_ms, on_progress and
-        on_message (called with each event's params), input_responses and
-        request_state (the retry of an input_required result).
+        auth: the user's auth values (dict str→str). timeout (seconds) or
+        timeout_ms: the deadline. on_progress, on_message: called with each
+        event's params, in this thread.
         """
-        return self._run(P.op_call(self.timeout, user, mcp, tool, args, **kw))
+        return self._run(P.op_call(
+            self.timeout, user, mcp, tool, args, auth=auth, timeout=timeout,
+            timeout_ms=timeout_ms, on_progress=on_progress, on_message=on_message,
+            input_responses=input_responses, request_state=request_state))
 
-    def request(self, user, mcp, method, params=None, **kw):
+    def request(self, user, mcp, method, params=None, *, auth=None, timeout=None,
+                timeout_ms=None, on_progress=None, on_message=None):
         """Sends any MCP request; returns its JSON-RPC result."""
-        return self._run(P.op_request(self.timeout, user, mcp, method, params, **kw))
+        return self._run(P.op_request(
+            self.timeout, user, mcp, method, params, auth=auth, timeout=timeout,
+            timeout_ms=timeout_ms, on_progress=on_progress, on_message=on_message))
 
-    def tools(self, user, mcp, cursor=None, **kw):
+    def tools(self, user, mcp, cursor=None, *, auth=None, timeout=None, timeout_ms=None):
         """The tools/list result, from cursor (None for the first page)."""
-        return self._run(P.op_tools(self.timeout, user, mcp, cursor, **kw))
+        return self._run(P.op_tools(self.timeout, user, mcp, cursor, auth=auth,
+                                    timeout=timeout, timeout_ms=timeout_ms))
 
-    def warm(self, user, mcp, **kw):
+    def warm(self, user, mcp, *, auth=None, timeout=None, timeout_ms=None):
         """Opens (or finds) the user's connection: {key, state, pid, reused, server}."""
-        return self._run(P.op_warm(self.timeout, user, mcp, **kw))
+        return self._run(P.op_warm(self.timeout, user, mcp, auth=auth, timeout=timeout,
+                                   timeout_ms=timeout_ms))
 
-    def evict(self, user, mcp=None, **kw):
+    def evict(self, user, mcp=None, *, timeout=None, timeout_ms=None):
         """Closes the user's connections (only the one to mcp when given): {evicted}."""
-        return self._run(P.op_evict(self.timeout, user, mcp, **kw))
+        return self._run(P.op_evict(self.timeout, user, mcp, timeout=timeout,
+                                    timeout_ms=timeout_ms))
 
-    def pool_status(self, **kw):
+    def pool_status(self, *, timeout=None, timeout_ms=None):
         """The pool-status object (an admin op)."""
-        return self._run(P.op_admin(self.timeout, "pool_status", **kw))
+        return self._run(P.op_admin(self.timeout, "pool_status", timeout=timeout,
+                                    timeout_ms=timeout_ms))
 
-    def cleanup(self, **kw):
+    def cleanup(self, *, timeout=None, timeout_ms=None):
         """Closes idle connections past CONNECTION_TIMEOUT now (an admin op)."""
-        return self._run(P.op_admin(self.timeout, "cleanup", **kw))
+        return self._run(P.op_admin(self.timeout, "cleanup", timeout=timeout,
+                                    timeout_ms=timeout_ms))
 
-    def servers(self, **kw):
+    def servers(self, *, timeout=None, timeout_ms=None):
         """The catalog without secrets: {servers: [...]}."""
-        return self._run(P.op_admin(self.timeout, "servers", **kw))
+        return self._run(P.op_admin(self.timeout, "servers", timeout=timeout,
+                                    timeout_ms=timeout_ms))
 
-    def metrics(self, **kw):
+    def metrics(self, *, timeout=None, timeout_ms=None):
         """The Prometheus text exposition, as a str (an admin op)."""
-        return P.metrics_text(self._run(P.op_admin(self.timeout, "metrics", **kw)))
+        return P.metrics_text(self._run(P.op_admin(self.timeout, "metrics", timeout=timeout,
+                                                   timeout_ms=timeout_ms)))
