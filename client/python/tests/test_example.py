@@ -12,7 +12,7 @@ import pytest
 from conftest import PKG, ROOT
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def web(daemon):
     p = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "examples", "python_web.py"),
