@@ -5,7 +5,8 @@
 #   make test       build and run every test (unit + integration)
 #   make asan       run the whole test suite under AddressSanitizer + UBSan
 #   make bench      run the benchmarks (not part of `make test`)
-#   make install    PREFIX=/usr/local DESTDIR= : binaries, library, header, .pc, man pages
+#   make install    PREFIX=/usr/local DESTDIR= : binaries, library, header, .pc, man pages,
+#                   systemd units (SYSTEMDUNITDIR=) and the sysusers.d entry
 
 VERSION      := 0.1.0
 SOVERSION    := 0
@@ -17,6 +18,8 @@ LIBDIR       := $(PREFIX)/lib
 INCDIR       := $(PREFIX)/include
 MANDIR       := $(PREFIX)/share/man
 PKGCONFIGDIR := $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
 
 B            ?= build
 CC           ?= cc
@@ -25,7 +28,9 @@ OPT          ?= -O2
 SAN          ?=
 CFLAGS_BASE  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
                 -Wno-missing-field-initializers -fPIC -Iproto -Idaemon -Iclient $(SAN)
-PKGS         := msgpack libsodium jansson libcurl
+# msgpack-c is pkg-config "msgpack" up to 4.x and "msgpack-c" from 6.0 on.
+MSGPACK_PC   := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
+PKGS         := $(MSGPACK_PC) libsodium jansson libcurl libmicrohttpd libsystemd
 DEP_CFLAGS    = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 CFLAGS       += $(CFLAGS_BASE) $(DEP_CFLAGS)
@@ -173,11 +178,18 @@ install: all
 	    -e 's|@VERSION@|$(VERSION)|g' client/mcppool.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
 	for m in man/*.[1358]; do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/mcppoold.service.in \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.service
+	install -m 0644 contrib/systemd/mcppoold.socket $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.socket
+	install -m 0644 contrib/systemd/mcppool.sysusers $(DESTDIR)$(SYSUSERSDIR)/mcppool.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/mcppoold $(DESTDIR)$(BINDIR)/mcpctl \
 	    $(DESTDIR)$(LIBDIR)/libmcppool.* $(DESTDIR)$(INCDIR)/mcppool.h \
-	    $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
+	    $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.service \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.socket $(DESTDIR)$(SYSUSERSDIR)/mcppool.conf
 	for m in man/*.[1358]; do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 
 clean:
