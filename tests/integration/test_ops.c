@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -188,11 +189,18 @@ static void free_names(char **names)
 	free(names);
 }
 
-/* Makes sure the programs of `scripts/deps.sh tools` are there (installing them as root). */
+/*
+ * Makes sure the programs of `scripts/deps.sh tools` are there (installing them
+ * as root), one test at a time: two apt-get runs at once would fight over dpkg's lock.
+ */
 static void need_tools(void)
 {
+	int lock = open("/tmp/mcppool-ops-tools.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
 	char *out = NULL;
+
+	cr_assert(lock >= 0 && flock(lock, LOCK_EX) == 0);
 	int rc = run_cmd(ARGS("scripts/deps.sh", "tools"), &out);
+	close(lock);
 	cr_assert_eq(rc, 0, "scripts/deps.sh tools failed:\n%s", out);
 	free(out);
 }
@@ -342,7 +350,7 @@ Test(ops, metrics_listen_on_a_port_in_use_fails_start_naming_the_variable)
 
 /* ---- alert rules -------------------------------------------------------------- */
 
-Test(ops, alert_rules_pass_promtool_check_rules)
+Test(ops, alert_rules_pass_promtool_check_rules, .timeout = 600)
 {
 	char *out = NULL;
 
@@ -352,7 +360,7 @@ Test(ops, alert_rules_pass_promtool_check_rules)
 	free(out);
 }
 
-Test(ops, alert_rules_fire_as_their_promtool_unit_tests_say)
+Test(ops, alert_rules_fire_as_their_promtool_unit_tests_say, .timeout = 600)
 {
 	char *out = NULL;
 
@@ -447,8 +455,11 @@ Test(ops, notify_socket_receives_ready_then_stopping)
 static void start_socket_activated(struct itd *d)
 {
 	char daemon[4096], fixture[4096];
-	const char *activate = socket_activate_path();
+	const char *activate;
 	FILE *f;
+
+	need_tools();
+	activate = socket_activate_path();
 
 	memset(d, 0, sizeof(*d));
 	strcpy(d->dir, "/tmp/mcppool-it-XXXXXX");
@@ -482,7 +493,7 @@ static void start_socket_activated(struct itd *d)
 		  d->log);
 }
 
-Test(ops, socket_activation_serves_calls_on_the_passed_socket)
+Test(ops, socket_activation_serves_calls_on_the_passed_socket, .timeout = 600)
 {
 	struct itd d;
 	struct stat st;
@@ -563,7 +574,7 @@ Test(ops, make_install_puts_the_units_where_systemd_reads_them)
 	run_cmd(ARGS("rm", "-rf", dest), NULL);
 }
 
-Test(ops, systemd_units_pass_systemd_analyze_verify)
+Test(ops, systemd_units_pass_systemd_analyze_verify, .timeout = 600)
 {
 	char dir[] = "/tmp/mcppool-ops-units-XXXXXX", daemon[4096], sed[5000], svc[100], sock[100];
 	char *out = NULL;
