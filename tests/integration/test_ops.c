@@ -151,6 +151,22 @@ static struct http_reply http_request(unsigned port, const char *method, const c
 	return r;
 }
 
+/* A HEAD request; returns the status (the test fails when no answer comes). */
+static long http_head(const char *url)
+{
+	CURL *c = curl_easy_init();
+	long status = 0;
+
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	cr_assert_eq(curl_easy_perform(c), CURLE_OK, "HEAD %s failed", url);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	return status;
+}
+
 /*
  * The metric names of a Prometheus text exposition: the first token of each
  * sample line, without labels. Returns a NULL-terminated array (malloc'd).
@@ -249,18 +265,9 @@ Test(ops, metrics_http_answers_head_without_a_body)
 	struct itd d;
 
 	itd_start(&d, NULL, ARGS("MCPPOOL_METRICS_LISTEN=127.0.0.1:0"));
-	unsigned port = metrics_port(&d);
-	CURL *c = curl_easy_init();
 	char url[64];
-	long status = 0;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	cr_assert_eq(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	cr_expect_eq(status, 200);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", metrics_port(&d));
+	cr_expect_eq(http_head(url), 200);
 	itd_stop(&d);
 }
 
@@ -298,6 +305,35 @@ Test(ops, metrics_http_other_methods_are_405_with_allow)
 	struct http_reply ok = http_request(port, "GET", "/metrics");
 	cr_expect_eq(ok.status, 200);
 	free(ok.body);
+	itd_stop(&d);
+}
+
+Test(ops, metrics_http_listens_on_an_ipv6_literal_in_brackets)
+{
+	static const char needle[] = "metrics: serving http://[::1]:";
+	int probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct itd d;
+
+	if (probe < 0 || bind(probe, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (probe >= 0)
+			close(probe);
+		cr_skip_test("no IPv6 loopback here");
+	}
+	close(probe);
+	itd_start(&d, NULL, ARGS("MCPPOOL_METRICS_LISTEN=[::1]:0"));
+	unsigned port = 0;
+	for (int i = 0; i < 500 && !port; i++) {
+		char *log = read_text(d.log), *p = strstr(log, needle);
+		port = p ? (unsigned)strtoul(p + strlen(needle), NULL, 10) : 0;
+		free(log);
+		if (!port)
+			it_sleep_ms(10);
+	}
+	cr_assert(port, "no \"%s\" line in %s", needle, d.log);
+	char url[64];
+	snprintf(url, sizeof(url), "http://[::1]:%u/metrics", port);
+	cr_expect_eq(http_head(url), 200);
 	itd_stop(&d);
 }
 
