@@ -406,6 +406,26 @@ Test(ops, alert_rules_fire_as_their_promtool_unit_tests_say, .timeout = 600)
 	free(out);
 }
 
+Test(ops, the_example_scrape_config_passes_promtool_check_config, .timeout = 600)
+{
+	char dir[] = "/tmp/mcppool-ops-prom-XXXXXX", cmd[600];
+	char *out = NULL;
+
+	need_tools();
+	cr_assert(mkdtemp(dir));
+	/* Its rule_files path is where a host installs the rules: point it at ours. */
+	snprintf(cmd, sizeof(cmd),
+		 "sed 's|/etc/prometheus/rules/mcppool-alerts.yml|%s/mcppool-alerts.yml|' "
+		 "contrib/prometheus/prometheus-scrape.yml > %s/prometheus.yml && cp %s %s/",
+		 dir, dir, ALERT_RULES, dir);
+	cr_assert_eq(run_cmd(ARGS("sh", "-c", cmd), NULL), 0);
+	snprintf(cmd, sizeof(cmd), "%s/prometheus.yml", dir);
+	int rc = run_cmd(ARGS("promtool", "check", "config", cmd), &out);
+	cr_expect_eq(rc, 0, "promtool check config:\n%s", out);
+	free(out);
+	run_cmd(ARGS("rm", "-rf", dir), NULL);
+}
+
 Test(ops, alert_rules_use_only_metrics_the_daemon_exports)
 {
 	struct itd d;
