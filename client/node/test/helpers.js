@@ -52,7 +52,8 @@ function socketAccepts(sock) {
 
 /*
  * A daemon in a fresh temp dir: socket dir/mcppool.sock (or opts.socket), catalog
- * dir/servers.json, cwd dir (so no stray .env is read). stop() sends SIGTERM and waits;
+ * dir/servers.json, cwd dir (so no stray .env is read); opts.env adds to the daemon's
+ * small environment. stop() sends SIGTERM and waits;
  * restart() stops it and starts another on the same socket.
  */
 export async function startDaemon(opts = {}) {
@@ -64,7 +65,9 @@ export async function startDaemon(opts = {}) {
 
 	d.start = async () => {
 		const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env };
-		const proc = spawn(daemonPath, ['-s', socket, '--servers', catalog], { cwd: dir, env,
+		// opts.defaultSocket: no -s, the daemon resolves its default path from env
+		const args = opts.defaultSocket ? ['--servers', catalog] : ['-s', socket, '--servers', catalog];
+		const proc = spawn(daemonPath, args, { cwd: dir, env,
 			stdio: ['ignore', 'ignore', 'pipe'] });
 		d.proc = proc;
 		proc.stderr.on('data', (b) => { d.stderr += b; });
