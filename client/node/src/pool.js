@@ -151,7 +151,6 @@ class Connection {
 		const id = this.nextId;
 		const frame = this.frame([REQUEST, id, op, params]);
 		this.nextId++;
-		entry.id = id;
 		this.pending.set(id, entry);
 		this.socket.ref();
 		this.socket.write(frame);
@@ -299,6 +298,77 @@ function cancelledError(signal) {
 }
 
 /*
+ * One request from op() until it settles: its client-side deadline (armed from the
+ * start, so it also bounds the wait for a connection), its AbortSignal, its events.
+ * Settles exactly once; giving up after submission forgets the id and sends a cancel.
+ */
+class PendingRequest {
+	constructor(resolve, reject, limit, signal, onEvent) {
+		this.resolve = resolve;
+		this.reject = reject;
+		this.limit = limit;
+		this.signal = signal;
+		this.onEvent = onEvent;
+		this.conn = null;
+		this.id = 0;
+		this.timer = null;
+		this.settled = false;
+		this.onAbort = () => this.giveUp(cancelledError(signal));
+		if (limit)
+			this.arm();
+		signal?.addEventListener('abort', this.onAbort, { once: true });
+	}
+
+	arm() {
+		if (this.timer)
+			clearTimeout(this.timer);
+		this.timer = setTimeout(() => this.giveUp(new McpPoolError('TIMEOUT',
+			`no reply from the daemon within ${this.limit} ms`)), this.limit);
+	}
+
+	settle(fn, value) {
+		if (this.settled)
+			return;
+		this.settled = true;
+		if (this.timer)
+			clearTimeout(this.timer);
+		this.signal?.removeEventListener('abort', this.onAbort);
+		fn(value);
+	}
+
+	giveUp(err) {
+		if (this.settled)
+			return;
+		if (this.id && this.conn.forget(this.id))
+			this.conn.notify('cancel', { id: this.id });
+		this.settle(this.reject, err);
+	}
+
+	submit(conn, op, params) {
+		if (this.settled)
+			return;
+		this.conn = conn;
+		if (this.onEvent && conn.version >= 2)
+			params.events = true;
+		const entry = {
+			resolve: (v) => this.settle(this.resolve, v),
+			reject: (e) => this.settle(this.reject, e),
+			onEvent: this.onEvent && ((name, p) => {
+				// the daemon restarts the deadline on progress; so does the backstop
+				if (name === 'progress' && this.limit)
+					this.arm();
+				this.onEvent(name, p);
+			}),
+		};
+		try {
+			this.id = conn.submit(op, params, entry);
+		} catch (err) {
+			this.settle(this.reject, err);
+		}
+	}
+}
+
+/*
  * A pool client. Requests are promises; many may be in flight on the one socket.
  * The socket is opened at connect() and again, by itself, on the first request after
  * it broke (the daemon restarted): requests in flight when it broke fail with
@@ -367,58 +437,16 @@ export class Pool extends EventEmitter {
 	 * signal, onEvent(name, params) (asks for events on a v2 connection).
 	 */
 	async op(op, params, opts = {}, sendTimeout = false) {
-		const { timeoutMs, signal, onEvent } = opts;
+		const { timeoutMs, signal } = opts;
 		checkTimeout(timeoutMs);
 		if (signal?.aborted)
 			throw cancelledError(signal);
 		if (sendTimeout && timeoutMs !== undefined)
 			params.timeout_ms = timeoutMs;
-		const conn = await this.connection();
-		if (signal?.aborted)
-			throw cancelledError(signal);
-		if (onEvent && conn.version >= 2)
-			params.events = true;
+		const limit = timeoutMs === undefined ? 0 : timeoutMs + (sendTimeout ? this.timeoutGraceMs : 0);
 		return new Promise((resolve, reject) => {
-			let timer = null;
-			const limit = timeoutMs === undefined ? 0 : timeoutMs + (sendTimeout ? this.timeoutGraceMs : 0);
-			const done = () => {
-				if (timer)
-					clearTimeout(timer);
-				signal?.removeEventListener('abort', onAbort);
-			};
-			const giveUp = (err) => {
-				if (!conn.forget(entry.id))
-					return;
-				done();
-				conn.notify('cancel', { id: entry.id });
-				reject(err);
-			};
-			const onAbort = () => giveUp(cancelledError(signal));
-			const arm = () => {
-				if (timer)
-					clearTimeout(timer);
-				timer = setTimeout(() => giveUp(new McpPoolError('TIMEOUT',
-					`no reply from the daemon within ${limit} ms`)), limit);
-			};
-			const entry = {
-				resolve: (v) => { done(); resolve(v); },
-				reject: (e) => { done(); reject(e); },
-				onEvent: onEvent && ((name, p) => {
-					// the daemon restarts the deadline on progress; so does the backstop
-					if (name === 'progress' && limit)
-						arm();
-					onEvent(name, p);
-				}),
-			};
-			try {
-				conn.submit(op, params, entry);
-			} catch (err) {
-				reject(err);
-				return;
-			}
-			if (limit)
-				arm();
-			signal?.addEventListener('abort', onAbort, { once: true });
+			const r = new PendingRequest(resolve, reject, limit, signal, opts.onEvent);
+			this.connection().then((conn) => r.submit(conn, op, params), (err) => r.settle(reject, err));
 		});
 	}
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 
-import { connect, McpPoolError } from 'mcppool';
+import { connect, McpPoolError, Pool } from 'mcppool';
 import { EVENT, FakeDaemon, NOTIFY, REPLY } from './fake.js';
 import { waitFor } from './helpers.js';
 
@@ -129,6 +129,21 @@ test('the client-side timeout rejects with TIMEOUT and sends a cancel', async ()
 	await waitFor(() => fake.notifies('cancel').length === 1, 'the cancel');
 	assert.deepEqual(fake.notifies('cancel')[0], [NOTIFY, 'cancel', { id }]);
 	await pool.close();
+});
+
+test('timeoutMs and an abort also bound the wait for a daemon that never answers hello', async () => {
+	fake.answerHello = false;
+	const pool = new Pool({ socket: fake.socket, timeoutGraceMs: 10 });
+	const err = await pool.call('u', 'm', 't', {}, { timeoutMs: 30 }).catch((e) => e);
+	assert.equal(err.code, 'TIMEOUT');
+	const ac = new AbortController();
+	const p = pool.call('u', 'm', 't', {}).catch((e) => e);
+	const q = pool.warm('u', 'm', { signal: ac.signal }).catch((e) => e);
+	ac.abort();
+	assert.equal((await q).code, 'CANCELLED');
+	await pool.close();
+	assert.equal((await p).code, 'CANCELLED');
+	assert.equal(fake.requests('call').length, 0);
 });
 
 test('an abort sends a cancel for that id; the late CANCELLED reply is dropped', async () => {
