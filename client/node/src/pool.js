@@ -108,6 +108,7 @@ class Connection {
 		this.reader = new FrameReader(pool.maxIncomingFrame ?? DEFAULT_MAX_FRAME);
 		this.decoder = new Decoder();
 		this.broken = null; // the McpPoolError that broke it
+		this.corked = false;
 		this.hello = null;
 		socket.on('data', (chunk) => this.onData(chunk));
 		socket.on('error', (err) => this.fail(notConnected(`the connection to the daemon failed: ${err.message}`, err)));
@@ -153,7 +154,7 @@ class Connection {
 		this.nextId++;
 		this.pending.set(id, entry);
 		this.socket.ref();
-		this.socket.write(frame);
+		this.write(frame);
 		return id;
 	}
 
@@ -162,10 +163,23 @@ class Connection {
 		if (this.broken)
 			return;
 		try {
-			this.socket.write(this.frame([NOTIFY, op, params]));
+			this.write(this.frame([NOTIFY, op, params]));
 		} catch {
 			// a cancel too large to send cannot happen: its params are one id
 		}
+	}
+
+	/* Writes a frame; the frames of one tick go out in one system call. */
+	write(frame) {
+		if (!this.corked) {
+			this.corked = true;
+			this.socket.cork();
+			process.nextTick(() => {
+				this.corked = false;
+				this.socket.uncork();
+			});
+		}
+		this.socket.write(frame);
 	}
 
 	frame(msg) {
