@@ -125,12 +125,9 @@ class Connection {
 		const res = await new Promise((resolve, reject) => {
 			this.submit('hello', { version: WIRE_VERSION, client: CLIENT_NAME }, { resolve, reject });
 		});
-		if (!res || typeof res.version !== 'number' || res.version < 1 || res.version > WIRE_VERSION) {
-			const err = new McpPoolError('UNSUPPORTED_VERSION',
+		if (!res || typeof res.version !== 'number' || res.version < 1 || res.version > WIRE_VERSION)
+			throw new McpPoolError('UNSUPPORTED_VERSION',
 				`the daemon settled on wire protocol version ${res?.version}; this client speaks 1 and 2`);
-			this.fail(err);
-			throw err;
-		}
 		this.hello = res;
 		this.version = res.version;
 		if (Number.isSafeInteger(res.maxFrame) && res.maxFrame > 0) {
@@ -424,7 +421,12 @@ export class Pool extends EventEmitter {
 		}
 		const conn = new Connection(this, socket);
 		this.conn = conn;
-		await conn.handshake();
+		try {
+			await conn.handshake();
+		} catch (err) {
+			conn.fail(err); // a refused hello leaves nothing to reuse
+			throw err;
+		}
 		if (conn.pending.size === 0)
 			socket.unref();
 		return conn;

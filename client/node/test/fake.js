@@ -24,7 +24,7 @@ export class FakeDaemon {
 		this.received = [];
 		this.peers = [];
 		this.helloVersion = 2;
-		this.answerHello = true;
+		this.answerHello = true; // false: hello goes to the handler too
 		this.handler = () => {};
 		this.server = net.createServer((s) => this.accept(s));
 	}
@@ -49,9 +49,7 @@ export class FakeDaemon {
 				const msg = decode(buf.subarray(4, 4 + len));
 				buf = buf.subarray(4 + len);
 				this.received.push(msg);
-				if (msg[0] === REQUEST && msg[2] === 'hello' && !this.answerHello)
-					continue;
-				if (msg[0] === REQUEST && msg[2] === 'hello')
+				if (msg[0] === REQUEST && msg[2] === 'hello' && this.answerHello)
 					peer.send([REPLY, msg[1], null, { version: this.helloVersion, versions: [1, 2], server: 'fake/1', maxFrame: 1 << 20 }]);
 				else
 					this.handler(msg, peer);

@@ -146,6 +146,31 @@ test('timeoutMs and an abort also bound the wait for a daemon that never answers
 	assert.equal(fake.requests('call').length, 0);
 });
 
+test('a refused hello rejects connect with its code; a later request tries a new connection', async () => {
+	fake.answerHello = false;
+	let refuse = true;
+	fake.handler = (m, peer) => {
+		if (m[2] === 'hello' && refuse)
+			peer.send([REPLY, m[1], { code: 'SHUTTING_DOWN', message: 'stopping' }, null]);
+		else if (m[2] === 'hello')
+			peer.send(ok(m[1], { version: 2, versions: [1, 2], server: 'fake/1', maxFrame: 1 << 20 }));
+		else
+			peer.send(ok(m[1], text('served')));
+	};
+	const pool = new Pool({ socket: fake.socket });
+	assert.equal((await pool.call('u', 'm', 't', {}).catch((e) => e)).code, 'SHUTTING_DOWN');
+	refuse = false;
+	assert.equal((await pool.call('u', 'm', 't', {})).content[0].text, 'served');
+	assert.equal(fake.requests('hello').length, 2);
+	await pool.close();
+});
+
+test('a daemon that settles on a version above 2 is refused with UNSUPPORTED_VERSION', async () => {
+	fake.helloVersion = 3;
+	const err = await connect({ socket: fake.socket }).catch((e) => e);
+	assert.equal(err.code, 'UNSUPPORTED_VERSION');
+});
+
 test('an abort sends a cancel for that id; the late CANCELLED reply is dropped', async () => {
 	fake.handler = (m, peer) => {
 		if (m[0] === NOTIFY)
