@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 
-import { connect, McpPoolError } from 'mcppool';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { connect, McpPoolError, McpPoolTransport } from 'mcppool';
 import { packageDir, startDaemon, waitFor } from './helpers.js';
 
 let d;
@@ -67,6 +68,26 @@ test('a daemon that is down: NOT_CONNECTED, then the call after its return succe
 		assert.equal((await pool.call('carl', 'fx', 'echo', { message: 'back' })).content[0].text, 'back');
 	} finally {
 		await pool.close();
+	}
+});
+
+test('an SDK Client on McpPoolTransport survives a restart: the call in flight fails, the next works', async () => {
+	const c = new Client({ name: 'restart-test', version: '1.0.0' });
+	await c.connect(new McpPoolTransport({ socket: d.socket, user: 'eli', mcp: 'fx' }));
+	try {
+		const inFlight = c.callTool({ name: 'sleep', arguments: { ms: 30000 } }).then(() => null, (e) => e);
+		await waitFor(async () => {
+			const p2 = await connect({ socket: d.socket });
+			const s = await p2.poolStatus();
+			await p2.close();
+			return s.connectionDetails.some((x) => x.key === 'eli:fx' && x.inFlight === 1);
+		}, 'the call to be in flight');
+		await d.restart();
+		assert.equal((await inFlight).data.mcppoolCode, 'NOT_CONNECTED');
+		const r = await c.callTool({ name: 'echo', arguments: { message: 'after' } });
+		assert.equal(r.content[0].text, 'after');
+	} finally {
+		await c.close();
 	}
 });
 
