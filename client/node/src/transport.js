@@ -136,9 +136,11 @@ export class McpPoolTransport {
 	}
 
 	initializeResult(server, params) {
-		// A legacy server's version stands; the daemon bridges a modern one to what the host asked.
+		// The older of the host's and the server's versions (a host that knows only older
+		// revisions keeps working); the daemon bridges a modern server to what the host asked.
 		const asked = params?.protocolVersion;
-		const version = isModern(server.protocolVersion) && asked ? asked : server.protocolVersion ?? asked;
+		const theirs = server.protocolVersion;
+		const version = !theirs || (asked && (isModern(theirs) || asked < theirs)) ? asked : theirs;
 		const r = { protocolVersion: version, capabilities: server.capabilities ?? {},
 			serverInfo: server.serverInfo ?? { name: this.mcp, version: '' } };
 		if (server.instructions !== undefined)

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 
-import { connect, McpPoolError, Pool } from 'mcppool';
+import { connect, McpPoolError, McpPoolTransport, Pool } from 'mcppool';
 import { EVENT, FakeDaemon, NOTIFY, REPLY } from './fake.js';
 import { waitFor } from './helpers.js';
 
@@ -330,4 +330,23 @@ test('an error reply keeps code, message and data', async () => {
 	assert.equal(err.message, 'HTTP 401');
 	assert.deepEqual(err.data, { wwwAuthenticate: 'Bearer realm="x"' });
 	await pool.close();
+});
+
+test('McpPoolTransport answers initialize with the older of the host and server versions', async () => {
+	let server = { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 's', version: '1' } };
+	fake.handler = (m, peer) => peer.send(ok(m[1], { key: 'u:m', state: 'active', pid: 1, reused: true, server }));
+	const initialize = async (asked) => {
+		const t = new McpPoolTransport({ socket: fake.socket, user: 'u', mcp: 'm' });
+		const got = new Promise((r) => { t.onmessage = r; });
+		await t.start();
+		await t.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: asked, capabilities: {},
+			clientInfo: { name: 'c', version: '1' } } });
+		const reply = await got;
+		await t.close();
+		return reply.result.protocolVersion;
+	};
+	assert.equal(await initialize('2025-11-25'), '2025-06-18');
+	assert.equal(await initialize('2025-03-26'), '2025-03-26');
+	server = { ...server, protocolVersion: '2026-07-28' };
+	assert.equal(await initialize('2025-11-25'), '2025-11-25');
 });
