@@ -122,8 +122,7 @@ export class McpPoolTransport {
 				result = this.discoverResult(await this.describe());
 			else
 				result = await this.forward(message, ac.signal);
-			if (result !== undefined)
-				this.deliver({ jsonrpc: '2.0', id, result });
+			this.deliver({ jsonrpc: '2.0', id, result });
 		} catch (err) {
 			if (err instanceof ReplyError)
 				this.deliver({ jsonrpc: '2.0', id, error: err.error });
