@@ -107,16 +107,17 @@ test('a progress event restarts the client-side deadline, as the daemon does', a
 		let i = 0;
 		const tick = setInterval(() => {
 			peer.send([EVENT, m[1], 'progress', { progress: ++i }]);
-			if (i === 6) {
+			if (i === 10) {
 				clearInterval(tick);
 				peer.send(ok(m[1], text('long')));
 			}
-		}, 60);
+		}, 100);
 	};
+	// 1 s of progress, 100 ms apart, against a deadline of 520 ms
 	const pool = await connect({ socket: fake.socket, timeoutGraceMs: 20 });
-	const r = await pool.call('u', 'm', 't', {}, { timeoutMs: 100, onProgress() {} });
+	const r = await pool.call('u', 'm', 't', {}, { timeoutMs: 500, onProgress() {} });
 	assert.equal(r.content[0].text, 'long');
-	assert.equal(fake.requests('call')[0][3].timeout_ms, 100);
+	assert.equal(fake.requests('call')[0][3].timeout_ms, 500);
 	await pool.close();
 });
 
