@@ -21,6 +21,10 @@ need "command -v man" man-db
 # The Python client and its tests run on Debian's python3 (not a pyenv one).
 need "/usr/bin/python3 -c 'import msgpack'" python3-msgpack
 need "/usr/bin/python3 -c 'import pytest'" python3-pytest
+# An offline `pip install ./client/python` (tested by the Python suite).
+need "/usr/bin/python3 -m pip --version" python3-pip
+need "/usr/bin/python3 -c 'import setuptools'" python3-setuptools
+need "/usr/bin/python3 -c 'import wheel'" python3-wheel
 
 [ -z "$missing" ] && exit 0
 
