@@ -205,16 +205,6 @@ static json_t *bridge_error_of(const mcppool_error *err)
 
 /* ---- the pooled server's description ------------------------------------- */
 
-static bool bridge_known_version(const char *v)
-{
-	if (strcmp(v, BRIDGE_MODERN_VERSION) == 0)
-		return true;
-	for (size_t i = 0; i < BRIDGE_NLEGACY; i++)
-		if (strcmp(v, bridge_legacy_versions[i]) == 0)
-			return true;
-	return false;
-}
-
 /*
  * The lifecycle's negotiation: the host's version when the bridge speaks it
  * (a legacy revision no newer than the pooled server's), else the newest it
@@ -523,20 +513,22 @@ static void bridge_forward(struct bridge *b, json_t *id, const char *method, jso
 
 /* ---- messages from the host ---------------------------------------------- */
 
-/* A modern request naming a version the bridge does not speak gets -32022 (2026-07-28). */
+/*
+ * A request whose per-request _meta names another version than the one modern
+ * revision the bridge speaks gets -32022 with the supported versions (as
+ * server/discover lists them). Legacy hosts send no such _meta.
+ */
 static bool bridge_version_refused(struct bridge *b, json_t *id, json_t *meta)
 {
 	const char *v = json_string_value(json_object_get(meta, BRIDGE_META_VERSION));
-	json_t *supported, *e;
 
-	if (!v || bridge_known_version(v))
+	if (!v || strcmp(v, BRIDGE_MODERN_VERSION) == 0)
 		return false;
-	supported = json_pack("[s]", BRIDGE_MODERN_VERSION);
-	for (size_t i = 0; i < BRIDGE_NLEGACY; i++)
-		json_array_append_new(supported, json_string(bridge_legacy_versions[i]));
-	e = json_pack("{s:i,s:s,s:{s:o,s:s}}", "code", BRIDGE_UNSUPPORTED_VERSION, "message",
-		      "Unsupported protocol version", "data", "supported", supported, "requested", v);
-	bridge_reply_error_object(b, id, e);
+	bridge_reply_error_object(b, id, json_pack("{s:i,s:s,s:{s:[s],s:s}}", "code",
+						   BRIDGE_UNSUPPORTED_VERSION, "message",
+						   "Unsupported protocol version", "data",
+						   "supported", BRIDGE_MODERN_VERSION,
+						   "requested", v));
 	return true;
 }
 
