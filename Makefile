@@ -122,7 +122,7 @@ $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(B)/libdaemon.a $(B)/libproto.a $(S
 
 # libdaemon.a: the harness scrubs the variables of the daemon's configuration table.
 $(B)/tests/integration_tests: $(ITEST_OBJ) $(B)/libdaemon.a $(B)/libproto.a $(STATIC_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(DAEMON_LIBS) -lcriterion
 
 # Runs each test binary as a subreaper: what a run leaves behind is told from
 # processes outside it (see its header).
