@@ -19,16 +19,15 @@ export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$(cd "$(dirname
 find /tmp -maxdepth 1 -name 'mcppool-it-*' -mmin +240 -exec rm -rf {} + 2>/dev/null
 
 passed=0; failed=0; status=0; left=0
-run() { # $1 = test binary
+run() { # $1 = test binary, $2 = ASAN_OPTIONS of its own (optional)
     name=$(basename "$1")
-    out=$("$R" "$1" --jobs=2 2>&1); rc=$?
+    out=$(ASAN_OPTIONS="$ASAN_OPTIONS${2:+:$2}" "$R" "$1" --jobs=2 2>&1); rc=$?
     # Daemon log lines from the tests are noise unless something failed.
     if [ $rc -eq 0 ]; then
         printf '%s\n' "$out" | grep -E 'Synthesis|LeakSanitizer|runtime error' | sed "s|^|[$name] |"
     else
         # Of a sanitizer report, the frames in our own sources say where (and, for
-        # a test's leak, which test: its *_impl function). Frames through libraries
-        # built without frame pointers need ASAN_OPTIONS=fast_unwind_on_malloc=0.
+        # a test's leak, which test: its *_impl function).
         printf '%s\n' "$out" |
             grep -E '^\[(----|FAIL|ERR|WARN)\]|Synthesis|Sanitizer|runtime error|SUMMARY|leak of|^ +#[0-9]+ .* (tests|daemon|proto|client)/|^reaper: ' |
             sed "s|^|[$name] |"
@@ -91,7 +90,10 @@ if [ "$what" = integration ] || [ "$what" = all ]; then
     if [ -f tests/interop/package.json ]; then
         scripts/npm-setup.sh >&2 || echo "interop: npm setup failed; interop tests will fail" >&2
     fi
-    run "$B"/tests/integration_tests
+    # Full stacks through jansson and Criterion (built without frame pointers):
+    # a leaked reply names its test, and tests/lsan.supp can match Criterion's own.
+    # The daemon and mcpctl keep the fast unwinder (the harness sets their options).
+    run "$B"/tests/integration_tests fast_unwind_on_malloc=0
 fi
 if [ $left -gt 0 ]; then
     echo "leftover processes or zombies after the suite (listed above, now killed)" >&2
