@@ -5,6 +5,7 @@
 #   make test       build and run every test (unit + integration)
 #   make asan       run the whole test suite under AddressSanitizer + UBSan
 #   make bench      run the benchmarks (not part of `make test`)
+#   make fuzz       build the libFuzzer harnesses (clang) and run each FUZZ_SECONDS (60)
 #   make install    PREFIX=/usr/local DESTDIR= : binaries, library, header, .pc, man pages
 
 VERSION      := 0.1.0
@@ -53,7 +54,7 @@ TARGETS      := $(B)/mcppoold $(B)/mcpctl $(STATIC_LIB) $(SHARED_LIB) \
 # Keep intermediate objects: rebuilding them each run is wasted time.
 .SECONDARY:
 
-.PHONY: all deps run test unit integration asan bench install uninstall clean
+.PHONY: all deps run test unit integration asan bench fuzz fuzz-build install uninstall clean
 all: $(TARGETS)
 
 # Every compile waits for this: missing Debian packages are installed (as root)
@@ -155,6 +156,47 @@ $(B)/bench/jsontext_bench: $(B)/bench/jsontext_bench.o $(B)/libproto.a
 bench: all $(BENCH_BIN)
 	@bench/run.sh $(B)
 
+# ---- fuzzing -------------------------------------------------------------------
+
+# libFuzzer harnesses (fuzz/README.md): clang with ASan and UBSan, in their own build
+# directory, so that plain `make` never needs clang (scripts/deps.sh fuzz installs it).
+# `make fuzz FUZZ_SECONDS=N` runs each harness N seconds on its seeds (fuzz/corpus/NAME)
+# and fails when one finds a crash; inputs that crashed are kept in $(FB)/crashes/NAME/.
+FB           := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-missing-field-initializers \
+                -Iproto -Idaemon $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_NAMES:%=$(FB)/fuzz_%)
+FUZZ_CODE    := $(PROTO_SRC:%.c=$(FB)/%.o) $(DAEMON_SRC:%.c=$(FB)/%.o)
+
+$(FB)/.deps-ok: scripts/deps.sh
+	@FUZZ_CC=$(FUZZ_CC) scripts/deps.sh fuzz
+	@mkdir -p $(FB) && touch $@
+
+# The code under test: warnings are shown, not fatal (gcc's -Werror build guards them).
+$(FB)/%.o: %.c | $(FB)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEP_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FB)/fuzz/%.o: fuzz/%.c | $(FB)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(DEP_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FB)/libcode.a: $(FUZZ_CODE)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(FB)/fuzz_%: $(FB)/fuzz/fuzz_%.o $(FB)/libcode.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(DEP_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@fuzz/run.sh $(FB) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
 # ---- installing ----------------------------------------------------------------
 
 # The .pc is written at install time: it depends on PREFIX, which a file target would not see.
@@ -181,6 +223,6 @@ uninstall:
 	for m in man/*.[1358]; do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FB)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) $(FB) -name '*.d' 2>/dev/null)

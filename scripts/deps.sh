@@ -2,6 +2,7 @@
 # Checks (and, as root, installs) the Debian packages mcppool builds with.
 #   scripts/deps.sh check    install what is missing when root, else say what to run
 #   scripts/deps.sh install  install everything that is missing (needs root)
+#   scripts/deps.sh fuzz     as check, plus what `make fuzz` adds: clang and its libFuzzer runtime
 set -u
 mode=${1:-check}
 
@@ -10,6 +11,17 @@ missing=""
 need() { # $1 = test command, $2 = package
     if ! sh -c "$1" >/dev/null 2>&1; then missing="$missing $2"; fi
 }
+# libFuzzer links only when clang's runtime package (libclang-rt-dev follows the
+# default clang) is there: try it on a one-line harness.
+fuzzer_links() {
+    dir=$(mktemp -d) || return 1
+    printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }\n' > "$dir/t.c"
+    ${FUZZ_CC:-clang} -fsanitize=fuzzer,address,undefined -o "$dir/t" "$dir/t.c" >/dev/null 2>&1
+    rc=$?
+    rm -rf "$dir"
+    return $rc
+}
+
 need "command -v pkg-config" pkg-config
 need "pkg-config --exists msgpack" libmsgpack-dev
 need "pkg-config --exists libsodium" libsodium-dev
@@ -21,6 +33,10 @@ need "command -v man" man-db
 # The Python client and its tests run on Debian's python3 (not a pyenv one).
 need "/usr/bin/python3 -c 'import msgpack'" python3-msgpack
 need "/usr/bin/python3 -c 'import pytest'" python3-pytest
+if [ "$mode" = fuzz ]; then
+    need "command -v ${FUZZ_CC:-clang}" clang
+    fuzzer_links || missing="$missing libclang-rt-dev"
+fi
 
 [ -z "$missing" ] && exit 0
 
