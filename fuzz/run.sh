@@ -10,8 +10,11 @@ failed=""
 for name in "$@"; do
     work=$b/corpus/$name crashes=$b/crashes/$name log=$b/$name.log
     mkdir -p "$work" "$crashes" "fuzz/corpus/$name"
-    dict=""
-    [ -f "fuzz/$name.dict" ] && dict="-dict=fuzz/$name.dict"
+    case $name in
+    jsontext_in | jsonrpc | catalog) dict=-dict=fuzz/json.dict ;;
+    dotenv) dict=-dict=fuzz/dotenv.dict ;;
+    *) dict="" ;;
+    esac
     # shellcheck disable=SC2086
     if "$b/fuzz_$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$crashes/" $dict \
