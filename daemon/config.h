@@ -24,12 +24,14 @@ struct config {
 	unsigned max_inflight;          /* MCPPOOL_MAX_INFLIGHT, per client connection, default 1024, 1..1000000 */
 	unsigned busy_poll_us;          /* MCPPOOL_BUSY_POLL_US, default 0 (off), 0..10000: spin after I/O */
 	uint64_t ping_timeout_ms;       /* MCPPOOL_PING_TIMEOUT, default 10000: a health ping unanswered this long closes the connection */
+	uint64_t max_request_time_ms;   /* MCPPOOL_MAX_REQUEST_TIME, default 600000: progress extends a deadline up to this long after the start */
 	size_t max_input;               /* MCPPOOL_MAX_INPUT, bytes of large frames being received from all clients at once, default 268435456, at least max_frame + 4 */
 	int log_level;                  /* MCPPOOL_LOG_LEVEL or --log-level: enum log_level (daemon/log.h), default LOG_INFO */
 	char socket_path[108];          /* -s/--socket, else MCPPOOL_SOCKET (env or .env), else the default of sockpath_resolve() */
 	char *socket_group;             /* MCPPOOL_SOCKET_GROUP: an existing group; socket mode 0660 with it, else 0600. NULL when unset */
 	char *servers_path;             /* --servers FILE, else MCPPOOL_SERVERS: an existing file; NULL when unset */
 	char *child_env;                /* MCPPOOL_CHILD_ENV: comma-separated variable names passed from the daemon's environment to children; NULL when unset */
+	char *metrics_listen;           /* MCPPOOL_METRICS_LISTEN: HOST:PORT serving GET /metrics over HTTP; NULL when unset (off) */
 };
 
 /* What the command line says; NULL fields were not given. */

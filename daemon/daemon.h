@@ -18,6 +18,7 @@
 
 struct pool;
 struct hmap;
+struct metrics_http;
 
 struct daemon {
 	struct ev_loop *loop;
@@ -56,6 +57,7 @@ struct daemon {
 	ev_signal sigterm_w, sigint_w;
 	bool stopping;
 	struct metrics metrics;
+	struct metrics_http *metrics_http; /* MCPPOOL_METRICS_LISTEN; NULL when off */
 };
 
 /*
