@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "errcode.h"
 #include "jsontext.h"
+#include "mpjson.h"
 #include "ops.h"
 #include "session.h"
 #include "wire.h"
@@ -216,6 +217,10 @@ static void op_request(struct daemon *d, struct session *s, uint64_t id,
 
 	if (get_str(s, id, params, P_METHOD, true, method, sizeof(method)) < 0)
 		return;
+	if (!mpjson_utf8_valid(method, strlen(method))) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"method\" must be valid UTF-8");
+		return;
+	}
 	if (strcmp(method, "initialize") == 0 || strncmp(method, "notifications/", 14) == 0) {
 		session_reply_error(s, id, ERR_BAD_REQUEST,
 				    "method \"%s\" is not a request an app may send: mcppoold owns "
