@@ -142,13 +142,14 @@ Test(edge, out_of_descriptors_pauses_accepting_without_spinning_and_serves_again
 
 	t0 = now_ms();
 	cpu0 = cpu_seconds(d.pid);
-	while (now_ms() - t0 < 1000) {
+	while (now_ms() - t0 < 2000) {
 		cr_assert(it_pid_alive(d.pid));
 		it_sleep_ms(50);
 	}
 	cpu1 = cpu_seconds(d.pid);
 	wall = now_ms() - t0;
-	cr_assert_lt(cpu1 - cpu0, 0.2 * (double)wall / 1000.0,
+	/* Ten tries a second cost next to nothing; the spin it replaces took 50 to 100 %. */
+	cr_assert_lt(cpu1 - cpu0, 0.05 * (double)wall / 1000.0,
 		     "the paused daemon used %.2f s of CPU in %.2f s", cpu1 - cpu0, wall / 1000.0);
 	cr_assert_eq(log_count(&d, "Too many open files"), 1,
 		     "one log line per pause, not per retry; see %s", d.log);
