@@ -274,9 +274,20 @@ static void op_evict(struct daemon *d, struct session *s, uint64_t id,
 	char user[USER_MAX + 1], mcp[NAME_MAX_LEN + 1];
 	int have_mcp;
 
+	char err[256];
+
 	if (get_str(s, id, params, P_USER, true, user, sizeof(user)) < 0 ||
 	    (have_mcp = get_str(s, id, params, P_MCP, false, mcp, sizeof(mcp))) < 0)
 		return;
+	/* They are logged: the rules of the ops that create entries apply. */
+	if (catalog_check_name(user, strlen(user), USER_MAX, err, sizeof(err)) < 0) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "user: %s", err);
+		return;
+	}
+	if (have_mcp && catalog_check_name(mcp, strlen(mcp), NAME_MAX_LEN, err, sizeof(err)) < 0) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "mcp: %s", err);
+		return;
+	}
 	admin_evict(d, s, id, user, have_mcp ? mcp : NULL);
 }
 

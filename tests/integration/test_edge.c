@@ -356,6 +356,8 @@ static void stops_cleanly_on(int signo, const char *name)
 		json_decref(r);
 	}
 	cr_assert_neq(access(d.sock, F_OK), 0, "%s: the socket file was left behind", name);
+	cr_assert(!itd_log_contains(&d, "Sanitizer") && !itd_log_contains(&d, "runtime error"),
+		  "%s: a sanitizer report; see %s", name, d.log);
 	snprintf(needle, sizeof(needle), "received %s: stopping", name);
 	cr_assert(itd_log_contains(&d, needle), "%s", needle);
 	it_assert_no_children();
@@ -432,7 +434,12 @@ Test(edge, user_ids_and_methods_that_are_not_clean_utf8_are_refused_and_pool_sta
 		raw_mcp_op(fd, ++id, "warm", bad_users[i], "tool", "echo");
 		expect_bad_request(fd, &z, id, "a user id (warm)");
 	}
-	raw_mcp_op(fd, id, "request", "alice", "method", "tools/\xed\xa0\x80");
+	/* evict creates nothing, but logs what it is given. */
+	it_raw_request(fd, id, "evict", "{\"user\": \"a\\nINFO forged line\"}");
+	expect_bad_request(fd, &z, id, "a user id with a newline (evict)");
+	it_raw_request(fd, ++id, "evict", "{\"user\": \"alice\", \"mcp\": \"d\\u202eemo\"}");
+	expect_bad_request(fd, &z, id, "a server name with a bidi override (evict)");
+	raw_mcp_op(fd, ++id, "request", "alice", "method", "tools/\xed\xa0\x80");
 	expect_bad_request(fd, &z, id, "a method with a surrogate");
 	raw_mcp_op(fd, ++id, "request", "alice", "method", "tools/\xc1\xac" "ist");
 	expect_bad_request(fd, &z, id, "an overlong method");
