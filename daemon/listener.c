@@ -172,8 +172,9 @@ static int accept_waiting(struct daemon *d)
 
 /*
  * Out of descriptors: the listener stays readable, so it is stopped (else the
- * loop would spin on it) and tried again from a timer until an accept succeeds.
- * One log line per pause, however many retries it takes.
+ * loop would spin on it) and tried again from a timer, ten times a second, until
+ * every waiting client is accepted. One log line per pause, however many retries
+ * it takes; closed sessions are freed meanwhile, since the loop sleeps between tries.
  */
 static void pause_accepting(struct daemon *d)
 {
