@@ -32,6 +32,7 @@ struct config {
 	char *socket_group;             /* MCPPOOL_SOCKET_GROUP: an existing group; socket mode 0660 with it, else 0600. NULL when unset */
 	char *servers_path;             /* --servers FILE, else MCPPOOL_SERVERS: an existing file; NULL when unset */
 	char *child_env;                /* MCPPOOL_CHILD_ENV: comma-separated variable names passed from the daemon's environment to children; NULL when unset */
+	char *metrics_listen;           /* MCPPOOL_METRICS_LISTEN: HOST:PORT serving GET /metrics over HTTP; NULL when unset (off) */
 };
 
 /* What the command line says; NULL fields were not given. */

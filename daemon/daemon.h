@@ -19,6 +19,7 @@
 struct pool;
 struct hmap;
 struct signals;
+struct metrics_http;
 
 struct daemon {
 	struct ev_loop *loop;
@@ -60,6 +61,7 @@ struct daemon {
 	struct signals *signals; /* signals.c */
 	bool stopping;
 	struct metrics metrics;
+	struct metrics_http *metrics_http; /* MCPPOOL_METRICS_LISTEN; NULL when off */
 };
 
 /*
