@@ -40,6 +40,7 @@ enum var_id {
 	V_MAX_INPUT,
 	V_PING_TIMEOUT,
 	V_MAX_REQUEST_TIME,
+	V_CORE_DUMPS,
 	V_NUMERIC_COUNT,
 	V_LOG_LEVEL = V_NUMERIC_COUNT,
 	V_SOCKET,
@@ -67,6 +68,7 @@ static const char *const var_names[V__COUNT] = {
 	[V_MAX_INPUT] = "MCPPOOL_MAX_INPUT",
 	[V_PING_TIMEOUT] = "MCPPOOL_PING_TIMEOUT",
 	[V_MAX_REQUEST_TIME] = "MCPPOOL_MAX_REQUEST_TIME",
+	[V_CORE_DUMPS] = "MCPPOOL_CORE_DUMPS",
 	[V_LOG_LEVEL] = "MCPPOOL_LOG_LEVEL",
 	[V_SOCKET] = "MCPPOOL_SOCKET",
 	[V_SOCKET_GROUP] = "MCPPOOL_SOCKET_GROUP",
@@ -104,6 +106,7 @@ static const struct num_var num_vars[V_NUMERIC_COUNT] = {
 	[V_MAX_INPUT] = NUM(NUM_SIZE, max_input, 1048576, 68719476736ULL, 268435456, "a byte count"),
 	[V_PING_TIMEOUT] = NUM(NUM_U64, ping_timeout_ms, 1, CONFIG_MAX_MS, 10000, "milliseconds"),
 	[V_MAX_REQUEST_TIME] = NUM(NUM_U64, max_request_time_ms, 1, CONFIG_MAX_MS, 600000, "milliseconds"),
+	[V_CORE_DUMPS] = NUM(NUM_UNSIGNED, core_dumps, 0, 1, 0, "an integer"),
 };
 
 /* Values of known keys found in the .env file (malloc'd; NULL when absent). */

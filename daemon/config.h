@@ -25,6 +25,7 @@ struct config {
 	unsigned busy_poll_us;          /* MCPPOOL_BUSY_POLL_US, default 0 (off), 0..10000: spin after I/O */
 	uint64_t ping_timeout_ms;       /* MCPPOOL_PING_TIMEOUT, default 10000: a health ping unanswered this long closes the connection */
 	uint64_t max_request_time_ms;   /* MCPPOOL_MAX_REQUEST_TIME, default 600000: progress extends a deadline up to this long after the start */
+	unsigned core_dumps;            /* MCPPOOL_CORE_DUMPS, 0 (default: the daemon is not dumpable, its memory holds secrets) or 1 */
 	size_t max_input;               /* MCPPOOL_MAX_INPUT, bytes of large frames being received from all clients at once, default 268435456, at least max_frame + 4 */
 	int log_level;                  /* MCPPOOL_LOG_LEVEL or --log-level: enum log_level (daemon/log.h), default LOG_INFO */
 	char socket_path[108];          /* -s/--socket, else MCPPOOL_SOCKET (env or .env), else the default of sockpath_resolve() */

@@ -17,6 +17,7 @@
 #include "metrics_http.h"
 #include "sdnotify.h"
 #include "session.h"
+#include "signals.h"
 #include "stdiochild.h"
 
 uint64_t now_mono_ms(void)
@@ -31,16 +32,6 @@ uint64_t now_wall_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	struct daemon *d = w->data;
-	(void)revents;
-
-	log_info("received %s: stopping", strsignal(w->signum));
-	d->stopping = true;
-	ev_break(loop, EVBREAK_ALL);
 }
 
 /* Runs when nothing else is pending: stops polling once the window since the last I/O closed. */
@@ -87,13 +78,14 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
 		backend_shutdown(d);
 		return -1;
 	}
-	ev_signal_init(&d->sigterm_w, on_stop_signal, SIGTERM);
-	ev_signal_init(&d->sigint_w, on_stop_signal, SIGINT);
-	d->sigterm_w.data = d->sigint_w.data = d;
 	ev_idle_init(&d->busy_poll, on_busy_poll);
 	d->busy_poll.data = d;
-	ev_signal_start(d->loop, &d->sigterm_w);
-	ev_signal_start(d->loop, &d->sigint_w);
+	if (signals_start(d) < 0) {
+		snprintf(err, errlen, "out of memory");
+		listener_stop(d);
+		backend_shutdown(d);
+		return -1;
+	}
 	return 0;
 }
 
@@ -118,7 +110,6 @@ void daemon_run(struct daemon *d)
 	session_reap(d);
 	stdio_shutdown_all(d->loop);
 	http_shutdown_all(d->loop);
-	ev_signal_stop(d->loop, &d->sigterm_w);
-	ev_signal_stop(d->loop, &d->sigint_w);
+	signals_stop(d);
 	log_info("stopped");
 }

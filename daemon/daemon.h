@@ -18,6 +18,7 @@
 
 struct pool;
 struct hmap;
+struct signals;
 struct metrics_http;
 
 struct daemon {
@@ -34,6 +35,9 @@ struct daemon {
 	int listen_fd;
 	ev_io listen_w;
 	ev_timer accept_retry; /* re-arms accept after EMFILE */
+	ev_tstamp accept_paused; /* when accept ran out of descriptors; 0 while it works */
+	ev_timer refusal_report; /* while active, MCPPOOL_MAX_CLIENTS refusals are counted */
+	unsigned refusals;       /* ... in refusals, and logged when it fires */
 	bool own_socket;       /* we created the socket file and remove it at exit */
 	dev_t socket_dev;      /* ... this file, not one that replaced it */
 	ino_t socket_ino;
@@ -54,7 +58,7 @@ struct daemon {
 	ev_idle busy_poll;
 	ev_tstamp busy_until;
 
-	ev_signal sigterm_w, sigint_w;
+	struct signals *signals; /* signals.c */
 	bool stopping;
 	struct metrics metrics;
 	struct metrics_http *metrics_http; /* MCPPOOL_METRICS_LISTEN; NULL when off */

@@ -886,8 +886,8 @@ static void conn_free(struct http_conn *h)
 	secret_free(h->url);
 	secret_free(h->session_id);
 	slist_wipe_free(h->entry_headers);
-	free(h->where);
-	free(h->hostport);
+	secret_free(h->where); /* an ${auth.NAME} in the url's path or host shows here */
+	secret_free(h->hostport);
 	free(h->tag);
 	list_del(&h->link);
 	live_sessions--;
@@ -1201,6 +1201,11 @@ static int parse_url(struct http_conn *h, const char *url, char *err, size_t err
 	} else {
 		ret = 0;
 	}
+	/* The host and path may hold an ${auth.NAME}'s value. */
+	if (host)
+		sodium_memzero(host, strlen(host));
+	if (path)
+		sodium_memzero(path, strlen(path));
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);

@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "errcode.h"
 #include "jsontext.h"
+#include "mpjson.h"
 #include "ops.h"
 #include "session.h"
 #include "wire.h"
@@ -216,6 +217,10 @@ static void op_request(struct daemon *d, struct session *s, uint64_t id,
 
 	if (get_str(s, id, params, P_METHOD, true, method, sizeof(method)) < 0)
 		return;
+	if (!mpjson_utf8_valid(method, strlen(method))) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"method\" must be valid UTF-8");
+		return;
+	}
 	if (strcmp(method, "initialize") == 0 || strncmp(method, "notifications/", 14) == 0) {
 		session_reply_error(s, id, ERR_BAD_REQUEST,
 				    "method \"%s\" is not a request an app may send: mcppoold owns "
@@ -269,9 +274,20 @@ static void op_evict(struct daemon *d, struct session *s, uint64_t id,
 	char user[USER_MAX + 1], mcp[NAME_MAX_LEN + 1];
 	int have_mcp;
 
+	char err[256];
+
 	if (get_str(s, id, params, P_USER, true, user, sizeof(user)) < 0 ||
 	    (have_mcp = get_str(s, id, params, P_MCP, false, mcp, sizeof(mcp))) < 0)
 		return;
+	/* They are logged: the rules of the ops that create entries apply. */
+	if (catalog_check_name(user, strlen(user), USER_MAX, err, sizeof(err)) < 0) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "user: %s", err);
+		return;
+	}
+	if (have_mcp && catalog_check_name(mcp, strlen(mcp), NAME_MAX_LEN, err, sizeof(err)) < 0) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "mcp: %s", err);
+		return;
+	}
 	admin_evict(d, s, id, user, have_mcp ? mcp : NULL);
 }
 
