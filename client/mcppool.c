@@ -397,9 +397,15 @@ static int conn_break(mcppool_conn *c, int code, const char *fmt, ...)
 	if (c->broken)
 		return -1;
 	c->broken = true;
-	va_start(ap, fmt);
-	verr(&c->conn_err, code, fmt, ap);
-	va_end(ap);
+	/*
+	 * A daemon that refuses a client says why (an id-0 error such as
+	 * TOO_MANY_CLIENTS) before it closes: that reason, not the close, is the news.
+	 */
+	if (!(code == MCPPOOL_NOT_CONNECTED && c->conn_err.code == MCPPOOL_TOO_MANY_CLIENTS)) {
+		va_start(ap, fmt);
+		verr(&c->conn_err, code, fmt, ap);
+		va_end(ap);
+	}
 	close(c->fd);
 	c->fd = -1;
 	out_wipe(c);
