@@ -31,6 +31,36 @@ uint64_t now_wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void daemon_defer_free(struct daemon *d, struct deferred *x, void (*fn)(struct deferred *x))
+{
+	x->next = NULL;
+	x->free = fn;
+	*d->free_tail = x;
+	d->free_tail = &x->next;
+	if (!ev_is_active(&d->reaper))
+		ev_prepare_start(d->loop, &d->reaper);
+}
+
+void daemon_reap(struct daemon *d)
+{
+	struct deferred *x;
+
+	while ((x = d->free_head)) {
+		d->free_head = x->next;
+		if (!d->free_head)
+			d->free_tail = &d->free_head;
+		x->free(x);
+	}
+	ev_prepare_stop(d->loop, &d->reaper);
+}
+
+static void on_reap(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	daemon_reap(w->data);
+}
+
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct daemon *d = w->data;
@@ -75,6 +105,10 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
 	d->start_time = (double)now_wall_ms() / 1000.0;
 	randombytes_buf(d->auth_key, sizeof(d->auth_key));
 	auth_hash(&(struct auth){ 0 }, d->auth_key, d->empty_auth_hash);
+	d->free_head = NULL;
+	d->free_tail = &d->free_head;
+	ev_prepare_init(&d->reaper, on_reap);
+	d->reaper.data = d;
 	session_init(d);
 	if (backend_init(d) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -109,9 +143,10 @@ void daemon_run(struct daemon *d)
 	listener_stop(d);
 	backend_shutdown(d);
 	session_kill_all(d, "mcppoold is shutting down");
-	session_reap(d);
+	daemon_reap(d);
 	stdio_shutdown_all(d->loop);
 	http_shutdown_all(d->loop);
+	daemon_reap(d);
 	ev_signal_stop(d->loop, &d->sigterm_w);
 	ev_signal_stop(d->loop, &d->sigint_w);
 	log_info("stopped");

@@ -25,7 +25,8 @@
 
 struct session {
 	struct daemon *d;
-	struct list_node node; /* d->sessions or d->dead_sessions */
+	struct list_node node; /* on d->sessions until closed */
+	struct deferred free_node;
 	unsigned long serial;  /* for logs */
 	int fd;
 	ev_io rw, ww;
@@ -66,6 +67,10 @@ msgpack_packer *session_reply_begin(struct session *s, uint64_t id, size_t *star
 
 void session_reply_end(struct session *s, size_t start)
 {
+	if (s->dead) {
+		s->out.size = start; /* a closed session's reply goes nowhere */
+		return;
+	}
 	if (frame_end(&s->out, start, s->d->cfg.max_frame) < 0) {
 		session_reply_error(s, s->reply_id, ERR_INTERNAL,
 				    "the reply exceeds the maximum frame size of %zu bytes (MCPPOOL_MAX_FRAME)",
@@ -209,6 +214,8 @@ static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
  */
 static void session_schedule_flush(struct session *s)
 {
+	if (s->dead)
+		return;
 	if (s->out.size - s->out_pos > s->d->cfg.max_output) {
 		session_kill(s, "client does not read its replies");
 		return;
@@ -546,9 +553,10 @@ struct session *session_new(struct daemon *d, int fd)
 	return s;
 }
 
+static void session_free(struct deferred *x);
+
 void session_kill(struct session *s, const char *reason)
 {
-
 	if (s->dead)
 		return;
 	s->dead = true;
@@ -559,9 +567,8 @@ void session_kill(struct session *s, const char *reason)
 	ev_io_stop(s->d->loop, &s->ww);
 	ev_prepare_stop(s->d->loop, &s->flush_w);
 	list_del(&s->node);
-	list_add_tail(&s->d->dead_sessions, &s->node);
 	s->d->nsessions--;
-	ev_idle_start(s->d->loop, &s->d->reaper);
+	daemon_defer_free(s->d, &s->free_node, session_free);
 	log_debug("client %lu: closed: %s", s->serial, reason);
 }
 
@@ -577,16 +584,23 @@ void session_kill_all(struct daemon *d, const char *reason)
 }
 
 /*
- * Runs from the idle watcher, never from inside a callback chain: cancelling
- * requests can close connections, which must not happen under their own feet.
+ * Runs from the daemon's deferred free, never from inside a callback chain:
+ * cancelling requests can close connections, which must not happen under their
+ * own feet. Every watcher of the session is stopped here, whatever armed it.
  */
-static void session_free(struct session *s)
+static void session_free(struct deferred *x)
 {
+	struct session *s = container_of(x, struct session, free_node);
+	struct ev_loop *loop = s->d->loop;
 	struct list_node *pos, *tmp;
 
 	list_for_each_safe(pos, tmp, &s->requests)
 		backend_cancel(list_entry(pos, struct request, session_node), ERR_OK,
 			       "client disconnected");
+	ev_io_stop(loop, &s->rw);
+	ev_io_stop(loop, &s->ww);
+	ev_prepare_stop(loop, &s->flush_w);
+	ev_timer_stop(loop, &s->input_deadline);
 	close(s->fd);
 	frame_reader_destroy(&s->in);
 	msgpack_zone_destroy(&s->zone);
@@ -594,31 +608,10 @@ static void session_free(struct session *s)
 	free(s);
 }
 
-void session_reap(struct daemon *d)
-{
-	struct list_node *pos, *tmp;
-
-	list_for_each_safe(pos, tmp, &d->dead_sessions) {
-		list_del(pos);
-		session_free(list_entry(pos, struct session, node));
-	}
-	ev_idle_stop(d->loop, &d->reaper);
-}
-
-static void on_reap(struct ev_loop *loop, ev_idle *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	session_reap(w->data);
-}
-
 void session_init(struct daemon *d)
 {
 	list_init(&d->sessions);
-	list_init(&d->dead_sessions);
 	list_init(&d->input_waiters);
-	ev_idle_init(&d->reaper, on_reap);
-	d->reaper.data = d;
 }
 
 bool session_is_admin(const struct session *s)
