@@ -1067,37 +1067,43 @@ static void on_linger(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct http_conn *h = w->data;
 	struct list_node *pos, *tmp;
-	bool more = false;
 
 	(void)revents;
 	list_for_each_safe(pos, tmp, &h->xfers) {
 		struct xfer *x = list_entry(pos, struct xfer, link);
-		if (!x->is_request || !x->answered)
-			continue;
-		if (ev_now(loop) - x->answered_at >= LINGER_S) {
+		if (x->is_request && x->answered && ev_now(loop) - x->answered_at >= LINGER_S) {
 			curl_multi_remove_handle(h->multi, x->easy);
 			xfer_free(x);
-		} else {
-			more = true;
 		}
 	}
-	if (more)
-		ev_timer_start(loop, &h->linger);
+	linger_arm(h);
 }
 
+/*
+ * Arms the linger timer for the oldest answered stream still open. The timer
+ * is set each time: a one-shot timer that fired keeps its old, spent time and
+ * would fire again at once, every loop iteration.
+ */
 static void linger_arm(struct http_conn *h)
 {
 	struct list_node *pos;
+	ev_tstamp first = 0;
+	bool any = false;
 
 	if (ev_is_active(&h->linger))
 		return;
 	list_for_each(pos, &h->xfers) {
 		struct xfer *x = list_entry(pos, struct xfer, link);
-		if (x->is_request && x->answered) {
-			ev_timer_start(h->loop, &h->linger);
-			return;
+		if (x->is_request && x->answered && (!any || x->answered_at < first)) {
+			first = x->answered_at;
+			any = true;
 		}
 	}
+	if (!any)
+		return;
+	ev_tstamp wait = first + LINGER_S - ev_now(h->loop);
+	ev_timer_set(&h->linger, wait > 0.001 ? wait : 0.001, 0.);
+	ev_timer_start(h->loop, &h->linger);
 }
 
 /* ---- the transport's operations ---------------------------------------------------- */
