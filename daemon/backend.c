@@ -225,8 +225,11 @@ static void backend_probe(struct backend *be)
 	if (be->probe || be->destroying || !be->was_ready)
 		return;
 	be->probe = mcpconn_request(be->conn, "ping", NULL, 0, on_probe_reply, be);
-	if (be->probe)
+	if (be->probe) {
+		/* A stopped timer keeps only what was left of it: each ping gets the whole timeout. */
+		ev_timer_set(&be->probe_timer, (double)be->d->cfg.ping_timeout_ms / 1000.0, 0.);
 		ev_timer_start(be->d->loop, &be->probe_timer);
+	}
 }
 
 /* The expanded URL and headers of an http entry; every string is wiped when freed. */

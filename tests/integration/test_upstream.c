@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +47,41 @@ static __attribute__((unused)) bool metric_reaches(struct itd *d, const char *na
 	}
 	return false;
 }
+
+/* Writes an executable shell script into the test's directory; returns its path. */
+static void write_script(struct itd *d, const char *name, const char *body)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "#!/bin/sh\n%s", body);
+	fclose(f);
+	cr_assert_eq(chmod(path, 0700), 0);
+}
+
+/* Lines in a file of the test's directory (0 when it does not exist). */
+static unsigned lines_in(struct itd *d, const char *name)
+{
+	char path[512], buf[256];
+	unsigned n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	while (fgets(buf, sizeof(buf), f))
+		n++;
+	fclose(f);
+	return n;
+}
+
+/* The answer to initialize (the first request: id 1), as a server's script prints it. */
+#define SCRIPT_INIT_REPLY \
+	"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2025-11-25\"," \
+	"\"capabilities\":{},\"serverInfo\":{\"name\":\"script\",\"version\":\"1\"}}}"
 
 /* Reads one frame on fd; asserts it is a reply. */
 static void raw_expect_reply(int fd, msgpack_zone *z, uint64_t id)
@@ -93,5 +129,38 @@ Test(upstream, a_reply_to_a_closed_client_and_sigterm_in_one_iteration_are_safe)
 	int st;
 	json_decref(itd_ctl_wait(&d, hang, &st));
 	msgpack_zone_destroy(&z);
+	it_assert_no_children();
+}
+
+/*
+ * A server that answers each ping 0.6 s after it came, with MCPPOOL_PING_TIMEOUT at 1 s,
+ * is alive: every ping gets the whole timeout, not what the last one left.
+ */
+Test(upstream, a_server_answering_pings_slower_than_half_the_timeout_is_kept)
+{
+	const char *env[] = { "MCPPOOL_PING_TIMEOUT=1000", "CLEANUP_INTERVAL=100", NULL };
+	struct itd d;
+	int st;
+
+	itd_start(&d, "{\"mcpServers\": {\"slow\": {\"command\": \"@DIR@/slowping.sh\"}}}", env);
+	write_script(&d, "slowping.sh",
+		     "while read -r line; do\n"
+		     "  id=$(printf '%s' \"$line\" | sed -n 's/.*\"id\":\\([0-9]*\\).*/\\1/p')\n"
+		     "  case \"$line\" in\n"
+		     "  *'\"initialize\"'*) echo '" SCRIPT_INIT_REPLY "' ;;\n"
+		     "  *'\"ping\"'*) (sleep 0.6; echo \"{\\\"jsonrpc\\\":\\\"2.0\\\",\\\"id\\\":$id,\\\"result\\\":{}}\";"
+		     " echo pong >> \"$0.pongs\") & ;;\n"
+		     "  esac\n"
+		     "done\n"
+		     "wait\n");
+	json_t *r = itd_ctl_json(&d, &st, ARGS("warm", "alice", "slow"));
+	cr_assert_eq(st, 0, "warm failed");
+	json_decref(r);
+	for (int i = 0; i < 100 && lines_in(&d, "slowping.sh.pongs") < 5; i++)
+		it_sleep_ms(100);
+	cr_assert_geq(lines_in(&d, "slowping.sh.pongs"), 5, "the server answered fewer than 5 pings");
+	cr_assert_eq(metric(&d, "mcppool_upstream_hung_total"), 0, "a live server was closed as hung");
+	cr_assert_not(itd_log_contains(&d, "stopped answering"));
+	itd_stop(&d);
 	it_assert_no_children();
 }
