@@ -118,17 +118,19 @@ static void failures_sweep(struct daemon *d)
 /* ---- connections ----------------------------------------------------------- */
 
 /*
- * Ends a connection: its requests get code/reason, its child is shut down, and
- * (with remove) its entry leaves the pool. Re-entry from the replies it
- * triggers is a no-op.
+ * Ends a connection, the one place that does: it is counted under why, its
+ * requests get code/reason, its child is shut down, and (with remove) its entry
+ * leaves the pool. Re-entry from the replies it triggers is a no-op.
  */
-static void backend_destroy(struct backend *be, bool remove, int code, const char *reason)
+static void backend_destroy(struct backend *be, bool remove, enum close_reason why, int code,
+			    const char *reason)
 {
 	struct daemon *d = be->d;
 
 	if (be->destroying)
 		return;
 	be->destroying = true;
+	d->metrics.closed[why]++;
 	ev_timer_stop(d->loop, &be->probe_timer);
 	mcpconn_close(be->conn, code, reason);
 	if (remove)
@@ -136,18 +138,17 @@ static void backend_destroy(struct backend *be, bool remove, int code, const cha
 	free(be);
 }
 
-/* The pool closes an idle connection: eviction, sweep or retire. */
+/*
+ * The pool closes an idle connection: eviction, sweep or retire. Why is known
+ * by whoever called into the pool, which sets d->pool_closing first.
+ */
 static void on_pool_close(void *ctx, struct pool_entry *e, const char *reason)
 {
 	struct daemon *d = ctx;
 	struct backend *be = e->conn;
 
-	if (strcmp(reason, "idle timeout") == 0)
-		d->metrics.idle_closed++;
-	else if (strncmp(reason, "evicted:", 8) == 0)
-		d->metrics.evictions++;
 	log_info("[%s] closing: %s", e->key, reason);
-	backend_destroy(be, false, ERR_UPSTREAM_CLOSED, reason);
+	backend_destroy(be, false, d->pool_closing, ERR_UPSTREAM_CLOSED, reason);
 }
 
 static void on_conn_ready(void *ctx, struct mcpconn *c)
@@ -163,16 +164,15 @@ static void on_conn_ready(void *ctx, struct mcpconn *c)
 	pool_mark_ready(be->d->pool, be->entry, &now);
 }
 
-static void on_conn_dead(void *ctx, struct mcpconn *c, int code, const char *reason)
+static void on_conn_dead(void *ctx, struct mcpconn *c, int code, enum close_reason why,
+			 const char *reason)
 {
 	struct backend *be = ctx;
 	(void)c;
 
-	if (be->was_ready)
-		be->d->metrics.upstream_lost++;
-	else
+	if (!be->was_ready)
 		failure_record(be->d, be->entry->key, be->entry->auth_hash, reason);
-	backend_destroy(be, true, code, reason);
+	backend_destroy(be, true, why, code, reason);
 }
 
 static const struct mcpconn_callbacks conn_cb = {
@@ -215,8 +215,7 @@ static void on_probe_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 		 "the server stopped answering (no reply to a ping within %llu ms)",
 		 (unsigned long long)d->cfg.ping_timeout_ms);
 	log_warn("[%s] %s: closing the connection", be->entry->key, reason);
-	d->metrics.upstream_hung++;
-	backend_destroy(be, true, ERR_UPSTREAM_CLOSED, reason);
+	backend_destroy(be, true, CLOSE_HUNG, ERR_UPSTREAM_CLOSED, reason);
 }
 
 /* Pings be's server unless a ping is already out or the connection is not serving. */
@@ -279,7 +278,8 @@ static struct mcpconn *open_conn(struct daemon *d, struct backend *be, const str
 		.transport = { .tag = key,
 			       .kill_timeout_ms = d->cfg.kill_timeout_ms,
 			       .request_timeout_ms = d->cfg.request_timeout_ms,
-			       .max_message = d->cfg.max_message },
+			       .max_message = d->cfg.max_message,
+			       .max_queue = d->cfg.max_stdin_queue },
 		.start_timeout_ms = d->cfg.start_timeout_ms,
 	};
 	struct transport_spec ts = { .kind = call->entry->transport };
@@ -313,6 +313,7 @@ static struct backend *backend_start(struct daemon *d, struct session *s, uint64
 	struct backend *be;
 	char err[512];
 
+	d->pool_closing = CLOSE_EVICTED;
 	if (pool_make_room(d->pool, call->user) < 0) {
 		session_reply_error(s, client_id, ERR_POOL_EXHAUSTED,
 				    "no room for %s: user has %u of %u connections, pool has %u of %u, "
@@ -381,6 +382,7 @@ static struct backend *backend_acquire(struct daemon *d, struct session *s, uint
 	if (e) {
 		log_info("[%s] auth changed: retiring the connection", key);
 		d->metrics.auth_reconnects++;
+		d->pool_closing = CLOSE_RETIRED;
 		pool_retire(d->pool, e, "auth changed");
 	}
 	if ((wait = failure_wait(d, key, hash, &why))) {
@@ -408,7 +410,7 @@ static void request_finish(struct request *r)
 	free(r);
 	if (pool_request_end(d->pool, be->entry, &now)) {
 		log_info("[%s] drained: closing", be->entry->key);
-		backend_destroy(be, true, ERR_UPSTREAM_CLOSED, "drained");
+		backend_destroy(be, true, CLOSE_RETIRED, ERR_UPSTREAM_CLOSED, "drained");
 	}
 }
 
@@ -549,7 +551,10 @@ out:
 size_t backend_cleanup(struct daemon *d)
 {
 	struct pool_clock now = clock_now();
-	size_t n = pool_sweep(d->pool, &now, d->cfg.connection_timeout_ms);
+	size_t n;
+
+	d->pool_closing = CLOSE_IDLE;
+	n = pool_sweep(d->pool, &now, d->cfg.connection_timeout_ms);
 
 	failures_sweep(d);
 	if (n)
@@ -559,6 +564,7 @@ size_t backend_cleanup(struct daemon *d)
 
 size_t backend_evict(struct daemon *d, const char *user, const char *mcp)
 {
+	d->pool_closing = CLOSE_RETIRED;
 	return pool_evict(d->pool, user, mcp);
 }
 
@@ -613,7 +619,8 @@ void backend_shutdown(struct daemon *d)
 	if (all) {
 		pool_foreach_entry(d->pool, collect_entry, &cursor);
 		for (unsigned i = 0; i < n; i++)
-			backend_destroy(all[i], true, ERR_SHUTTING_DOWN, "mcppoold is shutting down");
+			backend_destroy(all[i], true, CLOSE_SHUTDOWN, ERR_SHUTTING_DOWN,
+					"mcppoold is shutting down");
 		free(all);
 	}
 	pool_free(d->pool);

@@ -38,6 +38,10 @@ enum var_id {
 	V_BUSY_POLL,
 	V_MAX_INPUT,
 	V_PING_TIMEOUT,
+	V_MAX_STDIN_QUEUE,
+	V_HELLO_TIMEOUT,
+	V_MAX_OUTPUT_TOTAL,
+	V_OUTPUT_STALL,
 	V_NUMERIC_COUNT,
 	V_LOG_LEVEL = V_NUMERIC_COUNT,
 	V_SOCKET,
@@ -63,6 +67,10 @@ static const char *const var_names[V__COUNT] = {
 	[V_BUSY_POLL] = "MCPPOOL_BUSY_POLL_US",
 	[V_MAX_INPUT] = "MCPPOOL_MAX_INPUT",
 	[V_PING_TIMEOUT] = "MCPPOOL_PING_TIMEOUT",
+	[V_MAX_STDIN_QUEUE] = "MCPPOOL_MAX_STDIN_QUEUE",
+	[V_HELLO_TIMEOUT] = "MCPPOOL_HELLO_TIMEOUT",
+	[V_MAX_OUTPUT_TOTAL] = "MCPPOOL_MAX_OUTPUT_TOTAL",
+	[V_OUTPUT_STALL] = "MCPPOOL_OUTPUT_STALL_TIMEOUT",
 	[V_LOG_LEVEL] = "MCPPOOL_LOG_LEVEL",
 	[V_SOCKET] = "MCPPOOL_SOCKET",
 	[V_SOCKET_GROUP] = "MCPPOOL_SOCKET_GROUP",
@@ -98,6 +106,10 @@ static const struct num_var num_vars[V_NUMERIC_COUNT] = {
 	[V_BUSY_POLL] = NUM(NUM_UNSIGNED, busy_poll_us, 0, 10000, 0, "microseconds"),
 	[V_MAX_INPUT] = NUM(NUM_SIZE, max_input, 1048576, 68719476736ULL, 268435456, "a byte count"),
 	[V_PING_TIMEOUT] = NUM(NUM_U64, ping_timeout_ms, 1, CONFIG_MAX_MS, 10000, "milliseconds"),
+	[V_MAX_STDIN_QUEUE] = NUM(NUM_SIZE, max_stdin_queue, 65536, 68719476736ULL, 67108864, "a byte count"),
+	[V_HELLO_TIMEOUT] = NUM(NUM_U64, hello_timeout_ms, 1, CONFIG_MAX_MS, 10000, "milliseconds"),
+	[V_MAX_OUTPUT_TOTAL] = NUM(NUM_SIZE, max_output_total, 1024, 68719476736ULL, 1073741824, "a byte count"),
+	[V_OUTPUT_STALL] = NUM(NUM_U64, output_stall_ms, 1, CONFIG_MAX_MS, 30000, "milliseconds"),
 };
 
 /* Values of known keys found in the .env file (malloc'd; NULL when absent). */

@@ -64,6 +64,7 @@ struct daemon {
 	/* backend.c */
 	ev_timer sweep_timer;
 	struct hmap *start_failures; /* key -> backoff record */
+	enum close_reason pool_closing; /* why the pool's on_close is called: set before each pool call that may close */
 
 	/* MCPPOOL_BUSY_POLL_US: while active, the loop polls instead of sleeping. */
 	ev_idle busy_poll;

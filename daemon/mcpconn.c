@@ -1,4 +1,5 @@
 /* An MCP client session over one transport: lifecycle, JSON-RPC ids, multiplexing. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ struct mcpconn {
 	uint64_t start_timeout_ms;
 	ev_timer death_timer; /* reports a failure found where a callback may not run */
 	int death_code;
+	enum close_reason death_why;
 	char death_reason[128];
 	uint64_t next_id;
 	char version[32];
@@ -162,18 +164,19 @@ static char *line_of(json_t *msg, size_t *len)
 	return line;
 }
 
-static void set_dead(struct mcpconn *c, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void set_dead(struct mcpconn *c, int code, enum close_reason why, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /*
  * Reports a failure from the next loop iteration: the caller may be the owner
  * itself (mcpconn_request), which must not be called back from inside.
  */
-static void defer_death(struct mcpconn *c, int code, const char *reason)
+static void defer_death(struct mcpconn *c, int code, enum close_reason why, const char *reason)
 {
 	if (ev_is_active(&c->death_timer))
 		return;
 	c->death_code = code;
+	c->death_why = why;
 	snprintf(c->death_reason, sizeof(c->death_reason), "%s", reason);
 	ev_timer_start(c->loop, &c->death_timer);
 }
@@ -182,9 +185,17 @@ static void send_line(struct mcpconn *c, const char *line, size_t len)
 {
 	if (c->state == MCPCONN_DEAD || c->state == MCPCONN_CLOSED)
 		return;
-	if (c->t.ops->send(c->t.impl, line, len) < 0)
-		defer_death(c, c->state == MCPCONN_STARTING ? ERR_UPSTREAM_START_FAILED
-							    : ERR_UPSTREAM_CLOSED,
+	bool starting = c->state == MCPCONN_STARTING;
+
+	if (c->t.ops->send(c->t.impl, line, len) == 0)
+		return;
+	if (errno == ENOBUFS)
+		defer_death(c, starting ? ERR_UPSTREAM_START_FAILED : ERR_UPSTREAM_CLOSED,
+			    CLOSE_STDIN_FULL, "the server does not read its stdin (more than "
+			    "MCPPOOL_MAX_STDIN_QUEUE bytes wait for it)");
+	else
+		defer_death(c, starting ? ERR_UPSTREAM_START_FAILED : ERR_UPSTREAM_CLOSED,
+			    starting ? CLOSE_START_FAILED : CLOSE_LOST,
 			    "the transport refused the message (stdin closed or HTTP failure)");
 }
 
@@ -195,7 +206,8 @@ static void send_json(struct mcpconn *c, json_t *msg)
 	char *line = msg ? line_of(msg, &len) : NULL;
 	json_decref(msg);
 	if (!line) {
-		defer_death(c, ERR_INTERNAL, "out of memory serialising a message");
+		defer_death(c, ERR_INTERNAL, c->state == MCPCONN_STARTING ? CLOSE_START_FAILED : CLOSE_LOST,
+			    "out of memory serialising a message");
 		return;
 	}
 	send_line(c, line, len);
@@ -274,7 +286,7 @@ static void leave(struct mcpconn *c)
 		mcpconn_free(c);
 }
 
-static void set_dead(struct mcpconn *c, int code, const char *fmt, ...)
+static void set_dead(struct mcpconn *c, int code, enum close_reason why, const char *fmt, ...)
 {
 	char reason[512];
 	va_list ap;
@@ -289,7 +301,7 @@ static void set_dead(struct mcpconn *c, int code, const char *fmt, ...)
 	ev_timer_stop(c->loop, &c->death_timer);
 	log_warn("[%s] connection lost: %s", c->tag, reason);
 	enter(c);
-	c->cb->on_dead(c->ctx, c, code, reason);
+	c->cb->on_dead(c->ctx, c, code, why, reason);
 	leave(c);
 }
 
@@ -321,18 +333,18 @@ static void on_initialize_reply(void *arg, const struct mcp_reply *r)
 		return; /* dying: set_dead() already reported why */
 	if (r->code == ERR_UPSTREAM_ERROR) {
 		const char *msg = json_string_value(json_object_get(r->rpc_error, "message"));
-		set_dead(c, ERR_UPSTREAM_START_FAILED, "initialize failed: %s",
+		set_dead(c, ERR_UPSTREAM_START_FAILED, CLOSE_START_FAILED, "initialize failed: %s",
 			 msg ? msg : "error without message");
 		return;
 	}
 	if (r->code != ERR_OK) {
-		set_dead(c, ERR_UPSTREAM_START_FAILED, "initialize failed: %s", r->message);
+		set_dead(c, ERR_UPSTREAM_START_FAILED, CLOSE_START_FAILED, "initialize failed: %s", r->message);
 		return;
 	}
 	json_t *result = json_loadb(r->result, r->result_len, 0, NULL);
 	v = json_string_value(json_object_get(result, "protocolVersion"));
 	if (!v || !mcp_version_supported(v)) {
-		set_dead(c, ERR_UPSTREAM_START_FAILED,
+		set_dead(c, ERR_UPSTREAM_START_FAILED, CLOSE_START_FAILED,
 			 "server answered protocol version \"%.40s\"; mcppool accepts "
 			 "2025-11-25, 2025-06-18, 2025-03-26 and 2024-11-05", v ? v : "(none)");
 		json_decref(result);
@@ -360,7 +372,7 @@ static void on_start_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	enter(c);
-	set_dead(c, ERR_UPSTREAM_START_FAILED,
+	set_dead(c, ERR_UPSTREAM_START_FAILED, CLOSE_START_FAILED,
 		 "server did not answer initialize within %" PRIu64 " ms", c->start_timeout_ms);
 	leave(c);
 }
@@ -371,7 +383,7 @@ static void on_death_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	enter(c);
-	set_dead(c, c->death_code, "%s", c->death_reason);
+	set_dead(c, c->death_code, c->death_why, "%s", c->death_reason);
 	leave(c);
 }
 
@@ -493,8 +505,10 @@ static void on_closed(void *ctx, const char *reason)
 {
 	struct mcpconn *c = ctx;
 	enter(c);
-	set_dead(c, c->state == MCPCONN_STARTING ? ERR_UPSTREAM_START_FAILED : ERR_UPSTREAM_CLOSED,
-		 "server %s", reason);
+	bool starting = c->state == MCPCONN_STARTING;
+
+	set_dead(c, starting ? ERR_UPSTREAM_START_FAILED : ERR_UPSTREAM_CLOSED,
+		 starting ? CLOSE_START_FAILED : CLOSE_LOST, "server %s", reason);
 	leave(c);
 }
 

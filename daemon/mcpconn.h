@@ -10,6 +10,7 @@
 #include <ev.h>
 #include <jansson.h>
 
+#include "metrics.h"
 #include "transport.h"
 
 struct jsonrpc_msg;
@@ -52,11 +53,13 @@ struct mcpconn_callbacks {
 	void (*on_ready)(void *ctx, struct mcpconn *c);
 	/*
 	 * The connection is gone: start failed (code ERR_UPSTREAM_START_FAILED) or
-	 * the child exited or broke the protocol (ERR_UPSTREAM_CLOSED). Called at
-	 * most once. The owner must call mcpconn_close() (which fails whatever is
-	 * still in flight with this code and reason).
+	 * the child exited or broke the protocol (ERR_UPSTREAM_CLOSED); why is
+	 * CLOSE_START_FAILED, CLOSE_LOST or CLOSE_STDIN_FULL. Called at most once.
+	 * The owner must call mcpconn_close() (which fails whatever is still in
+	 * flight with this code and reason).
 	 */
-	void (*on_dead)(void *ctx, struct mcpconn *c, int code, const char *reason);
+	void (*on_dead)(void *ctx, struct mcpconn *c, int code, enum close_reason why,
+			const char *reason);
 };
 
 struct mcpconn_options {

@@ -74,6 +74,7 @@ struct stdio_child {
 	struct line_buf out;
 	struct err_lines err;
 	struct out_queue q;
+	size_t max_queue; /* 0: unbounded */
 	char *tag;
 	struct stdio_callbacks cb;
 	void *ctx;
@@ -319,6 +320,7 @@ static struct stdio_child *child_new(struct ev_loop *loop, const struct stdio_op
 	c->grace = (double)opt->kill_timeout_ms / 1000.0;
 	c->out.limit = opt->max_line + 1;
 	c->err.per_sec = opt->stderr_lines_per_sec;
+	c->max_queue = opt->max_queue;
 	c->err.second = (uint64_t)ev_now(loop);
 	c->cb = *cb;
 	c->ctx = ctx;
@@ -574,6 +576,10 @@ int stdio_write(struct stdio_child *c, const char *data, size_t len)
 {
 	if (c->in_fd < 0) {
 		errno = EPIPE;
+		return -1;
+	}
+	if (c->max_queue && c->q.len - c->q.pos > c->max_queue) {
+		errno = ENOBUFS;
 		return -1;
 	}
 	if (queue_append(&c->q, data, len) < 0) {

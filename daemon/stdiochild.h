@@ -51,6 +51,7 @@ struct stdio_options {
 	uint64_t kill_timeout_ms;      /* grace of each shutdown step */
 	const char *log_tag;           /* e.g. the pool key "alice:github"; copied */
 	unsigned stderr_lines_per_sec; /* stderr lines logged per second (0: none); more are counted */
+	size_t max_queue;              /* bytes waiting for stdin beyond which writes fail (0: no bound) */
 };
 
 /* Stderr lines longer than this are cut; the rest up to the newline is dropped. */
@@ -74,7 +75,8 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 /*
  * Queues len bytes of data for the child's stdin; whatever the pipe takes now
  * is written at once, the rest when it is writable. Returns 0, or -1 when stdin
- * is closed or broken (the child closed it or exited: EPIPE), or on ENOMEM.
+ * is closed or broken (the child closed it or exited: EPIPE), when more than
+ * max_queue bytes already wait (ENOBUFS: the child does not read), or on ENOMEM.
  */
 int stdio_write(struct stdio_child *c, const char *data, size_t len);
 

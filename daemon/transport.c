@@ -45,6 +45,7 @@ static int open_stdio(struct transport *t, struct ev_loop *loop, const struct tr
 		.kill_timeout_ms = opt->kill_timeout_ms,
 		.log_tag = opt->tag,
 		.stderr_lines_per_sec = STDERR_LINES_PER_SEC,
+		.max_queue = opt->max_queue,
 	};
 	/* The callback shapes are the same by design; stdio_spawn() copies them. */
 	struct stdio_callbacks scb = { .on_line = cb->on_message, .on_closed = cb->on_closed };

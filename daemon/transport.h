@@ -20,7 +20,10 @@ struct transport_callbacks {
 
 struct transport_ops {
 	const char *name; /* "stdio", "http": shown in pool-status */
-	/* Sends one message; line ends with '\n'. 0, or -1 when the transport is broken. */
+	/*
+	 * Sends one message; line ends with '\n'. 0, or -1 when the transport is
+	 * broken (errno ENOBUFS: the server does not read what it is sent).
+	 */
 	int (*send)(void *impl, const char *line, size_t len);
 	/* The session's protocol version is known (HTTP sends it as a header from now on). */
 	void (*negotiated)(void *impl, const char *version);
@@ -49,6 +52,7 @@ struct transport_options {
 	uint64_t kill_timeout_ms; /* stdio: each grace step of closing the child */
 	uint64_t request_timeout_ms; /* http: bound of one HTTP exchange */
 	size_t max_message;       /* bound of one message */
+	size_t max_queue;         /* stdio: bytes waiting for stdin beyond which send() fails with ENOBUFS */
 };
 
 /*

@@ -38,7 +38,7 @@ static long long metric(struct itd *d, const char *name)
 }
 
 /* Polls metric name until it reaches at least want; false after ms. */
-static __attribute__((unused)) bool metric_reaches(struct itd *d, const char *name, long long want, unsigned ms)
+static bool metric_reaches(struct itd *d, const char *name, long long want, unsigned ms)
 {
 	for (unsigned waited = 0; waited < ms; waited += 50) {
 		if (metric(d, name) >= want)
@@ -161,6 +161,50 @@ Test(upstream, a_server_answering_pings_slower_than_half_the_timeout_is_kept)
 	cr_assert_geq(lines_in(&d, "slowping.sh.pongs"), 5, "the server answered fewer than 5 pings");
 	cr_assert_eq(metric(&d, "mcppool_upstream_hung_total"), 0, "a live server was closed as hung");
 	cr_assert_not(itd_log_contains(&d, "stopped answering"));
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* Resident memory of a process, in KiB. */
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/*
+ * A server that floods requests (pings) and never reads its stdin: the
+ * answers waiting for it are bounded by MCPPOOL_MAX_STDIN_QUEUE, past which
+ * the connection is closed as broken and counted.
+ */
+Test(upstream, a_server_that_floods_and_never_reads_its_stdin_is_closed_and_counted)
+{
+	const char *env[] = { "MCPPOOL_MAX_STDIN_QUEUE=1048576", NULL };
+	struct itd d;
+	int st;
+
+	itd_start(&d, "{\"mcpServers\": {\"flood\": {\"command\": \"@DIR@/flood.sh\"}}}", env);
+	write_script(&d, "flood.sh",
+		     "read -r line\n"
+		     "echo '" SCRIPT_INIT_REPLY "'\n"
+		     "exec yes '{\"jsonrpc\":\"2.0\",\"id\":\"p\",\"method\":\"ping\"}'\n");
+	json_t *r = itd_ctl_json(&d, &st, ARGS("warm", "alice", "flood"));
+	json_decref(r);
+	cr_assert(metric_reaches(&d, "mcppool_connections_closed_total{reason=\"stdin_full\"}", 1,
+				 10000),
+		  "the flooding server was not closed");
+	cr_assert_lt(rss_kib(d.pid), 64 * 1024, "the daemon holds %ld KiB", rss_kib(d.pid));
+	cr_assert(itd_log_contains(&d, "does not read its stdin"));
 	itd_stop(&d);
 	it_assert_no_children();
 }
