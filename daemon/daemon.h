@@ -58,6 +58,7 @@ struct daemon {
 	/* session.c */
 	struct list_node sessions;     /* struct session, by node; closed ones leave it */
 	unsigned nsessions;
+	size_t output_queued;             /* bytes of replies waiting for all clients (MCPPOOL_MAX_OUTPUT_TOTAL) */
 	size_t input_reserved;            /* of MCPPOOL_MAX_INPUT, held by large frames being read */
 	struct list_node input_waiters;   /* sessions paused until a large frame fits, oldest first */
 

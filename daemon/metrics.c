@@ -123,6 +123,13 @@ char *metrics_render(const struct daemon *d)
 		    (unsigned long long)m->closed[r]);
 	counter(&t, "clients_accepted_total", "App connections accepted.", m->clients_accepted);
 	counter(&t, "bad_frames_total", "Frames answered with BAD_REQUEST.", m->frames_bad);
+	gauge(&t, "output_queued_bytes", "Bytes of replies waiting for all clients together.",
+	      d->output_queued);
+	counter(&t, "slow_clients_closed_total",
+		"Clients closed because they did not take their replies (MCPPOOL_MAX_OUTPUT, "
+		"MCPPOOL_MAX_OUTPUT_TOTAL, MCPPOOL_OUTPUT_STALL_TIMEOUT).", m->slow_clients_closed);
+	counter(&t, "hello_timeouts_total", "Clients closed because they sent no hello in time.",
+		m->hello_timeouts);
 	gauge(&t, "input_reserved_bytes", "Bytes of MCPPOOL_MAX_INPUT held by large frames being read.",
 	      d->input_reserved);
 	counter(&t, "input_waits_total",

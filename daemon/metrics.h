@@ -36,6 +36,8 @@ struct metrics {
 	uint64_t closed[CLOSE__COUNT];  /* connections closed, by why */
 	uint64_t clients_accepted;
 	uint64_t frames_bad;            /* frames answered with BAD_REQUEST */
+	uint64_t slow_clients_closed;   /* clients closed because they did not take their replies */
+	uint64_t hello_timeouts;        /* clients closed because they sent no hello in time */
 	uint64_t input_waits;           /* times a client paused until its large frame fit MCPPOOL_MAX_INPUT */
 };
 

@@ -3,12 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
+#include "errcode.h"
 #include "harness.h"
 
 TestSuite(upstream, .init = it_subreaper, .timeout = 60);
@@ -206,5 +208,141 @@ Test(upstream, a_server_that_floods_and_never_reads_its_stdin_is_closed_and_coun
 	cr_assert_lt(rss_kib(d.pid), 64 * 1024, "the daemon holds %ld KiB", rss_kib(d.pid));
 	cr_assert(itd_log_contains(&d, "does not read its stdin"));
 	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* A client that connects and says nothing is told why, then closed: it holds no slot for ever. */
+Test(upstream, a_client_without_hello_gets_an_error_and_is_closed)
+{
+	const char *env[] = { "MCPPOOL_HELLO_TIMEOUT=300", NULL };
+	struct wire_msg m;
+	msgpack_zone z;
+	struct itd d;
+	int fd;
+
+	msgpack_zone_init(&z, 4096);
+	itd_start(&d, NULL, env);
+	fd = it_raw_connect(&d);
+	cr_assert_eq(it_raw_recv(fd, &z, &m, 5000), 0, "no error frame before the close");
+	cr_assert_eq(m.type, WIRE_REPLY);
+	cr_assert_eq(m.id, 0);
+	cr_assert_not_null(m.error);
+	cr_assert_eq(m.err_code, ERR_BAD_REQUEST);
+	cr_assert(memmem(m.err_message, m.err_message_len, "hello", 5), "%.*s",
+		  (int)m.err_message_len, m.err_message);
+	cr_assert_eq(it_raw_recv(fd, &z, &m, 5000), -1, "the connection stayed open");
+	close(fd);
+	cr_assert_eq(metric(&d, "mcppool_hello_timeouts_total"), 1);
+	itd_stop(&d);
+	msgpack_zone_destroy(&z);
+	it_assert_no_children();
+}
+
+/* A client that said hello in time is not closed by the deadline. */
+Test(upstream, a_client_that_said_hello_outlives_the_hello_deadline)
+{
+	const char *env[] = { "MCPPOOL_HELLO_TIMEOUT=200", NULL };
+	msgpack_zone z;
+	struct itd d;
+	int fd;
+
+	msgpack_zone_init(&z, 4096);
+	itd_start(&d, NULL, env);
+	fd = it_raw_connect(&d);
+	it_raw_hello(fd, 1);
+	raw_expect_reply(fd, &z, 1);
+	it_sleep_ms(600);
+	it_raw_request(fd, 2, "servers", NULL);
+	raw_expect_reply(fd, &z, 2);
+	close(fd);
+	itd_stop(&d);
+	msgpack_zone_destroy(&z);
+	it_assert_no_children();
+}
+
+/* Sends n calls of the fixture's big tool (bytes each) on fd, reading nothing. */
+static void send_big_calls(int fd, uint64_t first_id, unsigned n, unsigned bytes)
+{
+	char params[200];
+
+	snprintf(params, sizeof(params),
+		 "{\"user\": \"alice\", \"mcp\": \"demo\", \"tool\": \"big\", "
+		 "\"arguments\": {\"bytes\": %u}}", bytes);
+	for (unsigned i = 0; i < n; i++)
+		it_raw_request(fd, first_id + i, "call", params);
+}
+
+/* Reads fd until EOF (true) or until ms pass with the connection still open (false). */
+static bool reads_to_eof(int fd, unsigned ms)
+{
+	char buf[65536];
+
+	for (unsigned waited = 0; waited < ms; waited += 10) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0)
+			return true;
+		if (n < 0)
+			it_sleep_ms(10);
+	}
+	return false;
+}
+
+/* A client whose replies pile up because it reads nothing is closed once it has taken none for the stall timeout. */
+Test(upstream, a_client_that_takes_no_replies_is_closed_after_the_stall_timeout)
+{
+	const char *env[] = { "MCPPOOL_OUTPUT_STALL_TIMEOUT=500", NULL };
+	msgpack_zone z;
+	struct itd d;
+	int fd;
+
+	msgpack_zone_init(&z, 4096);
+	itd_start(&d, NULL, env);
+	fd = it_raw_connect(&d);
+	it_raw_hello(fd, 1);
+	raw_expect_reply(fd, &z, 1);
+	send_big_calls(fd, 2, 40, 200000);
+	cr_assert(metric_reaches(&d, "mcppool_slow_clients_closed_total", 1, 10000),
+		  "the client that reads nothing was not closed");
+	cr_assert(reads_to_eof(fd, 5000), "the connection stayed open");
+	/* What is left is the asking mcpctl's own hello reply, not yet written. */
+	cr_assert_lt(metric(&d, "mcppool_output_queued_bytes"), 1000);
+	close(fd);
+	itd_stop(&d);
+	msgpack_zone_destroy(&z);
+	it_assert_no_children();
+}
+
+/*
+ * Replies piling up for many clients are bounded all together: past
+ * MCPPOOL_MAX_OUTPUT_TOTAL the clients holding the most are closed, well
+ * before the per-client MCPPOOL_MAX_OUTPUT or the stall timeout would.
+ */
+Test(upstream, replies_piling_up_for_many_clients_are_bounded_all_together)
+{
+	const char *env[] = { "MCPPOOL_MAX_OUTPUT_TOTAL=4000000", NULL };
+	msgpack_zone z;
+	struct itd d;
+	int fds[4];
+
+	msgpack_zone_init(&z, 4096);
+	itd_start(&d, NULL, env);
+	for (int i = 0; i < 4; i++) {
+		fds[i] = it_raw_connect(&d);
+		it_raw_hello(fds[i], 1);
+		raw_expect_reply(fds[i], &z, 1);
+	}
+	for (int i = 0; i < 4; i++)
+		send_big_calls(fds[i], 2, 15, 200000); /* 3 MB each, 12 MB in all */
+	cr_assert(metric_reaches(&d, "mcppool_slow_clients_closed_total", 1, 10000),
+		  "no client was closed");
+	cr_assert_leq(metric(&d, "mcppool_output_queued_bytes"), 4000000);
+	unsigned closed = 0;
+	for (int i = 0; i < 4; i++)
+		closed += reads_to_eof(fds[i], 3000);
+	cr_assert_geq(closed, 1, "every connection stayed open");
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+	itd_stop(&d);
+	msgpack_zone_destroy(&z);
 	it_assert_no_children();
 }
