@@ -9,7 +9,7 @@
 #include <sodium.h>
 
 #include "auth.h"
-#include "backend.h"
+#include "upstream.h"
 #include "daemon.h"
 #include "httpconn.h"
 #include "listener.h"
@@ -110,12 +110,12 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
 	ev_prepare_init(&d->reaper, on_reap);
 	d->reaper.data = d;
 	session_init(d);
-	if (backend_init(d) < 0) {
+	if (upstream_init(d) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	if (listener_start(d, err, errlen) < 0) {
-		backend_shutdown(d);
+		upstream_shutdown(d);
 		return -1;
 	}
 	ev_signal_init(&d->sigterm_w, on_stop_signal, SIGTERM);
@@ -141,7 +141,7 @@ void daemon_run(struct daemon *d)
 	d->stopping = true;
 	ev_idle_stop(d->loop, &d->busy_poll);
 	listener_stop(d);
-	backend_shutdown(d);
+	upstream_shutdown(d);
 	session_kill_all(d, "mcppoold is shutting down");
 	daemon_reap(d);
 	stdio_shutdown_all(d->loop);

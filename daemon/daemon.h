@@ -62,7 +62,7 @@ struct daemon {
 	size_t input_reserved;            /* of MCPPOOL_MAX_INPUT, held by large frames being read */
 	struct list_node input_waiters;   /* sessions paused until a large frame fits, oldest first */
 
-	/* backend.c */
+	/* upstream.c */
 	ev_timer sweep_timer;
 	struct hmap *start_failures; /* key -> backoff record */
 	enum close_reason pool_closing; /* why the pool's on_close is called: set before each pool call that may close */

@@ -648,32 +648,17 @@ static struct xfer *xfer_new(struct http_conn *h, bool post)
 	return x;
 }
 
-/* Copies a JSON-RPC id as compact JSON text ("" when absent or too long). */
-static void id_text(json_t *id, char *out, size_t outlen)
+/* What the transport needs of an outgoing message, from what the upstream says it is. */
+static void classify(const struct transport_msg *msg, struct outinfo *info)
 {
-	char *s = id && !json_is_null(id) ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-
-	out[0] = '\0';
-	if (s && strlen(s) < outlen)
-		memcpy(out, s, strlen(s) + 1);
-	free(s);
-}
-
-static void classify(const char *body, size_t len, struct outinfo *info)
-{
-	json_t *msg = json_loadb(body, len, 0, NULL);
-	const char *method = json_string_value(json_object_get(msg, "method"));
-	json_t *id = json_object_get(msg, "id");
-
 	memset(info, 0, sizeof(*info));
-	if (method && id && !json_is_null(id)) {
+	if (msg->kind == TRANSPORT_MSG_REQUEST) {
 		info->is_request = true;
-		id_text(id, info->id, sizeof(info->id));
-	} else if (method && strcmp(method, "notifications/cancelled") == 0) {
-		id_text(json_object_get(json_object_get(msg, "params"), "requestId"), info->cancels,
-			sizeof(info->cancels));
+		snprintf(info->id, sizeof(info->id), "%llu", (unsigned long long)msg->id);
+	} else if (msg->cancels) {
+		snprintf(info->cancels, sizeof(info->cancels), "%llu",
+			 (unsigned long long)msg->cancels);
 	}
-	json_decref(msg);
 }
 
 /* Starts the POST of one message. -1 on failure (nothing started). */
@@ -1108,7 +1093,7 @@ static void linger_arm(struct http_conn *h)
 
 /* ---- the transport's operations ---------------------------------------------------- */
 
-static int http_send(void *impl, const char *line, size_t len)
+static int http_send(void *impl, const char *line, size_t len, const struct transport_msg *msg)
 {
 	struct http_conn *h = impl;
 	struct outinfo info;
@@ -1117,7 +1102,7 @@ static int http_send(void *impl, const char *line, size_t len)
 		return -1;
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
-	classify(line, len, &info);
+	classify(msg, &info);
 	if (info.cancels[0])
 		forget_request(h, info.cancels);
 	if (h->barrier || h->out_head) {

@@ -8,7 +8,7 @@
 
 /*
  * Why a pooled connection closed. Each close is counted once, under one of
- * these, by the one function that closes connections (backend.c).
+ * these, by the one function that closes connections (upstream_close in upstream.c).
  */
 enum close_reason {
 	CLOSE_IDLE,         /* idle longer than CONNECTION_TIMEOUT (sweep or cleanup) */

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "upstream.h"
 #include "daemon.h"
 #include "errcode.h"
 #include "frame.h"
@@ -376,7 +376,7 @@ static void handle_notify(struct session *s, const struct wire_msg *m)
 	}
 	id = wire_map_get(m->params, "id");
 	if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-		backend_cancel_by_client_id(s, id->via.u64);
+		upstream_cancel_by_client_id(s, id->via.u64);
 }
 
 static void dispatch_frame(struct session *s, const char *payload, size_t len)
@@ -687,7 +687,7 @@ static void session_free(struct deferred *x)
 	struct list_node *pos, *tmp;
 
 	list_for_each_safe(pos, tmp, &s->requests)
-		backend_cancel(list_entry(pos, struct request, session_node), ERR_OK,
+		upstream_cancel(list_entry(pos, struct request, session_node), ERR_OK,
 			       "client disconnected");
 	ev_io_stop(loop, &s->rw);
 	ev_io_stop(loop, &s->ww);

@@ -18,13 +18,26 @@ struct transport_callbacks {
 	void (*on_closed)(void *ctx, const char *reason);
 };
 
+/* What the upstream knows of a message it sends, so that no transport parses it again. */
+enum transport_msg_kind {
+	TRANSPORT_MSG_REQUEST,      /* has an id: its response must come back */
+	TRANSPORT_MSG_NOTIFICATION, /* no id, no answer */
+	TRANSPORT_MSG_RESPONSE,     /* our answer to a request of the server */
+};
+
+struct transport_msg {
+	enum transport_msg_kind kind;
+	uint64_t id;      /* a request's JSON-RPC id (the daemon's ids are integers > 0) */
+	uint64_t cancels; /* notifications/cancelled: the id it cancels; else 0 */
+};
+
 struct transport_ops {
 	const char *name; /* "stdio", "http": shown in pool-status */
 	/*
 	 * Sends one message; line ends with '\n'. 0, or -1 when the transport is
 	 * broken (errno ENOBUFS: the server does not read what it is sent).
 	 */
-	int (*send)(void *impl, const char *line, size_t len);
+	int (*send)(void *impl, const char *line, size_t len, const struct transport_msg *info);
 	/* The session's protocol version is known (HTTP sends it as a header from now on). */
 	void (*negotiated)(void *impl, const char *version);
 	/* Ends the transport; no callback after it; the memory goes when the work is done. */
