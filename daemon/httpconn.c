@@ -12,8 +12,10 @@
 #include <sodium.h>
 
 #include "httpconn.h"
+#include "jsontext.h"
 #include "list.h"
 #include "log.h"
+#include "wire.h"
 
 #define CONNECT_TIMEOUT_MS 10000L
 #define EXCHANGE_MARGIN_MS 5000u   /* on top of request_timeout_ms: the session enforces deadlines */
@@ -46,9 +48,11 @@ enum body_kind {
 	BODY_ERROR,   /* status >= 300: kept (bounded) to explain the failure */
 };
 
-/* A message parsed, waiting to be delivered from outside libcurl's callbacks. */
+/* A message received, waiting to be delivered from outside libcurl's callbacks. */
 struct inmsg {
 	struct inmsg *next;
+	bool scanned;         /* m is text's jsonrpc_scan_keep */
+	struct jsonrpc_msg m;
 	size_t len;
 	char text[];
 };
@@ -243,42 +247,6 @@ static void conn_fail(struct http_conn *h, const char *fmt, ...)
 
 /* ---- incoming messages -------------------------------------------------------- */
 
-static int inq_push(struct http_conn *h, const char *text, size_t len)
-{
-	struct inmsg *m = malloc(sizeof(*m) + len + 1);
-
-	if (!m)
-		return -1;
-	m->next = NULL;
-	m->len = len;
-	memcpy(m->text, text, len);
-	m->text[len] = '\0';
-	if (h->in_tail)
-		h->in_tail->next = m;
-	else
-		h->in_head = m;
-	h->in_tail = m;
-	return 0;
-}
-
-static void inq_free(struct http_conn *h)
-{
-	struct inmsg *m;
-
-	while ((m = h->in_head)) {
-		h->in_head = m->next;
-		free(m);
-	}
-	h->in_tail = NULL;
-}
-
-/* A JSON-RPC response (to one of our requests) rather than a request or notification. */
-static bool is_response(json_t *msg)
-{
-	return json_is_object(msg) && !json_object_get(msg, "method") &&
-	       (json_object_get(msg, "result") || json_object_get(msg, "error"));
-}
-
 static void mark_answered(struct xfer *x)
 {
 	if (!x->answered)
@@ -287,33 +255,89 @@ static void mark_answered(struct xfer *x)
 }
 
 /*
+ * Queues one message received on x, scanned here once for the session: a
+ * response marks x answered. Text that is not a JSON-RPC message is queued
+ * unscanned: the session logs and skips it.
+ */
+static int inq_push(struct xfer *x, const char *text, size_t len)
+{
+	struct http_conn *h = x->h;
+	struct inmsg *m = malloc(sizeof(*m) + len + 1);
+	char err[8];
+
+	if (!m)
+		return -1;
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->text, text, len);
+	m->text[len] = '\0';
+	m->scanned = jsonrpc_scan_keep(m->text, len, WIRE_MAX_DEPTH, &m->m, err, sizeof(err)) == 0;
+	if (m->scanned && m->m.method.end == m->m.method.start &&
+	    (m->m.result.end > m->m.result.start || m->m.error.end > m->m.error.start))
+		mark_answered(x);
+	if (h->in_tail)
+		h->in_tail->next = m;
+	else
+		h->in_head = m;
+	h->in_tail = m;
+	return 0;
+}
+
+static void inmsg_free(struct inmsg *m)
+{
+	if (m->scanned)
+		jsonrpc_msg_release(&m->m);
+	free(m);
+}
+
+static void inq_free(struct http_conn *h)
+{
+	struct inmsg *m;
+
+	while ((m = h->in_head)) {
+		h->in_head = m->next;
+		inmsg_free(m);
+	}
+	h->in_tail = NULL;
+}
+
+/* Skips JSON whitespace from *pos. */
+static void skip_ws(const char *s, size_t len, size_t *pos)
+{
+	while (*pos < len && (s[*pos] == ' ' || s[*pos] == '\t' || s[*pos] == '\n' || s[*pos] == '\r'))
+		(*pos)++;
+}
+
+/*
  * Queues the message text (one JSON-RPC message, or a batch) received on x.
- * A batch is split so that the session sees one message per delivery. Text
- * that is not JSON is passed on as it is: the session logs and skips it.
+ * A batch is split into its elements' own text, so that the session sees one
+ * message per delivery; a batch that is not valid JSON is passed on whole.
  */
 static int queue_message(struct xfer *x, const char *text, size_t len)
 {
-	json_t *msg = json_loadb(text, len, 0, NULL);
-	size_t i;
-	json_t *el;
-	int rc = 0;
+	size_t pos = 0, start, end;
+	char err[8];
 
-	if (!json_is_array(msg)) {
-		if (is_response(msg))
-			mark_answered(x);
-		json_decref(msg);
-		return inq_push(x->h, text, len);
+	skip_ws(text, len, &pos);
+	if (pos >= len || text[pos] != '[' ||
+	    jsontext_skip(text, len, &(size_t){ pos }, WIRE_MAX_DEPTH, err, sizeof(err)) < 0)
+		return inq_push(x, text, len);
+	pos++;
+	for (;;) {
+		skip_ws(text, len, &pos);
+		if (text[pos] == ']')
+			return 0;
+		start = pos;
+		if (jsontext_skip(text, len, &pos, WIRE_MAX_DEPTH, err, sizeof(err)) < 0)
+			return 0; /* cannot happen: the whole batch was checked */
+		end = pos;
+		while (end > start && strchr(" \t\n\r", text[end - 1]))
+			end--;
+		if (inq_push(x, text + start, end - start) < 0)
+			return -1;
+		if (text[pos] == ',')
+			pos++;
 	}
-	json_array_foreach(msg, i, el) {
-		char *s = json_dumps(el, JSON_COMPACT | JSON_ENCODE_ANY);
-		if (!s || inq_push(x->h, s, strlen(s)) < 0)
-			rc = -1;
-		if (is_response(el))
-			mark_answered(x);
-		free(s);
-	}
-	json_decref(msg);
-	return rc;
 }
 
 /* ---- server-sent events ---------------------------------------------------------- */
@@ -903,8 +927,11 @@ static void deliver_messages(struct http_conn *h)
 		h->in_head = m->next;
 		if (!h->in_head)
 			h->in_tail = NULL;
-		h->cb.on_message(h->ctx, m->text, m->len);
-		free(m);
+		if (m->scanned)
+			h->cb.on_scanned(h->ctx, m->text, m->len, &m->m);
+		else
+			h->cb.on_message(h->ctx, m->text, m->len);
+		inmsg_free(m);
 	}
 }
 

@@ -10,10 +10,18 @@
 #include "auth.h"
 #include "catalog.h"
 
+struct jsonrpc_msg;
+
 /* The same shape as stdio_callbacks: one message in, or the end of the transport. */
 struct transport_callbacks {
-	/* One JSON-RPC message (or batch), NUL-terminated, modifiable, valid during the call. */
+	/* One message as text, NUL-terminated, modifiable, valid during the call: to be scanned. */
 	void (*on_message)(void *ctx, char *json, size_t len);
+	/*
+	 * One message the transport has already scanned (jsonrpc_scan_keep of json,
+	 * which it releases after the call): the HTTP transport must know a response
+	 * when it sees one, and a message is scanned once.
+	 */
+	void (*on_scanned)(void *ctx, char *json, size_t len, const struct jsonrpc_msg *m);
 	/* Nothing more will arrive (reason is human-readable); called at most once, never after close. */
 	void (*on_closed)(void *ctx, const char *reason);
 };

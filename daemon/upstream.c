@@ -822,7 +822,25 @@ static void handle_notification(struct upstream *u, const char *line, const stru
 	log_debug("[%s] notification %.*s", u->tag, mlen > 100 ? 100 : mlen, line + m->method.start);
 }
 
-/* One message from the server, scanned once; dispatched by what it is. */
+/* One message from the server, scanned (m); dispatched by what it is. */
+static void on_scanned(void *ctx, char *line, size_t len, const struct jsonrpc_msg *m)
+{
+	struct upstream *u = ctx;
+	(void)len;
+
+	if (u->state == UPSTREAM_CLOSED)
+		return;
+	if (m->method.end == m->method.start)
+		handle_response(u, line, m);
+	else if (!m->method_is_str)
+		log_debug("[%s] ignoring a message whose method is not a string", u->tag);
+	else if (m->id.end > m->id.start && !span_is(line, &m->id, "null"))
+		handle_server_request(u, line, m);
+	else
+		handle_notification(u, line, m);
+}
+
+/* One message from the server as text: scanned here, once. */
 static void on_message(void *ctx, char *line, size_t len)
 {
 	struct upstream *u = ctx;
@@ -837,14 +855,7 @@ static void on_message(void *ctx, char *line, size_t len)
 			log_warn("[%s] ignoring a line that is not a JSON-RPC message (%s)", u->tag, err);
 		return;
 	}
-	if (m.method.end == m.method.start)
-		handle_response(u, line, &m);
-	else if (!m.method_is_str)
-		log_debug("[%s] ignoring a message whose method is not a string", u->tag);
-	else if (m.id.end > m.id.start && !span_is(line, &m.id, "null"))
-		handle_server_request(u, line, &m);
-	else
-		handle_notification(u, line, &m);
+	on_scanned(u, line, len, &m);
 	jsonrpc_msg_release(&m);
 }
 
@@ -857,8 +868,11 @@ static void on_closed(void *ctx, const char *reason)
 		       starting ? ERR_UPSTREAM_START_FAILED : ERR_UPSTREAM_CLOSED, "server %s", reason);
 }
 
-static const struct transport_callbacks transport_cb = { .on_message = on_message,
-							 .on_closed = on_closed };
+static const struct transport_callbacks transport_cb = {
+	.on_message = on_message,
+	.on_scanned = on_scanned,
+	.on_closed = on_closed,
+};
 
 /* ---- starting ------------------------------------------------------------------ */
 
