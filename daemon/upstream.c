@@ -272,14 +272,14 @@ static void upstream_set_state(struct upstream *u, enum upstream_state s)
 	switch (s) {
 	case UPSTREAM_READY:
 		if (u->state != UPSTREAM_STARTING)
-			break;
+			goto bad;
 		u->state = s;
 		pool_mark_ready(d->pool, u->entry, &now);
 		pool_checked(d);
 		return;
 	case UPSTREAM_CLOSED:
 		if (u->state == UPSTREAM_CLOSED)
-			break;
+			goto bad;
 		u->state = s;
 		ev_timer_stop(d->loop, &u->death_w);
 		if (u->entry) {
@@ -292,9 +292,10 @@ static void upstream_set_state(struct upstream *u, enum upstream_state s)
 		u->t.ops->close(u->t.impl);
 		daemon_defer_free(d, &u->free_node, upstream_free);
 		return;
-	case UPSTREAM_STARTING:
+	default: /* nothing goes back to STARTING */
 		break;
 	}
+bad:
 	log_error("[%s] bad upstream state change %d -> %d", u->tag, u->state, s);
 	abort();
 }
