@@ -145,7 +145,7 @@ void daemon_run(struct daemon *d)
 	session_kill_all(d, "mcppoold is shutting down");
 	daemon_reap(d);
 	stdio_shutdown_all(d->loop);
-	http_shutdown_all(d->loop);
+	http_shutdown_all(d);
 	daemon_reap(d);
 	ev_signal_stop(d->loop, &d->sigterm_w);
 	ev_signal_stop(d->loop, &d->sigint_w);

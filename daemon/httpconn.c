@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "daemon.h"
 #include "httpconn.h"
 #include "jsontext.h"
 #include "list.h"
@@ -33,9 +34,9 @@
  *   OPEN     messages flow.
  *   FAILED   on_closed was called; every transfer is gone; waits for close().
  *   CLOSING  close() was called; no callback; only the DELETE may be running.
- * The memory goes at close() when there is no DELETE to wait for, else when
- * it ends; in both cases not before our own frames have left the stack
- * (depth), since the owner may call close() from inside its callbacks.
+ * The memory goes to the daemon's deferred-free queue at close() when there is
+ * no DELETE to wait for, else when it ends: it is freed at the loop's safe
+ * point, never under a callback (the owner may call close() from inside one).
  */
 enum http_state { HTTP_OPEN, HTTP_FAILED, HTTP_CLOSING };
 
@@ -143,8 +144,9 @@ struct http_conn {
 
 	bool failed; /* fail_reason is set: reported at the end of pump() */
 	char fail_reason[300];
-	int depth;
-	bool free_later;
+	struct daemon *d;       /* whose deferred-free queue frees us */
+	struct deferred free_node;
+	bool freeing;           /* queued for the deferred free */
 };
 
 static struct list_node all_sessions = { &all_sessions, &all_sessions };
@@ -158,6 +160,7 @@ static const char *const managed_headers[] = {
 
 static void pump(struct http_conn *h);
 static void linger_arm(struct http_conn *h);
+static void conn_release(struct http_conn *h);
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -806,7 +809,7 @@ static void delete_done(struct xfer *x, CURLcode rc)
 			 x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
 	xfer_free(x);
 	if (h->state == HTTP_CLOSING && list_empty(&h->xfers))
-		h->free_later = true;
+		conn_release(h);
 }
 
 /* A POST ended with an HTTP status of 300 or more. */
@@ -869,11 +872,7 @@ static void xfer_done(struct http_conn *h, CURL *easy, CURLcode rc)
 
 /* ---- driving libcurl from the loop ----------------------------------------------- */
 
-static void enter(struct http_conn *h)
-{
-	h->depth++;
-}
-
+/* Frees h now: only from the deferred free, a failed open, or the end of http_shutdown_all(). */
 static void conn_free(struct http_conn *h)
 {
 	struct list_node *pos, *tmp;
@@ -903,19 +902,18 @@ static void conn_free(struct http_conn *h)
 	free(h);
 }
 
-static void leave(struct http_conn *h)
+static void conn_free_deferred(struct deferred *x)
 {
-	if (--h->depth == 0 && h->free_later)
-		conn_free(h);
+	conn_free(container_of(x, struct http_conn, free_node));
 }
 
-/* Frees h now, or when our frames have left the stack. */
+/* Queues h for the daemon's deferred free (once). */
 static void conn_release(struct http_conn *h)
 {
-	if (h->depth)
-		h->free_later = true;
-	else
-		conn_free(h);
+	if (h->freeing)
+		return;
+	h->freeing = true;
+	daemon_defer_free(h->d, &h->free_node, conn_free_deferred);
 }
 
 /* Delivers what was parsed; stops as soon as the owner closes us. */
@@ -957,7 +955,6 @@ static void pump(struct http_conn *h)
 	CURLMsg *msg;
 	int left;
 
-	enter(h);
 	for (;;) {
 		deliver_messages(h);
 		if (h->state == HTTP_FAILED || !(msg = curl_multi_info_read(h->multi, &left)))
@@ -968,7 +965,6 @@ static void pump(struct http_conn *h)
 	report_failure(h);
 	if (h->state == HTTP_OPEN)
 		linger_arm(h);
-	leave(h);
 }
 
 static void on_sock_event(struct ev_loop *loop, ev_io *w, int revents)
@@ -1315,6 +1311,7 @@ int http_transport_open(struct transport *t, struct ev_loop *loop, const struct 
 		return -1;
 	}
 	h->loop = loop;
+	h->d = opt->d;
 	h->cb = *cb;
 	h->ctx = ctx;
 	list_init(&h->xfers);
@@ -1347,8 +1344,9 @@ static void shutdown_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	*(bool *)w->data = true;
 }
 
-void http_shutdown_all(struct ev_loop *loop)
+void http_shutdown_all(struct daemon *d)
 {
+	struct ev_loop *loop = d->loop;
 	struct list_node *pos, *tmp;
 	bool expired = false;
 	ev_timer deadline;
@@ -1361,9 +1359,11 @@ void http_shutdown_all(struct ev_loop *loop)
 	ev_timer_init(&deadline, shutdown_deadline, SHUTDOWN_WAIT_S, 0.);
 	deadline.data = &expired;
 	ev_timer_start(loop, &deadline);
-	while (!list_empty(&all_sessions) && !expired)
+	/* Drained first each time: a session whose DELETE is done must not wait in the queue. */
+	while ((daemon_reap(d), !list_empty(&all_sessions)) && !expired)
 		ev_run(loop, EVRUN_ONCE);
 	ev_timer_stop(loop, &deadline);
+	daemon_reap(d); /* those whose DELETE is done, before libcurl goes */
 	list_for_each_safe(pos, tmp, &all_sessions)
 		conn_free(list_entry(pos, struct http_conn, link));
 	if (curl_ready) {

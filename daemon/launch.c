@@ -50,6 +50,7 @@ int launch_open(struct daemon *d, const struct catalog_entry *entry, const struc
 		void *ctx, char *err, size_t errlen)
 {
 	struct transport_options opt = {
+		.d = d,
 		.tag = tag,
 		.kill_timeout_ms = d->cfg.kill_timeout_ms,
 		.request_timeout_ms = d->cfg.request_timeout_ms,
