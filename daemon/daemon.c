@@ -61,6 +61,14 @@ static void on_reap(struct ev_loop *loop, ev_prepare *w, int revents)
 	daemon_reap(w->data);
 }
 
+void daemon_frees_init(struct daemon *d)
+{
+	d->free_head = NULL;
+	d->free_tail = &d->free_head;
+	ev_prepare_init(&d->reaper, on_reap);
+	d->reaper.data = d;
+}
+
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct daemon *d = w->data;
@@ -105,10 +113,7 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
 	d->start_time = (double)now_wall_ms() / 1000.0;
 	randombytes_buf(d->auth_key, sizeof(d->auth_key));
 	auth_hash(&(struct auth){ 0 }, d->auth_key, d->empty_auth_hash);
-	d->free_head = NULL;
-	d->free_tail = &d->free_head;
-	ev_prepare_init(&d->reaper, on_reap);
-	d->reaper.data = d;
+	daemon_frees_init(d);
 	session_init(d);
 	if (upstream_init(d) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -144,7 +149,7 @@ void daemon_run(struct daemon *d)
 	upstream_shutdown(d);
 	session_kill_all(d, "mcppoold is shutting down");
 	daemon_reap(d);
-	stdio_shutdown_all(d->loop);
+	stdio_shutdown_all(d);
 	http_shutdown_all(d);
 	daemon_reap(d);
 	ev_signal_stop(d->loop, &d->sigterm_w);

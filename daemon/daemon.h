@@ -107,6 +107,9 @@ static inline void daemon_note_io(struct daemon *d)
  */
 void daemon_defer_free(struct daemon *d, struct deferred *x, void (*fn)(struct deferred *x));
 
+/* Sets up the deferred-free queue on d->loop (daemon_start does; so do tests that need one). */
+void daemon_frees_init(struct daemon *d);
+
 /* Frees everything queued, now. The loop does it each iteration; shutdown calls it too. */
 void daemon_reap(struct daemon *d);
 

@@ -42,6 +42,7 @@ static int open_stdio(struct transport *t, struct ev_loop *loop, const struct tr
 		      void *ctx, char *err, size_t errlen)
 {
 	struct stdio_options so = {
+		.d = opt->d,
 		.max_line = opt->max_message,
 		.kill_timeout_ms = opt->kill_timeout_ms,
 		.log_tag = opt->tag,

@@ -71,7 +71,7 @@ struct transport_spec {
 struct daemon;
 
 struct transport_options {
-	struct daemon *d;         /* http: its deferred-free queue frees the transport */
+	struct daemon *d;         /* its deferred-free queue frees the transport */
 	const char *tag;          /* the pool key, for logs */
 	uint64_t kill_timeout_ms; /* stdio: each grace step of closing the child */
 	uint64_t request_timeout_ms; /* http: bound of one HTTP exchange */
