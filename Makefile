@@ -5,7 +5,9 @@
 #   make test       build and run every test (unit + integration)
 #   make asan       run the whole test suite under AddressSanitizer + UBSan
 #   make bench      run the benchmarks (not part of `make test`)
-#   make install    PREFIX=/usr/local DESTDIR= : binaries, library, header, .pc, man pages
+#   make fuzz       build the libFuzzer harnesses (clang) and run each FUZZ_SECONDS (60)
+#   make install    PREFIX=/usr/local DESTDIR= : binaries, library, header, .pc, man pages,
+#                   systemd units (SYSTEMDUNITDIR=) and the sysusers.d entry
 
 VERSION      := 0.1.0
 SOVERSION    := 0
@@ -17,6 +19,8 @@ LIBDIR       := $(PREFIX)/lib
 INCDIR       := $(PREFIX)/include
 MANDIR       := $(PREFIX)/share/man
 PKGCONFIGDIR := $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
 
 B            ?= build
 CC           ?= cc
@@ -27,9 +31,14 @@ SAN          ?=
 CHECKS       ?=
 CFLAGS_BASE  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
                 -Wno-missing-field-initializers -fPIC -Iproto -Idaemon -Iclient $(SAN) $(CHECKS)
-PKGS         := msgpack libsodium jansson libcurl
-DEP_CFLAGS    = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# msgpack-c is pkg-config "msgpack" up to 4.x and "msgpack-c" from 6.0 on.
+MSGPACK_PC   := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
+PKGS         := $(MSGPACK_PC) libsodium jansson libcurl
+# The daemon's alone (the metrics endpoint, sd_notify): libmcppool and mcpctl never link them.
+DAEMON_PKGS  := libmicrohttpd libsystemd
+DEP_CFLAGS    = $(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS) 2>/dev/null)
 DEP_LIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
+DAEMON_LIBS   = $(shell pkg-config --libs $(DAEMON_PKGS) 2>/dev/null)
 CFLAGS       += $(CFLAGS_BASE) $(DEP_CFLAGS)
 LDFLAGS      += $(SAN)
 
@@ -55,7 +64,7 @@ TARGETS      := $(B)/mcppoold $(B)/mcpctl $(STATIC_LIB) $(SHARED_LIB) \
 # Keep intermediate objects: rebuilding them each run is wasted time.
 .SECONDARY:
 
-.PHONY: all deps run test unit integration asan bench install uninstall clean
+.PHONY: all deps run test unit integration asan bench fuzz fuzz-build install uninstall clean
 all: $(TARGETS)
 
 # Every compile waits for this: missing Debian packages are installed (as root)
@@ -102,9 +111,9 @@ $(SHARED_LIB): $(LIB_OBJ) $(PROTO_OBJ)
 	ln -sf libmcppool.so.$(SOVERSION) $(B)/libmcppool.so
 
 $(B)/mcppoold: $(B)/daemon/main.o $(B)/libdaemon.a $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(DAEMON_LIBS)
 
-$(B)/mcpctl: $(B)/client/mcpctl.o $(B)/libproto.a $(STATIC_LIB)
+$(B)/mcpctl: $(B)/client/mcpctl.o $(B)/client/bridge.o $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(B)/mcp-fixture: $(B)/tests/fixture/mcp_fixture.o
@@ -114,7 +123,7 @@ $(B)/examples/%: $(B)/examples/%.o $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(B)/libdaemon.a $(B)/libproto.a $(STATIC_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(DAEMON_LIBS) -lcriterion
 
 $(B)/tests/integration_tests: $(ITEST_OBJ) $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
@@ -151,7 +160,7 @@ $(B)/bench/echo_server: $(B)/bench/echo_server.o
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(B)/bench/pool_bench: $(B)/bench/pool_bench.o $(B)/libdaemon.a $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(DAEMON_LIBS)
 
 # The transcoder against jansson, in process: run it by hand.
 $(B)/bench/jsontext_bench: $(B)/bench/jsontext_bench.o $(B)/libproto.a
@@ -159,6 +168,49 @@ $(B)/bench/jsontext_bench: $(B)/bench/jsontext_bench.o $(B)/libproto.a
 
 bench: all $(BENCH_BIN)
 	@bench/run.sh $(B)
+
+# ---- fuzzing -------------------------------------------------------------------
+
+# libFuzzer harnesses (fuzz/README.md): clang with ASan and UBSan, in their own build
+# directory, so that plain `make` never needs clang (scripts/deps.sh fuzz installs it).
+# `make fuzz FUZZ_SECONDS=N` runs each harness N seconds on its seeds (fuzz/corpus/NAME)
+# and fails when one finds a crash; inputs that crashed are kept in $(FB)/crashes/NAME/.
+FB           := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-missing-field-initializers \
+                -Iproto -Idaemon $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_NAMES:%=$(FB)/fuzz_%)
+FUZZ_CODE    := $(PROTO_SRC:%.c=$(FB)/%.o) $(DAEMON_SRC:%.c=$(FB)/%.o)
+
+$(FB)/.deps-ok: scripts/deps.sh
+	@FUZZ_CC=$(FUZZ_CC) scripts/deps.sh fuzz
+	@mkdir -p $(FB) && touch $@
+
+# The code under test: warnings are shown, not fatal (gcc's -Werror build guards them).
+$(FB)/%.o: %.c | $(FB)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEP_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FB)/fuzz/%.o: fuzz/%.c | $(FB)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(DEP_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FB)/libcode.a: $(FUZZ_CODE)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# fuzz/offline.c: no name the fuzzer makes up is ever looked up in the DNS.
+$(FB)/fuzz_%: $(FB)/fuzz/fuzz_%.o $(FB)/fuzz/offline.o $(FB)/libcode.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -Wl,--wrap=getaddrinfo -o $@ $^ $(DEP_LIBS) \
+	    $(DAEMON_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@fuzz/run.sh $(FB) $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 # ---- installing ----------------------------------------------------------------
 
@@ -175,17 +227,24 @@ install: all
 	ln -sf libmcppool.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmcppool.so
 	install -m 0644 client/mcppool.h $(DESTDIR)$(INCDIR)/mcppool.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
-	    -e 's|@VERSION@|$(VERSION)|g' client/mcppool.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
+	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@MSGPACK_PC@|$(MSGPACK_PC)|g' client/mcppool.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
 	for m in man/*.[1358]; do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/mcppoold.service.in \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.service
+	install -m 0644 contrib/systemd/mcppoold.socket $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.socket
+	install -m 0644 contrib/systemd/mcppool.sysusers $(DESTDIR)$(SYSUSERSDIR)/mcppool.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/mcppoold $(DESTDIR)$(BINDIR)/mcpctl \
 	    $(DESTDIR)$(LIBDIR)/libmcppool.* $(DESTDIR)$(INCDIR)/mcppool.h \
-	    $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
+	    $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.service \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.socket $(DESTDIR)$(SYSUSERSDIR)/mcppool.conf
 	for m in man/*.[1358]; do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FB)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) $(FB) -name '*.d' 2>/dev/null)
