@@ -27,8 +27,10 @@ CC           ?= cc
 OBJCOPY      ?= objcopy
 OPT          ?= -O2
 SAN          ?=
+# -DMCPPOOL_POOL_CHECK: pool_check() after every change of the pool (make asan sets it).
+CHECKS       ?=
 CFLAGS_BASE  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
-                -Wno-missing-field-initializers -fPIC -Iproto -Idaemon -Iclient $(SAN)
+                -Wno-missing-field-initializers -fPIC -Iproto -Idaemon -Iclient $(SAN) $(CHECKS)
 # msgpack-c is pkg-config "msgpack" up to 4.x and "msgpack-c" from 6.0 on.
 MSGPACK_PC   := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
 PKGS         := $(MSGPACK_PC) libsodium jansson libcurl
@@ -87,7 +89,9 @@ $(B)/client/mcppool.o: client/mcppool.c | $(B)/.deps-ok
 $(B)/libproto.a: $(PROTO_OBJ)
 	$(AR) rcs $@ $^
 
+# Rebuilt whole: an object of a removed source must not linger in the archive.
 $(B)/libdaemon.a: $(DAEMON_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 # The static library is one relocatable object whose only global symbols are the
@@ -139,7 +143,8 @@ test: all $(UNIT_BIN) $(B)/tests/integration_tests
 	@scripts/run-tests.sh $(B) all
 
 asan:
-	$(MAKE) B=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+	$(MAKE) B=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    CHECKS=-DMCPPOOL_POOL_CHECK test
 
 # The benchmark: its measuring program, the echo server of its baseline, the pool's
 # in-process benchmark. bench/run.sh starts the processes and writes bench/results/.

@@ -24,6 +24,10 @@ struct config {
 	unsigned max_inflight;          /* MCPPOOL_MAX_INFLIGHT, per client connection, default 1024, 1..1000000 */
 	unsigned busy_poll_us;          /* MCPPOOL_BUSY_POLL_US, default 0 (off), 0..10000: spin after I/O */
 	uint64_t ping_timeout_ms;       /* MCPPOOL_PING_TIMEOUT, default 10000: a health ping unanswered this long closes the connection */
+	size_t max_stdin_queue;         /* MCPPOOL_MAX_STDIN_QUEUE, bytes waiting for one server's stdin beyond which it is closed as broken, default 67108864, 65536..68719476736 */
+	uint64_t hello_timeout_ms;      /* MCPPOOL_HELLO_TIMEOUT, default 10000: a client that has not sent hello by then is closed */
+	size_t max_output_total;        /* MCPPOOL_MAX_OUTPUT_TOTAL, bytes queued to all clients together, default 1073741824, 1024..68719476736 */
+	uint64_t output_stall_ms;       /* MCPPOOL_OUTPUT_STALL_TIMEOUT, default 30000: a client with replies waiting that takes none for this long is closed */
 	uint64_t max_request_time_ms;   /* MCPPOOL_MAX_REQUEST_TIME, default 600000: progress extends a deadline up to this long after the start */
 	unsigned core_dumps;            /* MCPPOOL_CORE_DUMPS, 0 (default: the daemon is not dumpable, its memory holds secrets) or 1 */
 	size_t max_input;               /* MCPPOOL_MAX_INPUT, bytes of large frames being received from all clients at once, default 268435456, at least max_frame + 4 */

@@ -6,7 +6,7 @@
 
 #include "admin.h"
 #include "auth.h"
-#include "backend.h"
+#include "upstream.h"
 #include "catalog.h"
 #include "daemon.h"
 #include "errcode.h"
@@ -176,7 +176,7 @@ static void submit(struct daemon *d, struct session *s, uint64_t id, struct mcp_
 		.timeout_ms = p->timeout_ms,
 		.kind = kind,
 	};
-	backend_submit(d, s, id, &call);
+	upstream_submit(d, s, id, &call);
 }
 
 static void op_call(struct daemon *d, struct session *s, uint64_t id,

@@ -21,20 +21,18 @@ struct session;
 struct session *session_new(struct daemon *d, int fd);
 
 /*
- * Closes the session: stops reading, cancels its requests in flight (their MCP
- * servers are told), and frees it from an idle watcher, so that it is safe to
- * call from anywhere. reason is logged.
+ * Closes the session: stops reading and writing, and queues it for the daemon's
+ * deferred free, which cancels its requests in flight (their MCP servers are
+ * told) and frees it; safe to call from anywhere. Replies to a closed session
+ * are dropped. reason is logged.
  */
 void session_kill(struct session *s, const char *reason);
 
 /* Kills every session (daemon shutdown); their queued replies are flushed first, best effort. */
 void session_kill_all(struct daemon *d, const char *reason);
 
-/* Installs the watcher that frees killed sessions. */
+/* Sets up the daemon's session lists. */
 void session_init(struct daemon *d);
-
-/* Frees killed sessions now (the watcher does it before the loop blocks). */
-void session_reap(struct daemon *d);
 
 /* True when the peer may run admin ops (cleanup, evict): our uid or root. */
 bool session_is_admin(const struct session *s);
