@@ -5,7 +5,8 @@
 #   make test       build and run every test (unit + integration)
 #   make asan       run the whole test suite under AddressSanitizer + UBSan
 #   make bench      run the benchmarks (not part of `make test`)
-#   make install    PREFIX=/usr/local DESTDIR= : binaries, library, header, .pc, man pages
+#   make install    PREFIX=/usr/local DESTDIR= : binaries, library, header, .pc, man pages,
+#                   systemd units (SYSTEMDUNITDIR=) and the sysusers.d entry
 
 VERSION      := 0.1.0
 SOVERSION    := 0
@@ -17,6 +18,8 @@ LIBDIR       := $(PREFIX)/lib
 INCDIR       := $(PREFIX)/include
 MANDIR       := $(PREFIX)/share/man
 PKGCONFIGDIR := $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
 
 B            ?= build
 CC           ?= cc
@@ -27,9 +30,14 @@ SAN          ?=
 CHECKS       ?=
 CFLAGS_BASE  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
                 -Wno-missing-field-initializers -fPIC -Iproto -Idaemon -Iclient $(SAN) $(CHECKS)
-PKGS         := msgpack libsodium jansson libcurl
-DEP_CFLAGS    = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# msgpack-c is pkg-config "msgpack" up to 4.x and "msgpack-c" from 6.0 on.
+MSGPACK_PC   := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
+PKGS         := $(MSGPACK_PC) libsodium jansson libcurl
+# The daemon's alone (the metrics endpoint, sd_notify): libmcppool and mcpctl never link them.
+DAEMON_PKGS  := libmicrohttpd libsystemd
+DEP_CFLAGS    = $(shell pkg-config --cflags $(PKGS) $(DAEMON_PKGS) 2>/dev/null)
 DEP_LIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
+DAEMON_LIBS   = $(shell pkg-config --libs $(DAEMON_PKGS) 2>/dev/null)
 CFLAGS       += $(CFLAGS_BASE) $(DEP_CFLAGS)
 LDFLAGS      += $(SAN)
 
@@ -102,9 +110,9 @@ $(SHARED_LIB): $(LIB_OBJ) $(PROTO_OBJ)
 	ln -sf libmcppool.so.$(SOVERSION) $(B)/libmcppool.so
 
 $(B)/mcppoold: $(B)/daemon/main.o $(B)/libdaemon.a $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(DAEMON_LIBS)
 
-$(B)/mcpctl: $(B)/client/mcpctl.o $(B)/libproto.a $(STATIC_LIB)
+$(B)/mcpctl: $(B)/client/mcpctl.o $(B)/client/bridge.o $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(B)/mcp-fixture: $(B)/tests/fixture/mcp_fixture.o
@@ -114,7 +122,7 @@ $(B)/examples/%: $(B)/examples/%.o $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(B)/libdaemon.a $(B)/libproto.a $(STATIC_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(DAEMON_LIBS) -lcriterion
 
 $(B)/tests/integration_tests: $(ITEST_OBJ) $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
@@ -151,7 +159,7 @@ $(B)/bench/echo_server: $(B)/bench/echo_server.o
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(B)/bench/pool_bench: $(B)/bench/pool_bench.o $(B)/libdaemon.a $(B)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(DAEMON_LIBS)
 
 # The transcoder against jansson, in process: run it by hand.
 $(B)/bench/jsontext_bench: $(B)/bench/jsontext_bench.o $(B)/libproto.a
@@ -175,14 +183,21 @@ install: all
 	ln -sf libmcppool.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmcppool.so
 	install -m 0644 client/mcppool.h $(DESTDIR)$(INCDIR)/mcppool.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
-	    -e 's|@VERSION@|$(VERSION)|g' client/mcppool.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
+	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@MSGPACK_PC@|$(MSGPACK_PC)|g' client/mcppool.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
 	for m in man/*.[1358]; do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/mcppoold.service.in \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.service
+	install -m 0644 contrib/systemd/mcppoold.socket $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.socket
+	install -m 0644 contrib/systemd/mcppool.sysusers $(DESTDIR)$(SYSUSERSDIR)/mcppool.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/mcppoold $(DESTDIR)$(BINDIR)/mcpctl \
 	    $(DESTDIR)$(LIBDIR)/libmcppool.* $(DESTDIR)$(INCDIR)/mcppool.h \
-	    $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc
+	    $(DESTDIR)$(PKGCONFIGDIR)/mcppool.pc $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.service \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/mcppoold.socket $(DESTDIR)$(SYSUSERSDIR)/mcppool.conf
 	for m in man/*.[1358]; do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 
 clean:

@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
+#include "bridge.h"
 #include "mcppool.h"
 
 #define CTL_EXIT_OK 0
@@ -33,6 +35,7 @@ enum ctl_cmd {
 	CTL_EVICT,
 	CTL_WARM,
 	CTL_METRICS,
+	CTL_BRIDGE,
 };
 
 struct ctl_command {
@@ -54,6 +57,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "evict", CTL_EVICT, 1, 2, false, "USER [MCP]", "close a user's connections now" },
 	{ "warm", CTL_WARM, 2, 2, true, "USER MCP", "open a connection ahead of use" },
 	{ "metrics", CTL_METRICS, 0, 0, false, "", "print the Prometheus text exposition" },
+	{ "bridge", CTL_BRIDGE, 2, 2, true, "USER MCP", "a stdio MCP server in front of the pool" },
 };
 
 #define CTL_NCOMMANDS (sizeof ctl_commands / sizeof ctl_commands[0])
@@ -62,6 +66,7 @@ static const struct ctl_command ctl_commands[] = {
 struct ctl_opts {
 	const char *socket;
 	bool pretty, help, version;
+	bool progress;           /* --progress: every event as a JSON line on stderr */
 	unsigned int timeout_ms; /* 0: none given */
 	const char *cursor;
 	const char *auth_file;
@@ -91,6 +96,7 @@ static void ctl_usage(FILE *f)
 	      "  -a, --auth KEY=VALUE  an auth value (repeatable; call, request, tools, warm)\n"
 	      "      --auth-file FILE  auth values from KEY=VALUE lines (# comments)\n"
 	      "      --cursor CURSOR   tools: the page to list\n"
+	      "      --progress        call, request: each event as a JSON line on stderr\n"
 	      "  -h, --help            this text; `mcpctl COMMAND --help` for one command\n"
 	      "  -V, --version         print the version\n"
 	      "\nstdout is JSON: {\"success\":true,\"data\":...} or {\"success\":false,\"error\":{...}}.\n"
@@ -106,7 +112,19 @@ static void ctl_command_usage(const struct ctl_command *cmd, FILE *f)
 	if (cmd->id == CTL_TOOLS)
 		fputs("  --cursor CURSOR lists the page after CURSOR (nextCursor of a result).\n", f);
 	if (cmd->id == CTL_CALL || cmd->id == CTL_REQUEST)
-		fputs("  The JSON argument, when given, must be an object.\n", f);
+		fputs("  The JSON argument, when given, must be an object.\n"
+		      "  Progress shows as a bar when stderr is a terminal; --progress prints each\n"
+		      "  event as a JSON line on stderr instead. Log messages go to stderr.\n", f);
+	if (cmd->id == CTL_BRIDGE)
+		fputs("\n  Speaks MCP on stdin/stdout (newline-delimited JSON-RPC) for an MCP host,\n"
+		      "  in front of USER's pooled connection to MCP; logs go to stderr. Answers\n"
+		      "  initialize and server/discover from the pooled server's own description,\n"
+		      "  and ping; forwards every other request (--timeout is each one's deadline),\n"
+		      "  relays progress and log messages as notifications and the host's\n"
+		      "  notifications/cancelled as a cancel. Exits 0 at the end of stdin; the\n"
+		      "  pooled server stays warm for the next bridge. Host configuration:\n"
+		      "    {\"command\": \"mcpctl\", \"args\": [\"bridge\", \"alice\", \"github\",\n"
+		      "                \"--auth-file\", \"/run/alice.auth\"]}\n", f);
 }
 
 __attribute__((format(printf, 2, 3)))
@@ -184,6 +202,7 @@ static const struct option ctl_long_options[] = {
 	{ "auth", required_argument, NULL, 'a' },
 	{ "auth-file", required_argument, NULL, 'F' },
 	{ "cursor", required_argument, NULL, 'C' },
+	{ "progress", no_argument, NULL, 'P' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -209,6 +228,9 @@ static int ctl_parse_option(struct ctl_opts *o, int ch, const char *arg, const c
 		return CTL_CONTINUE;
 	case 'C':
 		o->cursor = arg;
+		return CTL_CONTINUE;
+	case 'P':
+		o->progress = true;
 		return CTL_CONTINUE;
 	case 'h':
 		o->help = true;
@@ -340,6 +362,8 @@ static int ctl_check(struct ctl_opts *o, FILE *errf)
 		return ctl_usage_error(errf, "'%s' takes no auth values", o->cmd->name);
 	if (o->cursor && o->cmd->id != CTL_TOOLS)
 		return ctl_usage_error(errf, "--cursor applies to 'tools' only");
+	if (o->progress && o->cmd->id != CTL_CALL && o->cmd->id != CTL_REQUEST)
+		return ctl_usage_error(errf, "--progress applies to 'call' and 'request' only");
 	if (o->nargs == 4) {
 		rc = ctl_check_json(o->args[3], o->cmd->id == CTL_CALL ? "ARGS_JSON" : "PARAMS_JSON",
 				    errf);
@@ -405,10 +429,115 @@ static void ctl_opts_free(struct ctl_opts *o)
 	memset(o, 0, sizeof *o);
 }
 
+/* ---- events --------------------------------------------------------------- */
+
+static json_t *ctl_value_json(const msgpack_object *v);
+
+#define CTL_BAR_WIDTH 30
+
+/* How call and request show their events on stderr. */
+struct ctl_events {
+	FILE *errf;
+	bool json;      /* --progress: each event as one JSON line */
+	bool bar;       /* stderr is a terminal: progress as a bar redrawn in place */
+	bool bar_shown; /* the bar is on the current line */
+};
+
+static double ctl_number(const msgpack_object *o, double otherwise)
+{
+	if (!o)
+		return otherwise;
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return (double)o->via.u64;
+	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+		return (double)o->via.i64;
+	if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
+		return o->via.f64;
+	return otherwise;
+}
+
+static void ctl_bar_clear(struct ctl_events *e)
+{
+	if (e->bar_shown)
+		fputs("\r\033[K", e->errf);
+	e->bar_shown = false;
+}
+
+/* [#########.....] 3/10 message, on one line rewritten in place. */
+static void ctl_bar_draw(struct ctl_events *e, const msgpack_object *params)
+{
+	double done = ctl_number(mcppool_map_get(params, "progress"), 0);
+	double total = ctl_number(mcppool_map_get(params, "total"), -1);
+	const msgpack_object *msg = mcppool_map_get(params, "message");
+	int fill = total > 0 ? (int)(CTL_BAR_WIDTH * (done > total ? 1 : done / total)) : 0;
+
+	fputs("\r\033[K", e->errf);
+	if (total > 0) {
+		fputc('[', e->errf);
+		for (int i = 0; i < CTL_BAR_WIDTH; i++)
+			fputc(i < fill ? '#' : '.', e->errf);
+		fprintf(e->errf, "] %g/%g", done, total);
+	} else {
+		fprintf(e->errf, "%g", done);
+	}
+	if (msg && msg->type == MSGPACK_OBJECT_STR)
+		fprintf(e->errf, " %.*s", (int)(msg->via.str.size > 200 ? 200 : msg->via.str.size),
+			msg->via.str.ptr);
+	e->bar_shown = true;
+}
+
+/* A log message as "level logger: data" (data as JSON unless it is a string). */
+static void ctl_print_message(struct ctl_events *e, const msgpack_object *params)
+{
+	const msgpack_object *level = mcppool_map_get(params, "level");
+	const msgpack_object *logger = mcppool_map_get(params, "logger");
+	const msgpack_object *data = mcppool_map_get(params, "data");
+	char *text = NULL;
+
+	ctl_bar_clear(e);
+	if (level && level->type == MSGPACK_OBJECT_STR)
+		fprintf(e->errf, "%.*s", (int)level->via.str.size, level->via.str.ptr);
+	if (logger && logger->type == MSGPACK_OBJECT_STR)
+		fprintf(e->errf, " %.*s", (int)logger->via.str.size, logger->via.str.ptr);
+	if (data && data->type == MSGPACK_OBJECT_STR)
+		fprintf(e->errf, ": %.*s\n", (int)data->via.str.size, data->via.str.ptr);
+	else
+		fprintf(e->errf, ": %s\n", (text = mcppool_value_json(data, 0)) ? text : "");
+	free(text);
+}
+
+static void ctl_print_event_json(struct ctl_events *e, const char *event,
+				 const msgpack_object *params)
+{
+	json_t *doc = json_object();
+
+	json_object_set_new(doc, "event", json_string(event));
+	json_object_set_new(doc, "params", ctl_value_json(params));
+	json_dumpf(doc, e->errf, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	fputc('\n', e->errf);
+	json_decref(doc);
+}
+
+static void ctl_on_event(mcppool_conn *c, uint64_t id, const char *event,
+			 const msgpack_object *params, void *arg)
+{
+	struct ctl_events *e = arg;
+
+	(void)c;
+	(void)id;
+	if (e->json)
+		ctl_print_event_json(e, event, params);
+	else if (strcmp(event, "message") == 0)
+		ctl_print_message(e, params);
+	else if (strcmp(event, "progress") == 0 && e->bar)
+		ctl_bar_draw(e, params);
+	fflush(e->errf);
+}
+
 /* ---- running ------------------------------------------------------------- */
 
-static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, mcppool_result **res,
-			mcppool_error *err)
+static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, struct ctl_events *ev,
+			mcppool_result **res, mcppool_error *err)
 {
 	mcppool_auth auth = { o->auth, o->nauth };
 	const char *json = o->nargs == 4 ? o->args[3] : NULL;
@@ -420,9 +549,11 @@ static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, mcppool_resul
 	case CTL_CLEANUP:
 		return mcppool_cleanup(c, res, err);
 	case CTL_CALL:
-		return mcppool_call(c, a[0], a[1], a[2], json, &auth, o->timeout_ms, res, err);
+		return mcppool_call_events(c, a[0], a[1], a[2], json, &auth, o->timeout_ms,
+					   ctl_on_event, ev, res, err);
 	case CTL_REQUEST:
-		return mcppool_request(c, a[0], a[1], a[2], json, &auth, o->timeout_ms, res, err);
+		return mcppool_request_events(c, a[0], a[1], a[2], json, &auth, o->timeout_ms,
+					      ctl_on_event, ev, res, err);
 	case CTL_TOOLS:
 		return mcppool_tools(c, a[0], a[1], o->cursor, &auth, o->timeout_ms, res, err);
 	case CTL_SERVERS:
@@ -433,6 +564,8 @@ static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, mcppool_resul
 		return mcppool_warm(c, a[0], a[1], &auth, o->timeout_ms, res, err);
 	case CTL_METRICS:
 		return mcppool_metrics(c, res, err);
+	case CTL_BRIDGE:
+		break; /* ctl_run runs it: it is no single request */
 	}
 	return -1;
 }
@@ -519,18 +652,34 @@ static unsigned int ctl_client_timeout(const struct ctl_opts *o)
 	return o->timeout_ms + CTL_TIMEOUT_GRACE_MS;
 }
 
-/* Connects, runs the command, prints its outcome. Returns the exit status. */
-static int ctl_run(struct ctl_opts *o, FILE *out)
+/* The bridge keeps the auth values for its whole run: every request carries them. */
+static int ctl_run_bridge(struct ctl_opts *o, FILE *out, FILE *errf)
 {
+	mcppool_auth auth = { o->auth, o->nauth };
+	struct bridge_opts b = { .socket = o->socket, .user = o->args[0], .mcp = o->args[1],
+				 .auth = &auth, .timeout_ms = o->timeout_ms };
+
+	return bridge_run(&b, STDIN_FILENO, out, errf);
+}
+
+/* Connects, runs the command, prints its outcome. Returns the exit status. */
+static int ctl_run(struct ctl_opts *o, FILE *out, FILE *errf)
+{
+	struct ctl_events ev = { .errf = errf, .json = o->progress };
 	mcppool_error err;
 	mcppool_result *res = NULL;
-	mcppool_conn *c = mcppool_connect(o->socket, &err);
+	mcppool_conn *c;
 	int rc = -1, status;
 
+	if (o->cmd->id == CTL_BRIDGE)
+		return ctl_run_bridge(o, out, errf);
+	ev.bar = !o->progress && isatty(fileno(errf));
+	c = mcppool_connect(o->socket, &err);
 	if (c) {
 		mcppool_set_timeout(c, ctl_client_timeout(o));
-		rc = ctl_dispatch(c, o, &res, &err);
+		rc = ctl_dispatch(c, o, &ev, &res, &err);
 	}
+	ctl_bar_clear(&ev);
 	ctl_wipe_secrets(o);
 	status = rc == 0 ? ctl_print_result(o, res, out) : ctl_print_error(&err, o->pretty, out);
 	mcppool_result_free(res);
@@ -545,7 +694,7 @@ static int ctl_main(int argc, char **argv, FILE *out, FILE *errf)
 	int status = ctl_parse(&o, argc, argv, out, errf);
 
 	if (status == CTL_CONTINUE)
-		status = ctl_run(&o, out);
+		status = ctl_run(&o, out, errf);
 	ctl_opts_free(&o);
 	fflush(out);
 	return status;

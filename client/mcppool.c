@@ -56,6 +56,8 @@ struct pending {
 	enum pending_kind kind;
 	mcppool_callback cb;
 	void *arg;
+	mcppool_event_callback on_event; /* NULL: the request did not ask for events */
+	void *event_arg;
 };
 
 /*
@@ -94,6 +96,7 @@ struct mcppool_conn {
 	bool out_failed;  /* an allocation failed while packing the current frame */
 	size_t max_frame; /* the daemon's limit on what we send */
 	uint64_t next_id;
+	int version;      /* the protocol version of the hello reply; 0 before it */
 	struct ptable pending;
 	size_t user_inflight;
 	unsigned int timeout_ms;
@@ -120,6 +123,8 @@ struct op_params {
 	size_t packed_len;
 	const mcppool_auth *auth;
 	unsigned int timeout_ms;
+	mcppool_event_callback on_event; /* sends events: true and receives them */
+	void *event_arg;
 };
 
 /* ---- errors -------------------------------------------------------------- */
@@ -558,7 +563,7 @@ static bool has_payload(const struct op_params *p)
 static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_params *p)
 {
 	size_t n = (p->user != NULL) + (p->mcp != NULL) + (p->name_key && p->name) +
-		   has_payload(p) + has_auth(p) + (p->timeout_ms > 0);
+		   has_payload(p) + has_auth(p) + (p->timeout_ms > 0) + (p->on_event != NULL);
 
 	msgpack_pack_map(pk, n);
 	if (p->user)
@@ -580,6 +585,10 @@ static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_
 	if (p->timeout_ms > 0) {
 		wire_pack_str(pk, "timeout_ms");
 		msgpack_pack_unsigned_int(pk, p->timeout_ms);
+	}
+	if (p->on_event) {
+		wire_pack_str(pk, "events");
+		msgpack_pack_true(pk);
 	}
 }
 
@@ -738,7 +747,8 @@ static uint64_t submit_op(mcppool_conn *c, const struct op_params *p, enum pendi
 			  mcppool_callback cb, void *arg, mcppool_error *err)
 {
 	struct op_params with_args;
-	struct pending e = { .kind = kind, .cb = cb, .arg = arg };
+	struct pending e = { .kind = kind, .cb = cb, .arg = arg, .on_event = p->on_event,
+			     .event_arg = p->event_arg };
 
 	if (c->broken) {
 		set_err(err, MCPPOOL_NOT_CONNECTED, "the connection is broken: %s",
@@ -858,6 +868,25 @@ static void deliver(mcppool_conn *c, const struct pending *p, mcppool_result *r,
 		result_done(c, r);
 }
 
+/*
+ * Hands an event to its request's event callback. Events of requests no longer
+ * in flight, of requests that did not ask for them, and with names too long
+ * to be ours are dropped, as the protocol says.
+ */
+static void deliver_event(mcppool_conn *c, const struct wire_msg *m)
+{
+	struct pending *e = ptable_find(&c->pending, m->id);
+	char name[64];
+
+	if (!e || e->kind != PENDING_USER || !e->on_event || m->op_len >= sizeof name)
+		return;
+	memcpy(name, m->op, m->op_len);
+	name[m->op_len] = 0;
+	c->depth++;
+	e->on_event(c, m->id, name, m->params, e->event_arg);
+	c->depth--;
+}
+
 /* Decodes one frame and dispatches it. A frame that cannot be attributed breaks the connection. */
 static void handle_frame(mcppool_conn *c, const char *payload, size_t len)
 {
@@ -875,6 +904,11 @@ static void handle_frame(mcppool_conn *c, const char *payload, size_t len)
 	if (wire_decode(r->buf, len, r->zone, &m, &bad_id, why, sizeof why) < 0) {
 		result_destroy(r);
 		conn_break(c, MCPPOOL_PROTOCOL, "undecodable frame from the daemon: %s", why);
+		return;
+	}
+	if (m.type == WIRE_EVENT) {
+		deliver_event(c, &m);
+		result_done(c, r);
 		return;
 	}
 	if (m.type != WIRE_REPLY || m.id == 0 || !(e = ptable_find(&c->pending, m.id))) {
@@ -980,7 +1014,7 @@ MCPPOOL_API int mcppool_process(mcppool_conn *conn, int revents)
 static void hello_done(mcppool_conn *c, uint64_t id, const mcppool_result *res,
 		       const mcppool_error *err, void *arg)
 {
-	const msgpack_object *mf;
+	const msgpack_object *mf, *v;
 
 	(void)id;
 	(void)arg;
@@ -989,6 +1023,9 @@ static void hello_done(mcppool_conn *c, uint64_t id, const mcppool_result *res,
 			conn_break(c, err->code, "the daemon refused the hello: %s", err->message);
 		return;
 	}
+	v = wire_map_get(res->value, "version");
+	c->version = v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= 2
+		     ? (int)v->via.u64 : 1;
 	mf = wire_map_get(res->value, "maxFrame");
 	if (mf && mf->type == MSGPACK_OBJECT_POSITIVE_INTEGER && mf->via.u64 >= FRAME_MIN_MAX &&
 	    mf->via.u64 <= UINT32_MAX) {
@@ -1001,7 +1038,7 @@ static void pack_hello(msgpack_packer *pk)
 {
 	msgpack_pack_map(pk, 2);
 	wire_pack_str(pk, "version");
-	msgpack_pack_unsigned_int(pk, 1); /* events (v2) are not handled yet */
+	msgpack_pack_unsigned_int(pk, 2); /* v2: events; the daemon may settle on 1 */
 	pack_kv_str(pk, "client", CLIENT_NAME);
 }
 
@@ -1092,9 +1129,21 @@ MCPPOOL_API mcppool_conn *mcppool_connect(const char *socket_path, mcppool_error
 
 struct waiter {
 	bool done;
+	bool touched; /* an event arrived: the client-side timeout starts again */
 	mcppool_result *res;
 	mcppool_error err;
+	mcppool_event_callback on_event; /* the caller's, for the _events functions */
+	void *event_arg;
 };
+
+static void waiter_event(mcppool_conn *c, uint64_t id, const char *event,
+			 const msgpack_object *params, void *arg)
+{
+	struct waiter *w = arg;
+
+	w->touched = true;
+	w->on_event(c, id, event, params, w->event_arg);
+}
 
 static void waiter_done(mcppool_conn *c, uint64_t id, const mcppool_result *res,
 			const mcppool_error *err, void *arg)
@@ -1132,6 +1181,7 @@ static void abandon(mcppool_conn *c, uint64_t id, struct waiter *w)
 	if (e) {
 		e->kind = PENDING_DISCARD;
 		e->cb = NULL;
+		e->on_event = NULL;
 		c->user_inflight--;
 		if (queue_cancel(c, id) == 0)
 			out_flush(c);
@@ -1172,6 +1222,11 @@ static void wait_for(mcppool_conn *c, uint64_t id, struct waiter *w)
 			set_err(&w->err, MCPPOOL_INTERNAL, "request lost by a broken connection");
 			break;
 		}
+		if (w->touched && deadline >= 0) {
+			w->touched = false;
+			deadline = now_ms() + c->timeout_ms;
+			continue;
+		}
 		if (deadline >= 0 && left <= 0) {
 			abandon(c, id, w);
 			break;
@@ -1188,7 +1243,8 @@ static void wait_for(mcppool_conn *c, uint64_t id, struct waiter *w)
 static int run(mcppool_conn *c, const struct op_params *p, mcppool_result **result,
 	       mcppool_error *err)
 {
-	struct waiter w = { 0 };
+	struct waiter w = { .on_event = p->on_event, .event_arg = p->event_arg };
+	struct op_params with_events;
 	uint64_t id;
 	bool closed;
 
@@ -1196,6 +1252,12 @@ static int run(mcppool_conn *c, const struct op_params *p, mcppool_result **resu
 		*result = NULL;
 	result_destroy(c->err_hold);
 	c->err_hold = NULL;
+	if (p->on_event) {
+		with_events = *p;
+		with_events.on_event = waiter_event;
+		with_events.event_arg = &w;
+		p = &with_events;
+	}
 	id = submit_op(c, p, PENDING_USER, waiter_done, &w, &w.err);
 	if (id)
 		wait_for(c, id, &w);
@@ -1457,4 +1519,66 @@ MCPPOOL_API uint64_t mcppool_submit_evict(mcppool_conn *conn, const char *user,
 	struct op_params p = evict_op(user, mcp);
 
 	return submit_public(conn, &p, cb, arg);
+}
+
+MCPPOOL_API uint64_t mcppool_submit_call_events(mcppool_conn *conn, const char *user,
+						const char *mcp, const char *tool,
+						const char *args_json, const mcppool_auth *auth,
+						unsigned int timeout_ms,
+						mcppool_event_callback on_event,
+						mcppool_callback cb, void *arg)
+{
+	struct op_params p = call_op(user, mcp, tool, args_json, NULL, 0, auth, timeout_ms);
+
+	p.on_event = on_event;
+	p.event_arg = arg;
+	return submit_public(conn, &p, cb, arg);
+}
+
+MCPPOOL_API uint64_t mcppool_submit_request_events(mcppool_conn *conn, const char *user,
+						   const char *mcp, const char *method,
+						   const char *params_json,
+						   const mcppool_auth *auth,
+						   unsigned int timeout_ms,
+						   mcppool_event_callback on_event,
+						   mcppool_callback cb, void *arg)
+{
+	struct op_params p = request_op(user, mcp, method, params_json, NULL, 0, auth,
+					timeout_ms);
+
+	p.on_event = on_event;
+	p.event_arg = arg;
+	return submit_public(conn, &p, cb, arg);
+}
+
+MCPPOOL_API int mcppool_call_events(mcppool_conn *conn, const char *user, const char *mcp,
+				    const char *tool, const char *args_json,
+				    const mcppool_auth *auth, unsigned int timeout_ms,
+				    mcppool_event_callback on_event, void *event_arg,
+				    mcppool_result **result, mcppool_error *err)
+{
+	struct op_params p = call_op(user, mcp, tool, args_json, NULL, 0, auth, timeout_ms);
+
+	p.on_event = on_event;
+	p.event_arg = event_arg;
+	return run(conn, &p, result, err);
+}
+
+MCPPOOL_API int mcppool_request_events(mcppool_conn *conn, const char *user, const char *mcp,
+				       const char *method, const char *params_json,
+				       const mcppool_auth *auth, unsigned int timeout_ms,
+				       mcppool_event_callback on_event, void *event_arg,
+				       mcppool_result **result, mcppool_error *err)
+{
+	struct op_params p = request_op(user, mcp, method, params_json, NULL, 0, auth,
+					timeout_ms);
+
+	p.on_event = on_event;
+	p.event_arg = event_arg;
+	return run(conn, &p, result, err);
+}
+
+MCPPOOL_API int mcppool_protocol_version(const mcppool_conn *conn)
+{
+	return conn->version;
 }

@@ -351,6 +351,63 @@ MCPPOOL_API uint64_t mcppool_submit_evict(mcppool_conn *conn, const char *user,
  */
 MCPPOOL_API int mcppool_cancel(mcppool_conn *conn, uint64_t id);
 
+/* ---- events (wire protocol v2) --------------------------------------------------- */
+
+/*
+ * An event of a request in flight: event is its name ("progress": params
+ * {progress, total?, message?}; "message": a log notification, params {level,
+ * logger?, data}; see proto/PROTOCOL.md), params a msgpack map. Both are
+ * borrowed: valid until the callback returns. Every event of a request runs
+ * before its completion, never after; events for requests no longer in flight
+ * (e.g. just cancelled, or abandoned by a timed-out blocking call) and events
+ * from a daemon that speaks only version 1 never arrive. The callback has the
+ * rights of a completion callback (mcppool_callback).
+ */
+typedef void (*mcppool_event_callback)(mcppool_conn *conn, uint64_t id, const char *event,
+				       const msgpack_object *params, void *arg);
+
+/*
+ * mcppool_submit_call() and mcppool_submit_request() that ask the daemon for
+ * the request's events (events: true) and hand each to on_event, with the same
+ * arg as cb. on_event may be NULL (no events are asked for).
+ */
+MCPPOOL_API uint64_t mcppool_submit_call_events(mcppool_conn *conn, const char *user,
+						const char *mcp, const char *tool,
+						const char *args_json, const mcppool_auth *auth,
+						unsigned int timeout_ms,
+						mcppool_event_callback on_event,
+						mcppool_callback cb, void *arg);
+MCPPOOL_API uint64_t mcppool_submit_request_events(mcppool_conn *conn, const char *user,
+						   const char *mcp, const char *method,
+						   const char *params_json,
+						   const mcppool_auth *auth,
+						   unsigned int timeout_ms,
+						   mcppool_event_callback on_event,
+						   mcppool_callback cb, void *arg);
+
+/*
+ * mcppool_call() and mcppool_request() that ask for the request's events and
+ * run on_event(conn, id, event, params, event_arg) for each while they wait.
+ * Each event also restarts the client-side timeout (mcppool_set_timeout()), as
+ * a progress event restarts the request's deadline in the daemon.
+ */
+MCPPOOL_API int mcppool_call_events(mcppool_conn *conn, const char *user, const char *mcp,
+				    const char *tool, const char *args_json,
+				    const mcppool_auth *auth, unsigned int timeout_ms,
+				    mcppool_event_callback on_event, void *event_arg,
+				    mcppool_result **result, mcppool_error *err);
+MCPPOOL_API int mcppool_request_events(mcppool_conn *conn, const char *user, const char *mcp,
+				       const char *method, const char *params_json,
+				       const mcppool_auth *auth, unsigned int timeout_ms,
+				       mcppool_event_callback on_event, void *event_arg,
+				       mcppool_result **result, mcppool_error *err);
+
+/*
+ * The protocol version the daemon settled on in its hello reply (1 or 2); 0
+ * while that reply has not arrived. Events need version 2.
+ */
+MCPPOOL_API int mcppool_protocol_version(const mcppool_conn *conn);
+
 /* Submitted requests whose callback has not run yet. */
 MCPPOOL_API size_t mcppool_inflight(const mcppool_conn *conn);
 

@@ -16,6 +16,7 @@
 #include "frame.h"
 #include "readfile.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "sockpath.h"
 
 #define DOTENV_MAX_BYTES (1024 * 1024) /* a .env larger than this is a mistake */
@@ -42,12 +43,14 @@ enum var_id {
 	V_HELLO_TIMEOUT,
 	V_MAX_OUTPUT_TOTAL,
 	V_OUTPUT_STALL,
+	V_MAX_REQUEST_TIME,
 	V_NUMERIC_COUNT,
 	V_LOG_LEVEL = V_NUMERIC_COUNT,
 	V_SOCKET,
 	V_SOCKET_GROUP,
 	V_SERVERS,
 	V_CHILD_ENV,
+	V_METRICS_LISTEN,
 	V__COUNT
 };
 
@@ -71,11 +74,13 @@ static const char *const var_names[V__COUNT] = {
 	[V_HELLO_TIMEOUT] = "MCPPOOL_HELLO_TIMEOUT",
 	[V_MAX_OUTPUT_TOTAL] = "MCPPOOL_MAX_OUTPUT_TOTAL",
 	[V_OUTPUT_STALL] = "MCPPOOL_OUTPUT_STALL_TIMEOUT",
+	[V_MAX_REQUEST_TIME] = "MCPPOOL_MAX_REQUEST_TIME",
 	[V_LOG_LEVEL] = "MCPPOOL_LOG_LEVEL",
 	[V_SOCKET] = "MCPPOOL_SOCKET",
 	[V_SOCKET_GROUP] = "MCPPOOL_SOCKET_GROUP",
 	[V_SERVERS] = "MCPPOOL_SERVERS",
 	[V_CHILD_ENV] = "MCPPOOL_CHILD_ENV",
+	[V_METRICS_LISTEN] = "MCPPOOL_METRICS_LISTEN",
 };
 
 enum num_kind { NUM_UNSIGNED, NUM_U64, NUM_SIZE };
@@ -110,6 +115,7 @@ static const struct num_var num_vars[V_NUMERIC_COUNT] = {
 	[V_HELLO_TIMEOUT] = NUM(NUM_U64, hello_timeout_ms, 1, CONFIG_MAX_MS, 10000, "milliseconds"),
 	[V_MAX_OUTPUT_TOTAL] = NUM(NUM_SIZE, max_output_total, 1024, 68719476736ULL, 1073741824, "a byte count"),
 	[V_OUTPUT_STALL] = NUM(NUM_U64, output_stall_ms, 1, CONFIG_MAX_MS, 30000, "milliseconds"),
+	[V_MAX_REQUEST_TIME] = NUM(NUM_U64, max_request_time_ms, 1, CONFIG_MAX_MS, 600000, "milliseconds"),
 };
 
 /* Values of known keys found in the .env file (malloc'd; NULL when absent). */
@@ -170,6 +176,8 @@ void config_free(struct config *cfg)
 	free(cfg->socket_group);
 	free(cfg->servers_path);
 	free(cfg->child_env);
+	free(cfg->metrics_listen);
+	cfg->metrics_listen = NULL;
 	cfg->socket_group = NULL;
 	cfg->servers_path = NULL;
 	cfg->child_env = NULL;
@@ -630,6 +638,21 @@ static int load_child_env(struct config *cfg, const struct dotenv *de, char *err
 	return dup_into(&cfg->child_env, src.value, err, errlen);
 }
 
+/* HOST:PORT, resolved here so that a typo stops start-up rather than the first scrape. */
+static int load_metrics_listen(struct config *cfg, const struct dotenv *de, char *err, size_t errlen)
+{
+	struct source src = pick(NULL, NULL, de, V_METRICS_LISTEN);
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char why[256];
+
+	if (!src.value || !*src.value)
+		return 0;
+	if (metrics_http_resolve(src.value, &addr, &addrlen, why, sizeof(why)) < 0)
+		return source_error(&src, why, err, errlen);
+	return dup_into(&cfg->metrics_listen, src.value, err, errlen);
+}
+
 int config_load(struct config *cfg, const struct config_cli *cli, char *err, size_t errlen)
 {
 	static const struct config_cli no_cli;
@@ -654,6 +677,8 @@ int config_load(struct config *cfg, const struct config_cli *cli, char *err, siz
 		r = load_servers(cfg, cli, &de, err, errlen);
 	if (r == 0)
 		r = load_child_env(cfg, &de, err, errlen);
+	if (r == 0)
+		r = load_metrics_listen(cfg, &de, err, errlen);
 	dotenv_free(&de);
 	if (r < 0)
 		config_free(cfg);
@@ -704,4 +729,5 @@ void config_print(const struct config *cfg, FILE *out)
 	print_value(out, var_names[V_SOCKET_GROUP], cfg->socket_group);
 	print_value(out, var_names[V_SERVERS], cfg->servers_path);
 	print_value(out, var_names[V_CHILD_ENV], cfg->child_env);
+	print_value(out, var_names[V_METRICS_LISTEN], cfg->metrics_listen);
 }

@@ -28,12 +28,14 @@ struct config {
 	uint64_t hello_timeout_ms;      /* MCPPOOL_HELLO_TIMEOUT, default 10000: a client that has not sent hello by then is closed */
 	size_t max_output_total;        /* MCPPOOL_MAX_OUTPUT_TOTAL, bytes queued to all clients together, default 1073741824, 1024..68719476736 */
 	uint64_t output_stall_ms;       /* MCPPOOL_OUTPUT_STALL_TIMEOUT, default 30000: a client with replies waiting that takes none for this long is closed */
+	uint64_t max_request_time_ms;   /* MCPPOOL_MAX_REQUEST_TIME, default 600000: progress extends a deadline up to this long after the start */
 	size_t max_input;               /* MCPPOOL_MAX_INPUT, bytes of large frames being received from all clients at once, default 268435456, at least max_frame + 4 */
 	int log_level;                  /* MCPPOOL_LOG_LEVEL or --log-level: enum log_level (daemon/log.h), default LOG_INFO */
 	char socket_path[108];          /* -s/--socket, else MCPPOOL_SOCKET (env or .env), else the default of sockpath_resolve() */
 	char *socket_group;             /* MCPPOOL_SOCKET_GROUP: an existing group; socket mode 0660 with it, else 0600. NULL when unset */
 	char *servers_path;             /* --servers FILE, else MCPPOOL_SERVERS: an existing file; NULL when unset */
 	char *child_env;                /* MCPPOOL_CHILD_ENV: comma-separated variable names passed from the daemon's environment to children; NULL when unset */
+	char *metrics_listen;           /* MCPPOOL_METRICS_LISTEN: HOST:PORT serving GET /metrics over HTTP; NULL when unset (off) */
 };
 
 /* What the command line says; NULL fields were not given. */

@@ -14,6 +14,8 @@
 #include "httpconn.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics_http.h"
+#include "sdnotify.h"
 #include "session.h"
 #include "stdiochild.h"
 
@@ -114,7 +116,8 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (listener_start(d, err, errlen) < 0) {
+	if (listener_start(d, err, errlen) < 0 || metrics_http_start(d, err, errlen) < 0) {
+		listener_stop(d);
 		upstream_shutdown(d);
 		return -1;
 	}
@@ -136,9 +139,12 @@ void daemon_run(struct daemon *d)
 		 (unsigned long long)d->cfg.connection_timeout_ms,
 		 (unsigned long long)d->cfg.cleanup_interval_ms, d->catalog.n,
 		 d->catalog.n == 1 ? "" : "s");
+	sdnotify_ready(d);
 	ev_run(d->loop, 0);
 
+	sdnotify_stopping();
 	d->stopping = true;
+	metrics_http_stop(d);
 	ev_idle_stop(d->loop, &d->busy_poll);
 	listener_stop(d);
 	upstream_shutdown(d);

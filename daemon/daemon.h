@@ -18,6 +18,7 @@
 
 struct pool;
 struct hmap;
+struct metrics_http;
 
 /*
  * A deferred free. An object that a callback on the stack may still use when it
@@ -74,6 +75,7 @@ struct daemon {
 	ev_signal sigterm_w, sigint_w;
 	bool stopping;
 	struct metrics metrics;
+	struct metrics_http *metrics_http; /* MCPPOOL_METRICS_LISTEN; NULL when off */
 };
 
 /*

@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "session.h"
 
 #define ACCEPT_RETRY_S 0.1 /* after EMFILE: try again this much later */
@@ -126,6 +127,14 @@ int listener_start(struct daemon *d, char *err, size_t errlen)
 	mode_t old_mask;
 	int rc;
 
+	/* Socket activation: systemd owns the socket file; we only accept on it. */
+	rc = sdnotify_listen_fd(d->cfg.socket_path, sizeof(d->cfg.socket_path), err, errlen);
+	if (rc < -1)
+		return -1;
+	if (rc >= 0) {
+		d->listen_fd = rc;
+		goto watch;
+	}
 	if (fill_addr(&sa, d->cfg.socket_path) < 0) {
 		snprintf(err, errlen, "socket path too long: %s", d->cfg.socket_path);
 		return -1;
@@ -156,6 +165,7 @@ int listener_start(struct daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "listen %s: %s", sa.sun_path, strerror(errno));
 		goto fail;
 	}
+watch:
 	ev_io_init(&d->listen_w, on_accept, d->listen_fd, EV_READ);
 	d->listen_w.data = d;
 	ev_timer_init(&d->accept_retry, on_accept_retry, ACCEPT_RETRY_S, 0);

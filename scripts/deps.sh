@@ -2,6 +2,8 @@
 # Checks (and, as root, installs) the Debian packages mcppool builds with.
 #   scripts/deps.sh check    install what is missing when root, else say what to run
 #   scripts/deps.sh install  install everything that is missing (needs root)
+#   scripts/deps.sh tools    the programs some tests run: promtool (Debian's prometheus),
+#                            systemd-socket-activate and systemd-analyze (systemd)
 set -u
 mode=${1:-check}
 
@@ -11,16 +13,34 @@ need() { # $1 = test command, $2 = package
     if ! sh -c "$1" >/dev/null 2>&1; then missing="$missing $2"; fi
 }
 need "command -v pkg-config" pkg-config
-need "pkg-config --exists msgpack" libmsgpack-dev
-need "pkg-config --exists libsodium" libsodium-dev
-need "pkg-config --exists jansson" libjansson-dev
-need "pkg-config --exists libcurl" libcurl4-openssl-dev
-need "pkg-config --exists criterion" libcriterion-dev
-need "test -f /usr/include/ev.h" libev-dev
-need "command -v man" man-db
-# The Python client and its tests run on Debian's python3 (not a pyenv one).
-need "/usr/bin/python3 -c 'import msgpack'" python3-msgpack
-need "/usr/bin/python3 -c 'import pytest'" python3-pytest
+# msgpack-c: pkg-config "msgpack" up to 4.x (libmsgpack-dev), "msgpack-c" from 6.0 on
+# (libmsgpack-c-dev in Debian 13 and later).
+msgpack_deb=libmsgpack-dev
+if apt-cache show libmsgpack-c-dev >/dev/null 2>&1; then msgpack_deb=libmsgpack-c-dev; fi
+
+if [ "$mode" = tools ]; then
+    need "command -v promtool" prometheus
+    need "command -v systemd-socket-activate || test -x /lib/systemd/systemd-socket-activate" systemd
+    need "command -v systemd-analyze" systemd
+else
+    need "pkg-config --exists msgpack || pkg-config --exists msgpack-c" $msgpack_deb
+    need "pkg-config --exists libsodium" libsodium-dev
+    need "pkg-config --exists jansson" libjansson-dev
+    need "pkg-config --exists libcurl" libcurl4-openssl-dev
+    need "pkg-config --exists criterion" libcriterion-dev
+    need "test -f /usr/include/ev.h" libev-dev
+    need "command -v man" man-db
+    # The Python client and its tests run on Debian's python3 (not a pyenv one).
+    need "/usr/bin/python3 -c 'import msgpack'" python3-msgpack
+    need "/usr/bin/python3 -c 'import pytest'" python3-pytest
+    # An offline `pip install ./client/python` (tested by the Python suite).
+    need "/usr/bin/python3 -m pip --version" python3-pip
+    need "/usr/bin/python3 -c 'import setuptools'" python3-setuptools
+    need "/usr/bin/python3 -c 'import wheel'" python3-wheel
+    # Observability over HTTP and systemd integration (sd_notify, socket activation).
+    need "pkg-config --exists libmicrohttpd" libmicrohttpd-dev
+    need "pkg-config --exists libsystemd" libsystemd-dev
+fi
 
 [ -z "$missing" ] && exit 0
 

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Installs the pinned npm packages of the interop tests (tests/interop/package-lock.json).
+# Installs the pinned npm packages of one package directory (default tests/interop),
+# from its package-lock.json:   scripts/npm-setup.sh [DIR relative to the repository]
 set -eu
-cd "$(dirname "$0")/../tests/interop"
+cd "$(dirname "$0")/../${1:-tests/interop}"
 if ! command -v npm >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         apt-get install -y -qq nodejs npm >&2

@@ -19,6 +19,7 @@
 /* mcpctl's functions, without its main(), so that its parsing and output can be tested. */
 #define MCPCTL_NO_MAIN
 #include "mcpctl.c"
+#include "bridge.c"
 
 /* ---- the fake daemon ----------------------------------------------------- */
 
@@ -43,6 +44,7 @@ struct fake {
 	fake_handler on_notify;   /* called for notifications (the cancel is recorded anyway) */
 	uint64_t max_frame;       /* announced in the hello reply */
 	const char *hello_error;  /* a code: the hello is refused with it */
+	uint64_t version;         /* answered in the hello reply; 0: 1 */
 	/* state of the fake's thread; read by the test after fake_stop */
 	bool stop;                /* the handler asks to hang up */
 	char first_op[32];
@@ -125,7 +127,7 @@ static void pack_hello_reply(msgpack_packer *pk, const void *ctx)
 	wire_pack_reply_ok_begin(pk, 1);
 	msgpack_pack_map(pk, 3);
 	wire_pack_str(pk, "version");
-	msgpack_pack_uint64(pk, 1);
+	msgpack_pack_uint64(pk, f->version ? f->version : 1);
 	wire_pack_str(pk, "server");
 	wire_pack_str(pk, "fake/0");
 	wire_pack_str(pk, "maxFrame");
@@ -437,6 +439,73 @@ static void reply_metrics(struct fake *f, const struct wire_msg *m)
 	reply_packed(f, m->id, packed, sizeof packed - 1);
 }
 
+struct event_frame {
+	uint64_t id;
+	const char *event;
+	int progress; /* -1: a "message" event's params instead */
+};
+
+static void pack_event(msgpack_packer *pk, const void *ctx)
+{
+	const struct event_frame *e = ctx;
+
+	wire_pack_event_begin(pk, e->id, e->event);
+	if (e->progress < 0) {
+		msgpack_pack_map(pk, 2);
+		wire_pack_str(pk, "level");
+		wire_pack_str(pk, "info");
+		wire_pack_str(pk, "data");
+		wire_pack_str(pk, "a log line");
+		return;
+	}
+	msgpack_pack_map(pk, 3);
+	wire_pack_str(pk, "progress");
+	msgpack_pack_int(pk, e->progress);
+	wire_pack_str(pk, "total");
+	msgpack_pack_int(pk, 2);
+	wire_pack_str(pk, "message");
+	wire_pack_str(pk, "step");
+}
+
+static void fake_event(struct fake *f, uint64_t id, const char *event, int progress)
+{
+	struct event_frame e = { id, event, progress };
+
+	fake_send(f, pack_event, &e);
+}
+
+/*
+ * Records whether the request asked for events (seen[0]: MSGPACK_OBJECT_BOOLEAN when
+ * it did), then sends: an event for an id not in flight, progress 1, a log message,
+ * an event of a name no client knows, progress 2, and the reply "ok".
+ */
+static void events_then_reply(struct fake *f, const struct wire_msg *m)
+{
+	const msgpack_object *ev = wire_map_get(m->params, "events");
+	struct reply r = { .id = m->id, .result_str = "ok" };
+
+	f->seen[f->nrequests - 1] = ev && ev->type == MSGPACK_OBJECT_BOOLEAN && ev->via.boolean
+				    ? MSGPACK_OBJECT_BOOLEAN : MSGPACK_OBJECT_NIL;
+	fake_event(f, m->id + 1000, "progress", 1);
+	fake_event(f, m->id, "progress", 1);
+	fake_event(f, m->id, "message", -1);
+	fake_event(f, m->id, "from-the-future", 0);
+	fake_event(f, m->id, "progress", 2);
+	fake_reply(f, &r);
+}
+
+/* Holds the request and sends a progress event every 60 ms, five times, then replies. */
+static void slow_progress(struct fake *f, const struct wire_msg *m)
+{
+	struct reply r = { .id = m->id, .result_str = "ok" };
+
+	for (int i = 1; i <= 5; i++) {
+		usleep(60 * 1000);
+		fake_event(f, m->id, "progress", i);
+	}
+	fake_reply(f, &r);
+}
+
 /* ---- callbacks ----------------------------------------------------------- */
 
 struct outcome {
@@ -502,7 +571,7 @@ static void pump(mcppool_conn *c)
 /* A request that never completes would hang a test; a timeout makes it fail instead. */
 TestSuite(client, .timeout = 30);
 
-Test(client, hello_is_the_first_request_and_speaks_version_1)
+Test(client, hello_is_the_first_request_and_asks_for_version_2)
 {
 	struct fake f = { .handler = echo_params };
 	mcppool_conn *c;
@@ -514,7 +583,7 @@ Test(client, hello_is_the_first_request_and_speaks_version_1)
 	mcppool_close(c);
 	fake_stop(&f);
 	cr_assert_str_eq(f.first_op, "hello");
-	cr_assert_eq(f.hello_version, 1);
+	cr_assert_eq(f.hello_version, 2);
 	cr_assert_str_eq(f.hello_client, "libmcppool/" MCPPOOL_VERSION);
 }
 
@@ -940,6 +1009,147 @@ Test(client, refused_hello_fails_the_pipelined_request_with_its_code)
 	cr_assert_eq(f.nrequests, 0);
 }
 
+/* What an event callback saw, in order. */
+struct seen_events {
+	int n;
+	char names[8][32];
+	int64_t progress[8];
+	uint64_t ids[8];
+	int completed_after; /* events counted when the completion ran */
+};
+
+static void record_event(mcppool_conn *c, uint64_t id, const char *event,
+			 const msgpack_object *params, void *arg)
+{
+	struct seen_events *s = arg;
+	const msgpack_object *p = mcppool_map_get(params, "progress");
+
+	(void)c;
+	if (s->n >= 8)
+		return;
+	snprintf(s->names[s->n], sizeof s->names[s->n], "%s", event);
+	s->progress[s->n] = p && p->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)p->via.u64 : -1;
+	s->ids[s->n] = id;
+	s->n++;
+}
+
+struct events_and_outcome {
+	struct seen_events ev;
+	struct outcome o;
+};
+
+static void record_event_of_pair(mcppool_conn *c, uint64_t id, const char *event,
+				 const msgpack_object *params, void *arg)
+{
+	record_event(c, id, event, params, &((struct events_and_outcome *)arg)->ev);
+}
+
+static void record_after_events(mcppool_conn *c, uint64_t id, const mcppool_result *res,
+				const mcppool_error *err, void *arg)
+{
+	struct events_and_outcome *p = arg;
+
+	p->ev.completed_after = p->ev.n;
+	p->o.calls++;
+	p->o.code = err ? err->code : MCPPOOL_OK;
+	(void)c;
+	(void)id;
+	(void)res;
+}
+
+Test(client, events_of_a_submitted_request_reach_its_callback_before_its_completion)
+{
+	struct fake f = { .handler = events_then_reply, .version = 2 };
+	struct events_and_outcome p = { 0 };
+	struct outcome handler = { 0 };
+	mcppool_conn *c;
+	uint64_t id;
+
+	fake_start(&f);
+	c = connect_to(&f);
+	mcppool_set_error_handler(c, count_conn_errors, &handler);
+	id = mcppool_submit_request_events(c, "alice", "demo", "tools/call", "{}", NULL, 0,
+					   record_event_of_pair, record_after_events, &p);
+	cr_assert_neq(id, 0);
+	pump(c);
+	cr_assert_eq(p.o.calls, 1);
+	cr_assert_eq(p.o.code, MCPPOOL_OK);
+	cr_assert_eq(p.ev.n, 4, "the event of an id not in flight is ignored, the rest delivered");
+	cr_assert_eq(p.ev.completed_after, 4, "every event comes before the completion");
+	cr_assert_str_eq(p.ev.names[0], "progress");
+	cr_assert_eq(p.ev.progress[0], 1);
+	cr_assert_str_eq(p.ev.names[1], "message");
+	cr_assert_str_eq(p.ev.names[2], "from-the-future", "unknown names are the app's to ignore");
+	cr_assert_eq(p.ev.progress[3], 2);
+	cr_assert_eq(p.ev.ids[0], id);
+	cr_assert_eq(handler.calls, 0, "an event for an unknown id is no connection error");
+	cr_assert_eq(mcppool_connected(c), 1);
+	cr_assert_eq(mcppool_protocol_version(c), 2);
+	mcppool_close(c);
+	fake_stop(&f);
+	cr_assert_eq(f.seen[0], MSGPACK_OBJECT_BOOLEAN, "the request asked for events");
+}
+
+Test(client, requests_without_an_event_callback_do_not_ask_for_events_and_ignore_them)
+{
+	struct fake f = { .handler = events_then_reply, .version = 2 };
+	struct outcome o = { 0 }, handler = { 0 };
+	mcppool_conn *c;
+
+	fake_start(&f);
+	c = connect_to(&f);
+	mcppool_set_error_handler(c, count_conn_errors, &handler);
+	cr_assert_neq(mcppool_submit_call(c, "alice", "demo", "echo", NULL, NULL, 0, record, &o), 0);
+	pump(c);
+	cr_assert_eq(o.calls, 1);
+	cr_assert_eq(o.code, MCPPOOL_OK);
+	cr_assert_eq(handler.calls, 0);
+	cr_assert_eq(mcppool_connected(c), 1);
+	mcppool_close(c);
+	fake_stop(&f);
+	cr_assert_eq(f.seen[0], MSGPACK_OBJECT_NIL, "no events: true without a callback");
+}
+
+Test(client, blocking_call_with_events_runs_the_event_callback_while_it_waits)
+{
+	struct fake f = { .handler = events_then_reply, .version = 2 };
+	struct seen_events ev = { 0 };
+	mcppool_result *res;
+	mcppool_error err;
+	mcppool_conn *c;
+
+	fake_start(&f);
+	c = connect_to(&f);
+	cr_assert_eq(mcppool_call_events(c, "alice", "demo", "progress", "{\"steps\":2}", NULL, 0,
+					 record_event, &ev, &res, &err), 0, "%s", err.message);
+	cr_assert_eq(mcppool_result_value(res)->type, MSGPACK_OBJECT_STR);
+	cr_assert_eq(ev.n, 4);
+	cr_assert_eq(ev.progress[3], 2);
+	mcppool_result_free(res);
+	mcppool_close(c);
+	fake_stop(&f);
+	cr_assert_eq(f.seen[0], MSGPACK_OBJECT_BOOLEAN);
+}
+
+Test(client, progress_events_restart_the_client_side_timeout)
+{
+	struct fake f = { .handler = slow_progress, .version = 2 };
+	struct seen_events ev = { 0 };
+	mcppool_error err;
+	mcppool_conn *c;
+
+	fake_start(&f);
+	c = connect_to(&f);
+	/* 300 ms in all, but never 150 ms without an event. */
+	mcppool_set_timeout(c, 150);
+	cr_assert_eq(mcppool_request_events(c, "alice", "demo", "tools/call", NULL, NULL, 0,
+					    record_event, &ev, NULL, &err), 0, "%s: %s",
+		     mcppool_code_name(err.code), err.message);
+	cr_assert_eq(ev.n, 5);
+	mcppool_close(c);
+	fake_stop(&f);
+}
+
 Test(client, code_names_are_the_protocol_strings)
 {
 	cr_assert_str_eq(mcppool_code_name(MCPPOOL_OK), "OK");
@@ -1150,6 +1360,165 @@ Test(mcpctl, auth_values_are_wiped_from_argv_after_sending)
 	}
 	free(obuf);
 	free(ebuf);
+}
+
+Test(mcpctl, progress_prints_each_event_as_a_json_line_on_stderr)
+{
+	struct fake f = { .handler = events_then_reply, .version = 2 };
+	struct ctl_run r;
+
+	fake_start(&f);
+	r = run_ctl((const char *[]){ "call", "alice", "demo", "progress", "--progress", "-s", f.path,
+				      NULL });
+	fake_stop(&f);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_eq(r.out, "{\"success\":true,\"data\":\"ok\"}\n");
+	cr_assert_str_eq(r.err,
+			 "{\"event\":\"progress\",\"params\":{\"progress\":1,\"total\":2,\"message\":\"step\"}}\n"
+			 "{\"event\":\"message\",\"params\":{\"level\":\"info\",\"data\":\"a log line\"}}\n"
+			 "{\"event\":\"from-the-future\",\"params\":{\"progress\":0,\"total\":2,\"message\":\"step\"}}\n"
+			 "{\"event\":\"progress\",\"params\":{\"progress\":2,\"total\":2,\"message\":\"step\"}}\n");
+	cr_assert_eq(f.seen[0], MSGPACK_OBJECT_BOOLEAN, "call asks for events");
+	ctl_run_free(&r);
+}
+
+Test(mcpctl, log_messages_go_to_stderr_and_progress_is_silent_off_a_terminal)
+{
+	struct fake f = { .handler = events_then_reply, .version = 2 };
+	struct ctl_run r;
+
+	fake_start(&f);
+	r = run_ctl((const char *[]){ "request", "alice", "demo", "tools/call", "-s", f.path, NULL });
+	fake_stop(&f);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_eq(r.out, "{\"success\":true,\"data\":\"ok\"}\n");
+	cr_assert_str_eq(r.err, "info: a log line\n");
+	ctl_run_free(&r);
+}
+
+/* Packs {"progress": done, "total": total, "message": msg} into sb and decodes it into *o. */
+static void progress_params(msgpack_sbuffer *sb, msgpack_zone *z, msgpack_object *o, int done,
+			    int total, const char *msg)
+{
+	msgpack_packer pk;
+	char why[64];
+
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	wire_pack_str(&pk, "progress");
+	msgpack_pack_int(&pk, done);
+	wire_pack_str(&pk, "total");
+	msgpack_pack_int(&pk, total);
+	wire_pack_str(&pk, "message");
+	wire_pack_str(&pk, msg);
+	cr_assert_eq(wire_unpack(sb->data, sb->size, z, o, why, sizeof why), 0);
+}
+
+Test(mcpctl, progress_on_a_terminal_is_a_bar_redrawn_in_place_and_cleared_at_the_end)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *errf = open_memstream(&text, &len);
+	struct ctl_events ev = { .errf = errf, .bar = true };
+	msgpack_sbuffer sb;
+	msgpack_zone *z = msgpack_zone_new(1024);
+	msgpack_object o;
+
+	msgpack_sbuffer_init(&sb);
+	progress_params(&sb, z, &o, 1, 4, "copying");
+	ctl_on_event(NULL, 1, "progress", &o, &ev);
+	ctl_bar_clear(&ev);
+	fclose(errf);
+	cr_assert_str_eq(text, "\r\033[K[#######.......................] 1/4 copying\r\033[K");
+	free(text);
+	msgpack_sbuffer_destroy(&sb);
+	msgpack_zone_free(z);
+}
+
+/* ---- mcpctl bridge, against the fake daemon ------------------------------------ */
+
+/* warm: {"pid": 42, "server": {"protocolVersion": "2025-06-18"}}; the rest: events_then_reply. */
+static void bridge_daemon(struct fake *f, const struct wire_msg *m)
+{
+	static const char warm[] = "\x82\xa3" "pid" "\x2a" "\xa6" "server" "\x81\xaf" "protocolVersion"
+				   "\xaa" "2025-06-18";
+
+	if (m->op_len == 4 && !memcmp(m->op, "warm", 4))
+		reply_packed(f, m->id, warm, sizeof warm - 1);
+	else
+		events_then_reply(f, m);
+}
+
+struct host {
+	int to_bridge;  /* the bridge's stdin */
+	FILE *from_bridge;
+	const char *line;
+	long until_id;  /* read up to the response of this id */
+	char *seen[16];
+	int nseen;
+};
+
+/* A host in a thread: sends its line, reads up to the response, then closes the bridge's stdin. */
+static void *host_main(void *arg)
+{
+	struct host *h = arg;
+	char *line = NULL;
+	size_t cap = 0;
+
+	if (write(h->to_bridge, h->line, strlen(h->line)) < 0)
+		return NULL;
+	while (h->nseen < 16 && getline(&line, &cap, h->from_bridge) > 0) {
+		json_t *j = json_loads(line, 0, NULL);
+		bool done = json_integer_value(json_object_get(j, "id")) == h->until_id;
+
+		h->seen[h->nseen++] = strdup(line);
+		json_decref(j);
+		if (done)
+			break;
+	}
+	free(line);
+	close(h->to_bridge);
+	return NULL;
+}
+
+Test(mcpctl, bridge_relays_progress_with_the_hosts_token_and_log_messages_as_notifications)
+{
+	struct fake f = { .handler = bridge_daemon, .version = 2 };
+	int in[2], out[2];
+	struct host h = { .until_id = 5, .line = "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\","
+			  "\"params\":{\"name\":\"progress\",\"_meta\":{\"progressToken\":\"tok\"}}}\n" };
+	struct bridge_opts o = { .user = "alice", .mcp = "demo" };
+	pthread_t host;
+	FILE *to_host;
+	char *log = NULL;
+	size_t log_len = 0;
+	FILE *errf = open_memstream(&log, &log_len);
+
+	fake_start(&f);
+	o.socket = f.path;
+	cr_assert_eq(pipe(in), 0);
+	cr_assert_eq(pipe(out), 0);
+	h.to_bridge = in[1];
+	h.from_bridge = fdopen(out[0], "r");
+	to_host = fdopen(out[1], "w");
+	cr_assert_eq(pthread_create(&host, NULL, host_main, &h), 0);
+	cr_assert_eq(bridge_run(&o, in[0], to_host, errf), 0);
+	pthread_join(host, NULL);
+	fclose(to_host);
+	fclose(h.from_bridge);
+	close(in[0]);
+	fclose(errf);
+	fake_stop(&f);
+	cr_assert_eq(h.nseen, 4, "progress, message, progress, response; got %d", h.nseen);
+	cr_assert_str_eq(h.seen[0], "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\","
+			 "\"params\":{\"progress\":1,\"total\":2,\"message\":\"step\",\"progressToken\":\"tok\"}}\n");
+	cr_assert_str_eq(h.seen[1], "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\","
+			 "\"params\":{\"level\":\"info\",\"data\":\"a log line\"}}\n");
+	cr_assert_str_eq(h.seen[3], "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":\"ok\"}\n");
+	cr_assert_eq(f.seen[1], MSGPACK_OBJECT_BOOLEAN, "the forwarded request asked for events");
+	for (int i = 0; i < h.nseen; i++)
+		free(h.seen[i]);
+	free(log);
 }
 
 Test(mcpctl, metrics_prints_the_exposition_text_itself)

@@ -1,0 +1,197 @@
+// McpPoolTransport: the MCP SDK's Transport over a pooled connection.
+import { connect } from './pool.js';
+
+const MODERN_ERA = '2026-07-28'; // the first stateless revision: server/discover, no initialize
+
+const METHOD_NOT_FOUND = -32601;
+const INTERNAL_ERROR = -32603;
+const REQUEST_TIMEOUT = -32001; // the SDKs' own code for a request that timed out
+
+/* A JSON-RPC error to answer a request with as it is. */
+class ReplyError extends Error {
+	constructor(error) {
+		super(error.message);
+		this.error = error;
+	}
+}
+
+function isModern(version) {
+	return typeof version === 'string' && version >= MODERN_ERA;
+}
+
+/*
+ * A JSON-RPC error for an McpPoolError: UPSTREAM_ERROR is the server's own error as it
+ * sent it; any other code becomes an error whose data names the mcppool code.
+ */
+export function jsonRpcError(err) {
+	if (err?.code === 'UPSTREAM_ERROR' && err.data && Number.isInteger(err.data.code)) {
+		const e = { code: err.data.code, message: String(err.data.message ?? err.message) };
+		if (err.data.data !== undefined)
+			e.data = err.data.data;
+		return e;
+	}
+	const code = typeof err?.code === 'string' ? err.code : 'INTERNAL';
+	const data = { mcppoolCode: code };
+	if (err?.data !== undefined)
+		data.detail = err.data;
+	const timedOut = code === 'UPSTREAM_TIMEOUT' || code === 'TIMEOUT';
+	return { code: timedOut ? REQUEST_TIMEOUT : INTERNAL_ERROR, message: `${code}: ${err?.message ?? err}`, data };
+}
+
+/*
+ * Implements the Transport interface of @modelcontextprotocol/sdk 1.x (and of the 2.x
+ * @modelcontextprotocol/client): start, send, close, onmessage, onclose, onerror,
+ * setProtocolVersion. The pooled server is already initialized by the daemon, so
+ * `initialize` (and `server/discover`) are answered here from what `warm` reports of
+ * the server; notifications/initialized is swallowed; every other request goes through
+ * the pool's `request` op, with its progress and log events turned back into
+ * notifications; notifications/cancelled cancels the pooled request.
+ *
+ * options: socket or pool (a Pool from connect(), shared, not closed here), user, mcp,
+ * auth, timeoutMs (each request's deadline in the daemon; default REQUEST_TIMEOUT).
+ */
+export class McpPoolTransport {
+	constructor({ socket, pool, user, mcp, auth, timeoutMs } = {}) {
+		if (typeof user !== 'string' || typeof mcp !== 'string')
+			throw new TypeError('McpPoolTransport needs user and mcp (strings)');
+		this.socket = socket;
+		this.pool = pool ?? null;
+		this.ownsPool = !pool;
+		this.user = user;
+		this.mcp = mcp;
+		this.auth = auth;
+		this.timeoutMs = timeoutMs;
+		this.inFlight = new Map(); // JSON-RPC id -> AbortController
+		this.started = false;
+		this.closed = false;
+		this.protocolVersion = undefined;
+		this.server = null; // warm's server description, once asked
+		this.onmessage = undefined;
+		this.onclose = undefined;
+		this.onerror = undefined;
+	}
+
+	async start() {
+		if (this.started)
+			throw new Error('McpPoolTransport already started');
+		this.started = true;
+		if (!this.pool)
+			this.pool = await connect({ socket: this.socket });
+	}
+
+	setProtocolVersion(version) {
+		this.protocolVersion = version;
+	}
+
+	async send(message) {
+		if (this.closed)
+			throw new Error('McpPoolTransport is closed');
+		if (!this.started)
+			throw new Error('McpPoolTransport not started');
+		if (typeof message?.method !== 'string')
+			return; // a response: the pool sends the SDK no requests to answer
+		if (message.id === undefined || message.id === null)
+			this.notification(message);
+		else
+			this.handle(message);
+	}
+
+	notification(message) {
+		if (message.method === 'notifications/cancelled')
+			this.inFlight.get(message.params?.requestId)?.abort();
+		// notifications/initialized and any other: the daemon owns the session
+	}
+
+	async describe() {
+		if (!this.server) {
+			const r = await this.pool.warm(this.user, this.mcp, { auth: this.auth, timeoutMs: this.timeoutMs });
+			this.server = r.server ?? {};
+		}
+		return this.server;
+	}
+
+	async handle(message) {
+		const { id, method } = message;
+		const ac = new AbortController();
+		this.inFlight.set(id, ac);
+		try {
+			let result;
+			if (method === 'initialize')
+				result = this.initializeResult(await this.describe(), message.params);
+			else if (method === 'server/discover')
+				result = this.discoverResult(await this.describe());
+			else
+				result = await this.forward(message, ac.signal);
+			this.deliver({ jsonrpc: '2.0', id, result });
+		} catch (err) {
+			if (err instanceof ReplyError)
+				this.deliver({ jsonrpc: '2.0', id, error: err.error });
+			else if (!ac.signal.aborted && !this.closed)
+				this.deliver({ jsonrpc: '2.0', id, error: jsonRpcError(err) });
+			// a cancelled request is not answered: the SDK forgot it when it cancelled
+		} finally {
+			this.inFlight.delete(id);
+		}
+	}
+
+	initializeResult(server, params) {
+		// The older of the host's and the server's versions (a host that knows only older
+		// revisions keeps working); the daemon bridges a modern server to what the host asked.
+		const asked = params?.protocolVersion;
+		const theirs = server.protocolVersion;
+		const version = !theirs || (asked && (isModern(theirs) || asked < theirs)) ? asked : theirs;
+		const r = { protocolVersion: version, capabilities: server.capabilities ?? {},
+			serverInfo: server.serverInfo ?? { name: this.mcp, version: '' } };
+		if (server.instructions !== undefined)
+			r.instructions = server.instructions;
+		return r;
+	}
+
+	discoverResult(server) {
+		if (!isModern(server.protocolVersion))
+			throw new ReplyError({ code: METHOD_NOT_FOUND, message: 'Method not found: server/discover' });
+		const r = { supportedVersions: [server.protocolVersion], capabilities: server.capabilities ?? {} };
+		if (server.instructions !== undefined)
+			r.instructions = server.instructions;
+		if (server.serverInfo)
+			r._meta = { 'io.modelcontextprotocol/serverInfo': server.serverInfo };
+		return r;
+	}
+
+	forward(message, signal) {
+		const token = message.params?._meta?.progressToken;
+		return this.pool.request(this.user, this.mcp, message.method, message.params, {
+			auth: this.auth,
+			timeoutMs: this.timeoutMs,
+			signal,
+			onProgress: (p) => {
+				if (token !== undefined)
+					this.deliver({ jsonrpc: '2.0', method: 'notifications/progress',
+						params: { ...p, progressToken: token } });
+			},
+			onMessage: (m) => this.deliver({ jsonrpc: '2.0', method: 'notifications/message', params: m }),
+		});
+	}
+
+	deliver(message) {
+		if (this.closed)
+			return;
+		try {
+			this.onmessage?.(message);
+		} catch (err) {
+			this.onerror?.(err instanceof Error ? err : new Error(String(err)));
+		}
+	}
+
+	async close() {
+		if (this.closed)
+			return;
+		this.closed = true;
+		for (const ac of this.inFlight.values())
+			ac.abort();
+		this.inFlight.clear();
+		if (this.ownsPool && this.pool)
+			await this.pool.close();
+		this.onclose?.();
+	}
+}

@@ -1,0 +1,44 @@
+// Compiled by test/types.test.js (tsc --noEmit): the shipped types describe the API, and
+// McpPoolTransport is a Transport for both SDKs.
+import { connect, McpPoolError, McpPoolTransport, type CallToolResult, type Pool } from 'mcppool';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Client as Client2 } from '@modelcontextprotocol/client';
+
+export async function usage(): Promise<void> {
+	const pool: Pool = await connect({ socket: '/tmp/x.sock' });
+	const ac = new AbortController();
+	const r: CallToolResult = await pool.call('alice', 'demo', 'echo', { message: 'x' }, {
+		auth: { token: 't' }, timeoutMs: 1000, signal: ac.signal,
+		onProgress: (p) => { const n: number = p.progress; void n; },
+		onMessage: (m) => { const l: string = m.level; void l; },
+	});
+	void r.content;
+	const again = await pool.call('alice', 'demo', 'echo', {}, { inputResponses: {}, requestState: 's' });
+	void again.resultType;
+	const w = await pool.warm('alice', 'demo');
+	const v: string | undefined = w.server?.protocolVersion;
+	void v;
+	const e: { evicted: number } = await pool.evict('alice');
+	void e;
+	const t: string = await pool.metrics();
+	void t;
+	const s = await pool.poolStatus();
+	const total: number = s.totalConnections;
+	void total;
+	await pool.tools('alice', 'demo', { cursor: 'c' });
+	await pool.request('alice', 'demo', 'ping');
+	await pool.cleanup();
+	await pool.servers();
+	pool.on('error', (err) => { const c: string = err.code; void c; });
+	try {
+		await pool.close();
+	} catch (err) {
+		if (err instanceof McpPoolError)
+			console.log(err.code, err.message, err.data);
+	}
+
+	const transport: Transport = new McpPoolTransport({ user: 'alice', mcp: 'demo', auth: { token: 't' } });
+	await new Client({ name: 'x', version: '1' }).connect(transport);
+	await new Client2({ name: 'x', version: '1' }).connect(new McpPoolTransport({ pool, user: 'a', mcp: 'b' }));
+}
