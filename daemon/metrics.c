@@ -122,6 +122,7 @@ char *metrics_render(const struct daemon *d)
 		put(&t, "mcppool_connections_closed_total{reason=\"%s\"} %llu\n", close_reason_name(r),
 		    (unsigned long long)m->closed[r]);
 	counter(&t, "clients_accepted_total", "App connections accepted.", m->clients_accepted);
+	counter(&t, "events_total", "Events (progress, log messages) sent to apps.", m->events_sent);
 	counter(&t, "bad_frames_total", "Frames answered with BAD_REQUEST.", m->frames_bad);
 	gauge(&t, "output_queued_bytes", "Bytes of replies waiting for all clients together.",
 	      d->output_queued);

@@ -39,6 +39,7 @@ struct metrics {
 	uint64_t slow_clients_closed;   /* clients closed because they did not take their replies */
 	uint64_t hello_timeouts;        /* clients closed because they sent no hello in time */
 	uint64_t input_waits;           /* times a client paused until its large frame fit MCPPOOL_MAX_INPUT */
+	uint64_t events_sent;           /* wire v2 events sent to apps (progress, message, notification) */
 };
 
 struct daemon;

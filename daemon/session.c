@@ -124,6 +124,29 @@ void session_reply_end(struct session *s, size_t start)
 	session_schedule_flush(s);
 }
 
+msgpack_packer *session_event_begin(struct session *s, uint64_t id, const char *event,
+				    size_t *start)
+{
+	*start = frame_begin(&s->out);
+	wire_pack_event_begin(&s->pk, id, event);
+	return &s->pk;
+}
+
+void session_event_end(struct session *s, size_t start)
+{
+	/* An event that does not fit a frame is dropped: the request's reply still comes. */
+	if (s->dead || frame_end(&s->out, start, s->d->cfg.max_frame) < 0) {
+		s->out.size = start;
+		return;
+	}
+	session_schedule_flush(s);
+}
+
+unsigned session_version(const struct session *s)
+{
+	return s->version;
+}
+
 void session_reply_json_member(struct session *s, uint64_t id, const char *line,
 			       const struct jsonrpc_msg *m, const struct jsonrpc_span *member)
 {

@@ -53,6 +53,19 @@ void session_untrack(struct session *s, struct list_node *node);
  */
 msgpack_packer *session_reply_begin(struct session *s, uint64_t id, size_t *start);
 void session_reply_end(struct session *s, size_t start);
+
+/*
+ * An event of request id (wire v2, proto/PROTOCOL.md "Events"), packed the same
+ * way: the caller packs exactly one map, the event's params. An event that does
+ * not fit in a frame is dropped (the request's reply still comes); a killed
+ * session ignores it.
+ */
+msgpack_packer *session_event_begin(struct session *s, uint64_t id, const char *event,
+				    size_t *start);
+void session_event_end(struct session *s, size_t start);
+
+/* The wire protocol version hello settled: 1, or 2 (events); 0 before hello. */
+unsigned session_version(const struct session *s);
 /*
  * A result given as the value of member, a span of the JSON-RPC line that m was
  * scanned from (jsonrpc_scan_keep: packed without scanning it again), relayed as

@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "errcode.h"
+#include "events.h"
 #include "hmap.h"
 #include "jsontext.h"
 #include "launch.h"
@@ -424,6 +425,27 @@ static int request_send(struct upstream *u, struct request *r, const char *metho
 	return 0;
 }
 
+/*
+ * Sends r with its events on: the params carry the daemon's progress token,
+ * which is r's own id (unique on this connection, and the id table finds it).
+ */
+static int request_send_with_events(struct upstream *u, struct request *r,
+				    const struct mcp_call *call)
+{
+	static struct jbuf params; /* one thread: no allocation per request */
+	char err[160];
+
+	jbuf_reset(&params, LINE_KEEP_MAX);
+	if (events_params_with_token(call->params, call->params_len, r->rpc_id, &params, err,
+				     sizeof(err)) < 0) {
+		log_warn("[%s] could not add a progress token: %s", u->tag, err);
+		return -1;
+	}
+	r->events = true;
+	r->started_ms = now_mono_ms();
+	return request_send(u, r, call->method, params.data, params.len);
+}
+
 /* Sends what waited for READY, in order. */
 static void flush_send_queue(struct upstream *u)
 {
@@ -811,16 +833,102 @@ static void handle_server_request(struct upstream *u, const char *line, const st
 	jbuf_free(&b);
 }
 
+/* The request of u with id, still in the table, or NULL. */
+static struct request *table_find(struct upstream *u, uint64_t id)
+{
+	if (!u->table_size)
+		return NULL;
+	for (struct request *r = u->table[id & (u->table_size - 1)]; r; r = r->hnext)
+		if (r->rpc_id == id)
+			return r;
+	return NULL;
+}
+
+/* The oldest request of u that asked for events (ids grow), or NULL. */
+static struct request *oldest_with_events(struct upstream *u)
+{
+	struct request *oldest = NULL;
+
+	for (size_t i = 0; u->count && i < u->table_size; i++)
+		for (struct request *r = u->table[i]; r; r = r->hnext)
+			if (r->events && r->session && (!oldest || r->rpc_id < oldest->rpc_id))
+				oldest = r;
+	return oldest;
+}
+
 /*
- * A notification from the server. notifications/progress (by its
- * progressToken) and notifications/message belong to a request in flight:
- * this is where they are routed to it.
+ * Progress restarts r's deadline (its own timeout from now), never past
+ * MCPPOOL_MAX_REQUEST_TIME after it started, nor before its first deadline.
+ */
+static void request_extend(struct request *r)
+{
+	struct daemon *d = r->u->d;
+	uint64_t now = now_mono_ms();
+	uint64_t limit = r->started_ms + (r->timeout_ms > d->cfg.max_request_time_ms
+						  ? r->timeout_ms : d->cfg.max_request_time_ms);
+	uint64_t due = now + r->timeout_ms;
+
+	if (due > limit)
+		due = limit;
+	if (due <= now)
+		return; /* the deadline in force fires as it is */
+	ev_timer_stop(d->loop, &r->deadline);
+	ev_timer_set(&r->deadline, (double)(due - now) / 1000.0, 0.);
+	ev_timer_start(d->loop, &r->deadline);
+}
+
+static void send_event(struct request *r, const struct event_note *note)
+{
+	size_t start;
+
+	events_pack_params(session_event_begin(r->session, r->client_id, event_name(note->kind),
+					       &start),
+			   note);
+	session_event_end(r->session, start);
+	r->u->d->metrics.events_sent++;
+}
+
+/*
+ * A notification from the server. Progress goes to the request whose id is its
+ * token (when it asked for events) and restarts its deadline; a log message to
+ * the oldest request in flight that asked for events (over stdio nothing ties
+ * it to one, and every request of a connection is one user's).
  */
 static void handle_notification(struct upstream *u, const char *line, const struct jsonrpc_msg *m)
 {
+	static msgpack_zone zone; /* one thread: emptied after each notification */
+	static bool zone_ready;
 	int mlen = (int)(m->method.end - m->method.start);
+	struct event_note note;
+	struct request *r = NULL;
+	char err[160];
 
 	log_debug("[%s] notification %.*s", u->tag, mlen > 100 ? 100 : mlen, line + m->method.start);
+	if (!zone_ready)
+		zone_ready = msgpack_zone_init(&zone, 4096);
+	if (!zone_ready)
+		return;
+	if (events_read_note(line, m, &zone, &note, err, sizeof(err)) < 0) {
+		log_debug("[%s] ignoring a notification: %s", u->tag, err);
+		goto out;
+	}
+	switch (note.kind) {
+	case EVENT_PROGRESS:
+		if (note.token && (r = table_find(u, note.token)) && r->events && r->session) {
+			send_event(r, &note);
+			request_extend(r);
+		}
+		break;
+	case EVENT_MESSAGE:
+		if ((r = oldest_with_events(u)))
+			send_event(r, &note);
+		break;
+	case EVENT_NOTIFICATION: /* for listen requests, which are yet to come */
+	case EVENT_NONE:
+		break;
+	}
+out:
+	msgpack_zone_clear(&zone);
 }
 
 /* One message from the server, scanned (m); dispatched by what it is. */
@@ -999,6 +1107,7 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 	struct upstream *u;
 	struct request *r;
 	bool reused;
+	int rc;
 
 	d->metrics.requests++;
 	if (d->stopping) {
@@ -1018,7 +1127,11 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 	pool_request_begin(d->pool, u->entry, &now);
 	pool_checked(d);
 	session_track(s, &r->session_node);
-	if (request_send(u, r, call->method, call->params, call->params_len) < 0) {
+	if (call->events)
+		rc = request_send_with_events(u, r, call);
+	else
+		rc = request_send(u, r, call->method, call->params, call->params_len);
+	if (rc < 0) {
 		request_finish_error(r, ERR_INTERNAL, "could not send the request");
 		goto out;
 	}

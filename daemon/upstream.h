@@ -74,7 +74,9 @@ struct request {
 	struct list_node session_node; /* on the session's request list */
 	uint64_t client_id;
 	bool reused;
+	bool events;             /* wire v2: its progress token is rpc_id; events go to the session */
 	uint64_t timeout_ms;
+	uint64_t started_ms;     /* monotonic: progress extends the deadline up to MCPPOOL_MAX_REQUEST_TIME */
 };
 
 /* What an app asks for; auth is wiped by upstream_submit(). */
@@ -87,6 +89,7 @@ struct mcp_call {
 	size_t params_len;
 	uint64_t timeout_ms;
 	enum request_kind kind; /* REQ_RESULT or REQ_WARM */
+	bool events;            /* send the request's events (the session speaks wire v2) */
 };
 
 /* Creates the pool and the sweep timer. Returns 0, or -1 when out of memory. */
