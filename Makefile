@@ -5,6 +5,7 @@
 #   make test       build and run every test (unit + integration)
 #   make asan       run the whole test suite under AddressSanitizer + UBSan
 #   make bench      run the benchmarks (not part of `make test`)
+#   make fuzz       build the libFuzzer harnesses (clang) and run each FUZZ_SECONDS (60)
 #   make install    PREFIX=/usr/local DESTDIR= : binaries, library, header, .pc, man pages,
 #                   systemd units (SYSTEMDUNITDIR=) and the sysusers.d entry
 
@@ -26,8 +27,10 @@ CC           ?= cc
 OBJCOPY      ?= objcopy
 OPT          ?= -O2
 SAN          ?=
+# -DMCPPOOL_POOL_CHECK: pool_check() after every change of the pool (make asan sets it).
+CHECKS       ?=
 CFLAGS_BASE  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
-                -Wno-missing-field-initializers -fPIC -Iproto -Idaemon -Iclient $(SAN)
+                -Wno-missing-field-initializers -fPIC -Iproto -Idaemon -Iclient $(SAN) $(CHECKS)
 # msgpack-c is pkg-config "msgpack" up to 4.x and "msgpack-c" from 6.0 on.
 MSGPACK_PC   := $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
 PKGS         := $(MSGPACK_PC) libsodium jansson libcurl
@@ -61,7 +64,7 @@ TARGETS      := $(B)/mcppoold $(B)/mcpctl $(STATIC_LIB) $(SHARED_LIB) \
 # Keep intermediate objects: rebuilding them each run is wasted time.
 .SECONDARY:
 
-.PHONY: all deps run test unit integration asan bench install uninstall clean
+.PHONY: all deps run test unit integration asan bench fuzz fuzz-build install uninstall clean
 all: $(TARGETS)
 
 # Every compile waits for this: missing Debian packages are installed (as root)
@@ -86,7 +89,9 @@ $(B)/client/mcppool.o: client/mcppool.c | $(B)/.deps-ok
 $(B)/libproto.a: $(PROTO_OBJ)
 	$(AR) rcs $@ $^
 
+# Rebuilt whole: an object of a removed source must not linger in the archive.
 $(B)/libdaemon.a: $(DAEMON_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 # The static library is one relocatable object whose only global symbols are the
@@ -144,7 +149,8 @@ test: all $(UNIT_BIN) $(B)/tests/integration_tests $(B)/tests/reaper
 	@scripts/run-tests.sh $(B) all
 
 asan:
-	$(MAKE) B=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+	$(MAKE) B=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    CHECKS=-DMCPPOOL_POOL_CHECK test
 
 # The benchmark: its measuring program, the echo server of its baseline, the pool's
 # in-process benchmark. bench/run.sh starts the processes and writes bench/results/.
@@ -168,6 +174,49 @@ $(B)/bench/jsontext_bench: $(B)/bench/jsontext_bench.o $(B)/libproto.a
 
 bench: all $(BENCH_BIN)
 	@bench/run.sh $(B)
+
+# ---- fuzzing -------------------------------------------------------------------
+
+# libFuzzer harnesses (fuzz/README.md): clang with ASan and UBSan, in their own build
+# directory, so that plain `make` never needs clang (scripts/deps.sh fuzz installs it).
+# `make fuzz FUZZ_SECONDS=N` runs each harness N seconds on its seeds (fuzz/corpus/NAME)
+# and fails when one finds a crash; inputs that crashed are kept in $(FB)/crashes/NAME/.
+FB           := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-missing-field-initializers \
+                -Iproto -Idaemon $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_NAMES:%=$(FB)/fuzz_%)
+FUZZ_CODE    := $(PROTO_SRC:%.c=$(FB)/%.o) $(DAEMON_SRC:%.c=$(FB)/%.o)
+
+$(FB)/.deps-ok: scripts/deps.sh
+	@FUZZ_CC=$(FUZZ_CC) scripts/deps.sh fuzz
+	@mkdir -p $(FB) && touch $@
+
+# The code under test: warnings are shown, not fatal (gcc's -Werror build guards them).
+$(FB)/%.o: %.c | $(FB)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEP_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FB)/fuzz/%.o: fuzz/%.c | $(FB)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(DEP_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FB)/libcode.a: $(FUZZ_CODE)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# fuzz/offline.c: no name the fuzzer makes up is ever looked up in the DNS.
+$(FB)/fuzz_%: $(FB)/fuzz/fuzz_%.o $(FB)/fuzz/offline.o $(FB)/libcode.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -Wl,--wrap=getaddrinfo -o $@ $^ $(DEP_LIBS) \
+	    $(DAEMON_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@fuzz/run.sh $(FB) $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 # ---- installing ----------------------------------------------------------------
 
@@ -202,6 +251,6 @@ uninstall:
 	for m in man/*.[1358]; do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FB)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) $(FB) -name '*.d' 2>/dev/null)

@@ -39,7 +39,8 @@ SAME_CODE(NOT_CONNECTED);
 SAME_CODE(PROTOCOL);
 SAME_CODE(TIMEOUT);
 SAME_CODE(CANCELLED);
-_Static_assert(MCPPOOL_CANCELLED + 1 == ERR__COUNT, "enum mcppool_code lacks a code of errcode.h");
+SAME_CODE(TOO_MANY_CLIENTS);
+_Static_assert(MCPPOOL_TOO_MANY_CLIENTS + 1 == ERR__COUNT, "enum mcppool_code lacks a code of errcode.h");
 
 #define CLIENT_NAME "libmcppool/" MCPPOOL_VERSION
 #define READS_PER_PROCESS 64      /* so that one busy connection cannot starve an event loop */
@@ -396,9 +397,15 @@ static int conn_break(mcppool_conn *c, int code, const char *fmt, ...)
 	if (c->broken)
 		return -1;
 	c->broken = true;
-	va_start(ap, fmt);
-	verr(&c->conn_err, code, fmt, ap);
-	va_end(ap);
+	/*
+	 * A daemon that refuses a client says why (an id-0 error such as
+	 * TOO_MANY_CLIENTS) before it closes: that reason, not the close, is the news.
+	 */
+	if (!(code == MCPPOOL_NOT_CONNECTED && c->conn_err.code == MCPPOOL_TOO_MANY_CLIENTS)) {
+		va_start(ap, fmt);
+		verr(&c->conn_err, code, fmt, ap);
+		va_end(ap);
+	}
 	close(c->fd);
 	c->fd = -1;
 	out_wipe(c);

@@ -61,6 +61,7 @@ enum mcppool_code {
 	MCPPOOL_PROTOCOL,              /* library: the daemon broke the wire protocol */
 	MCPPOOL_TIMEOUT,               /* library: no reply within mcppool_set_timeout() */
 	MCPPOOL_CANCELLED,             /* the request was cancelled, or its connection closed */
+	MCPPOOL_TOO_MANY_CLIENTS,      /* the daemon serves MCPPOOL_MAX_CLIENTS connections already */
 };
 
 /* The stable name of a code ("BAD_REQUEST"); "INTERNAL" for unknown values. Never NULL. */

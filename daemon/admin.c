@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "admin.h"
-#include "backend.h"
+#include "upstream.h"
 #include "daemon.h"
 #include "errcode.h"
 #include "log.h"
@@ -92,9 +92,9 @@ static void pack_entry(void *arg, const struct pool_entry *e)
 	wire_pack_str(pk, "inFlight");
 	msgpack_pack_uint32(pk, e->inflight);
 	wire_pack_str(pk, "pid");
-	msgpack_pack_long(pk, backend_entry_pid(e));
+	msgpack_pack_long(pk, upstream_entry_pid(e));
 	wire_pack_str(pk, "transport");
-	wire_pack_str(pk, backend_entry_transport(e));
+	wire_pack_str(pk, upstream_entry_transport(e));
 }
 
 static void pack_config(msgpack_packer *pk, const struct config *cfg)
@@ -142,7 +142,7 @@ void admin_cleanup(struct daemon *d, struct session *s, uint64_t id, const struc
 	msgpack_packer_init(&bpk, &before, msgpack_sbuffer_write);
 	msgpack_pack_map(&bpk, 2);
 	pack_counts(&bpk, d->pool);
-	cleaned = backend_cleanup(d);
+	cleaned = upstream_cleanup(d);
 
 	pk = session_reply_begin(s, id, &start);
 	msgpack_pack_map(pk, 4);
@@ -213,7 +213,7 @@ void admin_servers(struct daemon *d, struct session *s, uint64_t id, const struc
 
 void admin_evict(struct daemon *d, struct session *s, uint64_t id, const char *user, const char *mcp)
 {
-	size_t start, n = backend_evict(d, user, mcp);
+	size_t start, n = upstream_evict(d, user, mcp);
 	msgpack_packer *pk;
 
 	log_info("evict %s%s%s: %zu connection%s", user, mcp ? ":" : "", mcp ? mcp : "", n,

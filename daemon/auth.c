@@ -109,7 +109,8 @@ static int cmp_kv(const void *a, const void *b)
 	return strcmp(((const struct kv *)a)->key, ((const struct kv *)b)->key);
 }
 
-int auth_from_msgpack(struct auth *a, const msgpack_object *map, char *err, size_t errlen)
+/* auth_from_msgpack() without the wipe of map. */
+static int copy_map(struct auth *a, const msgpack_object *map, char *err, size_t errlen)
 {
 	uint32_t size;
 
@@ -146,6 +147,29 @@ int auth_from_msgpack(struct auth *a, const msgpack_object *map, char *err, size
 fail:
 	auth_wipe(a);
 	return -1;
+}
+
+/*
+ * Zeroes the value bytes of map where they were received: a frame's buffer,
+ * which the caller owns and which outlives this call (it is reused, moved and
+ * freed without a wipe). msgpack objects point into it, hence the cast.
+ */
+static void wipe_received(const msgpack_object *map)
+{
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object *v = &map->via.map.ptr[i].val;
+		if (v->type == MSGPACK_OBJECT_STR && v->via.str.size)
+			sodium_memzero((void *)(uintptr_t)v->via.str.ptr, v->via.str.size);
+	}
+}
+
+int auth_from_msgpack(struct auth *a, const msgpack_object *map, char *err, size_t errlen)
+{
+	int rc = copy_map(a, map, err, errlen);
+
+	if (map && map->type == MSGPACK_OBJECT_MAP)
+		wipe_received(map);
+	return rc;
 }
 
 static bool entry_uses(const struct catalog_entry *e, const char *key)

@@ -28,7 +28,9 @@ struct auth {
  * Refuses a non-map, non-str keys or values, duplicate keys, keys not matching
  * [A-Za-z0-9_.-]{1,64}, values over AUTH_VALUE_MAX bytes or holding a NUL.
  * Returns 0, or -1 with the reason in err (which names keys, never values) and a
- * left empty. The caller wipes a with auth_wipe().
+ * left empty. The caller wipes a with auth_wipe(). Either way the values' bytes
+ * in map, which points into a received frame the caller owns, are zeroed: from
+ * then on a is the only copy, and auth_wipe() ends it.
  */
 int auth_from_msgpack(struct auth *a, const msgpack_object *map, char *err, size_t errlen);
 

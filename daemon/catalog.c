@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
+#include "mpjson.h"
 #include "readfile.h"
 
 #define AUTH_PREFIX "${auth."
@@ -74,8 +75,26 @@ int catalog_auth_name_char(int c)
 	return isalnum(c) || c == '_' || c == '.' || c == '-';
 }
 
+/*
+ * Characters that would let a name lie in a log line or a terminal: C1
+ * controls (U+0080 to U+009F, some terminals act on them) and the bidirectional
+ * overrides and isolates (U+202A to U+202E, U+2066 to U+2069), which reorder
+ * the text shown around them. p is at a valid UTF-8 sequence of n bytes left.
+ */
+static const char *deceptive_char(const unsigned char *p, size_t n)
+{
+	if (n >= 2 && p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+		return "contains a C1 control character (U+0080 to U+009F)";
+	if (n >= 3 && p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+				       (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)))
+		return "contains a bidirectional override (U+202A to U+202E, U+2066 to U+2069)";
+	return NULL;
+}
+
 int catalog_check_name(const char *name, size_t len, size_t max, char *err, size_t errlen)
 {
+	const unsigned char *p = (const unsigned char *)name;
+
 	if (len == 0) {
 		snprintf(err, errlen, "empty");
 		return -1;
@@ -84,17 +103,34 @@ int catalog_check_name(const char *name, size_t len, size_t max, char *err, size
 		snprintf(err, errlen, "longer than %zu bytes", max);
 		return -1;
 	}
+	if (!mpjson_utf8_valid(name, len)) {
+		snprintf(err, errlen, "is not valid UTF-8");
+		return -1;
+	}
 	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (c == ':') {
+		const char *why;
+
+		if (p[i] == ':') {
 			snprintf(err, errlen, "contains ':'");
 			return -1;
 		}
-		if (c < 0x20 || c == 0x7f) {
+		if (p[i] < 0x20 || p[i] == 0x7f) {
 			snprintf(err, errlen, "contains a control character");
 			return -1;
 		}
+		if ((why = deceptive_char(p + i, len - i))) {
+			snprintf(err, errlen, "%s", why);
+			return -1;
+		}
 	}
+	return 0;
+}
+
+int catalog_args_use_auth(const struct catalog_entry *e)
+{
+	for (size_t i = 0; i < e->nargs; i++)
+		if (strstr(e->args[i], AUTH_PREFIX))
+			return 1;
 	return 0;
 }
 

@@ -58,10 +58,20 @@ void catalog_free(struct catalog *cat);
 
 /*
  * Checks a server name or user id of len bytes: non-empty, at most max bytes,
- * no ':' and no control characters (bytes below 0x20, and 0x7f). Returns 0, or
- * -1 with the reason in err (the name itself is not repeated).
+ * valid UTF-8 (no overlong forms, surrogates or values above U+10FFFF), no ':',
+ * no control characters (bytes below 0x20, 0x7f, and the C1 controls U+0080 to
+ * U+009F) and no bidirectional overrides or isolates (U+202A to U+202E, U+2066
+ * to U+2069), which would make a log line or a listing read as something else.
+ * Returns 0, or -1 with the reason in err (the name itself is not repeated).
  */
 int catalog_check_name(const char *name, size_t len, size_t max, char *err, size_t errlen);
+
+/*
+ * 1 when an entry's args hold a ${auth.NAME}: the expanded value then sits in
+ * the server's command line, which every user of the host can read in
+ * /proc/PID/cmdline. mcppoold warns at start-up; env is the safe place.
+ */
+int catalog_args_use_auth(const struct catalog_entry *e);
 
 /* One ${auth.NAME} reference inside a template string. */
 struct auth_ref {

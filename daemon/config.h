@@ -24,7 +24,12 @@ struct config {
 	unsigned max_inflight;          /* MCPPOOL_MAX_INFLIGHT, per client connection, default 1024, 1..1000000 */
 	unsigned busy_poll_us;          /* MCPPOOL_BUSY_POLL_US, default 0 (off), 0..10000: spin after I/O */
 	uint64_t ping_timeout_ms;       /* MCPPOOL_PING_TIMEOUT, default 10000: a health ping unanswered this long closes the connection */
+	size_t max_stdin_queue;         /* MCPPOOL_MAX_STDIN_QUEUE, bytes waiting for one server's stdin beyond which it is closed as broken, default 67108864, 65536..68719476736 */
+	uint64_t hello_timeout_ms;      /* MCPPOOL_HELLO_TIMEOUT, default 10000: a client that has not sent hello by then is closed */
+	size_t max_output_total;        /* MCPPOOL_MAX_OUTPUT_TOTAL, bytes queued to all clients together, default 1073741824, 1024..68719476736 */
+	uint64_t output_stall_ms;       /* MCPPOOL_OUTPUT_STALL_TIMEOUT, default 30000: a client with replies waiting that takes none for this long is closed */
 	uint64_t max_request_time_ms;   /* MCPPOOL_MAX_REQUEST_TIME, default 600000: progress extends a deadline up to this long after the start */
+	unsigned core_dumps;            /* MCPPOOL_CORE_DUMPS, 0 (default: the daemon is not dumpable, its memory holds secrets) or 1 */
 	size_t max_input;               /* MCPPOOL_MAX_INPUT, bytes of large frames being received from all clients at once, default 268435456, at least max_frame + 4 */
 	int log_level;                  /* MCPPOOL_LOG_LEVEL or --log-level: enum log_level (daemon/log.h), default LOG_INFO */
 	char socket_path[108];          /* -s/--socket, else MCPPOOL_SOCKET (env or .env), else the default of sockpath_resolve() */

@@ -9,7 +9,7 @@
 #include <sodium.h>
 
 #include "auth.h"
-#include "backend.h"
+#include "upstream.h"
 #include "daemon.h"
 #include "httpconn.h"
 #include "listener.h"
@@ -17,6 +17,7 @@
 #include "metrics_http.h"
 #include "sdnotify.h"
 #include "session.h"
+#include "signals.h"
 #include "stdiochild.h"
 
 uint64_t now_mono_ms(void)
@@ -33,14 +34,42 @@ uint64_t now_wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+void daemon_defer_free(struct daemon *d, struct deferred *x, void (*fn)(struct deferred *x))
 {
-	struct daemon *d = w->data;
-	(void)revents;
+	x->next = NULL;
+	x->free = fn;
+	*d->free_tail = x;
+	d->free_tail = &x->next;
+	if (!ev_is_active(&d->reaper))
+		ev_prepare_start(d->loop, &d->reaper);
+}
 
-	log_info("received %s: stopping", strsignal(w->signum));
-	d->stopping = true;
-	ev_break(loop, EVBREAK_ALL);
+void daemon_reap(struct daemon *d)
+{
+	struct deferred *x;
+
+	while ((x = d->free_head)) {
+		d->free_head = x->next;
+		if (!d->free_head)
+			d->free_tail = &d->free_head;
+		x->free(x);
+	}
+	ev_prepare_stop(d->loop, &d->reaper);
+}
+
+static void on_reap(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	daemon_reap(w->data);
+}
+
+void daemon_frees_init(struct daemon *d)
+{
+	d->free_head = NULL;
+	d->free_tail = &d->free_head;
+	ev_prepare_init(&d->reaper, on_reap);
+	d->reaper.data = d;
 }
 
 /* Runs when nothing else is pending: stops polling once the window since the last I/O closed. */
@@ -77,23 +106,25 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
 	d->start_time = (double)now_wall_ms() / 1000.0;
 	randombytes_buf(d->auth_key, sizeof(d->auth_key));
 	auth_hash(&(struct auth){ 0 }, d->auth_key, d->empty_auth_hash);
+	daemon_frees_init(d);
 	session_init(d);
-	if (backend_init(d) < 0) {
+	if (upstream_init(d) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	if (listener_start(d, err, errlen) < 0 || metrics_http_start(d, err, errlen) < 0) {
 		listener_stop(d);
-		backend_shutdown(d);
+		upstream_shutdown(d);
 		return -1;
 	}
-	ev_signal_init(&d->sigterm_w, on_stop_signal, SIGTERM);
-	ev_signal_init(&d->sigint_w, on_stop_signal, SIGINT);
-	d->sigterm_w.data = d->sigint_w.data = d;
 	ev_idle_init(&d->busy_poll, on_busy_poll);
 	d->busy_poll.data = d;
-	ev_signal_start(d->loop, &d->sigterm_w);
-	ev_signal_start(d->loop, &d->sigint_w);
+	if (signals_start(d) < 0) {
+		snprintf(err, errlen, "out of memory");
+		listener_stop(d);
+		upstream_shutdown(d);
+		return -1;
+	}
 	return 0;
 }
 
@@ -113,12 +144,12 @@ void daemon_run(struct daemon *d)
 	metrics_http_stop(d);
 	ev_idle_stop(d->loop, &d->busy_poll);
 	listener_stop(d);
-	backend_shutdown(d);
+	upstream_shutdown(d);
 	session_kill_all(d, "mcppoold is shutting down");
-	session_reap(d);
-	stdio_shutdown_all(d->loop);
-	http_shutdown_all(d->loop);
-	ev_signal_stop(d->loop, &d->sigterm_w);
-	ev_signal_stop(d->loop, &d->sigint_w);
+	daemon_reap(d);
+	stdio_shutdown_all(d);
+	http_shutdown_all(d);
+	daemon_reap(d);
+	signals_stop(d);
 	log_info("stopped");
 }

@@ -18,7 +18,22 @@
 
 struct pool;
 struct hmap;
+struct signals;
 struct metrics_http;
+
+/*
+ * A deferred free. An object that a callback on the stack may still use when it
+ * closes (a session, an upstream, a transport) is not freed there: it embeds one
+ * of these and is queued with daemon_defer_free(). The queue is drained by one
+ * ev_prepare watcher, which runs every loop iteration just before the loop
+ * blocks, outside every other callback, however busy the loop is (an ev_idle
+ * would never run while timers fire each iteration). The free function stops
+ * every watcher of its object.
+ */
+struct deferred {
+	struct deferred *next;
+	void (*free)(struct deferred *x);
+};
 
 struct daemon {
 	struct ev_loop *loop;
@@ -34,27 +49,34 @@ struct daemon {
 	int listen_fd;
 	ev_io listen_w;
 	ev_timer accept_retry; /* re-arms accept after EMFILE */
+	ev_tstamp accept_paused; /* when accept ran out of descriptors; 0 while it works */
+	ev_timer refusal_report; /* while active, MCPPOOL_MAX_CLIENTS refusals are counted */
+	unsigned refusals;       /* ... in refusals, and logged when it fires */
 	bool own_socket;       /* we created the socket file and remove it at exit */
 	dev_t socket_dev;      /* ... this file, not one that replaced it */
 	ino_t socket_ino;
 
+	/* the deferred frees: see struct deferred */
+	struct deferred *free_head, **free_tail;
+	ev_prepare reaper;
+
 	/* session.c */
-	struct list_node sessions;     /* struct session, by node */
-	struct list_node dead_sessions; /* closed, freed from the idle watcher */
+	struct list_node sessions;     /* struct session, by node; closed ones leave it */
 	unsigned nsessions;
-	ev_idle reaper; /* idle: after every pending event, never under a callback */
+	size_t output_queued;             /* bytes of replies waiting for all clients (MCPPOOL_MAX_OUTPUT_TOTAL) */
 	size_t input_reserved;            /* of MCPPOOL_MAX_INPUT, held by large frames being read */
 	struct list_node input_waiters;   /* sessions paused until a large frame fits, oldest first */
 
-	/* backend.c */
+	/* upstream.c */
 	ev_timer sweep_timer;
 	struct hmap *start_failures; /* key -> backoff record */
+	enum close_reason pool_closing; /* why the pool's on_close is called: set before each pool call that may close */
 
 	/* MCPPOOL_BUSY_POLL_US: while active, the loop polls instead of sleeping. */
 	ev_idle busy_poll;
 	ev_tstamp busy_until;
 
-	ev_signal sigterm_w, sigint_w;
+	struct signals *signals; /* signals.c */
 	bool stopping;
 	struct metrics metrics;
 	struct metrics_http *metrics_http; /* MCPPOOL_METRICS_LISTEN; NULL when off */
@@ -83,6 +105,19 @@ static inline void daemon_note_io(struct daemon *d)
 			ev_idle_start(d->loop, &d->busy_poll);
 	}
 }
+
+/*
+ * Queues x to be freed by fn at the next safe point (see struct deferred). x
+ * must not be queued twice; fn may queue more objects, which are freed in the
+ * same drain.
+ */
+void daemon_defer_free(struct daemon *d, struct deferred *x, void (*fn)(struct deferred *x));
+
+/* Sets up the deferred-free queue on d->loop (daemon_start does; so do tests that need one). */
+void daemon_frees_init(struct daemon *d);
+
+/* Frees everything queued, now. The loop does it each iteration; shutdown calls it too. */
+void daemon_reap(struct daemon *d);
 
 /* Monotonic and wall-clock milliseconds. */
 uint64_t now_mono_ms(void);

@@ -11,9 +11,12 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "daemon.h"
 #include "httpconn.h"
+#include "jsontext.h"
 #include "list.h"
 #include "log.h"
+#include "wire.h"
 
 #define CONNECT_TIMEOUT_MS 10000L
 #define EXCHANGE_MARGIN_MS 5000u   /* on top of request_timeout_ms: the session enforces deadlines */
@@ -31,9 +34,9 @@
  *   OPEN     messages flow.
  *   FAILED   on_closed was called; every transfer is gone; waits for close().
  *   CLOSING  close() was called; no callback; only the DELETE may be running.
- * The memory goes at close() when there is no DELETE to wait for, else when
- * it ends; in both cases not before our own frames have left the stack
- * (depth), since the owner may call close() from inside its callbacks.
+ * The memory goes to the daemon's deferred-free queue at close() when there is
+ * no DELETE to wait for, else when it ends: it is freed at the loop's safe
+ * point, never under a callback (the owner may call close() from inside one).
  */
 enum http_state { HTTP_OPEN, HTTP_FAILED, HTTP_CLOSING };
 
@@ -46,9 +49,11 @@ enum body_kind {
 	BODY_ERROR,   /* status >= 300: kept (bounded) to explain the failure */
 };
 
-/* A message parsed, waiting to be delivered from outside libcurl's callbacks. */
+/* A message received, waiting to be delivered from outside libcurl's callbacks. */
 struct inmsg {
 	struct inmsg *next;
+	bool scanned;         /* m is text's jsonrpc_scan_keep */
+	struct jsonrpc_msg m;
 	size_t len;
 	char text[];
 };
@@ -139,8 +144,9 @@ struct http_conn {
 
 	bool failed; /* fail_reason is set: reported at the end of pump() */
 	char fail_reason[300];
-	int depth;
-	bool free_later;
+	struct daemon *d;       /* whose deferred-free queue frees us */
+	struct deferred free_node;
+	bool freeing;           /* queued for the deferred free */
 };
 
 static struct list_node all_sessions = { &all_sessions, &all_sessions };
@@ -154,6 +160,7 @@ static const char *const managed_headers[] = {
 
 static void pump(struct http_conn *h);
 static void linger_arm(struct http_conn *h);
+static void conn_release(struct http_conn *h);
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -243,42 +250,6 @@ static void conn_fail(struct http_conn *h, const char *fmt, ...)
 
 /* ---- incoming messages -------------------------------------------------------- */
 
-static int inq_push(struct http_conn *h, const char *text, size_t len)
-{
-	struct inmsg *m = malloc(sizeof(*m) + len + 1);
-
-	if (!m)
-		return -1;
-	m->next = NULL;
-	m->len = len;
-	memcpy(m->text, text, len);
-	m->text[len] = '\0';
-	if (h->in_tail)
-		h->in_tail->next = m;
-	else
-		h->in_head = m;
-	h->in_tail = m;
-	return 0;
-}
-
-static void inq_free(struct http_conn *h)
-{
-	struct inmsg *m;
-
-	while ((m = h->in_head)) {
-		h->in_head = m->next;
-		free(m);
-	}
-	h->in_tail = NULL;
-}
-
-/* A JSON-RPC response (to one of our requests) rather than a request or notification. */
-static bool is_response(json_t *msg)
-{
-	return json_is_object(msg) && !json_object_get(msg, "method") &&
-	       (json_object_get(msg, "result") || json_object_get(msg, "error"));
-}
-
 static void mark_answered(struct xfer *x)
 {
 	if (!x->answered)
@@ -287,33 +258,89 @@ static void mark_answered(struct xfer *x)
 }
 
 /*
+ * Queues one message received on x, scanned here once for the session: a
+ * response marks x answered. Text that is not a JSON-RPC message is queued
+ * unscanned: the session logs and skips it.
+ */
+static int inq_push(struct xfer *x, const char *text, size_t len)
+{
+	struct http_conn *h = x->h;
+	struct inmsg *m = malloc(sizeof(*m) + len + 1);
+	char err[8];
+
+	if (!m)
+		return -1;
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->text, text, len);
+	m->text[len] = '\0';
+	m->scanned = jsonrpc_scan_keep(m->text, len, WIRE_MAX_DEPTH, &m->m, err, sizeof(err)) == 0;
+	if (m->scanned && m->m.method.end == m->m.method.start &&
+	    (m->m.result.end > m->m.result.start || m->m.error.end > m->m.error.start))
+		mark_answered(x);
+	if (h->in_tail)
+		h->in_tail->next = m;
+	else
+		h->in_head = m;
+	h->in_tail = m;
+	return 0;
+}
+
+static void inmsg_free(struct inmsg *m)
+{
+	if (m->scanned)
+		jsonrpc_msg_release(&m->m);
+	free(m);
+}
+
+static void inq_free(struct http_conn *h)
+{
+	struct inmsg *m;
+
+	while ((m = h->in_head)) {
+		h->in_head = m->next;
+		inmsg_free(m);
+	}
+	h->in_tail = NULL;
+}
+
+/* Skips JSON whitespace from *pos. */
+static void skip_ws(const char *s, size_t len, size_t *pos)
+{
+	while (*pos < len && (s[*pos] == ' ' || s[*pos] == '\t' || s[*pos] == '\n' || s[*pos] == '\r'))
+		(*pos)++;
+}
+
+/*
  * Queues the message text (one JSON-RPC message, or a batch) received on x.
- * A batch is split so that the session sees one message per delivery. Text
- * that is not JSON is passed on as it is: the session logs and skips it.
+ * A batch is split into its elements' own text, so that the session sees one
+ * message per delivery; a batch that is not valid JSON is passed on whole.
  */
 static int queue_message(struct xfer *x, const char *text, size_t len)
 {
-	json_t *msg = json_loadb(text, len, 0, NULL);
-	size_t i;
-	json_t *el;
-	int rc = 0;
+	size_t pos = 0, start, end;
+	char err[8];
 
-	if (!json_is_array(msg)) {
-		if (is_response(msg))
-			mark_answered(x);
-		json_decref(msg);
-		return inq_push(x->h, text, len);
+	skip_ws(text, len, &pos);
+	if (pos >= len || text[pos] != '[' ||
+	    jsontext_skip(text, len, &(size_t){ pos }, WIRE_MAX_DEPTH, err, sizeof(err)) < 0)
+		return inq_push(x, text, len);
+	pos++;
+	for (;;) {
+		skip_ws(text, len, &pos);
+		if (text[pos] == ']')
+			return 0;
+		start = pos;
+		if (jsontext_skip(text, len, &pos, WIRE_MAX_DEPTH, err, sizeof(err)) < 0)
+			return 0; /* cannot happen: the whole batch was checked */
+		end = pos;
+		while (end > start && strchr(" \t\n\r", text[end - 1]))
+			end--;
+		if (inq_push(x, text + start, end - start) < 0)
+			return -1;
+		if (text[pos] == ',')
+			pos++;
 	}
-	json_array_foreach(msg, i, el) {
-		char *s = json_dumps(el, JSON_COMPACT | JSON_ENCODE_ANY);
-		if (!s || inq_push(x->h, s, strlen(s)) < 0)
-			rc = -1;
-		if (is_response(el))
-			mark_answered(x);
-		free(s);
-	}
-	json_decref(msg);
-	return rc;
 }
 
 /* ---- server-sent events ---------------------------------------------------------- */
@@ -648,32 +675,17 @@ static struct xfer *xfer_new(struct http_conn *h, bool post)
 	return x;
 }
 
-/* Copies a JSON-RPC id as compact JSON text ("" when absent or too long). */
-static void id_text(json_t *id, char *out, size_t outlen)
+/* What the transport needs of an outgoing message, from what the upstream says it is. */
+static void classify(const struct transport_msg *msg, struct outinfo *info)
 {
-	char *s = id && !json_is_null(id) ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-
-	out[0] = '\0';
-	if (s && strlen(s) < outlen)
-		memcpy(out, s, strlen(s) + 1);
-	free(s);
-}
-
-static void classify(const char *body, size_t len, struct outinfo *info)
-{
-	json_t *msg = json_loadb(body, len, 0, NULL);
-	const char *method = json_string_value(json_object_get(msg, "method"));
-	json_t *id = json_object_get(msg, "id");
-
 	memset(info, 0, sizeof(*info));
-	if (method && id && !json_is_null(id)) {
+	if (msg->kind == TRANSPORT_MSG_REQUEST) {
 		info->is_request = true;
-		id_text(id, info->id, sizeof(info->id));
-	} else if (method && strcmp(method, "notifications/cancelled") == 0) {
-		id_text(json_object_get(json_object_get(msg, "params"), "requestId"), info->cancels,
-			sizeof(info->cancels));
+		snprintf(info->id, sizeof(info->id), "%llu", (unsigned long long)msg->id);
+	} else if (msg->cancels) {
+		snprintf(info->cancels, sizeof(info->cancels), "%llu",
+			 (unsigned long long)msg->cancels);
 	}
-	json_decref(msg);
 }
 
 /* Starts the POST of one message. -1 on failure (nothing started). */
@@ -797,7 +809,7 @@ static void delete_done(struct xfer *x, CURLcode rc)
 			 x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
 	xfer_free(x);
 	if (h->state == HTTP_CLOSING && list_empty(&h->xfers))
-		h->free_later = true;
+		conn_release(h);
 }
 
 /* A POST ended with an HTTP status of 300 or more. */
@@ -860,11 +872,7 @@ static void xfer_done(struct http_conn *h, CURL *easy, CURLcode rc)
 
 /* ---- driving libcurl from the loop ----------------------------------------------- */
 
-static void enter(struct http_conn *h)
-{
-	h->depth++;
-}
-
+/* Frees h now: only from the deferred free, a failed open, or the end of http_shutdown_all(). */
 static void conn_free(struct http_conn *h)
 {
 	struct list_node *pos, *tmp;
@@ -886,27 +894,26 @@ static void conn_free(struct http_conn *h)
 	secret_free(h->url);
 	secret_free(h->session_id);
 	slist_wipe_free(h->entry_headers);
-	free(h->where);
-	free(h->hostport);
+	secret_free(h->where); /* an ${auth.NAME} in the url's path or host shows here */
+	secret_free(h->hostport);
 	free(h->tag);
 	list_del(&h->link);
 	live_sessions--;
 	free(h);
 }
 
-static void leave(struct http_conn *h)
+static void conn_free_deferred(struct deferred *x)
 {
-	if (--h->depth == 0 && h->free_later)
-		conn_free(h);
+	conn_free(container_of(x, struct http_conn, free_node));
 }
 
-/* Frees h now, or when our frames have left the stack. */
+/* Queues h for the daemon's deferred free (once). */
 static void conn_release(struct http_conn *h)
 {
-	if (h->depth)
-		h->free_later = true;
-	else
-		conn_free(h);
+	if (h->freeing)
+		return;
+	h->freeing = true;
+	daemon_defer_free(h->d, &h->free_node, conn_free_deferred);
 }
 
 /* Delivers what was parsed; stops as soon as the owner closes us. */
@@ -918,8 +925,11 @@ static void deliver_messages(struct http_conn *h)
 		h->in_head = m->next;
 		if (!h->in_head)
 			h->in_tail = NULL;
-		h->cb.on_message(h->ctx, m->text, m->len);
-		free(m);
+		if (m->scanned)
+			h->cb.on_scanned(h->ctx, m->text, m->len, &m->m);
+		else
+			h->cb.on_message(h->ctx, m->text, m->len);
+		inmsg_free(m);
 	}
 }
 
@@ -945,7 +955,6 @@ static void pump(struct http_conn *h)
 	CURLMsg *msg;
 	int left;
 
-	enter(h);
 	for (;;) {
 		deliver_messages(h);
 		if (h->state == HTTP_FAILED || !(msg = curl_multi_info_read(h->multi, &left)))
@@ -956,7 +965,6 @@ static void pump(struct http_conn *h)
 	report_failure(h);
 	if (h->state == HTTP_OPEN)
 		linger_arm(h);
-	leave(h);
 }
 
 static void on_sock_event(struct ev_loop *loop, ev_io *w, int revents)
@@ -1067,42 +1075,48 @@ static void on_linger(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct http_conn *h = w->data;
 	struct list_node *pos, *tmp;
-	bool more = false;
 
 	(void)revents;
 	list_for_each_safe(pos, tmp, &h->xfers) {
 		struct xfer *x = list_entry(pos, struct xfer, link);
-		if (!x->is_request || !x->answered)
-			continue;
-		if (ev_now(loop) - x->answered_at >= LINGER_S) {
+		if (x->is_request && x->answered && ev_now(loop) - x->answered_at >= LINGER_S) {
 			curl_multi_remove_handle(h->multi, x->easy);
 			xfer_free(x);
-		} else {
-			more = true;
 		}
 	}
-	if (more)
-		ev_timer_start(loop, &h->linger);
+	linger_arm(h);
 }
 
+/*
+ * Arms the linger timer for the oldest answered stream still open. The timer
+ * is set each time: a one-shot timer that fired keeps its old, spent time and
+ * would fire again at once, every loop iteration.
+ */
 static void linger_arm(struct http_conn *h)
 {
 	struct list_node *pos;
+	ev_tstamp first = 0;
+	bool any = false;
 
 	if (ev_is_active(&h->linger))
 		return;
 	list_for_each(pos, &h->xfers) {
 		struct xfer *x = list_entry(pos, struct xfer, link);
-		if (x->is_request && x->answered) {
-			ev_timer_start(h->loop, &h->linger);
-			return;
+		if (x->is_request && x->answered && (!any || x->answered_at < first)) {
+			first = x->answered_at;
+			any = true;
 		}
 	}
+	if (!any)
+		return;
+	ev_tstamp wait = first + LINGER_S - ev_now(h->loop);
+	ev_timer_set(&h->linger, wait > 0.001 ? wait : 0.001, 0.);
+	ev_timer_start(h->loop, &h->linger);
 }
 
 /* ---- the transport's operations ---------------------------------------------------- */
 
-static int http_send(void *impl, const char *line, size_t len)
+static int http_send(void *impl, const char *line, size_t len, const struct transport_msg *msg)
 {
 	struct http_conn *h = impl;
 	struct outinfo info;
@@ -1111,7 +1125,7 @@ static int http_send(void *impl, const char *line, size_t len)
 		return -1;
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
-	classify(line, len, &info);
+	classify(msg, &info);
 	if (info.cancels[0])
 		forget_request(h, info.cancels);
 	if (h->barrier || h->out_head) {
@@ -1201,6 +1215,11 @@ static int parse_url(struct http_conn *h, const char *url, char *err, size_t err
 	} else {
 		ret = 0;
 	}
+	/* The host and path may hold an ${auth.NAME}'s value. */
+	if (host)
+		sodium_memzero(host, strlen(host));
+	if (path)
+		sodium_memzero(path, strlen(path));
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);
@@ -1297,6 +1316,7 @@ int http_transport_open(struct transport *t, struct ev_loop *loop, const struct 
 		return -1;
 	}
 	h->loop = loop;
+	h->d = opt->d;
 	h->cb = *cb;
 	h->ctx = ctx;
 	list_init(&h->xfers);
@@ -1329,8 +1349,9 @@ static void shutdown_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	*(bool *)w->data = true;
 }
 
-void http_shutdown_all(struct ev_loop *loop)
+void http_shutdown_all(struct daemon *d)
 {
+	struct ev_loop *loop = d->loop;
 	struct list_node *pos, *tmp;
 	bool expired = false;
 	ev_timer deadline;
@@ -1343,9 +1364,11 @@ void http_shutdown_all(struct ev_loop *loop)
 	ev_timer_init(&deadline, shutdown_deadline, SHUTDOWN_WAIT_S, 0.);
 	deadline.data = &expired;
 	ev_timer_start(loop, &deadline);
-	while (!list_empty(&all_sessions) && !expired)
+	/* Drained first each time: a session whose DELETE is done must not wait in the queue. */
+	while ((daemon_reap(d), !list_empty(&all_sessions)) && !expired)
 		ev_run(loop, EVRUN_ONCE);
 	ev_timer_stop(loop, &deadline);
+	daemon_reap(d); /* those whose DELETE is done, before libcurl goes */
 	list_for_each_safe(pos, tmp, &all_sessions)
 		conn_free(list_entry(pos, struct http_conn, link));
 	if (curl_ready) {

@@ -41,7 +41,8 @@
  *
  * close() ends the session the way the spec asks: a DELETE with the
  * Mcp-Session-Id, bounded by 2 s, completed by the loop, after which the
- * memory goes. No callback follows close().
+ * memory goes to the daemon's deferred-free queue (transport_options.d). No
+ * callback follows close().
  */
 
 /*
@@ -61,10 +62,12 @@ unsigned http_live_sessions(void);
 
 /*
  * For daemon exit, after stdio_shutdown_all(): closes every session still
- * open (no callback follows; afterwards no transport may be used), runs loop
- * until every pending DELETE is done or 2 s have passed, then frees everything
- * and releases libcurl's global state.
+ * open (no callback follows; afterwards no transport may be used), runs the
+ * daemon's loop until every pending DELETE is done or 2 s have passed, then
+ * frees everything (the deferred-free queue is drained) and releases
+ * libcurl's global state.
  */
-void http_shutdown_all(struct ev_loop *loop);
+struct daemon;
+void http_shutdown_all(struct daemon *d);
 
 #endif

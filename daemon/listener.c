@@ -8,13 +8,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <msgpack.h>
+
 #include "daemon.h"
+#include "errcode.h"
+#include "frame.h"
 #include "listener.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "session.h"
+#include "wire.h"
 
 #define ACCEPT_RETRY_S 0.1 /* after EMFILE: try again this much later */
+#define REFUSAL_LOG_S 1.0  /* refusals over MCPPOOL_MAX_CLIENTS: at most one log line this often */
 #define BACKLOG 511
 
 static int fill_addr(struct sockaddr_un *sa, const char *path)
@@ -84,39 +90,141 @@ static int apply_group(const struct daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+/*
+ * Tells a client over MCPPOOL_MAX_CLIENTS why it is turned away (a reply of id 0,
+ * before any hello) and closes it. One write of a small frame into an empty
+ * socket buffer: it cannot block, and if it fails the client only sees the close.
+ */
+static void refuse_client(struct daemon *d, int fd)
+{
+	char message[256];
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t start;
+
+	snprintf(message, sizeof(message),
+		 "mcppoold serves at most %u client connections (MCPPOOL_MAX_CLIENTS) and all are "
+		 "in use: close idle connections to the daemon, or raise MCPPOOL_MAX_CLIENTS",
+		 d->cfg.max_clients);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	start = frame_begin(&sb);
+	wire_pack_reply_error(&pk, 0, ERR_TOO_MANY_CLIENTS, message, NULL);
+	if (frame_end(&sb, start, d->cfg.max_frame) == 0 && write(fd, sb.data, sb.size) < 0)
+		log_debug("refused client: %s", strerror(errno));
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+}
+
+/*
+ * Logs refusals at most once a second: the first at once, then, while they go
+ * on, one line a second with their count. A flood of clients cannot flood the log.
+ */
+static void note_refusal(struct daemon *d)
+{
+	if (ev_is_active(&d->refusal_report)) {
+		d->refusals++;
+		return;
+	}
+	log_warn("refusing a client: %u connection%s open, the limit MCPPOOL_MAX_CLIENTS (more "
+		 "refusals are counted once a second)", d->nsessions, d->nsessions == 1 ? "" : "s");
+	ev_timer_set(&d->refusal_report, REFUSAL_LOG_S, 0);
+	ev_timer_start(d->loop, &d->refusal_report);
+}
+
+static void on_refusal_report(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
 	(void)revents;
 
+	if (d->refusals == 0)
+		return; /* a quiet second: the next refusal is logged at once */
+	log_warn("refused %u client%s in the last second: %u connection%s open, the limit "
+		 "MCPPOOL_MAX_CLIENTS", d->refusals, d->refusals == 1 ? "" : "s", d->nsessions,
+		 d->nsessions == 1 ? "" : "s");
+	d->refusals = 0;
+	ev_timer_set(w, REFUSAL_LOG_S, 0);
+	ev_timer_start(loop, w);
+}
+
+/* Accepts every waiting client. Returns 0 once none waits, -1 (errno set) when out of descriptors or memory. */
+static int accept_waiting(struct daemon *d)
+{
 	for (;;) {
 		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				log_warn("accept: %s; pausing for %.0f ms", strerror(errno),
-					 ACCEPT_RETRY_S * 1000);
-				ev_io_stop(loop, &d->listen_w);
-				ev_timer_start(loop, &d->accept_retry);
-			} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				return -1;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_error("accept: %s", strerror(errno));
-			}
-			return;
+			return 0;
 		}
 		if (d->nsessions >= d->cfg.max_clients) {
-			log_warn("refusing a client: %u connections (MCPPOOL_MAX_CLIENTS)", d->nsessions);
-			close(fd);
+			note_refusal(d);
+			refuse_client(d, fd);
 			continue;
 		}
 		session_new(d, fd);
 	}
 }
 
+/*
+ * Out of descriptors: the listener stays readable, so it is stopped (else the
+ * loop would spin on it) and tried again from a timer, ten times a second, until
+ * every waiting client is accepted. One log line per pause, however many retries
+ * it takes; closed sessions are freed meanwhile, since the loop sleeps between tries.
+ */
+static void pause_accepting(struct daemon *d)
+{
+	if (!d->accept_paused) {
+		log_warn("accept: %s: not accepting new clients until descriptors are free "
+			 "(trying every %.0f ms; raise the limit, ulimit -n or LimitNOFILE=, or "
+			 "lower MCPPOOL_MAX_CLIENTS)", strerror(errno), ACCEPT_RETRY_S * 1000);
+		d->accept_paused = ev_now(d->loop);
+	}
+	ev_io_stop(d->loop, &d->listen_w);
+	/* A one-shot timer keeps its old expiry: set it again, or it fires at once. */
+	ev_timer_stop(d->loop, &d->accept_retry);
+	ev_timer_set(&d->accept_retry, ACCEPT_RETRY_S, 0);
+	ev_timer_start(d->loop, &d->accept_retry);
+}
+
+/* The pause ends once every waiting client was accepted, not at the first one. */
+static void end_pause(struct daemon *d)
+{
+	if (!d->accept_paused)
+		return;
+	log_info("accepting clients again after %.1f s short of descriptors",
+		 ev_now(d->loop) - d->accept_paused);
+	d->accept_paused = 0;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)loop;
+	(void)revents;
+
+	if (accept_waiting(d) < 0)
+		pause_accepting(d);
+	else
+		end_pause(d);
+}
+
+/* Tries again; the listener watches once more unless descriptors are still short. */
 static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
 	(void)revents;
+
+	if (accept_waiting(d) < 0) {
+		pause_accepting(d);
+		return;
+	}
+	end_pause(d);
 	ev_io_start(loop, &d->listen_w);
 }
 
@@ -170,6 +278,10 @@ watch:
 	d->listen_w.data = d;
 	ev_timer_init(&d->accept_retry, on_accept_retry, ACCEPT_RETRY_S, 0);
 	d->accept_retry.data = d;
+	ev_timer_init(&d->refusal_report, on_refusal_report, REFUSAL_LOG_S, 0);
+	d->refusal_report.data = d;
+	d->accept_paused = 0;
+	d->refusals = 0;
 	ev_io_start(d->loop, &d->listen_w);
 	return 0;
 fail:
@@ -185,6 +297,7 @@ void listener_stop(struct daemon *d)
 		return;
 	ev_io_stop(d->loop, &d->listen_w);
 	ev_timer_stop(d->loop, &d->accept_retry);
+	ev_timer_stop(d->loop, &d->refusal_report);
 	/* Only our own file: another daemon may have replaced a socket we thought stale. */
 	if (d->own_socket && stat(d->cfg.socket_path, &st) == 0 && st.st_dev == d->socket_dev &&
 	    st.st_ino == d->socket_ino)

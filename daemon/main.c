@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "catalog.h"
 #include "config.h"
@@ -43,6 +44,35 @@ static void print_catalog(const struct catalog *cat, FILE *out)
 	}
 }
 
+/*
+ * Auth values pass through our memory; a core file would keep them. Dumps are
+ * off from the first instant, back on only when asked. Children are not
+ * affected: exec makes a process dumpable again.
+ */
+static void set_core_dumps(const struct config *cfg)
+{
+	if (!cfg) {
+		prctl(PR_SET_DUMPABLE, 0);
+		return;
+	}
+	if (cfg->core_dumps) {
+		prctl(PR_SET_DUMPABLE, 1);
+		log_warn("core dumps are allowed (MCPPOOL_CORE_DUMPS=1): a core file may hold "
+			 "the auth values of users; keep it private and delete it after use");
+	}
+}
+
+/* ${auth.NAME} in args ends in a command line, which every local user can read. */
+static void warn_exposed_args(const struct catalog *cat)
+{
+	for (size_t i = 0; i < cat->n; i++)
+		if (catalog_args_use_auth(&cat->entries[i]))
+			log_warn("catalog entry \"%s\": ${auth.*} in \"args\" puts the auth value "
+				 "in the server's command line, readable by every user of this host "
+				 "(/proc/PID/cmdline); pass it in \"env\" instead",
+				 cat->entries[i].name);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -62,6 +92,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	int opt, rc;
 
+	set_core_dumps(NULL);
 	memset(&d, 0, sizeof(d));
 	while ((opt = getopt_long(argc, argv, "s:vh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -87,6 +118,8 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	log_set_level((enum log_level)d.cfg.log_level);
+	if (!check_only)
+		set_core_dumps(&d.cfg);
 	if (d.cfg.servers_path &&
 	    catalog_load_file(&d.catalog, d.cfg.servers_path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mcppoold: %s\n", err);
@@ -100,6 +133,7 @@ int main(int argc, char **argv)
 		config_free(&d.cfg);
 		return 0;
 	}
+	warn_exposed_args(&d.catalog);
 	if (!d.cfg.servers_path)
 		log_warn("no server catalog (--servers or MCPPOOL_SERVERS): every call will be "
 			 "UNKNOWN_MCP");

@@ -7,6 +7,22 @@
 #include "metrics.h"
 #include "pool.h"
 
+static const char *const close_reason_names[CLOSE__COUNT] = {
+	[CLOSE_IDLE] = "idle",
+	[CLOSE_EVICTED] = "evicted",
+	[CLOSE_RETIRED] = "retired",
+	[CLOSE_START_FAILED] = "start_failed",
+	[CLOSE_LOST] = "lost",
+	[CLOSE_HUNG] = "hung",
+	[CLOSE_STDIN_FULL] = "stdin_full",
+	[CLOSE_SHUTDOWN] = "shutdown",
+};
+
+const char *close_reason_name(enum close_reason r)
+{
+	return (unsigned)r < CLOSE__COUNT ? close_reason_names[r] : "?";
+}
+
 struct text {
 	char *buf;
 	size_t len, cap;
@@ -91,16 +107,30 @@ char *metrics_render(const struct daemon *d)
 	counter(&t, "reuses_total", "Requests served by an existing connection.", m->reuses);
 	counter(&t, "auth_reconnects_total", "Connections replaced because the auth changed.",
 		m->auth_reconnects);
-	counter(&t, "evictions_total", "Idle connections closed to make room.", m->evictions);
+	counter(&t, "evictions_total", "Idle connections closed to make room.",
+		m->closed[CLOSE_EVICTED]);
 	counter(&t, "idle_closed_total", "Idle connections closed by the sweep or cleanup.",
-		m->idle_closed);
+		m->closed[CLOSE_IDLE]);
 	counter(&t, "upstream_lost_total", "Connections whose server exited or broke the protocol.",
-		m->upstream_lost);
+		m->closed[CLOSE_LOST]);
 	counter(&t, "upstream_hung_total",
 		"Connections closed because the server did not answer a health ping.",
-		m->upstream_hung);
+		m->closed[CLOSE_HUNG]);
+	put(&t, "# HELP mcppool_connections_closed_total Pooled connections closed, by reason.\n"
+		"# TYPE mcppool_connections_closed_total counter\n");
+	for (int r = 0; r < CLOSE__COUNT; r++)
+		put(&t, "mcppool_connections_closed_total{reason=\"%s\"} %llu\n", close_reason_name(r),
+		    (unsigned long long)m->closed[r]);
 	counter(&t, "clients_accepted_total", "App connections accepted.", m->clients_accepted);
+	counter(&t, "events_total", "Events (progress, log messages) sent to apps.", m->events_sent);
 	counter(&t, "bad_frames_total", "Frames answered with BAD_REQUEST.", m->frames_bad);
+	gauge(&t, "output_queued_bytes", "Bytes of replies waiting for all clients together.",
+	      d->output_queued);
+	counter(&t, "slow_clients_closed_total",
+		"Clients closed because they did not take their replies (MCPPOOL_MAX_OUTPUT, "
+		"MCPPOOL_MAX_OUTPUT_TOTAL, MCPPOOL_OUTPUT_STALL_TIMEOUT).", m->slow_clients_closed);
+	counter(&t, "hello_timeouts_total", "Clients closed because they sent no hello in time.",
+		m->hello_timeouts);
 	gauge(&t, "input_reserved_bytes", "Bytes of MCPPOOL_MAX_INPUT held by large frames being read.",
 	      d->input_reserved);
 	counter(&t, "input_waits_total",

@@ -6,11 +6,12 @@
 
 #include "admin.h"
 #include "auth.h"
-#include "backend.h"
+#include "upstream.h"
 #include "catalog.h"
 #include "daemon.h"
 #include "errcode.h"
 #include "jsontext.h"
+#include "mpjson.h"
 #include "ops.h"
 #include "session.h"
 #include "wire.h"
@@ -27,6 +28,7 @@ struct mcp_params {
 	const struct catalog_entry *entry;
 	struct auth auth;
 	uint64_t timeout_ms;
+	bool events; /* wire v2: send this request's events */
 };
 
 static const struct {
@@ -37,7 +39,7 @@ static const struct {
 	[P_TOOL] = { "tool", 4 },	    [P_ARGUMENTS] = { "arguments", 9 },
 	[P_METHOD] = { "method", 6 },	    [P_PARAMS] = { "params", 6 },
 	[P_CURSOR] = { "cursor", 6 },	    [P_AUTH] = { "auth", 4 },
-	[P_TIMEOUT_MS] = { "timeout_ms", 10 },
+	[P_TIMEOUT_MS] = { "timeout_ms", 10 },	    [P_EVENTS] = { "events", 6 },
 };
 
 static void params_index(const msgpack_object *map, struct op_params *p)
@@ -120,7 +122,28 @@ static int get_json_map(struct session *s, uint64_t id, const struct op_params *
 	return 1;
 }
 
-/* Checks user, mcp, auth and timeout_ms; returns 0, or -1 when the session was answered. */
+/* The optional bool "events"; events need a version 2 connection. 0, or -1 when answered. */
+static int get_events(struct session *s, uint64_t id, const msgpack_object *o, bool *events)
+{
+	*events = false;
+	if (!o || o->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_BOOLEAN) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"events\" must be a bool, got %s",
+				    wire_type_name(o));
+		return -1;
+	}
+	if (o->via.boolean && session_version(s) < 2) {
+		session_reply_error(s, id, ERR_BAD_REQUEST,
+				    "param \"events\" needs wire protocol version 2: say "
+				    "{\"version\": 2} in hello");
+		return -1;
+	}
+	*events = o->via.boolean;
+	return 0;
+}
+
+/* Checks user, mcp, auth, timeout_ms and events; returns 0, or -1 when the session was answered. */
 static int get_mcp_params(struct daemon *d, struct session *s, uint64_t id,
 			  const struct op_params *params, struct mcp_params *p)
 {
@@ -150,6 +173,8 @@ static int get_mcp_params(struct daemon *d, struct session *s, uint64_t id,
 		}
 		p->timeout_ms = t->via.u64;
 	}
+	if (get_events(s, id, params->v[P_EVENTS], &p->events) < 0)
+		return -1;
 	if (auth_from_msgpack(&p->auth, params->v[P_AUTH], err, sizeof(err)) < 0) {
 		session_reply_error(s, id, ERR_AUTH_INVALID, "%s", err);
 		return -1;
@@ -174,8 +199,9 @@ static void submit(struct daemon *d, struct session *s, uint64_t id, struct mcp_
 		.params_len = params ? params->len : 0,
 		.timeout_ms = p->timeout_ms,
 		.kind = kind,
+		.events = p->events && kind == REQ_RESULT,
 	};
-	backend_submit(d, s, id, &call);
+	upstream_submit(d, s, id, &call);
 }
 
 static void op_call(struct daemon *d, struct session *s, uint64_t id,
@@ -216,6 +242,10 @@ static void op_request(struct daemon *d, struct session *s, uint64_t id,
 
 	if (get_str(s, id, params, P_METHOD, true, method, sizeof(method)) < 0)
 		return;
+	if (!mpjson_utf8_valid(method, strlen(method))) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"method\" must be valid UTF-8");
+		return;
+	}
 	if (strcmp(method, "initialize") == 0 || strncmp(method, "notifications/", 14) == 0) {
 		session_reply_error(s, id, ERR_BAD_REQUEST,
 				    "method \"%s\" is not a request an app may send: mcppoold owns "
@@ -269,9 +299,20 @@ static void op_evict(struct daemon *d, struct session *s, uint64_t id,
 	char user[USER_MAX + 1], mcp[NAME_MAX_LEN + 1];
 	int have_mcp;
 
+	char err[256];
+
 	if (get_str(s, id, params, P_USER, true, user, sizeof(user)) < 0 ||
 	    (have_mcp = get_str(s, id, params, P_MCP, false, mcp, sizeof(mcp))) < 0)
 		return;
+	/* They are logged: the rules of the ops that create entries apply. */
+	if (catalog_check_name(user, strlen(user), USER_MAX, err, sizeof(err)) < 0) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "user: %s", err);
+		return;
+	}
+	if (have_mcp && catalog_check_name(mcp, strlen(mcp), NAME_MAX_LEN, err, sizeof(err)) < 0) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "mcp: %s", err);
+		return;
+	}
 	admin_evict(d, s, id, user, have_mcp ? mcp : NULL);
 }
 

@@ -21,6 +21,7 @@ enum op_param {
 	P_CURSOR,
 	P_AUTH,
 	P_TIMEOUT_MS,
+	P_EVENTS,
 	P__COUNT
 };
 

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "upstream.h"
 #include "daemon.h"
 #include "errcode.h"
 #include "frame.h"
@@ -25,7 +25,8 @@
 
 struct session {
 	struct daemon *d;
-	struct list_node node; /* d->sessions or d->dead_sessions */
+	struct list_node node; /* on d->sessions until closed */
+	struct deferred free_node;
 	unsigned long serial;  /* for logs */
 	int fd;
 	ev_io rw, ww;
@@ -35,6 +36,9 @@ struct session {
 	msgpack_sbuffer out;
 	msgpack_packer pk;
 	size_t out_pos; /* bytes of out already written */
+	size_t out_counted; /* out.size - out_pos as last added to d->output_queued */
+	ev_timer stall_w;   /* while replies wait on a full socket: MCPPOOL_OUTPUT_STALL_TIMEOUT */
+	ev_timer hello_w;   /* until hello: MCPPOOL_HELLO_TIMEOUT */
 	uint64_t reply_id; /* of the reply being packed, for its error if it is too large */
 	bool hello_done;
 	unsigned version; /* of the wire protocol, settled by hello: 1 or 2 (events) */
@@ -54,6 +58,47 @@ static unsigned long next_serial;
 static void session_flush(struct session *s);
 static void session_schedule_flush(struct session *s);
 
+/* Brings d->output_queued up to date with what s has waiting. */
+static void output_account(struct session *s)
+{
+	size_t queued = s->dead ? 0 : s->out.size - s->out_pos;
+
+	s->d->output_queued = s->d->output_queued - s->out_counted + queued;
+	s->out_counted = queued;
+}
+
+/* Closes a client that does not take its replies; counted. */
+static void session_kill_slow(struct session *s, const char *reason)
+{
+	log_warn("client %lu: %s: closing the connection (%zu bytes of replies waiting)", s->serial,
+		 reason, s->out.size - s->out_pos);
+	s->d->metrics.slow_clients_closed++;
+	session_kill(s, reason);
+}
+
+/*
+ * Replies waiting for all clients together are bounded by
+ * MCPPOOL_MAX_OUTPUT_TOTAL: past it, the client with the most waiting is
+ * closed, until the total fits. Clients that read keep little waiting, so the
+ * one closed is the one that reads least.
+ */
+static void output_shed(struct daemon *d)
+{
+	while (d->output_queued > d->cfg.max_output_total) {
+		struct session *worst = NULL;
+		struct list_node *pos;
+
+		list_for_each(pos, &d->sessions) {
+			struct session *s = list_entry(pos, struct session, node);
+			if (!worst || s->out_counted > worst->out_counted)
+				worst = s;
+		}
+		if (!worst || !worst->out_counted)
+			return;
+		session_kill_slow(worst, "replies to all clients exceed MCPPOOL_MAX_OUTPUT_TOTAL");
+	}
+}
+
 /* ---- output ---------------------------------------------------------------- */
 
 msgpack_packer *session_reply_begin(struct session *s, uint64_t id, size_t *start)
@@ -66,6 +111,10 @@ msgpack_packer *session_reply_begin(struct session *s, uint64_t id, size_t *star
 
 void session_reply_end(struct session *s, size_t start)
 {
+	if (s->dead) {
+		s->out.size = start; /* a closed session's reply goes nowhere */
+		return;
+	}
 	if (frame_end(&s->out, start, s->d->cfg.max_frame) < 0) {
 		session_reply_error(s, s->reply_id, ERR_INTERNAL,
 				    "the reply exceeds the maximum frame size of %zu bytes (MCPPOOL_MAX_FRAME)",
@@ -73,6 +122,29 @@ void session_reply_end(struct session *s, size_t start)
 		return;
 	}
 	session_schedule_flush(s);
+}
+
+msgpack_packer *session_event_begin(struct session *s, uint64_t id, const char *event,
+				    size_t *start)
+{
+	*start = frame_begin(&s->out);
+	wire_pack_event_begin(&s->pk, id, event);
+	return &s->pk;
+}
+
+void session_event_end(struct session *s, size_t start)
+{
+	/* An event that does not fit a frame is dropped: the request's reply still comes. */
+	if (s->dead || frame_end(&s->out, start, s->d->cfg.max_frame) < 0) {
+		s->out.size = start;
+		return;
+	}
+	session_schedule_flush(s);
+}
+
+unsigned session_version(const struct session *s)
+{
+	return s->version;
 }
 
 void session_reply_json_member(struct session *s, uint64_t id, const char *line,
@@ -156,37 +228,71 @@ void session_reply_error_data(struct session *s, uint64_t id, int code, const ch
 static void stop_writing(struct session *s)
 {
 	ev_io_stop(s->d->loop, &s->ww);
+	ev_timer_stop(s->d->loop, &s->stall_w);
 }
 
 /* Writes what is queued without blocking; watches for writability if some is left. */
 static void session_flush(struct session *s)
 {
+	bool progress = false;
+
 	while (!s->dead && s->out_pos < s->out.size) {
 		ssize_t n = write(s->fd, s->out.data + s->out_pos, s->out.size - s->out_pos);
 		if (n > 0) {
 			s->out_pos += (size_t)n;
+			progress = true;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			output_account(s);
 			if (s->out.size - s->out_pos > s->d->cfg.max_output) {
-				session_kill(s, "client does not read its replies");
+				session_kill_slow(s, "client does not read its replies (MCPPOOL_MAX_OUTPUT)");
 				return;
 			}
+			/* The client must take some within the stall timeout, counted from the last it took. */
+			if (progress || !ev_is_active(&s->stall_w))
+				ev_timer_again(s->d->loop, &s->stall_w);
 			ev_io_start(s->d->loop, &s->ww);
 			return;
 		}
 		session_kill(s, n < 0 ? strerror(errno) : "short write");
 		return;
 	}
-	if (s->out_pos == s->out.size) {
+	if (!s->dead && s->out_pos == s->out.size) {
 		s->out.size = 0;
 		s->out_pos = 0;
+		output_account(s);
 		stop_writing(s);
 		if (s->close_after_flush)
 			session_kill(s, "closing after the last reply");
 	}
+}
+
+static void on_stall(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = w->data;
+	(void)loop;
+	(void)revents;
+
+	session_kill_slow(s, "client took none of its replies within MCPPOOL_OUTPUT_STALL_TIMEOUT");
+}
+
+/* A client that has not said hello in time is told why, then closed. */
+static void on_hello_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = w->data;
+	(void)revents;
+
+	log_info("client %lu: no hello within %llu ms: closing", s->serial,
+		 (unsigned long long)s->d->cfg.hello_timeout_ms);
+	s->d->metrics.hello_timeouts++;
+	ev_io_stop(loop, &s->rw);
+	s->close_after_flush = true;
+	session_reply_error(s, 0, ERR_BAD_REQUEST,
+			    "no hello within %llu ms of connecting (MCPPOOL_HELLO_TIMEOUT): closing",
+			    (unsigned long long)s->d->cfg.hello_timeout_ms);
 }
 
 static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
@@ -209,9 +315,17 @@ static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
  */
 static void session_schedule_flush(struct session *s)
 {
-	if (s->out.size - s->out_pos > s->d->cfg.max_output) {
-		session_kill(s, "client does not read its replies");
+	if (s->dead)
 		return;
+	output_account(s);
+	if (s->out.size - s->out_pos > s->d->cfg.max_output) {
+		session_kill_slow(s, "client does not read its replies (MCPPOOL_MAX_OUTPUT)");
+		return;
+	}
+	if (s->d->output_queued > s->d->cfg.max_output_total) {
+		output_shed(s->d);
+		if (s->dead)
+			return;
 	}
 	if (!ev_is_active(&s->ww))
 		ev_prepare_start(s->d->loop, &s->flush_w);
@@ -235,6 +349,7 @@ static void handle_hello(struct session *s, uint64_t id, const msgpack_object *p
 		return;
 	}
 	s->hello_done = true;
+	ev_timer_stop(s->d->loop, &s->hello_w);
 	s->version = v->via.u64 < WIRE_VERSION ? (unsigned)v->via.u64 : WIRE_VERSION;
 	pk = session_reply_begin(s, id, &start);
 	msgpack_pack_map(pk, 4);
@@ -284,7 +399,7 @@ static void handle_notify(struct session *s, const struct wire_msg *m)
 	}
 	id = wire_map_get(m->params, "id");
 	if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-		backend_cancel_by_client_id(s, id->via.u64);
+		upstream_cancel_by_client_id(s, id->via.u64);
 }
 
 static void dispatch_frame(struct session *s, const char *payload, size_t len)
@@ -536,8 +651,12 @@ struct session *session_new(struct daemon *d, int fd)
 	ev_io_init(&s->rw, on_readable, fd, EV_READ);
 	ev_io_init(&s->ww, on_writable, fd, EV_WRITE);
 	ev_prepare_init(&s->flush_w, on_flush);
-	s->rw.data = s->ww.data = s->flush_w.data = s;
+	ev_init(&s->stall_w, on_stall);
+	s->stall_w.repeat = (double)d->cfg.output_stall_ms / 1000.0;
+	ev_timer_init(&s->hello_w, on_hello_timeout, (double)d->cfg.hello_timeout_ms / 1000.0, 0.);
+	s->rw.data = s->ww.data = s->flush_w.data = s->stall_w.data = s->hello_w.data = s;
 	ev_io_start(d->loop, &s->rw);
+	ev_timer_start(d->loop, &s->hello_w);
 	list_add_tail(&d->sessions, &s->node);
 	d->nsessions++;
 	d->metrics.clients_accepted++;
@@ -546,9 +665,10 @@ struct session *session_new(struct daemon *d, int fd)
 	return s;
 }
 
+static void session_free(struct deferred *x);
+
 void session_kill(struct session *s, const char *reason)
 {
-
 	if (s->dead)
 		return;
 	s->dead = true;
@@ -558,10 +678,12 @@ void session_kill(struct session *s, const char *reason)
 	ev_io_stop(s->d->loop, &s->rw);
 	ev_io_stop(s->d->loop, &s->ww);
 	ev_prepare_stop(s->d->loop, &s->flush_w);
+	ev_timer_stop(s->d->loop, &s->stall_w);
+	ev_timer_stop(s->d->loop, &s->hello_w);
+	output_account(s);
 	list_del(&s->node);
-	list_add_tail(&s->d->dead_sessions, &s->node);
 	s->d->nsessions--;
-	ev_idle_start(s->d->loop, &s->d->reaper);
+	daemon_defer_free(s->d, &s->free_node, session_free);
 	log_debug("client %lu: closed: %s", s->serial, reason);
 }
 
@@ -577,16 +699,25 @@ void session_kill_all(struct daemon *d, const char *reason)
 }
 
 /*
- * Runs from the idle watcher, never from inside a callback chain: cancelling
- * requests can close connections, which must not happen under their own feet.
+ * Runs from the daemon's deferred free, never from inside a callback chain:
+ * cancelling requests can close connections, which must not happen under their
+ * own feet. Every watcher of the session is stopped here, whatever armed it.
  */
-static void session_free(struct session *s)
+static void session_free(struct deferred *x)
 {
+	struct session *s = container_of(x, struct session, free_node);
+	struct ev_loop *loop = s->d->loop;
 	struct list_node *pos, *tmp;
 
 	list_for_each_safe(pos, tmp, &s->requests)
-		backend_cancel(list_entry(pos, struct request, session_node), ERR_OK,
+		upstream_cancel(list_entry(pos, struct request, session_node), ERR_OK,
 			       "client disconnected");
+	ev_io_stop(loop, &s->rw);
+	ev_io_stop(loop, &s->ww);
+	ev_prepare_stop(loop, &s->flush_w);
+	ev_timer_stop(loop, &s->input_deadline);
+	ev_timer_stop(loop, &s->stall_w);
+	ev_timer_stop(loop, &s->hello_w);
 	close(s->fd);
 	frame_reader_destroy(&s->in);
 	msgpack_zone_destroy(&s->zone);
@@ -594,31 +725,10 @@ static void session_free(struct session *s)
 	free(s);
 }
 
-void session_reap(struct daemon *d)
-{
-	struct list_node *pos, *tmp;
-
-	list_for_each_safe(pos, tmp, &d->dead_sessions) {
-		list_del(pos);
-		session_free(list_entry(pos, struct session, node));
-	}
-	ev_idle_stop(d->loop, &d->reaper);
-}
-
-static void on_reap(struct ev_loop *loop, ev_idle *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	session_reap(w->data);
-}
-
 void session_init(struct daemon *d)
 {
 	list_init(&d->sessions);
-	list_init(&d->dead_sessions);
 	list_init(&d->input_waiters);
-	ev_idle_init(&d->reaper, on_reap);
-	d->reaper.data = d;
 }
 
 bool session_is_admin(const struct session *s)

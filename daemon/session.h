@@ -21,20 +21,18 @@ struct session;
 struct session *session_new(struct daemon *d, int fd);
 
 /*
- * Closes the session: stops reading, cancels its requests in flight (their MCP
- * servers are told), and frees it from an idle watcher, so that it is safe to
- * call from anywhere. reason is logged.
+ * Closes the session: stops reading and writing, and queues it for the daemon's
+ * deferred free, which cancels its requests in flight (their MCP servers are
+ * told) and frees it; safe to call from anywhere. Replies to a closed session
+ * are dropped. reason is logged.
  */
 void session_kill(struct session *s, const char *reason);
 
 /* Kills every session (daemon shutdown); their queued replies are flushed first, best effort. */
 void session_kill_all(struct daemon *d, const char *reason);
 
-/* Installs the watcher that frees killed sessions. */
+/* Sets up the daemon's session lists. */
 void session_init(struct daemon *d);
-
-/* Frees killed sessions now (the watcher does it before the loop blocks). */
-void session_reap(struct daemon *d);
 
 /* True when the peer may run admin ops (cleanup, evict): our uid or root. */
 bool session_is_admin(const struct session *s);
@@ -55,6 +53,19 @@ void session_untrack(struct session *s, struct list_node *node);
  */
 msgpack_packer *session_reply_begin(struct session *s, uint64_t id, size_t *start);
 void session_reply_end(struct session *s, size_t start);
+
+/*
+ * An event of request id (wire v2, proto/PROTOCOL.md "Events"), packed the same
+ * way: the caller packs exactly one map, the event's params. An event that does
+ * not fit in a frame is dropped (the request's reply still comes); a killed
+ * session ignores it.
+ */
+msgpack_packer *session_event_begin(struct session *s, uint64_t id, const char *event,
+				    size_t *start);
+void session_event_end(struct session *s, size_t start);
+
+/* The wire protocol version hello settled: 1, or 2 (events); 0 before hello. */
+unsigned session_version(const struct session *s);
 /*
  * A result given as the value of member, a span of the JSON-RPC line that m was
  * scanned from (jsonrpc_scan_keep: packed without scanning it again), relayed as

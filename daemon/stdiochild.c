@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "list.h"
 #include "log.h"
 #include "stdiochild.h"
@@ -63,7 +64,9 @@ struct stdio_child {
 	enum stdio_state state;
 	pid_t pid;
 	bool reaped;
-	unsigned busy; /* callbacks of ours on the stack: the memory stays until 0 */
+	struct daemon *d;          /* whose deferred-free queue frees the handle */
+	struct deferred free_node;
+	bool freeing;              /* closed and reaped: queued for the deferred free */
 	int in_fd, out_fd, err_fd;
 	ev_child child_w;
 	ev_io in_w, out_w, err_w;
@@ -74,6 +77,7 @@ struct stdio_child {
 	struct line_buf out;
 	struct err_lines err;
 	struct out_queue q;
+	size_t max_queue; /* 0: unbounded */
 	char *tag;
 	struct stdio_callbacks cb;
 	void *ctx;
@@ -319,6 +323,8 @@ static struct stdio_child *child_new(struct ev_loop *loop, const struct stdio_op
 	c->grace = (double)opt->kill_timeout_ms / 1000.0;
 	c->out.limit = opt->max_line + 1;
 	c->err.per_sec = opt->stderr_lines_per_sec;
+	c->max_queue = opt->max_queue;
+	c->d = opt->d;
 	c->err.second = (uint64_t)ev_now(loop);
 	c->cb = *cb;
 	c->ctx = ctx;
@@ -485,17 +491,24 @@ static void child_free(struct stdio_child *c)
 	child_destroy(c);
 }
 
-/* Our callbacks bracket their work with hold/release, so that stdio_close() from
- * inside an owner's callback never frees memory still in use. */
-static void child_hold(struct stdio_child *c)
+static void child_free_deferred(struct deferred *x)
 {
-	c->busy++;
+	child_free(container_of(x, struct stdio_child, free_node));
 }
 
-static void child_release(struct stdio_child *c)
+/*
+ * Once closed by the owner and reaped, the handle goes to the daemon's
+ * deferred-free queue: stdio_close() may be called from inside one of its own
+ * callbacks, which must not lose their memory under them. It leaves the list
+ * of open children at once, so that shutdown does not see it again.
+ */
+static void child_settle(struct stdio_child *c)
 {
-	if (--c->busy == 0 && c->state == STDIO_CLOSING && c->reaped)
-		child_free(c);
+	if (c->state != STDIO_CLOSING || !c->reaped || c->freeing)
+		return;
+	c->freeing = true;
+	list_del(&c->link);
+	daemon_defer_free(c->d, &c->free_node, child_free_deferred);
 }
 
 static void report_closed(struct stdio_child *c, const char *fmt, ...)
@@ -574,6 +587,10 @@ int stdio_write(struct stdio_child *c, const char *data, size_t len)
 {
 	if (c->in_fd < 0) {
 		errno = EPIPE;
+		return -1;
+	}
+	if (c->max_queue && c->q.len - c->q.pos > c->max_queue) {
+		errno = ENOBUFS;
 		return -1;
 	}
 	if (queue_append(&c->q, data, len) < 0) {
@@ -752,9 +769,7 @@ static void out_readable(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 
-	child_hold(c);
 	out_read(c, READ_BUDGET);
-	child_release(c);
 }
 
 static void eof_waited(struct ev_loop *loop, ev_timer *w, int revents)
@@ -763,9 +778,7 @@ static void eof_waited(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 
-	child_hold(c);
 	report_closed(c, "closed its stdout");
-	child_release(c);
 }
 
 /* ---- stderr ------------------------------------------------------------------------ */
@@ -896,7 +909,6 @@ static void child_exited(struct ev_loop *loop, ev_child *w, int revents)
 	(void)loop;
 	(void)revents;
 
-	child_hold(c);
 	child_mark_reaped(c);
 	describe_status(w->rstatus, reason, sizeof(reason));
 	log_info("[%s] pid %ld %s", c->tag, (long)c->pid, reason);
@@ -909,7 +921,7 @@ static void child_exited(struct ev_loop *loop, ev_child *w, int revents)
 	if (kill(-c->pid, SIGTERM) == 0)
 		log_debug("[%s] sent SIGTERM to processes left in group %ld", c->tag, (long)c->pid);
 	report_closed(c, "%s", reason);
-	child_release(c);
+	child_settle(c);
 }
 
 static void kill_step(struct ev_loop *loop, ev_timer *w, int revents)
@@ -934,7 +946,6 @@ void stdio_close(struct stdio_child *c)
 {
 	if (!c || c->state == STDIO_CLOSING)
 		return;
-	child_hold(c);
 	c->state = STDIO_CLOSING;
 	ev_timer_stop(c->loop, &c->eof_w);
 	in_close(c);
@@ -944,7 +955,7 @@ void stdio_close(struct stdio_child *c)
 		ev_timer_set(&c->kill_w, c->grace, 0.);
 		ev_timer_start(c->loop, &c->kill_w);
 	}
-	child_release(c);
+	child_settle(c);
 }
 
 unsigned stdio_live_children(void)
@@ -973,8 +984,9 @@ static void child_force_reap(struct stdio_child *c)
 	child_free(c);
 }
 
-void stdio_shutdown_all(struct ev_loop *loop)
+void stdio_shutdown_all(struct daemon *d)
 {
+	struct ev_loop *loop = d->loop;
 	struct list_node *pos, *tmp;
 	double wait = 1.0;
 	bool expired = false;
@@ -994,4 +1006,5 @@ void stdio_shutdown_all(struct ev_loop *loop)
 	ev_timer_stop(loop, &deadline);
 	list_for_each_safe(pos, tmp, &open_children)
 		child_force_reap(list_entry(pos, struct stdio_child, link));
+	daemon_reap(d);
 }

@@ -18,8 +18,10 @@
  *   REPORTED  on_closed was called; nothing more is delivered; waits for stdio_close().
  *   CLOSING   stdio_close() was called; stdin is closed, stdout and stderr are
  *             drained and discarded, SIGTERM then SIGKILL follow on the grace timer.
- * The memory is freed once the owner has called stdio_close() AND the child has
- * been reaped (by its ev_child watcher; this module never leaves a zombie).
+ * Once the owner has called stdio_close() AND the child has been reaped (by its
+ * ev_child watcher; this module never leaves a zombie), the handle goes to the
+ * daemon's deferred-free queue (stdio_options.d), which frees it at the loop's
+ * safe point: never under one of its own callbacks.
  *
  * Every open child is on one module-wide list, so that stdio_live_children() and
  * stdio_shutdown_all() need no context: there is one default loop per process,
@@ -46,11 +48,15 @@ struct stdio_callbacks {
 	void (*on_closed)(void *ctx, const char *reason);
 };
 
+struct daemon;
+
 struct stdio_options {
+	struct daemon *d;              /* whose deferred-free queue frees the handle (its loop is loop) */
 	size_t max_line;               /* bound of one stdout line without its '\n' (> 0) */
 	uint64_t kill_timeout_ms;      /* grace of each shutdown step */
 	const char *log_tag;           /* e.g. the pool key "alice:github"; copied */
 	unsigned stderr_lines_per_sec; /* stderr lines logged per second (0: none); more are counted */
+	size_t max_queue;              /* bytes waiting for stdin beyond which writes fail (0: no bound) */
 };
 
 /* Stderr lines longer than this are cut; the rest up to the newline is dropped. */
@@ -74,7 +80,8 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 /*
  * Queues len bytes of data for the child's stdin; whatever the pipe takes now
  * is written at once, the rest when it is writable. Returns 0, or -1 when stdin
- * is closed or broken (the child closed it or exited: EPIPE), or on ENOMEM.
+ * is closed or broken (the child closed it or exited: EPIPE), when more than
+ * max_queue bytes already wait (ENOBUFS: the child does not read), or on ENOMEM.
  */
 int stdio_write(struct stdio_child *c, const char *data, size_t len);
 
@@ -98,10 +105,11 @@ unsigned stdio_live_children(void);
 
 /*
  * For daemon exit: stdio_close() on every child still open (afterwards no
- * handle may be used), runs loop until all are reaped or 2 * kill_timeout + 1 s
- * have passed (the longest of their timeouts), then SIGKILLs the process groups
- * left and waits for them. Returns with every child reaped and every handle freed.
+ * handle may be used), runs d's loop until all are reaped or 2 * kill_timeout
+ * + 1 s have passed (the longest of their timeouts), then SIGKILLs the process
+ * groups left and waits for them. Returns with every child reaped and every
+ * handle freed (d's deferred-free queue is drained).
  */
-void stdio_shutdown_all(struct ev_loop *loop);
+void stdio_shutdown_all(struct daemon *d);
 
 #endif

@@ -7,8 +7,9 @@
 
 #define STDERR_LINES_PER_SEC 20 /* more are counted and summarised */
 
-static int stdio_send(void *impl, const char *line, size_t len)
+static int stdio_send(void *impl, const char *line, size_t len, const struct transport_msg *info)
 {
+	(void)info; /* a pipe carries every kind alike */
 	return stdio_write(impl, line, len);
 }
 
@@ -41,10 +42,12 @@ static int open_stdio(struct transport *t, struct ev_loop *loop, const struct tr
 		      void *ctx, char *err, size_t errlen)
 {
 	struct stdio_options so = {
+		.d = opt->d,
 		.max_line = opt->max_message,
 		.kill_timeout_ms = opt->kill_timeout_ms,
 		.log_tag = opt->tag,
 		.stderr_lines_per_sec = STDERR_LINES_PER_SEC,
+		.max_queue = opt->max_queue,
 	};
 	/* The callback shapes are the same by design; stdio_spawn() copies them. */
 	struct stdio_callbacks scb = { .on_line = cb->on_message, .on_closed = cb->on_closed };

@@ -10,18 +10,42 @@
 #include "auth.h"
 #include "catalog.h"
 
+struct jsonrpc_msg;
+
 /* The same shape as stdio_callbacks: one message in, or the end of the transport. */
 struct transport_callbacks {
-	/* One JSON-RPC message (or batch), NUL-terminated, modifiable, valid during the call. */
+	/* One message as text, NUL-terminated, modifiable, valid during the call: to be scanned. */
 	void (*on_message)(void *ctx, char *json, size_t len);
+	/*
+	 * One message the transport has already scanned (jsonrpc_scan_keep of json,
+	 * which it releases after the call): the HTTP transport must know a response
+	 * when it sees one, and a message is scanned once.
+	 */
+	void (*on_scanned)(void *ctx, char *json, size_t len, const struct jsonrpc_msg *m);
 	/* Nothing more will arrive (reason is human-readable); called at most once, never after close. */
 	void (*on_closed)(void *ctx, const char *reason);
 };
 
+/* What the upstream knows of a message it sends, so that no transport parses it again. */
+enum transport_msg_kind {
+	TRANSPORT_MSG_REQUEST,      /* has an id: its response must come back */
+	TRANSPORT_MSG_NOTIFICATION, /* no id, no answer */
+	TRANSPORT_MSG_RESPONSE,     /* our answer to a request of the server */
+};
+
+struct transport_msg {
+	enum transport_msg_kind kind;
+	uint64_t id;      /* a request's JSON-RPC id (the daemon's ids are integers > 0) */
+	uint64_t cancels; /* notifications/cancelled: the id it cancels; else 0 */
+};
+
 struct transport_ops {
 	const char *name; /* "stdio", "http": shown in pool-status */
-	/* Sends one message; line ends with '\n'. 0, or -1 when the transport is broken. */
-	int (*send)(void *impl, const char *line, size_t len);
+	/*
+	 * Sends one message; line ends with '\n'. 0, or -1 when the transport is
+	 * broken (errno ENOBUFS: the server does not read what it is sent).
+	 */
+	int (*send)(void *impl, const char *line, size_t len, const struct transport_msg *info);
 	/* The session's protocol version is known (HTTP sends it as a header from now on). */
 	void (*negotiated)(void *impl, const char *version);
 	/* Ends the transport; no callback after it; the memory goes when the work is done. */
@@ -44,11 +68,15 @@ struct transport_spec {
 	size_t nheaders;
 };
 
+struct daemon;
+
 struct transport_options {
+	struct daemon *d;         /* its deferred-free queue frees the transport */
 	const char *tag;          /* the pool key, for logs */
 	uint64_t kill_timeout_ms; /* stdio: each grace step of closing the child */
 	uint64_t request_timeout_ms; /* http: bound of one HTTP exchange */
 	size_t max_message;       /* bound of one message */
+	size_t max_queue;         /* stdio: bytes waiting for stdin beyond which send() fails with ENOBUFS */
 };
 
 /*

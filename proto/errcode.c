@@ -21,6 +21,7 @@ static const char *const names[ERR__COUNT] = {
 	[ERR_PROTOCOL] = "PROTOCOL",
 	[ERR_TIMEOUT] = "TIMEOUT",
 	[ERR_CANCELLED] = "CANCELLED",
+	[ERR_TOO_MANY_CLIENTS] = "TOO_MANY_CLIENTS",
 };
 
 const char *errcode_name(int code)

@@ -25,6 +25,7 @@ enum errcode {
 	ERR_PROTOCOL,              /* library: the connection's framing was lost */
 	ERR_TIMEOUT,               /* library: no reply within the client's own timeout */
 	ERR_CANCELLED,             /* the caller cancelled the request */
+	ERR_TOO_MANY_CLIENTS,      /* the daemon serves MCPPOOL_MAX_CLIENTS connections already */
 	ERR__COUNT
 };
 

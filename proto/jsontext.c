@@ -1178,6 +1178,32 @@ static const msgpack_object *member_value(const msgpack_object_map *m, uint32_t 
 	return v;
 }
 
+/* True when a later member of m repeats the key of member i, whose value it overrides. */
+static bool overridden(const msgpack_object_map *m, uint32_t i)
+{
+	for (uint32_t j = i + 1; j < m->size; j++)
+		if (key_eq(&m->ptr[j].key, &m->ptr[i].key))
+			return true;
+	return false;
+}
+
+/*
+ * Checks that a value a later repeated key overrides has a JSON form, as mpjson_to_json
+ * (which converts every value) requires, by writing it to a scratch buffer.
+ */
+static int check_overridden(struct writer *w, const msgpack_object *v, int depth)
+{
+	struct jbuf scratch;
+	struct writer c = *w;
+	int rc;
+
+	jbuf_init(&scratch);
+	c.out = &scratch;
+	rc = write_value(&c, v, depth);
+	jbuf_free(&scratch);
+	return rc;
+}
+
 static bool depth_ok(const msgpack_object *o, int levels_left)
 {
 	if (o->type != MSGPACK_OBJECT_ARRAY && o->type != MSGPACK_OBJECT_MAP)
@@ -1232,6 +1258,8 @@ static int write_map(struct writer *w, const msgpack_object *o, int depth)
 	for (uint32_t i = 0; i < m->size; i++) {
 		const msgpack_object *k = &m->ptr[i].key;
 
+		if (repeats && overridden(m, i) && check_overridden(w, &m->ptr[i].val, depth + 1) < 0)
+			return -1;
 		v = member_value(m, i, repeats);
 		if (!v)
 			continue;

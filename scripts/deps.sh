@@ -4,6 +4,7 @@
 #   scripts/deps.sh install  install everything that is missing (needs root)
 #   scripts/deps.sh tools    the programs some tests run: promtool (Debian's prometheus),
 #                            systemd-socket-activate and systemd-analyze (systemd)
+#   scripts/deps.sh fuzz     as check, plus what `make fuzz` adds: clang and its libFuzzer runtime
 set -u
 mode=${1:-check}
 
@@ -12,6 +13,17 @@ missing=""
 need() { # $1 = test command, $2 = package
     if ! sh -c "$1" >/dev/null 2>&1; then missing="$missing $2"; fi
 }
+# libFuzzer links only when clang's runtime package (libclang-rt-dev follows the
+# default clang) is there: try it on a one-line harness.
+fuzzer_links() {
+    dir=$(mktemp -d) || return 1
+    printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }\n' > "$dir/t.c"
+    ${FUZZ_CC:-clang} -fsanitize=fuzzer,address,undefined -o "$dir/t" "$dir/t.c" >/dev/null 2>&1
+    rc=$?
+    rm -rf "$dir"
+    return $rc
+}
+
 need "command -v pkg-config" pkg-config
 # msgpack-c: pkg-config "msgpack" up to 4.x (libmsgpack-dev), "msgpack-c" from 6.0 on
 # (libmsgpack-c-dev in Debian 13 and later).
@@ -40,6 +52,10 @@ else
     # Observability over HTTP and systemd integration (sd_notify, socket activation).
     need "pkg-config --exists libmicrohttpd" libmicrohttpd-dev
     need "pkg-config --exists libsystemd" libsystemd-dev
+fi
+if [ "$mode" = fuzz ]; then
+    need "command -v ${FUZZ_CC:-clang}" clang
+    fuzzer_links || missing="$missing libclang-rt-dev"
 fi
 
 [ -z "$missing" ] && exit 0

@@ -52,7 +52,6 @@ test('concurrent calls each get their own result', async () => {
 });
 
 test('progress reaches onprogress with the host\'s token',
-  { skip: 'the daemon sends no events yet (issue 11)' }, // delete this line once it does
   async () => {
     const client = await open();
     const seen = [];

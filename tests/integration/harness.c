@@ -685,3 +685,50 @@ json_t *itd_ctl_wait(struct itd *d, pid_t pid, int *status)
 	unlink(path);
 	return j;
 }
+
+/* ---- a daemon under another uid ---- */
+
+#include <sys/stat.h>
+
+void itd_start_as(struct itd *d, const char *catalog_json, const char *const *env, uid_t uid,
+		  gid_t gid)
+{
+	char daemon[4096];
+	int status;
+
+	prepare(d, catalog_json);
+	it_bin("mcppoold", daemon, sizeof(daemon));
+	/* Its socket goes into the test's private dir: let the uid create it. */
+	cr_assert(chown(d->dir, uid, gid) == 0, "chown %s: %s", d->dir, strerror(errno));
+	d->pid = fork();
+	cr_assert(d->pid >= 0);
+	if (d->pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		int devnull = open("/dev/null", O_RDWR);
+		const char *name;
+
+		for (size_t i = 0; (name = it_scrubbed_variable(i)); i++)
+			unsetenv(name);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		setenv("MCPPOOL_LOG_LEVEL", "debug", 1);
+		setenv("ASAN_OPTIONS", "detect_leaks=1", 1);
+		for (; env && *env; env++)
+			putenv((char *)*env);
+		dup2(fd, 2);
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		if ((getgid() != gid && setgid(gid) < 0) || (getuid() != uid && setuid(uid) < 0))
+			_exit(126);
+		execl(daemon, daemon, "-s", d->sock, "--servers", d->servers, "--env-file",
+		      "/dev/null", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 1000; i++) {
+		if (socket_accepts(d->sock))
+			return;
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid)
+			cr_assert_fail("mcppoold exited at start (status %d); see %s", status, d->log);
+		it_sleep_ms(5);
+	}
+	cr_assert_fail("mcppoold did not accept on %s within 5 s", d->sock);
+}

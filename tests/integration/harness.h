@@ -52,6 +52,13 @@ void itd_start_args(struct itd *d, const char *catalog_json, const char *const *
 int itd_run_to_exit(struct itd *d, const char *catalog_json, const char *const *env,
 		    const char *const *extra_args);
 
+/*
+ * itd_start() with the daemon running under uid and gid (when they differ from
+ * ours: the test must be root then). The test's dir is given to uid.
+ */
+void itd_start_as(struct itd *d, const char *catalog_json, const char *const *env, uid_t uid,
+		  gid_t gid);
+
 /* SIGTERM, wait for the exit (10 s at most, then SIGKILL and fail), record its status. */
 void itd_stop(struct itd *d);
 

@@ -478,7 +478,6 @@ Test(bridge, after_a_daemon_restart_the_next_request_connects_again)
 
 Test(bridge, progress_and_log_messages_are_relayed_as_notifications)
 {
-	cr_skip_test("the daemon sends no events yet (issue 11): delete this line when it does");
 	struct itd d;
 	struct br b;
 	itd_start(&d, CATALOG, NULL);
@@ -520,7 +519,6 @@ TestSuite(ctl_events, .init = it_subreaper, .timeout = 60);
 
 Test(ctl_events, call_with_progress_prints_each_event_as_a_json_line_on_stderr)
 {
-	cr_skip_test("the daemon sends no events yet (issue 11): delete this line when it does");
 	struct itd d;
 	char *out = NULL, *err = NULL;
 	itd_start(&d, CATALOG, NULL);
@@ -552,7 +550,6 @@ Test(ctl_events, call_with_progress_prints_each_event_as_a_json_line_on_stderr)
 
 Test(ctl_events, call_prints_log_messages_on_stderr)
 {
-	cr_skip_test("the daemon sends no events yet (issue 11): delete this line when it does");
 	struct itd d;
 	char *out = NULL, *err = NULL;
 	itd_start(&d, CATALOG, NULL);

@@ -1057,3 +1057,58 @@ Test(http, a_stream_kept_open_after_its_answer_is_cut_after_a_grace)
 	tiny_stop(t);
 	it_assert_no_children();
 }
+
+/* utime + stime of a process, in clock ticks. */
+static unsigned long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	p = strrchr(buf, ')'); /* the command may hold spaces */
+	cr_assert_not_null(p);
+	cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st),
+		     2);
+	return ut + st;
+}
+
+/*
+ * The linger timer is one-shot: once it has fired, each new arming must set its
+ * time again, or it fires every loop iteration while a stream lingers.
+ */
+Test(http, a_lingering_answered_stream_costs_no_cpu)
+{
+	struct tiny *t = tiny_start(TINY_KEEP_STREAMS);
+	long hz = sysconf(_SC_CLK_TCK);
+	unsigned long long before, after;
+	struct itd d;
+	char cat[1024];
+	int st;
+
+	http_catalog(cat, sizeof(cat), t->port, NULL);
+	start_daemon(&d, cat, NULL);
+	json_decref(call_shout(&d, "alice", "a1", "first", &st));
+	for (int i = 0; i < 500 && tiny_streams_cut(t) < 1; i++)
+		it_sleep_ms(10);
+	cr_assert_eq(tiny_streams_cut(t), 1, "the first answered stream was never closed");
+	/* The timer has fired once; the second stream lingers for its grace now. */
+	json_decref(call_shout(&d, "alice", "a1", "second", &st));
+	cr_assert_eq(st, 0);
+	before = cpu_ticks(d.pid);
+	it_sleep_ms(1000);
+	after = cpu_ticks(d.pid);
+	cr_assert_leq(after - before, (unsigned long long)hz / 10,
+		      "the daemon used %llu ticks (of %ld per second) while a stream lingered",
+		      after - before, hz);
+	for (int i = 0; i < 500 && tiny_streams_cut(t) < 2; i++)
+		it_sleep_ms(10);
+	cr_assert_eq(tiny_streams_cut(t), 2, "the second answered stream was never closed");
+	itd_stop(&d);
+	tiny_stop(t);
+	it_assert_no_children();
+}

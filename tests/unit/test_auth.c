@@ -140,6 +140,33 @@ Test(auth, null_and_nil_mean_an_empty_map)
 	cr_expect_eq(auth.n, 0);
 }
 
+/* True when the bytes of s occur in the most recent buffer given to unpack(). */
+static bool last_buffer_holds(const char *s)
+{
+	const msgpack_sbuffer *b = &buffers[nunpacked - 1];
+
+	return memmem(b->data, b->size, s, strlen(s)) != NULL;
+}
+
+Test(auth, values_are_wiped_from_the_received_frame_once_copied)
+{
+	const msgpack_object *map = MAP("token", "s3cr3t-token", "user", "s3cr3t-user");
+
+	cr_assert(last_buffer_holds("s3cr3t-token"));
+	auth_of(&auth, map);
+	cr_expect_str_eq(auth_get(&auth, "token", 5), "s3cr3t-token");
+	cr_expect_str_eq(auth_get(&auth, "user", 4), "s3cr3t-user");
+	cr_expect_not(last_buffer_holds("s3cr3t"), "an auth value stayed in the frame");
+	cr_expect(last_buffer_holds("token"), "keys are not secrets and stay");
+}
+
+Test(auth, values_are_wiped_from_the_received_frame_when_the_map_is_refused)
+{
+	cr_expect_eq(auth_from_msgpack(&auth, MAP("k", "s3cr3t-one", "bad key", "s3cr3t-two"), err,
+				       sizeof(err)), -1);
+	cr_expect_not(last_buffer_holds("s3cr3t"), "an auth value stayed in the frame");
+}
+
 Test(auth, non_map_is_refused)
 {
 	msgpack_object s = { .type = MSGPACK_OBJECT_STR, .via.str = { 5, "token" } };

@@ -424,6 +424,94 @@ Test(catalog, check_name_refuses_empty_colon_control_and_long)
 	cr_expect_str_eq(err, "longer than 256 bytes");
 }
 
+static int check_user(const char *id)
+{
+	err[0] = '\0';
+	return catalog_check_name(id, strlen(id), CATALOG_USER_MAX, err, sizeof(err));
+}
+
+Test(catalog, check_name_refuses_what_is_not_valid_utf8)
+{
+	static const char *const bad[] = {
+		"\xff",                 /* never in UTF-8 */
+		"ab\xc3",               /* cut short */
+		"\x80" "abc",           /* a continuation byte first */
+		"\xc0\xaf",             /* overlong "/", two bytes */
+		"\xc1\xbf",             /* overlong U+007F */
+		"\xe0\x80\xaf",         /* overlong "/", three bytes */
+		"\xe0\x9f\xbf",         /* overlong U+07FF */
+		"\xf0\x80\x80\xaf",     /* overlong "/", four bytes */
+		"\xf0\x8f\xbf\xbf",     /* overlong U+FFFF */
+		"\xed\xa0\x80",         /* U+D800, a high surrogate */
+		"\xed\xbf\xbf",         /* U+DFFF, a low surrogate */
+		"\xed\xa0\xbd\xed\xb8\x80", /* a surrogate pair encoded as such (CESU-8) */
+		"\xf4\x90\x80\x80",     /* above U+10FFFF */
+		"\xf8\x88\x80\x80\x80", /* a five-byte form */
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(check_user(bad[i]), -1, "bad[%zu] accepted", i);
+		cr_expect_str_eq(err, "is not valid UTF-8", "bad[%zu]: %s", i, err);
+	}
+}
+
+Test(catalog, check_name_accepts_the_edges_of_valid_utf8)
+{
+	cr_expect_eq(check_user("\xc2\xa0"), 0, "%s", err);         /* U+00A0, just past C1 */
+	cr_expect_eq(check_user("\xed\x9f\xbf"), 0, "%s", err);     /* U+D7FF */
+	cr_expect_eq(check_user("\xee\x80\x80"), 0, "%s", err);     /* U+E000 */
+	cr_expect_eq(check_user("\xf0\x9f\x98\x80"), 0, "%s", err); /* U+1F600 */
+	cr_expect_eq(check_user("\xf4\x8f\xbf\xbf"), 0, "%s", err); /* U+10FFFF */
+	cr_expect_eq(check_user("\xe2\x80\xa9"), 0, "%s", err);     /* U+2029, before the overrides */
+	cr_expect_eq(check_user("\xe2\x80\xaf"), 0, "%s", err);     /* U+202F, after them */
+	cr_expect_eq(check_user("\xe2\x81\xa5"), 0, "%s", err);     /* U+2065, before the isolates */
+	cr_expect_eq(check_user("\xe2\x81\xaa"), 0, "%s", err);     /* U+206A, after them */
+}
+
+Test(catalog, check_name_refuses_c1_controls)
+{
+	cr_expect_eq(check_user("a\xc2\x80"), -1);
+	cr_expect_str_eq(err, "contains a C1 control character (U+0080 to U+009F)");
+	cr_expect_eq(check_user("\xc2\x85" "alice"), -1); /* NEL: a line break to some */
+	cr_expect_eq(check_user("\xc2\x9b" "2J"), -1);    /* CSI: a terminal escape */
+	cr_expect_eq(check_user("\xc2\x9f"), -1);
+}
+
+Test(catalog, check_name_refuses_bidi_overrides_and_isolates)
+{
+	static const char *const bad[] = {
+		"\xe2\x80\xaa" "a", "\xe2\x80\xab" "a", "\xe2\x80\xac" "a", "\xe2\x80\xad" "a",
+		"user\xe2\x80\xae" "nimda", "\xe2\x81\xa6" "a", "\xe2\x81\xa7" "a",
+		"\xe2\x81\xa8" "a", "a\xe2\x81\xa9",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(check_user(bad[i]), -1, "bad[%zu] accepted", i);
+		cr_expect(strstr(err, "bidirectional override"), "bad[%zu]: %s", i, err);
+	}
+}
+
+Test(catalog, server_names_follow_the_same_rules)
+{
+	cr_expect_eq(load("{\"mcpServers\": {\"a\\u202eb\": {\"command\": \"x\"}}}"), -1);
+	cr_expect(strstr(err, "bidirectional override"), "%s", err);
+	cr_expect_eq(load("{\"mcpServers\": {\"a\\u0085\": {\"command\": \"x\"}}}"), -1);
+	cr_expect(strstr(err, "C1 control"), "%s", err);
+}
+
+Test(catalog, args_use_auth_tells_args_from_env_references)
+{
+	cr_assert_eq(load("{\"mcpServers\": {"
+			  "\"a\": {\"command\": \"x\", \"args\": [\"--t\", \"k=${auth.token}\"]},"
+			  "\"e\": {\"command\": \"x\", \"args\": [\"${HOME}\"], "
+			  "\"env\": {\"T\": \"${auth.token}\"}},"
+			  "\"h\": {\"url\": \"http://h/\", \"headers\": {\"A\": \"${auth.token}\"}}}}"),
+		     0, "%s", err);
+	cr_expect_eq(catalog_args_use_auth(catalog_find(&cat, "a")), 1);
+	cr_expect_eq(catalog_args_use_auth(catalog_find(&cat, "e")), 0);
+	cr_expect_eq(catalog_args_use_auth(catalog_find(&cat, "h")), 0);
+}
+
 /* Writes text into a fresh temp dir; returns the file's path (static storage). */
 static const char *temp_file(const char *text)
 {

@@ -855,6 +855,45 @@ Test(jsontext, from_msgpack_repeated_keys_keep_first_position_and_last_value)
 	mp_destroy(&m);
 }
 
+/* mpjson converts every value before a later key replaces it: an overridden one must have a JSON form too. */
+Test(jsontext, from_msgpack_refuses_a_value_a_repeated_key_overrides_like_mpjson)
+{
+	struct mp m;
+
+	mp_init(&m);
+	msgpack_pack_map(&m.pk, 2);
+	wire_pack_str(&m.pk, "a");
+	msgpack_pack_bin(&m.pk, 1);
+	msgpack_pack_bin_body(&m.pk, "x", 1);
+	wire_pack_str(&m.pk, "a");
+	msgpack_pack_int(&m.pk, 1);
+	expect_dump_refused(&m, "bin");
+	mp_destroy(&m);
+
+	mp_init(&m);
+	msgpack_pack_map(&m.pk, 3);
+	wire_pack_str(&m.pk, "a");
+	msgpack_pack_int(&m.pk, 1);
+	wire_pack_str(&m.pk, "b");
+	msgpack_pack_array(&m.pk, 1);
+	msgpack_pack_double(&m.pk, NAN);
+	wire_pack_str(&m.pk, "b");
+	msgpack_pack_nil(&m.pk);
+	expect_dump_refused(&m, "no JSON form");
+	mp_destroy(&m);
+
+	mp_init(&m);
+	msgpack_pack_map(&m.pk, 3);
+	wire_pack_str(&m.pk, "a");
+	wire_pack_strn(&m.pk, "\xff", 1);
+	wire_pack_str(&m.pk, "a");
+	msgpack_pack_int(&m.pk, 2);
+	wire_pack_str(&m.pk, "a");
+	msgpack_pack_int(&m.pk, 3);
+	expect_dump_refused(&m, "not valid UTF-8");
+	mp_destroy(&m);
+}
+
 Test(jsontext, from_msgpack_big_maps_match_mpjson)
 {
 	struct mp m;

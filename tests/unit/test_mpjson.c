@@ -294,6 +294,48 @@ Test(mpjson, utf8_validator_accepts_the_edges_of_each_range)
 	cr_assert_not(mpjson_utf8_valid("\xf4\x8f\xbf", 3));
 }
 
+Test(mpjson, utf8_validator_refuses_every_overlong_form)
+{
+	/* "/" and the largest value of each shorter form, written one byte longer. */
+	cr_assert_not(mpjson_utf8_valid("\xc0\xaf", 2));
+	cr_assert_not(mpjson_utf8_valid("\xc1\xbf", 2));
+	cr_assert_not(mpjson_utf8_valid("\xe0\x80\xaf", 3));
+	cr_assert_not(mpjson_utf8_valid("\xe0\x9f\xbf", 3));
+	cr_assert_not(mpjson_utf8_valid("\xf0\x80\x80\xaf", 4));
+	cr_assert_not(mpjson_utf8_valid("\xf0\x8f\xbf\xbf", 4));
+	/* NUL as "modified UTF-8" writes it. */
+	cr_assert_not(mpjson_utf8_valid("\xc0\x80", 2));
+	/* The smallest value of each form is fine. */
+	cr_assert(mpjson_utf8_valid("\xc2\x80", 2));
+	cr_assert(mpjson_utf8_valid("\xe0\xa0\x80", 3));
+	cr_assert(mpjson_utf8_valid("\xf0\x90\x80\x80", 4));
+}
+
+Test(mpjson, utf8_validator_refuses_surrogates_alone_and_in_pairs)
+{
+	cr_assert_not(mpjson_utf8_valid("\xed\xa0\x80", 3)); /* U+D800 */
+	cr_assert_not(mpjson_utf8_valid("\xed\xaf\xbf", 3)); /* U+DBFF */
+	cr_assert_not(mpjson_utf8_valid("\xed\xb0\x80", 3)); /* U+DC00 */
+	cr_assert_not(mpjson_utf8_valid("\xed\xbf\xbf", 3)); /* U+DFFF */
+	cr_assert_not(mpjson_utf8_valid("\xed\xa0\xbd\xed\xb8\x80", 6)); /* CESU-8 U+1F600 */
+	cr_assert(mpjson_utf8_valid("\xf0\x9f\x98\x80", 4));               /* U+1F600 itself */
+	cr_assert(mpjson_utf8_valid("\xee\x80\x80", 3));                   /* U+E000 */
+}
+
+Test(mpjson, utf8_validator_refuses_values_above_u10ffff_and_stray_bytes)
+{
+	cr_assert_not(mpjson_utf8_valid("\xf4\x90\x80\x80", 4));
+	cr_assert_not(mpjson_utf8_valid("\xf5\x80\x80\x80", 4));
+	cr_assert_not(mpjson_utf8_valid("\xf8\x88\x80\x80\x80", 5));
+	cr_assert_not(mpjson_utf8_valid("\x80", 1));
+	cr_assert_not(mpjson_utf8_valid("a\xc3", 2));
+	cr_assert_not(mpjson_utf8_valid("\xe2\x82", 2));
+	cr_assert_not(mpjson_utf8_valid("\xe2\x28\xa1", 3));
+	/* The length counts, not a NUL: a NUL byte is valid UTF-8 (U+0000). */
+	cr_assert(mpjson_utf8_valid("a\0b", 3));
+	cr_assert_not(mpjson_utf8_valid("\xc3\xa9", 1));
+}
+
 /* A msgpack object of n nested arrays built by hand (wire_unpack would refuse n > 64). */
 static msgpack_object *nested_objects(int n)
 {

@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 #include <ev.h>
 
+#include "daemon.h"
 #include "stdiochild.h"
 
 #define MAX_LINES 4096
@@ -68,9 +69,21 @@ static void rec_free(struct rec *r)
 	r->nlines = 0;
 }
 
+/* Closed handles are freed by a daemon's deferred-free queue: the tests have one. */
+static struct daemon test_d;
+
+static struct daemon *test_daemon(void)
+{
+	if (!test_d.loop) {
+		test_d.loop = EV_DEFAULT;
+		daemon_frees_init(&test_d);
+	}
+	return &test_d;
+}
+
 static struct stdio_options opts(size_t max_line, uint64_t kill_ms)
 {
-	struct stdio_options o = { .max_line = max_line, .kill_timeout_ms = kill_ms,
+	struct stdio_options o = { .d = test_daemon(), .max_line = max_line, .kill_timeout_ms = kill_ms,
 				   .log_tag = "test:stdio", .stderr_lines_per_sec = 20 };
 	return o;
 }
@@ -605,7 +618,7 @@ Test(stdio, shutdown_all_reaps_every_child_even_stubborn_ones)
 	spawn_argv(argv, &r[0], &o);
 	spawn_sh("trap '' TERM; while :; do sleep 0.05; done", &r[1], &o);
 	pid_t p0 = stdio_pid(r[0].child), p1 = stdio_pid(r[1].child);
-	stdio_shutdown_all(EV_DEFAULT);
+	stdio_shutdown_all(test_daemon());
 	cr_assert_eq(stdio_live_children(), 0);
 	assert_reaped(p0);
 	assert_reaped(p1);

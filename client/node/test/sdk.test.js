@@ -12,7 +12,6 @@ import { EVENT, FakeDaemon, REPLY } from './fake.js';
 import { fixtureCatalog, packageDir, startDaemon, waitFor } from './helpers.js';
 
 // mcppoold does not send events yet; MCPPOOL_TEST_EVENTS=1 runs these tests once it does.
-const eventsPending = process.env.MCPPOOL_TEST_EVENTS ? false : 'daemon events pending';
 
 const everything = path.join(packageDir, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 
@@ -112,7 +111,7 @@ describe('SDK 1.x Client', () => {
 		await c.close();
 	});
 
-	test('progress of the fixture progress tool reaches onprogress', { skip: eventsPending }, async () => {
+	test('progress of the fixture progress tool reaches onprogress', async () => {
 		const c = await client1('eve');
 		const seen = [];
 		const r = await c.callTool({ name: 'progress', arguments: { steps: 3, ms: 10 } }, undefined,
@@ -133,7 +132,7 @@ describe('SDK 1.x Client', () => {
 });
 
 describe('pool.call progress against the real daemon', () => {
-	test('onProgress and onMessage get the fixture progress tool events', { skip: eventsPending }, async () => {
+	test('onProgress and onMessage get the fixture progress tool events', async () => {
 		const progress = [];
 		const messages = [];
 		const r = await pool.call('gil', 'fx', 'progress', { steps: 3, ms: 10, log: true },

@@ -9,7 +9,6 @@ STEPS = [{"progress": i, "total": 3, "message": f"step {i}"} for i in (1, 2, 3)]
 LOGS = [{"level": "info", "logger": "fixture", "data": f"step {i}"} for i in (1, 2, 3)]
 
 
-@pytest.mark.skip(reason="daemon events pending")
 def test_sync_call_gets_progress_and_log_events_before_its_result(daemon):
     progress, messages = [], []
     with mcppool.Pool(daemon.sock) as p:
@@ -21,7 +20,6 @@ def test_sync_call_gets_progress_and_log_events_before_its_result(daemon):
     assert messages == LOGS
 
 
-@pytest.mark.skip(reason="daemon events pending")
 def test_async_call_gets_progress_and_log_events_before_its_result(daemon):
     progress, messages = [], []
 
@@ -35,7 +33,6 @@ def test_async_call_gets_progress_and_log_events_before_its_result(daemon):
     assert messages == LOGS
 
 
-@pytest.mark.skip(reason="daemon events pending")
 def test_a_long_call_with_progress_outlives_its_timeout(daemon):
     # Each progress event restarts the deadline: 10 steps of 150 ms under a 0.5 s timeout.
     with mcppool.Pool(daemon.sock) as p:

@@ -1,0 +1,28 @@
+/* The daemon's signals: which stop it, which it only notes in the log. */
+#ifndef MCPPOOL_SIGNALS_H
+#define MCPPOOL_SIGNALS_H
+
+#include <stddef.h>
+
+struct daemon;
+
+/*
+ * Watches, as libev signal events handled in the loop, every catchable signal
+ * whose default action would end the daemon without its cleanup:
+ * - SIGTERM, SIGINT and SIGQUIT stop it cleanly: the loop is left and
+ *   daemon_run() answers what is in flight, closes and reaps every child and
+ *   removes the socket;
+ * - SIGHUP (the reload signal, not implemented yet), SIGUSR1, SIGUSR2,
+ *   SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGXCPU, SIGXFSZ, SIGPWR, SIGSTKFLT,
+ *   SIGTRAP and the real-time signals are logged and ignored.
+ * The signals of a fault in the daemon itself (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+ * SIGSYS, SIGABRT) keep their default action: a handler could not make their
+ * cause safe to go on from. Children start with default dispositions (exec
+ * resets handled signals). Returns 0, or -1 when out of memory.
+ */
+int signals_start(struct daemon *d);
+
+/* Stops the watchers and frees them; the signals get their default action back. NULL-safe state. */
+void signals_stop(struct daemon *d);
+
+#endif

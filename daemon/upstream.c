@@ -1,0 +1,1243 @@
+/* One pooled MCP connection (an upstream) and the requests that run on it. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "daemon.h"
+#include "errcode.h"
+#include "events.h"
+#include "hmap.h"
+#include "jsontext.h"
+#include "launch.h"
+#include "log.h"
+#include "mpjson.h"
+#include "pool.h"
+#include "session.h"
+#include "transport.h"
+#include "upstream.h"
+#include "wire.h"
+
+#define MCP_CLIENT_NAME "mcppool"
+#define MCP_CLIENT_VERSION "0.1.0"
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS 30000
+#define BACKOFF_FORGET_MS (10 * 60 * 1000) /* records older than this are dropped by the sweep */
+#define LINE_KEEP_MAX (64 * 1024) /* request lines up to this size keep their buffer */
+#define BAD_LINES_LOGGED 10
+
+/* Appends a string literal. */
+#define append_lit(b, lit) jbuf_append((b), (lit), sizeof(lit) - 1)
+
+static const char *const accepted_versions[] = {
+	"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05",
+};
+
+struct upstream {
+	struct daemon *d;
+	enum upstream_state state;
+	struct pool_entry *entry; /* NULL once out of the pool */
+	struct transport t;       /* open until CLOSED */
+
+	struct request **table;   /* ids are sequential: id & mask spreads them evenly */
+	size_t table_size;        /* power of two */
+	unsigned count;           /* requests in the table */
+	uint64_t next_id;
+	struct list_node send_queue; /* requests waiting for READY, oldest first */
+	struct request *ping;        /* the health ping in flight, or NULL */
+
+	char version[32];         /* what initialize answered ("" while starting) */
+	json_t *server;           /* initialize's protocolVersion, capabilities, serverInfo, instructions */
+	unsigned bad_lines;
+
+	/* A failure found where the owner of the call stack must not be closed under it. */
+	ev_timer death_w;
+	int death_code;
+	enum close_reason death_why;
+	char death_reason[160];
+
+	/* Why it closed, for the requests failed by upstream_set_state(CLOSED). */
+	int close_code;
+	char close_reason[256];
+
+	struct deferred free_node;
+	char tag[]; /* the pool key, for logs */
+};
+
+/* Why starts of one key are refused for a while: repeated failures back off. */
+struct start_failure {
+	struct hmap_node node;
+	char *key;
+	unsigned failures;
+	uint64_t retry_at_ms; /* monotonic */
+	unsigned char auth_hash[32];
+	char reason[256];
+};
+
+static void upstream_close(struct upstream *u, enum close_reason why, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void request_finish(struct request *r);
+static void request_finish_error(struct request *r, int code, const char *reason);
+static void send_line(struct upstream *u, const char *line, size_t len, const struct transport_msg *info);
+
+bool mcp_version_supported(const char *v)
+{
+	for (size_t i = 0; i < sizeof(accepted_versions) / sizeof(accepted_versions[0]); i++)
+		if (strcmp(v, accepted_versions[i]) == 0)
+			return true;
+	return false;
+}
+
+static struct pool_clock clock_now(void)
+{
+	struct pool_clock c = { .wall_ms = now_wall_ms(), .mono_ms = now_mono_ms() };
+	return c;
+}
+
+/*
+ * With MCPPOOL_POOL_CHECK (make asan), every change of the pool is followed by
+ * pool_check(): a broken invariant stops the daemon where it broke.
+ */
+static void pool_checked(struct daemon *d)
+{
+#ifdef MCPPOOL_POOL_CHECK
+	char err[256];
+
+	if (d->pool && pool_check(d->pool, err, sizeof(err)) < 0) {
+		log_error("pool invariant broken: %s", err);
+		abort();
+	}
+#else
+	(void)d;
+#endif
+}
+
+/* ---- start failures and their backoff -------------------------------------- */
+
+static void failure_free(struct daemon *d, struct start_failure *f)
+{
+	hmap_remove(d->start_failures, &f->node);
+	free(f->key);
+	free(f);
+}
+
+static struct start_failure *failure_find(struct daemon *d, const char *key)
+{
+	struct hmap_node *n = hmap_find(d->start_failures, key, strlen(key));
+	return n ? container_of(n, struct start_failure, node) : NULL;
+}
+
+static void failure_record(struct daemon *d, const char *key, const unsigned char hash[32],
+			   const char *reason)
+{
+	struct start_failure *f = failure_find(d, key);
+	uint64_t delay;
+
+	if (!f) {
+		if (!(f = calloc(1, sizeof(*f))) || !(f->key = strdup(key))) {
+			free(f);
+			return;
+		}
+		hmap_insert(d->start_failures, &f->node, f->key, strlen(f->key));
+	}
+	f->failures++;
+	delay = BACKOFF_FIRST_MS;
+	for (unsigned i = 1; i < f->failures && delay < BACKOFF_MAX_MS; i++)
+		delay *= 2;
+	if (delay > BACKOFF_MAX_MS)
+		delay = BACKOFF_MAX_MS;
+	f->retry_at_ms = now_mono_ms() + delay;
+	memcpy(f->auth_hash, hash, 32);
+	snprintf(f->reason, sizeof(f->reason), "%s", reason);
+	d->metrics.spawn_failures++;
+}
+
+/* Nonzero ms to wait when the last start of key with this auth failed recently. */
+static uint64_t failure_wait(struct daemon *d, const char *key, const unsigned char hash[32],
+			     const char **reason)
+{
+	struct start_failure *f = failure_find(d, key);
+	uint64_t now = now_mono_ms();
+
+	if (!f || now >= f->retry_at_ms || sodium_memcmp(f->auth_hash, hash, 32) != 0)
+		return 0;
+	*reason = f->reason;
+	return f->retry_at_ms - now;
+}
+
+static void failures_sweep(struct daemon *d)
+{
+	struct hmap_node *n = hmap_next(d->start_failures, NULL), *next;
+	uint64_t now = now_mono_ms();
+
+	for (; n; n = next) {
+		struct start_failure *f = container_of(n, struct start_failure, node);
+		next = hmap_next(d->start_failures, n);
+		if (now > f->retry_at_ms + BACKOFF_FORGET_MS)
+			failure_free(d, f);
+	}
+}
+
+/* ---- the id table ---------------------------------------------------------- */
+
+static int table_grow(struct upstream *u)
+{
+	size_t nsize = u->table_size ? u->table_size * 2 : 16;
+	struct request **nt = calloc(nsize, sizeof(*nt));
+
+	if (!nt)
+		return -1;
+	for (size_t i = 0; i < u->table_size; i++) {
+		struct request *r = u->table[i], *next;
+		for (; r; r = next) {
+			next = r->hnext;
+			r->hnext = nt[r->rpc_id & (nsize - 1)];
+			nt[r->rpc_id & (nsize - 1)] = r;
+		}
+	}
+	free(u->table);
+	u->table = nt;
+	u->table_size = nsize;
+	return 0;
+}
+
+/* Gives r the next id and puts it in the table; -1 when out of memory. */
+static int table_add(struct upstream *u, struct request *r)
+{
+	if (u->count >= u->table_size && table_grow(u) < 0)
+		return -1;
+	r->rpc_id = ++u->next_id;
+	struct request **slot = &u->table[r->rpc_id & (u->table_size - 1)];
+	r->hnext = *slot;
+	*slot = r;
+	u->count++;
+	return 0;
+}
+
+/* Removes and returns the request with id, or NULL. */
+static struct request *table_take(struct upstream *u, uint64_t id)
+{
+	if (!u->table_size)
+		return NULL;
+	for (struct request **pp = &u->table[id & (u->table_size - 1)]; *pp; pp = &(*pp)->hnext) {
+		struct request *r = *pp;
+		if (r->rpc_id == id) {
+			*pp = r->hnext;
+			r->hnext = NULL;
+			r->rpc_id = 0;
+			u->count--;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+/* Any request of the table, or NULL when it is empty. */
+static struct request *table_any(struct upstream *u)
+{
+	for (size_t i = 0; u->count && i < u->table_size; i++)
+		if (u->table[i])
+			return u->table[i];
+	return NULL;
+}
+
+/* ---- the state --------------------------------------------------------------- */
+
+static void upstream_free(struct deferred *x)
+{
+	struct upstream *u = container_of(x, struct upstream, free_node);
+
+	ev_timer_stop(u->d->loop, &u->death_w);
+	free(u->table);
+	json_decref(u->server);
+	free(u);
+}
+
+/*
+ * The one place the state changes, and with it the pool entry: READY marks the
+ * entry ready (IDLE or ACTIVE by what waited for it); CLOSED takes it out of
+ * the pool, answers every request still in flight with u->close_code and
+ * close_reason, closes the transport and queues the memory for the deferred free.
+ */
+static void upstream_set_state(struct upstream *u, enum upstream_state s)
+{
+	struct daemon *d = u->d;
+	struct pool_clock now = clock_now();
+	struct request *r;
+
+	switch (s) {
+	case UPSTREAM_READY:
+		if (u->state != UPSTREAM_STARTING)
+			goto bad;
+		u->state = s;
+		pool_mark_ready(d->pool, u->entry, &now);
+		pool_checked(d);
+		return;
+	case UPSTREAM_CLOSED:
+		if (u->state == UPSTREAM_CLOSED)
+			goto bad;
+		u->state = s;
+		ev_timer_stop(d->loop, &u->death_w);
+		if (u->entry) {
+			pool_remove(d->pool, u->entry);
+			u->entry = NULL;
+			pool_checked(d);
+		}
+		while ((r = table_any(u)))
+			request_finish_error(r, u->close_code, u->close_reason);
+		u->t.ops->close(u->t.impl);
+		daemon_defer_free(d, &u->free_node, upstream_free);
+		return;
+	default: /* nothing goes back to STARTING */
+		break;
+	}
+bad:
+	log_error("[%s] bad upstream state change %d -> %d", u->tag, u->state, s);
+	abort();
+}
+
+/*
+ * Ends u, the one place that does: it is counted under why, its requests get
+ * code and the reason, and it leaves the pool. A no-op when already closed.
+ */
+static void upstream_close(struct upstream *u, enum close_reason why, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (u->state == UPSTREAM_CLOSED)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(u->close_reason, sizeof(u->close_reason), fmt, ap);
+	va_end(ap);
+	u->close_code = code;
+	u->d->metrics.closed[why]++;
+	if (why == CLOSE_START_FAILED && u->entry)
+		failure_record(u->d, u->tag, u->entry->auth_hash, u->close_reason);
+	if (why == CLOSE_LOST || why == CLOSE_START_FAILED || why == CLOSE_STDIN_FULL)
+		log_warn("[%s] connection lost: %s", u->tag, u->close_reason);
+	upstream_set_state(u, UPSTREAM_CLOSED);
+}
+
+/* A failure found inside a call that its caller must survive: closes u from the loop. */
+static void defer_death(struct upstream *u, int code, enum close_reason why, const char *reason)
+{
+	if (ev_is_active(&u->death_w) || u->state == UPSTREAM_CLOSED)
+		return;
+	u->death_code = code;
+	u->death_why = why;
+	snprintf(u->death_reason, sizeof(u->death_reason), "%s", reason);
+	ev_timer_start(u->d->loop, &u->death_w);
+}
+
+static void on_death(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct upstream *u = w->data;
+	(void)loop;
+	(void)revents;
+
+	upstream_close(u, u->death_why, u->death_code, "%s", u->death_reason);
+}
+
+/* The pool closes an idle upstream; why is known to whoever called into the pool. */
+static void on_pool_close(void *ctx, struct pool_entry *e, const char *reason)
+{
+	struct daemon *d = ctx;
+	struct upstream *u = e->conn;
+
+	log_info("[%s] closing: %s", e->key, reason);
+	u->entry = NULL; /* the pool removes it itself */
+	upstream_close(u, d->pool_closing, ERR_UPSTREAM_CLOSED, "%s", reason);
+}
+
+/* ---- sending ------------------------------------------------------------------- */
+
+static void send_line(struct upstream *u, const char *line, size_t len, const struct transport_msg *info)
+{
+	bool starting = u->state == UPSTREAM_STARTING;
+
+	if (u->state == UPSTREAM_CLOSED || u->t.ops->send(u->t.impl, line, len, info) == 0)
+		return;
+	if (errno == ENOBUFS)
+		defer_death(u, starting ? ERR_UPSTREAM_START_FAILED : ERR_UPSTREAM_CLOSED,
+			    CLOSE_STDIN_FULL, "the server does not read its stdin (more than "
+			    "MCPPOOL_MAX_STDIN_QUEUE bytes wait for it)");
+	else
+		defer_death(u, starting ? ERR_UPSTREAM_START_FAILED : ERR_UPSTREAM_CLOSED,
+			    starting ? CLOSE_START_FAILED : CLOSE_LOST,
+			    "the transport refused the message (stdin closed or HTTP failure)");
+}
+
+/* Appends v in decimal. */
+static int append_u64(struct jbuf *b, uint64_t v)
+{
+	char digits[20];
+	size_t n = sizeof(digits);
+
+	do
+		digits[--n] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	return jbuf_append(b, digits + n, sizeof(digits) - n);
+}
+
+/* {"jsonrpc":"2.0","id":ID,"method":METHOD[,"params":PARAMS]}\n; -1 when out of memory. */
+static int request_line(struct jbuf *b, uint64_t id, const char *method, const char *params,
+			size_t params_len)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
+
+	if (jbuf_append(b, head, sizeof(head) - 1) < 0 || append_u64(b, id) < 0 ||
+	    jbuf_append(b, ",\"method\":", 10) < 0 ||
+	    jsontext_append_string(b, method, strlen(method)) < 0)
+		return -1;
+	if (params && (jbuf_append(b, ",\"params\":", 10) < 0 || jbuf_append(b, params, params_len) < 0))
+		return -1;
+	return jbuf_append(b, "}\n", 2);
+}
+
+/*
+ * Sends r (in the table already) as method with params; while u starts, the
+ * line waits on the send queue. Returns 0, or -1 when out of memory.
+ */
+static int request_send(struct upstream *u, struct request *r, const char *method,
+			const char *params, size_t params_len)
+{
+	/* One buffer for every line (the daemon has one thread): no allocation per request. */
+	static struct jbuf line;
+	struct transport_msg info = { .kind = TRANSPORT_MSG_REQUEST, .id = r->rpc_id };
+
+	jbuf_reset(&line, LINE_KEEP_MAX);
+	if (request_line(&line, r->rpc_id, method, params, params_len) < 0)
+		return -1;
+	if (u->state == UPSTREAM_STARTING && r->kind != REQ_INITIALIZE) {
+		if (!(r->line = malloc(line.len)))
+			return -1;
+		memcpy(r->line, line.data, line.len);
+		r->line_len = line.len;
+		list_add_tail(&u->send_queue, &r->send_node);
+		return 0;
+	}
+	send_line(u, line.data, line.len, &info);
+	return 0;
+}
+
+/*
+ * Sends r with its events on: the params carry the daemon's progress token,
+ * which is r's own id (unique on this connection, and the id table finds it).
+ */
+static int request_send_with_events(struct upstream *u, struct request *r,
+				    const struct mcp_call *call)
+{
+	static struct jbuf params; /* one thread: no allocation per request */
+	char err[160];
+
+	jbuf_reset(&params, LINE_KEEP_MAX);
+	if (events_params_with_token(call->params, call->params_len, r->rpc_id, &params, err,
+				     sizeof(err)) < 0) {
+		log_warn("[%s] could not add a progress token: %s", u->tag, err);
+		return -1;
+	}
+	r->events = true;
+	r->started_ms = now_mono_ms();
+	return request_send(u, r, call->method, params.data, params.len);
+}
+
+/* Sends what waited for READY, in order. */
+static void flush_send_queue(struct upstream *u)
+{
+	while (!list_empty(&u->send_queue) && u->state == UPSTREAM_READY) {
+		struct request *r = list_entry(u->send_queue.next, struct request, send_node);
+		struct transport_msg info = { .kind = TRANSPORT_MSG_REQUEST, .id = r->rpc_id };
+
+		list_del(&r->send_node);
+		send_line(u, r->line, r->line_len, &info);
+		free(r->line);
+		r->line = NULL;
+	}
+}
+
+/* Tells the server that id is cancelled; the transport stops waiting for its answer. */
+static void send_cancelled(struct upstream *u, uint64_t id, const char *reason)
+{
+	struct transport_msg info = { .kind = TRANSPORT_MSG_NOTIFICATION, .cancels = id };
+	struct jbuf b;
+
+	jbuf_init(&b);
+	if (append_lit(&b, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+			   "\"params\":{\"requestId\":") == 0 &&
+	    append_u64(&b, id) == 0 && append_lit(&b, ",\"reason\":") == 0 &&
+	    jsontext_append_string(&b, reason, strlen(reason)) == 0 && append_lit(&b, "}}\n") == 0)
+		send_line(u, b.data, b.len, &info);
+	jbuf_free(&b);
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* A new request of kind on u, in its id table; NULL when out of memory. */
+static struct request *request_new(struct upstream *u, enum request_kind kind, uint64_t timeout_ms)
+{
+	struct request *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->u = u;
+	r->kind = kind;
+	r->timeout_ms = timeout_ms;
+	list_init(&r->send_node);
+	list_init(&r->session_node);
+	ev_timer_init(&r->deadline, on_deadline, (double)timeout_ms / 1000.0, 0.);
+	r->deadline.data = r;
+	if (table_add(u, r) < 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * Forgets r: out of the id table, the send queue and its session's list,
+ * counted out of the pool, freed. An upstream retired while busy closes when
+ * its last request finishes.
+ */
+static void request_finish(struct request *r)
+{
+	struct upstream *u = r->u;
+	struct daemon *d = u->d;
+	bool app = r->kind == REQ_RESULT || r->kind == REQ_WARM;
+	struct pool_clock now;
+
+	ev_timer_stop(d->loop, &r->deadline);
+	if (r->rpc_id)
+		table_take(u, r->rpc_id);
+	if (list_linked(&r->send_node))
+		list_del(&r->send_node);
+	free(r->line);
+	if (r->session)
+		session_untrack(r->session, &r->session_node);
+	if (u->ping == r)
+		u->ping = NULL;
+	free(r);
+	if (!app || !u->entry)
+		return;
+	now = clock_now();
+	if (pool_request_end(d->pool, u->entry, &now)) {
+		pool_checked(d);
+		log_info("[%s] drained: closing", u->tag);
+		upstream_close(u, CLOSE_RETIRED, ERR_UPSTREAM_CLOSED, "drained");
+		return;
+	}
+	pool_checked(d);
+}
+
+/* Answers r's session with an error (if it has one) and finishes r. */
+static void request_finish_error(struct request *r, int code, const char *reason)
+{
+	struct session *s = r->session;
+
+	if (s) {
+		session_untrack(s, &r->session_node); /* a failed reply may kill the session: not with r on it */
+		session_reply_error(s, r->client_id, code, "%s: %s", r->u->tag, reason);
+	}
+	request_finish(r);
+}
+
+/* ---- health pings -------------------------------------------------------------- */
+
+/*
+ * A server that is alive but answers nothing (blocked, deadlocked, swapped out)
+ * would keep every call of its user timing out: no exit, no EOF. After a request
+ * times out, and for idle upstreams at each sweep, the daemon sends a ping; one
+ * unanswered for MCPPOOL_PING_TIMEOUT closes the connection, so that the next
+ * call starts a fresh server. Any answer, an error included, is a sign of life.
+ */
+static void upstream_probe(struct upstream *u)
+{
+	struct request *r;
+
+	if (u->ping || u->state != UPSTREAM_READY)
+		return;
+	if (!(r = request_new(u, REQ_PING, u->d->cfg.ping_timeout_ms)))
+		return;
+	if (request_send(u, r, "ping", NULL, 0) < 0) {
+		request_finish(r);
+		return;
+	}
+	u->ping = r;
+	ev_timer_start(u->d->loop, &r->deadline);
+}
+
+static void ping_expired(struct upstream *u)
+{
+	log_warn("[%s] the server stopped answering (no reply to a ping within %llu ms): "
+		 "closing the connection", u->tag, (unsigned long long)u->d->cfg.ping_timeout_ms);
+	upstream_close(u, CLOSE_HUNG, ERR_UPSTREAM_CLOSED,
+		       "the server stopped answering (no reply to a ping within %llu ms)",
+		       (unsigned long long)u->d->cfg.ping_timeout_ms);
+}
+
+/* ---- deadlines ----------------------------------------------------------------- */
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct request *r = w->data;
+	struct upstream *u = r->u;
+	uint64_t id = r->rpc_id;
+	(void)loop;
+	(void)revents;
+
+	switch (r->kind) {
+	case REQ_INITIALIZE:
+		upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
+			       "server did not answer initialize within %" PRIu64 " ms", r->timeout_ms);
+		return;
+	case REQ_PING:
+		ping_expired(u);
+		return;
+	case REQ_RESULT:
+	case REQ_WARM:
+		break;
+	}
+	upstream_probe(u); /* before request_finish(), which may end a draining upstream */
+	session_untrack(r->session, &r->session_node);
+	session_reply_error(r->session, r->client_id, ERR_UPSTREAM_TIMEOUT,
+			    "%s: no answer within %" PRIu64 " ms", u->tag, r->timeout_ms);
+	bool sent = !list_linked(&r->send_node);
+	request_finish(r);
+	if (sent && u->state == UPSTREAM_READY)
+		send_cancelled(u, id, "timeout");
+}
+
+void upstream_cancel(struct request *r, int code, const char *reason)
+{
+	struct upstream *u = r->u;
+	uint64_t id = r->rpc_id;
+	bool sent = !list_linked(&r->send_node);
+
+	session_untrack(r->session, &r->session_node);
+	if (code != ERR_OK)
+		session_reply_error(r->session, r->client_id, code, "%s: %s", u->tag, reason);
+	request_finish(r);
+	if (sent && u->state == UPSTREAM_READY)
+		send_cancelled(u, id, reason);
+}
+
+void upstream_cancel_by_client_id(struct session *s, uint64_t client_id)
+{
+	struct list_node *pos;
+
+	list_for_each(pos, session_requests(s)) {
+		struct request *r = list_entry(pos, struct request, session_node);
+		if (r->client_id == client_id) {
+			upstream_cancel(r, ERR_CANCELLED, "cancelled by the client");
+			return;
+		}
+	}
+}
+
+/* ---- answers ------------------------------------------------------------------- */
+
+/*
+ * What an app may learn of the server (warm's "server"): the members of the
+ * initialize result that describe it, nothing else the server chose to add.
+ */
+static json_t *server_of(json_t *result)
+{
+	static const char *keep[] = { "protocolVersion", "capabilities", "serverInfo", "instructions" };
+	json_t *out = json_object();
+
+	for (size_t i = 0; out && i < sizeof(keep) / sizeof(keep[0]); i++) {
+		json_t *v = json_object_get(result, keep[i]);
+		if (v)
+			json_object_set(out, keep[i], v);
+	}
+	return out;
+}
+
+/* initialize answered with result (the span's text): the upstream serves, or it failed. */
+static void initialized(struct upstream *u, const char *result, size_t len)
+{
+	static const char note[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
+	struct transport_msg info = { .kind = TRANSPORT_MSG_NOTIFICATION };
+	/* Once per connection, and warm hands it on as a tree: parsed whole. */
+	json_t *tree = json_loadb(result, len, 0, NULL);
+	const char *v = json_string_value(json_object_get(tree, "protocolVersion"));
+
+	if (!v || !mcp_version_supported(v)) {
+		upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
+			       "server answered protocol version \"%.40s\"; mcppool accepts "
+			       "2025-11-25, 2025-06-18, 2025-03-26 and 2024-11-05", v ? v : "(none)");
+		json_decref(tree);
+		return;
+	}
+	snprintf(u->version, sizeof(u->version), "%s", v);
+	u->server = server_of(tree);
+	json_decref(tree);
+	u->t.ops->negotiated(u->t.impl, u->version);
+	send_line(u, note, sizeof(note) - 1, &info);
+	upstream_set_state(u, UPSTREAM_READY);
+	struct start_failure *f = failure_find(u->d, u->tag);
+	if (f)
+		failure_free(u->d, f);
+	log_info("[%s] ready (%s, pid %ld, protocol %s)", u->tag, u->t.ops->name,
+		 u->t.ops->pid(u->t.impl), u->version);
+	flush_send_queue(u);
+}
+
+static void reply_warm(struct request *r)
+{
+	struct upstream *u = r->u;
+	msgpack_packer *pk;
+	size_t start;
+
+	pk = session_reply_begin(r->session, r->client_id, &start);
+	msgpack_pack_map(pk, u->server ? 5 : 4);
+	wire_pack_str(pk, "key");
+	wire_pack_str(pk, u->tag);
+	wire_pack_str(pk, "state");
+	wire_pack_str(pk, u->entry ? pool_state_name(u->entry->state) : "closed");
+	wire_pack_str(pk, "pid");
+	msgpack_pack_int64(pk, u->t.ops->pid(u->t.impl));
+	wire_pack_str(pk, "reused");
+	if (r->reused)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	if (u->server) {
+		wire_pack_str(pk, "server");
+		mpjson_pack(pk, u->server);
+	}
+	session_reply_end(r->session, start);
+}
+
+/* The server's error object (m->error) as a reply to r. */
+static void answer_error(struct request *r, const char *line, const struct jsonrpc_msg *m)
+{
+	struct upstream *u = r->u;
+	/* Rare, and the app gets it whole (code, message, data): parsed as a tree. */
+	json_t *error = json_loadb(line + m->error.start, m->error.end - m->error.start, 0, NULL);
+	const char *msg = json_string_value(json_object_get(error, "message"));
+
+	if (!msg)
+		msg = json_is_object(error) ? "the server answered with an error"
+					    : "the server's error is not an object";
+	switch (r->kind) {
+	case REQ_INITIALIZE:
+		request_finish(r);
+		upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
+			       "initialize failed: %s", msg);
+		break;
+	case REQ_PING:
+		request_finish(r); /* an error is an answer too: the server lives */
+		break;
+	case REQ_RESULT:
+	case REQ_WARM:
+		session_untrack(r->session, &r->session_node);
+		if (json_is_object(error))
+			session_reply_error_data(r->session, r->client_id, ERR_UPSTREAM_ERROR, msg, error);
+		else
+			session_reply_error(r->session, r->client_id, ERR_UPSTREAM_ERROR, "%s", msg);
+		request_finish(r);
+		break;
+	}
+	json_decref(error);
+}
+
+/* The server's result (m->result) as a reply to r: relayed from the line, no tree built. */
+static void answer_result(struct request *r, const char *line, const struct jsonrpc_msg *m)
+{
+	struct upstream *u = r->u;
+
+	switch (r->kind) {
+	case REQ_INITIALIZE:
+		request_finish(r);
+		initialized(u, line + m->result.start, m->result.end - m->result.start);
+		return;
+	case REQ_PING:
+		log_debug("[%s] answered a health ping", u->tag);
+		request_finish(r);
+		return;
+	case REQ_WARM:
+		session_untrack(r->session, &r->session_node);
+		u->d->metrics.replies_by_code[ERR_OK]++; /* errors are counted by the session */
+		reply_warm(r);
+		break;
+	case REQ_RESULT:
+		session_untrack(r->session, &r->session_node);
+		u->d->metrics.replies_by_code[ERR_OK]++;
+		session_reply_json_member(r->session, r->client_id, line, m, &m->result);
+		break;
+	}
+	request_finish(r);
+}
+
+/* The hot path: a response, found by its id, its result relayed as text. */
+static void handle_response(struct upstream *u, const char *line, const struct jsonrpc_msg *m)
+{
+	struct request *r;
+
+	if (!m->id_is_int || m->id_int <= 0 || !(r = table_take(u, (uint64_t)m->id_int))) {
+		log_debug("[%s] ignoring a response to an unknown or cancelled id", u->tag);
+		return;
+	}
+	daemon_note_io(u->d);
+	if (m->error.end > m->error.start)
+		answer_error(r, line, m);
+	else if (m->result.end > m->result.start)
+		answer_result(r, line, m);
+	else if (r->kind == REQ_INITIALIZE) {
+		request_finish(r);
+		upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
+			       "initialize failed: the response has neither result nor error");
+	} else
+		request_finish_error(r, ERR_UPSTREAM_ERROR,
+				     "the server's response has neither result nor error");
+}
+
+/* True when the span is exactly the JSON string literal lit (quotes included). */
+static bool span_is(const char *line, const struct jsonrpc_span *s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return s->end - s->start == n && memcmp(line + s->start, lit, n) == 0;
+}
+
+/* A request from the server: ping is answered, everything else refused. */
+static void handle_server_request(struct upstream *u, const char *line, const struct jsonrpc_msg *m)
+{
+	struct transport_msg info = { .kind = TRANSPORT_MSG_RESPONSE };
+	const char *id = line + m->id.start, *method = line + m->method.start;
+	size_t id_len = m->id.end - m->id.start, mlen = m->method.end - m->method.start;
+	struct jbuf b;
+	int rc;
+
+	jbuf_init(&b);
+	rc = append_lit(&b, "{\"jsonrpc\":\"2.0\",\"id\":") || jbuf_append(&b, id, id_len);
+	if (span_is(line, &m->method, "\"ping\"")) {
+		rc = rc || append_lit(&b, ",\"result\":{}}\n");
+	} else {
+		log_info("[%s] refused server request %.*s", u->tag, (int)(mlen > 100 ? 100 : mlen),
+			 method);
+		/* The method is the server's own JSON string: its escaped text goes in as it came. */
+		rc = rc || append_lit(&b, ",\"error\":{\"code\":-32601,\"message\":\"Method not found: "
+					  "mcppool does not support ") ||
+		     jbuf_append(&b, method + 1, mlen - 2) || append_lit(&b, "\"}}\n");
+	}
+	if (rc == 0)
+		send_line(u, b.data, b.len, &info);
+	jbuf_free(&b);
+}
+
+/* The request of u with id, still in the table, or NULL. */
+static struct request *table_find(struct upstream *u, uint64_t id)
+{
+	if (!u->table_size)
+		return NULL;
+	for (struct request *r = u->table[id & (u->table_size - 1)]; r; r = r->hnext)
+		if (r->rpc_id == id)
+			return r;
+	return NULL;
+}
+
+/* The oldest request of u that asked for events (ids grow), or NULL. */
+static struct request *oldest_with_events(struct upstream *u)
+{
+	struct request *oldest = NULL;
+
+	for (size_t i = 0; u->count && i < u->table_size; i++)
+		for (struct request *r = u->table[i]; r; r = r->hnext)
+			if (r->events && r->session && (!oldest || r->rpc_id < oldest->rpc_id))
+				oldest = r;
+	return oldest;
+}
+
+/*
+ * Progress restarts r's deadline (its own timeout from now), never past
+ * MCPPOOL_MAX_REQUEST_TIME after it started, nor before its first deadline.
+ */
+static void request_extend(struct request *r)
+{
+	struct daemon *d = r->u->d;
+	uint64_t now = now_mono_ms();
+	uint64_t limit = r->started_ms + (r->timeout_ms > d->cfg.max_request_time_ms
+						  ? r->timeout_ms : d->cfg.max_request_time_ms);
+	uint64_t due = now + r->timeout_ms;
+
+	if (due > limit)
+		due = limit;
+	if (due <= now)
+		return; /* the deadline in force fires as it is */
+	ev_timer_stop(d->loop, &r->deadline);
+	ev_timer_set(&r->deadline, (double)(due - now) / 1000.0, 0.);
+	ev_timer_start(d->loop, &r->deadline);
+}
+
+static void send_event(struct request *r, const struct event_note *note)
+{
+	size_t start;
+
+	events_pack_params(session_event_begin(r->session, r->client_id, event_name(note->kind),
+					       &start),
+			   note);
+	session_event_end(r->session, start);
+	r->u->d->metrics.events_sent++;
+}
+
+/*
+ * A notification from the server. Progress goes to the request whose id is its
+ * token (when it asked for events) and restarts its deadline; a log message to
+ * the oldest request in flight that asked for events (over stdio nothing ties
+ * it to one, and every request of a connection is one user's).
+ */
+static void handle_notification(struct upstream *u, const char *line, const struct jsonrpc_msg *m)
+{
+	static msgpack_zone zone; /* one thread: emptied after each notification */
+	static bool zone_ready;
+	int mlen = (int)(m->method.end - m->method.start);
+	struct event_note note;
+	struct request *r = NULL;
+	char err[160];
+
+	log_debug("[%s] notification %.*s", u->tag, mlen > 100 ? 100 : mlen, line + m->method.start);
+	if (!zone_ready)
+		zone_ready = msgpack_zone_init(&zone, 4096);
+	if (!zone_ready)
+		return;
+	if (events_read_note(line, m, &zone, &note, err, sizeof(err)) < 0) {
+		log_debug("[%s] ignoring a notification: %s", u->tag, err);
+		goto out;
+	}
+	switch (note.kind) {
+	case EVENT_PROGRESS:
+		if (note.token && (r = table_find(u, note.token)) && r->events && r->session) {
+			send_event(r, &note);
+			request_extend(r);
+		}
+		break;
+	case EVENT_MESSAGE:
+		if ((r = oldest_with_events(u)))
+			send_event(r, &note);
+		break;
+	case EVENT_NOTIFICATION: /* for listen requests, which are yet to come */
+	case EVENT_NONE:
+		break;
+	}
+out:
+	msgpack_zone_clear(&zone);
+}
+
+/* One message from the server, scanned (m); dispatched by what it is. */
+static void on_scanned(void *ctx, char *line, size_t len, const struct jsonrpc_msg *m)
+{
+	struct upstream *u = ctx;
+	(void)len;
+
+	if (u->state == UPSTREAM_CLOSED)
+		return;
+	if (m->method.end == m->method.start)
+		handle_response(u, line, m);
+	else if (!m->method_is_str)
+		log_debug("[%s] ignoring a message whose method is not a string", u->tag);
+	else if (m->id.end > m->id.start && !span_is(line, &m->id, "null"))
+		handle_server_request(u, line, m);
+	else
+		handle_notification(u, line, m);
+}
+
+/* One message from the server as text: scanned here, once. */
+static void on_message(void *ctx, char *line, size_t len)
+{
+	struct upstream *u = ctx;
+	struct jsonrpc_msg m;
+	char err[160];
+
+	if (u->state == UPSTREAM_CLOSED)
+		return;
+	if (jsonrpc_scan_keep(line, len, WIRE_MAX_DEPTH, &m, err, sizeof(err)) < 0) {
+		/* The SDKs skip such lines too; a reply lost this way times out. */
+		if (u->bad_lines++ < BAD_LINES_LOGGED)
+			log_warn("[%s] ignoring a line that is not a JSON-RPC message (%s)", u->tag, err);
+		return;
+	}
+	on_scanned(u, line, len, &m);
+	jsonrpc_msg_release(&m);
+}
+
+static void on_closed(void *ctx, const char *reason)
+{
+	struct upstream *u = ctx;
+	bool starting = u->state == UPSTREAM_STARTING;
+
+	upstream_close(u, starting ? CLOSE_START_FAILED : CLOSE_LOST,
+		       starting ? ERR_UPSTREAM_START_FAILED : ERR_UPSTREAM_CLOSED, "server %s", reason);
+}
+
+static const struct transport_callbacks transport_cb = {
+	.on_message = on_message,
+	.on_scanned = on_scanned,
+	.on_closed = on_closed,
+};
+
+/* ---- starting ------------------------------------------------------------------ */
+
+/* Sends initialize; its deadline is MCPPOOL_START_TIMEOUT. -1 when out of memory. */
+static int send_initialize(struct upstream *u)
+{
+	static const char params[] = "{\"protocolVersion\":\"" MCP_PROTOCOL_VERSION "\","
+				     "\"capabilities\":{},\"clientInfo\":{\"name\":\"" MCP_CLIENT_NAME
+				     "\",\"version\":\"" MCP_CLIENT_VERSION "\"}}";
+	struct request *r = request_new(u, REQ_INITIALIZE, u->d->cfg.start_timeout_ms);
+
+	if (!r)
+		return -1;
+	if (request_send(u, r, "initialize", params, sizeof(params) - 1) < 0) {
+		request_finish(r);
+		return -1;
+	}
+	ev_timer_start(u->d->loop, &r->deadline);
+	return 0;
+}
+
+/* Starts an upstream for (user, mcp); answers the session itself on failure. */
+static struct upstream *upstream_start(struct daemon *d, struct session *s, uint64_t client_id,
+				       const struct mcp_call *call, const unsigned char hash[32],
+				       const char *key)
+{
+	struct pool_clock now = clock_now();
+	size_t klen = strlen(key);
+	struct upstream *u;
+	char err[512];
+
+	d->pool_closing = CLOSE_EVICTED;
+	if (pool_make_room(d->pool, call->user) < 0) {
+		session_reply_error(s, client_id, ERR_POOL_EXHAUSTED,
+				    "no room for %s: user has %u of %u connections, pool has %u of %u, "
+				    "and none is idle", key, pool_user_count(d->pool, call->user),
+				    d->cfg.max_per_user, pool_total(d->pool), d->cfg.max_total);
+		return NULL;
+	}
+	pool_checked(d);
+	if (!(u = calloc(1, sizeof(*u) + klen + 1))) {
+		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	u->d = d;
+	u->state = UPSTREAM_STARTING;
+	memcpy(u->tag, key, klen + 1);
+	list_init(&u->send_queue);
+	ev_timer_init(&u->death_w, on_death, 0., 0.);
+	u->death_w.data = u;
+	d->metrics.spawns++;
+	if (launch_open(d, call->entry, call->auth, key, &u->t, &transport_cb, u, err,
+			sizeof(err)) < 0) {
+		free(u);
+		failure_record(d, key, hash, err);
+		log_warn("[%s] start failed: %s", key, err);
+		session_reply_error(s, client_id, ERR_UPSTREAM_START_FAILED, "%s: %s", key, err);
+		return NULL;
+	}
+	u->entry = pool_insert(d->pool, call->user, call->entry->name, hash, u, &now);
+	pool_checked(d);
+	if (!u->entry || send_initialize(u) < 0) {
+		upstream_close(u, CLOSE_START_FAILED, ERR_INTERNAL, "out of memory");
+		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	log_info("[%s] started (%s, pid %ld)", key, u->t.ops->name, u->t.ops->pid(u->t.impl));
+	return u;
+}
+
+/*
+ * Finds or starts the upstream for call. Returns NULL when the session was
+ * already answered with an error.
+ */
+static struct upstream *upstream_acquire(struct daemon *d, struct session *s, uint64_t client_id,
+					 const struct mcp_call *call, bool *reused)
+{
+	char key[CATALOG_USER_MAX + 1 + CATALOG_NAME_MAX + 1];
+	size_t ulen = strlen(call->user), nlen = strlen(call->entry->name);
+	unsigned char hash[32];
+	struct pool_entry *e;
+	const char *why;
+	uint64_t wait;
+
+	/* both lengths are checked against those bounds by ops.c and the catalog */
+	memcpy(key, call->user, ulen);
+	key[ulen] = ':';
+	memcpy(key + ulen + 1, call->entry->name, nlen + 1);
+	if (call->auth->n == 0)
+		memcpy(hash, d->empty_auth_hash, sizeof(hash));
+	else
+		auth_hash(call->auth, d->auth_key, hash);
+	e = pool_lookup(d->pool, call->user, call->entry->name);
+	if (e && sodium_memcmp(e->auth_hash, hash, 32) == 0) {
+		*reused = true;
+		d->metrics.reuses++;
+		sodium_memzero(hash, sizeof(hash));
+		return e->conn;
+	}
+	*reused = false;
+	if (e) {
+		log_info("[%s] auth changed: retiring the connection", key);
+		d->metrics.auth_reconnects++;
+		d->pool_closing = CLOSE_RETIRED;
+		pool_retire(d->pool, e, "auth changed");
+		pool_checked(d);
+	}
+	if ((wait = failure_wait(d, key, hash, &why))) {
+		session_reply_error(s, client_id, ERR_UPSTREAM_START_FAILED,
+				    "%s: %s (last start failed; next attempt in %" PRIu64 " ms)",
+				    key, why, wait);
+		sodium_memzero(hash, sizeof(hash));
+		return NULL;
+	}
+	struct upstream *u = upstream_start(d, s, client_id, call, hash, key);
+	sodium_memzero(hash, sizeof(hash));
+	return u;
+}
+
+void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, struct mcp_call *call)
+{
+	struct pool_clock now;
+	struct upstream *u;
+	struct request *r;
+	bool reused;
+	int rc;
+
+	d->metrics.requests++;
+	if (d->stopping) {
+		session_reply_error(s, client_id, ERR_SHUTTING_DOWN, "mcppoold is shutting down");
+		goto out;
+	}
+	if (!(u = upstream_acquire(d, s, client_id, call, &reused)))
+		goto out;
+	if (!(r = request_new(u, call->kind, call->timeout_ms))) {
+		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	r->session = s;
+	r->client_id = client_id;
+	r->reused = reused;
+	now = clock_now();
+	pool_request_begin(d->pool, u->entry, &now);
+	pool_checked(d);
+	session_track(s, &r->session_node);
+	if (call->events)
+		rc = request_send_with_events(u, r, call);
+	else
+		rc = request_send(u, r, call->method, call->params, call->params_len);
+	if (rc < 0) {
+		request_finish_error(r, ERR_INTERNAL, "could not send the request");
+		goto out;
+	}
+	ev_timer_start(d->loop, &r->deadline);
+out:
+	auth_wipe(call->auth);
+}
+
+/* ---- maintenance --------------------------------------------------------------- */
+
+size_t upstream_cleanup(struct daemon *d)
+{
+	struct pool_clock now = clock_now();
+	size_t n;
+
+	d->pool_closing = CLOSE_IDLE;
+	n = pool_sweep(d->pool, &now, d->cfg.connection_timeout_ms);
+	pool_checked(d);
+	failures_sweep(d);
+	if (n)
+		log_info("cleanup: closed %zu idle connection%s", n, n == 1 ? "" : "s");
+	return n;
+}
+
+size_t upstream_evict(struct daemon *d, const char *user, const char *mcp)
+{
+	size_t n;
+
+	d->pool_closing = CLOSE_RETIRED;
+	n = pool_evict(d->pool, user, mcp);
+	pool_checked(d);
+	return n;
+}
+
+static void probe_entry(void *arg, const struct pool_entry *e)
+{
+	(void)arg;
+	upstream_probe(e->conn);
+}
+
+/* Every CLEANUP_INTERVAL: close what idled too long, then ping what is left. */
+static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)loop;
+	(void)revents;
+
+	upstream_cleanup(d);
+	pool_foreach_entry(d->pool, probe_entry, NULL);
+}
+
+int upstream_init(struct daemon *d)
+{
+	struct pool_limits limits = { .max_per_user = d->cfg.max_per_user,
+				      .max_total = d->cfg.max_total };
+	static const struct pool_callbacks cb = { .on_close = on_pool_close };
+
+	if (!(d->pool = pool_new(&limits, &cb, d)))
+		return -1;
+	if (!(d->start_failures = calloc(1, sizeof(*d->start_failures))) ||
+	    hmap_init(d->start_failures) < 0)
+		return -1;
+	ev_timer_init(&d->sweep_timer, on_sweep, d->cfg.cleanup_interval_ms / 1000.0,
+		      d->cfg.cleanup_interval_ms / 1000.0);
+	d->sweep_timer.data = d;
+	ev_timer_start(d->loop, &d->sweep_timer);
+	return 0;
+}
+
+static void collect_entry(void *arg, const struct pool_entry *e)
+{
+	struct upstream ***cursor = arg;
+	*(*cursor)++ = e->conn;
+}
+
+void upstream_shutdown(struct daemon *d)
+{
+	unsigned n = pool_total(d->pool);
+	struct upstream **all = calloc(n ? n : 1, sizeof(*all)), **cursor = all;
+	struct hmap_node *f;
+
+	ev_timer_stop(d->loop, &d->sweep_timer);
+	if (all) {
+		pool_foreach_entry(d->pool, collect_entry, &cursor);
+		for (unsigned i = 0; i < n; i++)
+			upstream_close(all[i], CLOSE_SHUTDOWN, ERR_SHUTTING_DOWN,
+				       "mcppoold is shutting down");
+		free(all);
+	}
+	pool_free(d->pool);
+	d->pool = NULL;
+	while ((f = hmap_next(d->start_failures, NULL)))
+		failure_free(d, container_of(f, struct start_failure, node));
+	hmap_destroy(d->start_failures);
+	free(d->start_failures);
+	d->start_failures = NULL;
+}
+
+long upstream_entry_pid(const struct pool_entry *e)
+{
+	const struct upstream *u = e->conn;
+	return u && u->state != UPSTREAM_CLOSED ? u->t.ops->pid(u->t.impl) : 0;
+}
+
+const char *upstream_entry_transport(const struct pool_entry *e)
+{
+	const struct upstream *u = e->conn;
+	return u ? u->t.ops->name : "stdio";
+}

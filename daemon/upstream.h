@@ -1,0 +1,134 @@
+/* One pooled MCP connection (an upstream) and the requests that run on it. */
+#ifndef MCPPOOL_UPSTREAM_H
+#define MCPPOOL_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "auth.h"
+#include "catalog.h"
+#include "list.h"
+
+/*
+ * A request goes session -> ops -> upstream -> transport -> server, and its
+ * answer comes back the same way: the transport hands each server message to
+ * the upstream, which scans it once (jsonrpc_scan_keep), finds the request by
+ * the JSON-RPC id the daemon sent, and answers the request's session.
+ *
+ * Lifecycle of an upstream (u->state), moved only by upstream_set_state(),
+ * which also moves its pool entry:
+ *   STARTING  the transport is open and initialize was sent; app requests wait
+ *             on the send queue. Pool entry STARTING.
+ *   READY     initialize answered: requests go straight to the server. Pool
+ *             entry IDLE, ACTIVE or DRAINING (the pool counts the requests).
+ *   CLOSED    every request was answered (UPSTREAM_CLOSED, SHUTTING_DOWN, ...),
+ *             the transport is closed and the entry is out of the pool; the
+ *             memory goes at the daemon's next deferred free.
+ * STARTING -> READY -> CLOSED, or STARTING -> CLOSED; nothing else.
+ */
+enum upstream_state {
+	UPSTREAM_STARTING,
+	UPSTREAM_READY,
+	UPSTREAM_CLOSED,
+};
+
+/* The protocol version we offer, and every version we accept in the answer. */
+#define MCP_PROTOCOL_VERSION "2025-11-25"
+
+struct daemon;
+struct session;
+struct upstream;
+struct pool_entry;
+
+enum request_kind {
+	REQ_RESULT,     /* call, request, tools: the reply is the MCP result */
+	REQ_WARM,       /* warm: a ping; the reply describes the connection */
+	REQ_INITIALIZE, /* the upstream's own: its answer makes the connection READY */
+	REQ_PING,       /* the upstream's own: a health ping */
+};
+
+/*
+ * The one record of a request in flight. It is in its upstream's id table,
+ * keyed by the JSON-RPC id the daemon sent, from submission until it is
+ * answered; an app request (REQ_RESULT, REQ_WARM) is also on its session's
+ * list. It is answered exactly once: by the server's reply, its deadline, a
+ * cancel, or the upstream's close; one whose session went away is dropped
+ * without a reply. The upstream's own requests (initialize, health pings)
+ * have no session: their deadline closes the connection.
+ */
+struct request {
+	struct upstream *u;
+	uint64_t rpc_id;         /* the id sent upstream: key of u's id table */
+	struct request *hnext;   /* id table chain */
+	enum request_kind kind;
+	ev_timer deadline;
+	struct list_node send_node; /* on u's send queue while it starts, with line */
+	char *line;
+	size_t line_len;
+
+	/* app requests */
+	struct session *session;
+	struct list_node session_node; /* on the session's request list */
+	uint64_t client_id;
+	bool reused;
+	bool events;             /* wire v2: its progress token is rpc_id; events go to the session */
+	uint64_t timeout_ms;
+	uint64_t started_ms;     /* monotonic: progress extends the deadline up to MCPPOOL_MAX_REQUEST_TIME */
+};
+
+/* What an app asks for; auth is wiped by upstream_submit(). */
+struct mcp_call {
+	const char *user;
+	const struct catalog_entry *entry;
+	struct auth *auth;
+	const char *method;
+	const char *params; /* JSON text of the method's params object, or NULL */
+	size_t params_len;
+	uint64_t timeout_ms;
+	enum request_kind kind; /* REQ_RESULT or REQ_WARM */
+	bool events;            /* send the request's events (the session speaks wire v2) */
+};
+
+/* Creates the pool and the sweep timer. Returns 0, or -1 when out of memory. */
+int upstream_init(struct daemon *d);
+
+/*
+ * Runs call for the session's request client_id: reuses the pooled upstream
+ * of (user, mcp) when the auth hash matches, retires it and starts a new one
+ * when it does not, makes room under the limits, and answers the session
+ * exactly once (at once when it fails: POOL_EXHAUSTED, UPSTREAM_START_FAILED,
+ * SHUTTING_DOWN, INTERNAL).
+ */
+void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, struct mcp_call *call);
+
+/*
+ * Ends r before its reply: the server is told (notifications/cancelled), and
+ * the session gets an error with code (ERR_CANCELLED), or nothing when code is
+ * ERR_OK (the session is going away).
+ */
+void upstream_cancel(struct request *r, int code, const char *reason);
+
+/* Cancels the session's request with that client id, if it is in flight. */
+void upstream_cancel_by_client_id(struct session *s, uint64_t client_id);
+
+/* Closes idle upstreams unused for longer than CONNECTION_TIMEOUT; returns how many. */
+size_t upstream_cleanup(struct daemon *d);
+
+/* Closes a user's upstreams (all, or the one of mcp); busy ones drain first. */
+size_t upstream_evict(struct daemon *d, const char *user, const char *mcp);
+
+/* Closes every upstream (their requests get SHUTTING_DOWN) and frees the pool. */
+void upstream_shutdown(struct daemon *d);
+
+/* The pid of an entry's server process, 0 when there is none. */
+long upstream_entry_pid(const struct pool_entry *e);
+/* "stdio" or "http". */
+const char *upstream_entry_transport(const struct pool_entry *e);
+
+/* True when v is a protocol version we accept in an initialize answer. */
+bool mcp_version_supported(const char *v);
+
+#endif
