@@ -95,6 +95,21 @@ if [ "$what" = integration ] || [ "$what" = all ]; then
     # The daemon and mcpctl keep the fast unwinder (the harness sets their options).
     run "$B"/tests/integration_tests fast_unwind_on_malloc=0
 fi
+# The Node.js and Python clients' suites and the bridge's SDK tests, against the same
+# daemon (CLIENT_SUITES=0 skips them: make asan does).
+if [ "$what" = all ] && [ "${CLIENT_SUITES:-1}" = 1 ]; then
+    out=$("$R" scripts/run-client-suites.sh "$B" 2>&1); rc=$?
+    printf '%s\n' "$out" | grep -E '^\[(python|node|bridge)\]|^reaper: ' | sed 's|^|[clients] |'
+    line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+    p=$(printf '%s' "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+    f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed$/\1/p')
+    [ -n "$p" ] || { p=0; f=1; }
+    passed=$((passed + p)); failed=$((failed + f))
+    if printf '%s\n' "$out" | grep -q '^reaper: left behind: [0-9]* process'; then
+        left=$((left + 1))
+    fi
+    [ $rc -eq 0 ] || { status=1; [ "$f" -gt 0 ] || failed=$((failed + 1)); }
+fi
 if [ $left -gt 0 ]; then
     echo "leftover processes or zombies after the suite (listed above, now killed)" >&2
     failed=$((failed + 1))
