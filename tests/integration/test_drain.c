@@ -264,3 +264,30 @@ Test(drain, a_bad_shutdown_timeout_is_refused_with_exit_78)
 			  "the error does not name the variable; see %s", d.log);
 	}
 }
+
+/* The socket file goes when draining starts: a new daemon starts on the path and keeps it. */
+Test(drain, a_new_daemon_starts_on_the_path_while_the_old_one_drains)
+{
+	struct itd old, new;
+	pid_t pid;
+	int st, rc;
+
+	itd_start(&old, NULL, NULL);
+	start_sleeps(&old, &pid, 1, "1500");
+	cr_assert_eq(kill(old.pid, SIGTERM), 0);
+	cr_assert(wait_log(&old, "received SIGTERM: draining", 5000), "no drain in %s", old.log);
+	itd_start_sock(&new, NULL, NULL, old.sock);
+	/* The old daemon finishes its call and exits, leaving the new one's socket alone. */
+	json_t *r = itd_ctl_wait(&old, pid, &st);
+	cr_assert_eq(st, 0, "the call in flight failed: %s", it_error_code(r));
+	json_decref(r);
+	rc = wait_exit(&old, 10000);
+	cr_assert_eq(rc, 0, "the old daemon exited with %d; see %s", rc, old.log);
+	cr_assert_eq(access(old.sock, F_OK), 0, "the old daemon removed the new one's socket");
+	r = itd_ctl_json(&new, &st, ARGS("call", "alice", "demo", "echo", "{\"message\": \"new\"}"));
+	cr_assert_eq(st, 0);
+	cr_assert_str_eq(it_text(r), "new");
+	json_decref(r);
+	itd_stop(&new);
+	it_assert_no_children();
+}
