@@ -29,6 +29,7 @@ struct config {
 	size_t max_output_total;        /* MCPPOOL_MAX_OUTPUT_TOTAL, bytes queued to all clients together, default 1073741824, 1024..68719476736 */
 	uint64_t output_stall_ms;       /* MCPPOOL_OUTPUT_STALL_TIMEOUT, default 30000: a client with replies waiting that takes none for this long is closed */
 	uint64_t max_request_time_ms;   /* MCPPOOL_MAX_REQUEST_TIME, default 600000: progress extends a deadline up to this long after the start */
+	uint64_t shutdown_timeout_ms;   /* MCPPOOL_SHUTDOWN_TIMEOUT, default 30000: how long the first SIGTERM/SIGINT lets requests in flight finish */
 	unsigned core_dumps;            /* MCPPOOL_CORE_DUMPS, 0 (default: the daemon is not dumpable, its memory holds secrets) or 1 */
 	size_t max_input;               /* MCPPOOL_MAX_INPUT, bytes of large frames being received from all clients at once, default 268435456, at least max_frame + 4 */
 	int log_level;                  /* MCPPOOL_LOG_LEVEL or --log-level: enum log_level (daemon/log.h), default LOG_INFO */

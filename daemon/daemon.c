@@ -82,6 +82,61 @@ static void on_busy_poll(struct ev_loop *loop, ev_idle *w, int revents)
 		ev_idle_stop(loop, w);
 }
 
+static void notify_stopping(struct daemon *d)
+{
+	if (!d->stopping_notified) {
+		d->stopping_notified = true;
+		sdnotify_stopping();
+	}
+}
+
+/* While draining: the loop is left once no client has a request in flight or a reply unwritten. */
+static void on_drain_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)revents;
+
+	if (session_all_quiet(d)) {
+		log_info("drained: no request left in flight");
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+static void on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)revents;
+
+	log_warn("drain: %llu ms (MCPPOOL_SHUTDOWN_TIMEOUT) passed: what is still in flight "
+		 "gets SHUTTING_DOWN", (unsigned long long)d->cfg.shutdown_timeout_ms);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+void daemon_drain(struct daemon *d, const char *why)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	d->draining = true;
+	listener_stop(d);
+	ev_idle_stop(d->loop, &d->busy_poll);
+	notify_stopping(d);
+	log_info("%s: draining, then stopping: no new connections (the socket is removed), new requests get "
+		 "SHUTTING_DOWN, requests in flight have up to %llu ms (MCPPOOL_SHUTDOWN_TIMEOUT); "
+		 "a second SIGTERM or SIGINT, or SIGQUIT, stops at once",
+		 why, (unsigned long long)d->cfg.shutdown_timeout_ms);
+	ev_timer_set(&d->drain_deadline, (double)d->cfg.shutdown_timeout_ms / 1000.0, 0.);
+	ev_timer_start(d->loop, &d->drain_deadline);
+	ev_timer_start(d->loop, &d->drain_poll);
+}
+
+void daemon_stop_now(struct daemon *d, const char *why)
+{
+	log_info("%s: stopping at once: requests in flight get SHUTTING_DOWN", why);
+	d->stopping = true;
+	ev_break(d->loop, EVBREAK_ALL);
+}
+
 int daemon_start(struct daemon *d, char *err, size_t errlen)
 {
 	if (sodium_init() < 0) {
@@ -119,6 +174,10 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
 	}
 	ev_idle_init(&d->busy_poll, on_busy_poll);
 	d->busy_poll.data = d;
+	ev_timer_init(&d->drain_deadline, on_drain_deadline, 0., 0.);
+	d->drain_deadline.data = d;
+	ev_timer_init(&d->drain_poll, on_drain_poll, 0., 0.01);
+	d->drain_poll.data = d;
 	if (signals_start(d) < 0) {
 		snprintf(err, errlen, "out of memory");
 		listener_stop(d);
@@ -139,8 +198,15 @@ void daemon_run(struct daemon *d)
 	sdnotify_ready(d);
 	ev_run(d->loop, 0);
 
-	sdnotify_stopping();
+	/*
+	 * From here on a signal only logs (signals.c): the watchers stay until the
+	 * last child is reaped, so no catchable signal ends us without cleanup.
+	 */
+	d->finishing = true;
 	d->stopping = true;
+	ev_timer_stop(d->loop, &d->drain_deadline);
+	ev_timer_stop(d->loop, &d->drain_poll);
+	notify_stopping(d);
 	metrics_http_stop(d);
 	ev_idle_stop(d->loop, &d->busy_poll);
 	listener_stop(d);

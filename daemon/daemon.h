@@ -77,7 +77,12 @@ struct daemon {
 	ev_tstamp busy_until;
 
 	struct signals *signals; /* signals.c */
-	bool stopping;
+	bool stopping;  /* new requests get SHUTTING_DOWN: set when draining starts, or at once */
+	bool draining;  /* the first SIGTERM/SIGINT: in-flight requests finish, then the loop is left */
+	bool finishing; /* the loop was left: children are being closed; signals only log */
+	bool stopping_notified; /* sdnotify_stopping() was sent */
+	ev_timer drain_deadline; /* MCPPOOL_SHUTDOWN_TIMEOUT after draining started */
+	ev_timer drain_poll;     /* while draining: leaves the loop once every client is quiet */
 	struct metrics metrics;
 	struct metrics_http *metrics_http; /* MCPPOOL_METRICS_LISTEN; NULL when off */
 };
@@ -88,8 +93,24 @@ struct daemon {
  */
 int daemon_start(struct daemon *d, char *err, size_t errlen);
 
-/* Runs the loop until SIGTERM or SIGINT, then stops cleanly: every child closed and reaped, the socket removed. */
+/*
+ * Runs the loop until the daemon stops (daemon_drain, daemon_stop_now), then
+ * stops cleanly: what is still in flight is answered SHUTTING_DOWN, every
+ * child closed and reaped, the socket removed.
+ */
 void daemon_run(struct daemon *d);
+
+/*
+ * The first SIGTERM/SIGINT: the listening socket is closed and its file
+ * removed at once (a new daemon may start on the path), new requests get
+ * SHUTTING_DOWN, requests in flight finish and their replies are written; the
+ * loop is left when every client is quiet or after MCPPOOL_SHUTDOWN_TIMEOUT,
+ * whichever comes first. why names the cause, for the log.
+ */
+void daemon_drain(struct daemon *d, const char *why);
+
+/* Leaves the loop now: daemon_run() answers what is in flight with SHUTTING_DOWN. */
+void daemon_stop_now(struct daemon *d, const char *why);
 
 /*
  * Notes I/O just handled: with MCPPOOL_BUSY_POLL_US set, the loop keeps polling

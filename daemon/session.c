@@ -698,6 +698,18 @@ void session_kill_all(struct daemon *d, const char *reason)
 	}
 }
 
+bool session_all_quiet(const struct daemon *d)
+{
+	const struct list_node *pos;
+
+	for (pos = d->sessions.next; pos != &d->sessions; pos = pos->next) {
+		const struct session *s = list_entry(pos, struct session, node);
+		if (s->nrequests || s->out.size > s->out_pos)
+			return false;
+	}
+	return true;
+}
+
 /*
  * Runs from the daemon's deferred free, never from inside a callback chain:
  * cancelling requests can close connections, which must not happen under their

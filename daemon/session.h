@@ -31,6 +31,12 @@ void session_kill(struct session *s, const char *reason);
 /* Kills every session (daemon shutdown); their queued replies are flushed first, best effort. */
 void session_kill_all(struct daemon *d, const char *reason);
 
+/*
+ * True when no client has a request in flight or a reply still waiting to be
+ * written: what a draining daemon (first SIGTERM/SIGINT) waits for.
+ */
+bool session_all_quiet(const struct daemon *d);
+
 /* Sets up the daemon's session lists. */
 void session_init(struct daemon *d);
 

@@ -8,7 +8,7 @@
 #include "signals.h"
 
 enum signal_action {
-	SIG_ACT_STOP,   /* leave the loop: daemon_run() shuts down cleanly */
+	SIG_ACT_STOP,   /* SIGTERM, SIGINT: drain the first time, then stop at once; SIGQUIT: at once */
 	SIG_ACT_RELOAD, /* SIGHUP: reload, once implemented; logged and ignored until then */
 	SIG_ACT_NOTE,   /* logged and ignored */
 };
@@ -69,11 +69,22 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	signal_name(w->signum, name, sizeof(name));
 	switch (signal_action(w->signum)) {
-	case SIG_ACT_STOP:
-		log_info("received %s: stopping", name);
-		d->stopping = true;
-		ev_break(loop, EVBREAK_ALL);
+	case SIG_ACT_STOP: {
+		char why[64];
+
+		(void)loop;
+		if (d->finishing) {
+			log_info("received %s: already stopping (closing the servers)", name);
+			break;
+		}
+		snprintf(why, sizeof(why), "received %s%s", name, d->draining ? " again" : "");
+		/* SIGQUIT, or a second SIGTERM/SIGINT, stops at once; the first drains. */
+		if (w->signum == SIGQUIT || d->stopping)
+			daemon_stop_now(d, why);
+		else
+			daemon_drain(d, why);
 		break;
+	}
 	case SIG_ACT_RELOAD:
 		log_warn("received %s: ignored (reloading the configuration is not implemented "
 			 "yet: restart mcppoold to apply changes)", name);
@@ -109,11 +120,25 @@ int signals_start(struct daemon *d)
 void signals_stop(struct daemon *d)
 {
 	struct signals *s = d->signals;
+	sigset_t set, old;
 
 	if (!s)
 		return;
+	/*
+	 * Stopping a watcher gives its signal the default action back, which for
+	 * most of them ends the process: block them meanwhile, then ignore them
+	 * (which discards one already pending), so a late SIGTERM cannot turn a
+	 * clean exit into a death by signal.
+	 */
+	sigemptyset(&set);
 	for (size_t i = 0; i < s->n; i++)
+		sigaddset(&set, s->w[i].signum);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	for (size_t i = 0; i < s->n; i++) {
 		ev_signal_stop(d->loop, &s->w[i]);
+		signal(s->w[i].signum, SIG_IGN);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	free(s);
 	d->signals = NULL;
 }

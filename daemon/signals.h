@@ -9,9 +9,12 @@ struct daemon;
 /*
  * Watches, as libev signal events handled in the loop, every catchable signal
  * whose default action would end the daemon without its cleanup:
- * - SIGTERM, SIGINT and SIGQUIT stop it cleanly: the loop is left and
- *   daemon_run() answers what is in flight, closes and reaps every child and
- *   removes the socket;
+ * - the first SIGTERM or SIGINT drains (daemon_drain): the socket goes,
+ *   new requests get SHUTTING_DOWN, requests in flight finish up to
+ *   MCPPOOL_SHUTDOWN_TIMEOUT; a second one, or SIGQUIT at any time, stops at
+ *   once (daemon_stop_now); either way daemon_run() then answers what is
+ *   still in flight, closes and reaps every child and removes the socket;
+ *   one that arrives while it does so is only logged;
  * - SIGHUP (the reload signal, not implemented yet), SIGUSR1, SIGUSR2,
  *   SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGXCPU, SIGXFSZ, SIGPWR, SIGSTKFLT,
  *   SIGTRAP and the real-time signals are logged and ignored.
@@ -22,7 +25,11 @@ struct daemon;
  */
 int signals_start(struct daemon *d);
 
-/* Stops the watchers and frees them; the signals get their default action back. NULL-safe state. */
+/*
+ * Stops the watchers and frees them, at the very end of daemon_run(): their
+ * signals are ignored from then on (the daemon is exiting), never given back a
+ * default action that would kill it. NULL-safe state.
+ */
 void signals_stop(struct daemon *d);
 
 #endif

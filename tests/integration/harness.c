@@ -191,6 +191,8 @@ int itd_run_to_exit(struct itd *d, const char *catalog_json, const char *const *
 	return -1;
 }
 
+#define ITD_STOP_GRACE_MS 2000
+
 void itd_stop(struct itd *d)
 {
 	int status = 0;
@@ -199,6 +201,16 @@ void itd_stop(struct itd *d)
 		return;
 	kill(d->pid, SIGTERM);
 	for (int i = 0; i < 1000; i++) {
+		/*
+		 * The first SIGTERM drains: calls a test left in flight would hold
+		 * the daemon up to MCPPOOL_SHUTDOWN_TIMEOUT. After a short grace the
+		 * second SIGTERM (stop at once) ends them with SHUTTING_DOWN.
+		 */
+		if (i == ITD_STOP_GRACE_MS / 10) {
+			fprintf(stderr, "itd_stop: mcppoold still draining after %d ms: second SIGTERM "
+				"(see %s)\n", ITD_STOP_GRACE_MS, d->log);
+			kill(d->pid, SIGTERM);
+		}
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
 			d->pid = 0;
 			d->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

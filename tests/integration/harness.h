@@ -59,7 +59,11 @@ int itd_run_to_exit(struct itd *d, const char *catalog_json, const char *const *
 void itd_start_as(struct itd *d, const char *catalog_json, const char *const *env, uid_t uid,
 		  gid_t gid);
 
-/* SIGTERM, wait for the exit (10 s at most, then SIGKILL and fail), record its status. */
+/*
+ * SIGTERM (the daemon drains), then, if it is still running 2 s later (calls
+ * left in flight), a second SIGTERM (it stops at once); waits for the exit
+ * (10 s in all, then SIGKILL and fail) and records its status, expected 0.
+ */
 void itd_stop(struct itd *d);
 
 /* Asserts nothing started by this test process is left, alive or zombie. */

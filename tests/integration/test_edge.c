@@ -332,22 +332,36 @@ Test(edge, signals_that_used_to_kill_the_daemon_are_logged_and_it_goes_on_servin
 	it_assert_no_children();
 }
 
-/* A stop signal: every call in flight answered, the socket removed, every child reaped, exit 0. */
-static void stops_cleanly_on(int signo, const char *name)
+/*
+ * Stopping at once (SIGQUIT, or the second SIGTERM/SIGINT: the first drains,
+ * see test_drain.c): every call in flight answered SHUTTING_DOWN, the socket
+ * removed, every child reaped, exit 0.
+ */
+static void stops_at_once_on(int signo, const char *name, bool twice)
 {
 	pid_t pids[SLEEP_CALLS];
 	struct itd d;
 	int status = -1, st;
 	char needle[64];
+	long t0;
 
 	itd_start(&d, NULL, NULL);
 	start_sleeps(&d, pids, "30000");
+	if (twice) {
+		cr_assert_eq(kill(d.pid, signo), 0);
+		snprintf(needle, sizeof(needle), "received %s: draining", name);
+		cr_assert(wait_log(&d, needle, 5000), "no \"%s\" in %s", needle, d.log);
+	}
+	t0 = now_ms();
 	cr_assert_eq(kill(d.pid, signo), 0);
 	for (long end = now_ms() + 15000; now_ms() < end; it_sleep_ms(10))
 		if (waitpid(d.pid, &status, WNOHANG) == d.pid)
 			break;
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "%s: the daemon ended with status %#x; see %s", name, status, d.log);
+	/* At once: well before the 30 s calls or MCPPOOL_SHUTDOWN_TIMEOUT's 30 s default. */
+	cr_assert_lt(now_ms() - t0, 10000, "%s: the daemon took %ld ms to stop", name,
+		     now_ms() - t0);
 	d.pid = 0;
 	for (int i = 0; i < SLEEP_CALLS; i++) {
 		json_t *r = itd_ctl_wait(&d, pids[i], &st);
@@ -358,20 +372,21 @@ static void stops_cleanly_on(int signo, const char *name)
 	cr_assert_neq(access(d.sock, F_OK), 0, "%s: the socket file was left behind", name);
 	cr_assert(!itd_log_contains(&d, "Sanitizer") && !itd_log_contains(&d, "runtime error"),
 		  "%s: a sanitizer report; see %s", name, d.log);
-	snprintf(needle, sizeof(needle), "received %s: stopping", name);
+	snprintf(needle, sizeof(needle), "received %s%s: stopping at once", name,
+		 twice ? " again" : "");
 	cr_assert(itd_log_contains(&d, needle), "%s", needle);
 	it_assert_no_children();
 }
 
-Test(edge, sigquit_stops_cleanly_like_sigterm)
+Test(edge, sigquit_stops_at_once)
 {
-	stops_cleanly_on(SIGQUIT, "SIGQUIT");
+	stops_at_once_on(SIGQUIT, "SIGQUIT", false);
 }
 
-Test(edge, sigterm_and_sigint_stop_cleanly)
+Test(edge, a_second_sigterm_or_sigint_stops_at_once)
 {
-	stops_cleanly_on(SIGTERM, "SIGTERM");
-	stops_cleanly_on(SIGINT, "SIGINT");
+	stops_at_once_on(SIGTERM, "SIGTERM", true);
+	stops_at_once_on(SIGINT, "SIGINT", true);
 }
 
 /* ---- invalid UTF-8 ------------------------------------------------------------ */

@@ -128,7 +128,8 @@ Test(upstream, a_reply_to_a_closed_client_and_sigterm_in_one_iteration_are_safe)
 	int fd;
 
 	msgpack_zone_init(&z, 4096);
-	itd_start(&d, NULL, NULL);
+	/* The hang call is never answered: the SIGTERM's drain ends it after 300 ms. */
+	itd_start(&d, NULL, ARGS("MCPPOOL_SHUTDOWN_TIMEOUT=300"));
 	pid_of(&d, "demo"); /* the server runs */
 	pid_t hang = itd_ctl_async(&d, ARGS("call", "alice", "demo", "hang", "{\"ms\":1500}"));
 	fd = it_raw_connect(&d);
