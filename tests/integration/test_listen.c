@@ -383,3 +383,70 @@ Test(listen, a_listening_connection_is_not_swept, .init = setup_short_idle, .fin
 	cr_assert_eq(pooled(fd, 14), 0);
 	close(fd);
 }
+
+/* ---- mcpctl listen ---------------------------------------------------------------- */
+
+/* Waits until user's demo server has had n subscribes (so a listen is in place). */
+static void wait_subscribes(int fd, uint64_t *id, long long n)
+{
+	for (int i = 0; stat_of(fd, (*id)++, "alice", "subscribes") < n; i++) {
+		cr_assert_lt(i, 500, "the listen never subscribed");
+		it_sleep_ms(10);
+	}
+}
+
+/* Waits until mcpctl's output (run by itd_ctl_async as pid) contains needle. */
+static void wait_output(pid_t pid, const char *needle)
+{
+	char path[400], buf[4096];
+
+	snprintf(path, sizeof(path), "%s/ctl-%ld.out", d.dir, (long)pid);
+	for (int i = 0;; i++) {
+		FILE *f = fopen(path, "r");
+		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+		if (f)
+			fclose(f);
+		buf[n] = '\0';
+		if (strstr(buf, needle))
+			return;
+		cr_assert_lt(i, 500, "mcpctl never printed %s (got: %s)", needle, buf);
+		it_sleep_ms(10);
+	}
+}
+
+Test(listen, mcpctl_listen_prints_notifications_until_interrupted, .init = setup,
+     .fini = teardown)
+{
+	struct heard h;
+	uint64_t id = 100;
+	int fd = conn(2), status;
+	pid_t pid = itd_ctl_async(&d, ARGS("listen", "alice", "demo", "--uri", "file:///x"));
+
+	wait_subscribes(fd, &id, 1);
+	notify_as(fd, 10, "alice", "notifications/resources/updated", "{\"uri\": \"file:///x\"}");
+	hear_until(fd, 10, &h);
+	cr_assert_eq(h.code, ERR_OK);
+	wait_output(pid, "{\"method\":\"notifications/resources/updated\",\"params\":"
+			 "{\"uri\":\"file:///x\"}}\n");
+	kill(pid, SIGINT);
+	json_decref(itd_ctl_wait(&d, pid, &status));
+	cr_assert_eq(status, 0, "mcpctl listen exited %d", status);
+	cr_assert_eq(stat_of(fd, id++, "alice", "unsubscribes"), 1);
+	close(fd);
+}
+
+Test(listen, mcpctl_listen_exits_1_when_the_connection_ends, .init = setup, .fini = teardown)
+{
+	uint64_t id = 100;
+	int fd = conn(2), status;
+	pid_t pid = itd_ctl_async(&d, ARGS("listen", "alice", "demo", "--uri", "file:///x"));
+
+	wait_subscribes(fd, &id, 1);
+	it_raw_request(fd, 10, "call", "{\"user\": \"alice\", \"mcp\": \"demo\", \"tool\": \"crash\"}");
+	json_t *out = itd_ctl_wait(&d, pid, &status);
+	cr_assert_eq(status, 1);
+	cr_assert_str_eq(it_error_code(out), "UPSTREAM_CLOSED");
+	json_decref(out);
+	close(fd);
+}
