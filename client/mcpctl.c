@@ -124,6 +124,10 @@ static void ctl_command_usage(const struct ctl_command *cmd, FILE *f)
 		fputs("  The JSON argument, when given, must be an object.\n"
 		      "  Progress shows as a bar when stderr is a terminal; --progress prints each\n"
 		      "  event as a JSON line on stderr instead. Log messages go to stderr.\n", f);
+	if (cmd->id == CTL_LISTEN)
+		fputs("  --uri URI subscribes to a resource (repeatable). Prints each change\n"
+		      "  notification as a JSON line {\"method\",\"params\"} until SIGINT or SIGTERM\n"
+		      "  (exit 0), or the error when the connection ends (exit 1).\n", f);
 	if (cmd->id == CTL_BRIDGE)
 		fputs("\n  Speaks MCP on stdin/stdout (newline-delimited JSON-RPC) for an MCP host,\n"
 		      "  in front of USER's pooled connection to MCP; logs go to stderr. Answers\n"
