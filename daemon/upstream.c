@@ -1062,47 +1062,24 @@ static void on_scanned(void *ctx, char *line, size_t len, const struct jsonrpc_m
 		handle_notification(u, line, m);
 }
 
-/*
- * A JSON-RPC batch (a 2025-03-26 server may send one on a line): each element
- * is scanned and dispatched on its own, in order, as the HTTP transport splits
- * a batch body. Returns false when line is not a valid JSON array.
- */
-static bool dispatch_batch(struct upstream *u, char *line, size_t len)
+/* One element of a batch from the server, scanned and dispatched on its own. */
+static int on_batch_element(void *ctx, const char *elem, size_t len)
 {
-	size_t pos = 0, start, end;
+	struct upstream *u = ctx;
 	struct jsonrpc_msg m;
 	char err[160];
 
-	while (pos < len && strchr(" \t\n\r", line[pos]))
-		pos++;
-	if (pos >= len || line[pos] != '[' ||
-	    jsontext_skip(line, len, &(size_t){ pos }, WIRE_MAX_DEPTH, err, sizeof(err)) < 0)
-		return false;
-	pos++;
-	for (;;) {
-		while (pos < len && strchr(" \t\n\r", line[pos]))
-			pos++;
-		if (pos >= len || line[pos] == ']')
-			return true;
-		start = pos;
-		if (jsontext_skip(line, len, &pos, WIRE_MAX_DEPTH, err, sizeof(err)) < 0)
-			return true; /* cannot happen: the whole batch was checked */
-		end = pos;
-		while (end > start && strchr(" \t\n\r", line[end - 1]))
-			end--;
-		if (u->state == UPSTREAM_CLOSED)
-			return true;
-		if (jsonrpc_scan_keep(line + start, end - start, WIRE_MAX_DEPTH, &m, err, sizeof(err)) < 0) {
-			if (u->bad_lines++ < BAD_LINES_LOGGED)
-				log_warn("[%s] ignoring a batch element that is not a JSON-RPC message (%s)",
-					 u->tag, err);
-		} else {
-			on_scanned(u, line + start, end - start, &m);
-			jsonrpc_msg_release(&m);
-		}
-		if (pos < len && line[pos] == ',')
-			pos++;
+	if (u->state == UPSTREAM_CLOSED)
+		return -1;
+	if (jsonrpc_scan_keep(elem, len, WIRE_MAX_DEPTH, &m, err, sizeof(err)) < 0) {
+		if (u->bad_lines++ < BAD_LINES_LOGGED)
+			log_warn("[%s] ignoring a batch element that is not a JSON-RPC message (%s)",
+				 u->tag, err);
+		return 0;
 	}
+	on_scanned(u, (char *)elem, len, &m);
+	jsonrpc_msg_release(&m);
+	return 0;
 }
 
 /* One message (or a batch) from the server as text: scanned here, once. */
@@ -1115,7 +1092,8 @@ static void on_message(void *ctx, char *line, size_t len)
 	if (u->state == UPSTREAM_CLOSED)
 		return;
 	if (jsonrpc_scan_keep(line, len, WIRE_MAX_DEPTH, &m, err, sizeof(err)) < 0) {
-		if (dispatch_batch(u, line, len))
+		/* A 2025-03-26 server may send a batch on a line: each element on its own. */
+		if (jsontext_batch_each(line, len, WIRE_MAX_DEPTH, on_batch_element, u) != 0)
 			return;
 		/* The SDKs skip such lines too; a reply lost this way times out. */
 		if (u->bad_lines++ < BAD_LINES_LOGGED)
