@@ -480,6 +480,7 @@ static void send_cancelled(struct upstream *u, uint64_t id, const char *reason)
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents);
 static void listen_unsubscribe(struct upstream *u, struct request *listen);
 static void send_event(struct request *r, const struct event_note *note);
+static struct request *table_find(struct upstream *u, uint64_t id);
 
 /* A new request of kind on u, in its id table; NULL when out of memory. */
 static struct request *request_new(struct upstream *u, enum request_kind kind, uint64_t timeout_ms)
@@ -559,17 +560,11 @@ static void listen_failed(struct request *sub, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void listen_failed(struct request *sub, int code, const char *fmt, ...)
 {
-	struct request *listen = NULL;
+	struct request *listen;
 	char reason[256];
 	va_list ap;
 
-	for (size_t i = 0; sub->u->count && i < sub->u->table_size && !listen; i++)
-		for (struct request *r = sub->u->table[i]; r; r = r->hnext)
-			if (r->rpc_id == sub->listen_id && r->kind == REQ_LISTEN) {
-				listen = r;
-				break;
-			}
-	if (!listen)
+	if (!(listen = table_find(sub->u, sub->listen_id)) || listen->kind != REQ_LISTEN)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);

@@ -56,7 +56,7 @@ enum request_kind {
 /*
  * The one record of a request in flight. It is in its upstream's id table,
  * keyed by the JSON-RPC id the daemon sent, from submission until it is
- * answered; an app request (REQ_RESULT, REQ_WARM) is also on its session's
+ * answered; an app request (REQ_RESULT, REQ_WARM, REQ_LISTEN) is also on its session's
  * list. It is answered exactly once: by the server's reply, its deadline, a
  * cancel, or the upstream's close; one whose session went away is dropped
  * without a reply. The upstream's own requests (initialize, health pings)

@@ -450,3 +450,20 @@ Test(listen, mcpctl_listen_exits_1_when_the_connection_ends, .init = setup, .fin
 	json_decref(out);
 	close(fd);
 }
+
+Test(listen, a_client_that_goes_away_ends_its_listen_and_unsubscribes, .init = setup,
+     .fini = teardown)
+{
+	uint64_t id = 100;
+	int fd = conn(2), other = conn(2);
+
+	listen_as(fd, 1, "alice", "[\"file:///a\"]");
+	wait_subscribes(other, &id, 1);
+	close(fd);
+	for (int i = 0; stat_of(other, id++, "alice", "unsubscribes") < 1; i++) {
+		cr_assert_lt(i, 500, "the listen of a closed client never unsubscribed");
+		it_sleep_ms(10);
+	}
+	cr_assert_eq(pooled(other, id++), 1, "the connection stays pooled, idle");
+	close(other);
+}
