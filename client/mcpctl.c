@@ -1,7 +1,10 @@
 /* mcpctl: the command-line client of mcppoold, a thin layer over libmcppool (see mcpctl(1)). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@
 
 #define CTL_MAX_ARGS 4
 #define CTL_AUTH_FILE_MAX (1024 * 1024)
+#define CTL_MAX_URIS 256 /* the daemon's limit for one listen */
 /* The daemon answers UPSTREAM_TIMEOUT at --timeout; our own timeout only guards a stuck daemon. */
 #define CTL_TIMEOUT_GRACE_MS 5000u
 
@@ -36,6 +40,7 @@ enum ctl_cmd {
 	CTL_WARM,
 	CTL_METRICS,
 	CTL_BRIDGE,
+	CTL_LISTEN,
 };
 
 struct ctl_command {
@@ -58,6 +63,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "warm", CTL_WARM, 2, 2, true, "USER MCP", "open a connection ahead of use" },
 	{ "metrics", CTL_METRICS, 0, 0, false, "", "print the Prometheus text exposition" },
 	{ "bridge", CTL_BRIDGE, 2, 2, true, "USER MCP", "a stdio MCP server in front of the pool" },
+	{ "listen", CTL_LISTEN, 2, 2, true, "USER MCP", "print the server's change notifications" },
 };
 
 #define CTL_NCOMMANDS (sizeof ctl_commands / sizeof ctl_commands[0])
@@ -77,6 +83,8 @@ struct ctl_opts {
 	const struct ctl_command *cmd;
 	const char *args[CTL_MAX_ARGS];
 	int nargs;
+	const char *uris[CTL_MAX_URIS]; /* listen --uri, pointing into argv */
+	size_t nuris;
 };
 
 /* ---- usage --------------------------------------------------------------- */
@@ -97,6 +105,7 @@ static void ctl_usage(FILE *f)
 	      "      --auth-file FILE  auth values from KEY=VALUE lines (# comments)\n"
 	      "      --cursor CURSOR   tools: the page to list\n"
 	      "      --progress        call, request: each event as a JSON line on stderr\n"
+	      "      --uri URI         listen: subscribe to a resource (repeatable)\n"
 	      "  -h, --help            this text; `mcpctl COMMAND --help` for one command\n"
 	      "  -V, --version         print the version\n"
 	      "\nstdout is JSON: {\"success\":true,\"data\":...} or {\"success\":false,\"error\":{...}}.\n"
@@ -115,6 +124,10 @@ static void ctl_command_usage(const struct ctl_command *cmd, FILE *f)
 		fputs("  The JSON argument, when given, must be an object.\n"
 		      "  Progress shows as a bar when stderr is a terminal; --progress prints each\n"
 		      "  event as a JSON line on stderr instead. Log messages go to stderr.\n", f);
+	if (cmd->id == CTL_LISTEN)
+		fputs("  --uri URI subscribes to a resource (repeatable). Prints each change\n"
+		      "  notification as a JSON line {\"method\",\"params\"} until SIGINT or SIGTERM\n"
+		      "  (exit 0), or the error when the connection ends (exit 1).\n", f);
 	if (cmd->id == CTL_BRIDGE)
 		fputs("\n  Speaks MCP on stdin/stdout (newline-delimited JSON-RPC) for an MCP host,\n"
 		      "  in front of USER's pooled connection to MCP; logs go to stderr. Answers\n"
@@ -203,6 +216,7 @@ static const struct option ctl_long_options[] = {
 	{ "auth-file", required_argument, NULL, 'F' },
 	{ "cursor", required_argument, NULL, 'C' },
 	{ "progress", no_argument, NULL, 'P' },
+	{ "uri", required_argument, NULL, 'U' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -231,6 +245,11 @@ static int ctl_parse_option(struct ctl_opts *o, int ch, const char *arg, const c
 		return CTL_CONTINUE;
 	case 'P':
 		o->progress = true;
+		return CTL_CONTINUE;
+	case 'U':
+		if (o->nuris == CTL_MAX_URIS)
+			return ctl_usage_error(errf, "at most %d --uri", CTL_MAX_URIS);
+		o->uris[o->nuris++] = arg;
 		return CTL_CONTINUE;
 	case 'h':
 		o->help = true;
@@ -364,6 +383,8 @@ static int ctl_check(struct ctl_opts *o, FILE *errf)
 		return ctl_usage_error(errf, "--cursor applies to 'tools' only");
 	if (o->progress && o->cmd->id != CTL_CALL && o->cmd->id != CTL_REQUEST)
 		return ctl_usage_error(errf, "--progress applies to 'call' and 'request' only");
+	if (o->nuris && o->cmd->id != CTL_LISTEN)
+		return ctl_usage_error(errf, "--uri applies to 'listen' only");
 	if (o->nargs == 4) {
 		rc = ctl_check_json(o->args[3], o->cmd->id == CTL_CALL ? "ARGS_JSON" : "PARAMS_JSON",
 				    errf);
@@ -565,7 +586,8 @@ static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, struct ctl_ev
 	case CTL_METRICS:
 		return mcppool_metrics(c, res, err);
 	case CTL_BRIDGE:
-		break; /* ctl_run runs it: it is no single request */
+	case CTL_LISTEN:
+		break; /* ctl_run runs them: they are no single blocking request */
 	}
 	return -1;
 }
@@ -662,6 +684,121 @@ static int ctl_run_bridge(struct ctl_opts *o, FILE *out, FILE *errf)
 	return bridge_run(&b, STDIN_FILENO, out, errf);
 }
 
+/* ---- listen -------------------------------------------------------------- */
+
+static volatile sig_atomic_t ctl_stop;
+static int ctl_stop_pipe[2] = { -1, -1 };
+
+static void ctl_on_stop_signal(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	ctl_stop = 1;
+	if (write(ctl_stop_pipe[1], "x", 1) < 0) { /* the pipe is full: poll wakes anyway */ }
+	errno = saved;
+}
+
+struct ctl_listen {
+	FILE *out;
+	bool pretty;
+	bool cancelled; /* we asked for the end: CANCELLED is a clean exit */
+	bool done;
+	int status;
+};
+
+/* Each notification as one JSON line {method, params} on stdout. */
+static void ctl_listen_event(mcppool_conn *c, uint64_t id, const char *event,
+			     const msgpack_object *params, void *arg)
+{
+	struct ctl_listen *l = arg;
+	json_t *doc;
+
+	(void)c;
+	(void)id;
+	if (strcmp(event, "notification") != 0 || !(doc = ctl_value_json(params)))
+		return;
+	json_dumpf(doc, l->out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	fputc('\n', l->out);
+	fflush(l->out);
+	json_decref(doc);
+}
+
+static void ctl_listen_done(mcppool_conn *c, uint64_t id, const mcppool_result *res,
+			    const mcppool_error *err, void *arg)
+{
+	struct ctl_listen *l = arg;
+
+	(void)c;
+	(void)id;
+	(void)res;
+	l->done = true;
+	if (err && !(l->cancelled && err->code == MCPPOOL_CANCELLED))
+		l->status = ctl_print_error(err, l->pretty, l->out);
+	else
+		l->status = l->cancelled ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+}
+
+/*
+ * listen: prints each notification until SIGINT or SIGTERM (the listen is
+ * cancelled: exit 0) or the daemon ends it (its error, exit 1).
+ */
+static int ctl_run_listen(struct ctl_opts *o, FILE *out)
+{
+	mcppool_auth auth = { o->auth, o->nauth };
+	struct ctl_listen l = { .out = out, .pretty = o->pretty };
+	struct sigaction sa = { .sa_handler = ctl_on_stop_signal };
+	mcppool_error err;
+	mcppool_conn *c;
+	uint64_t id;
+
+	if (!(c = mcppool_connect(o->socket, &err))) {
+		ctl_wipe_secrets(o);
+		return ctl_print_error(&err, o->pretty, out);
+	}
+	if (pipe2(ctl_stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		mcppool_error e = { .code = MCPPOOL_INTERNAL, .message = "pipe failed" };
+		mcppool_close(c);
+		ctl_wipe_secrets(o);
+		return ctl_print_error(&e, o->pretty, out);
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	id = mcppool_submit_listen(c, o->args[0], o->args[1], o->uris, o->nuris, &auth,
+				   ctl_listen_event, ctl_listen_done, &l);
+	ctl_wipe_secrets(o); /* the submit copied them */
+	if (!id)
+		l.status = ctl_print_error(mcppool_conn_error(c), o->pretty, out), l.done = true;
+	while (!l.done) {
+		struct pollfd pf[2] = { { mcppool_fd(c), POLLIN, 0 }, { ctl_stop_pipe[0], POLLIN, 0 } };
+		int want = mcppool_events(c), got = 0;
+		char drain[16];
+
+		if (ctl_stop && !l.cancelled) {
+			l.cancelled = true;
+			if (mcppool_cancel(c, id) < 0)
+				break; /* no longer in flight: done is on its way */
+			continue;
+		}
+		if (want & MCPPOOL_WRITE)
+			pf[0].events |= POLLOUT;
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			break;
+		while (read(ctl_stop_pipe[0], drain, sizeof(drain)) > 0) {
+		}
+		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR))
+			got |= MCPPOOL_READ;
+		if (pf[0].revents & POLLOUT)
+			got |= MCPPOOL_WRITE;
+		mcppool_process(c, got);
+	}
+	mcppool_close(c);
+	close(ctl_stop_pipe[0]);
+	close(ctl_stop_pipe[1]);
+	return l.done ? l.status : CTL_EXIT_OK;
+}
+
 /* Connects, runs the command, prints its outcome. Returns the exit status. */
 static int ctl_run(struct ctl_opts *o, FILE *out, FILE *errf)
 {
@@ -673,6 +810,8 @@ static int ctl_run(struct ctl_opts *o, FILE *out, FILE *errf)
 
 	if (o->cmd->id == CTL_BRIDGE)
 		return ctl_run_bridge(o, out, errf);
+	if (o->cmd->id == CTL_LISTEN)
+		return ctl_run_listen(o, out);
 	ev.bar = !o->progress && isatty(fileno(errf));
 	c = mcppool_connect(o->socket, &err);
 	if (c) {

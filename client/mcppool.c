@@ -126,6 +126,8 @@ struct op_params {
 	unsigned int timeout_ms;
 	mcppool_event_callback on_event; /* sends events: true and receives them */
 	void *event_arg;
+	const char *const *uris;  /* listen: sent as "uris" when n_uris > 0 */
+	size_t n_uris;
 };
 
 /* ---- errors -------------------------------------------------------------- */
@@ -570,7 +572,8 @@ static bool has_payload(const struct op_params *p)
 static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_params *p)
 {
 	size_t n = (p->user != NULL) + (p->mcp != NULL) + (p->name_key && p->name) +
-		   has_payload(p) + has_auth(p) + (p->timeout_ms > 0) + (p->on_event != NULL);
+		   has_payload(p) + has_auth(p) + (p->timeout_ms > 0) + (p->on_event != NULL) +
+		   (p->n_uris > 0);
 
 	msgpack_pack_map(pk, n);
 	if (p->user)
@@ -596,6 +599,12 @@ static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_
 	if (p->on_event) {
 		wire_pack_str(pk, "events");
 		msgpack_pack_true(pk);
+	}
+	if (p->n_uris > 0) {
+		wire_pack_str(pk, "uris");
+		msgpack_pack_array(pk, p->n_uris);
+		for (size_t i = 0; i < p->n_uris; i++)
+			wire_pack_str(pk, p->uris[i]);
 	}
 }
 
@@ -1553,6 +1562,35 @@ MCPPOOL_API uint64_t mcppool_submit_request_events(mcppool_conn *conn, const cha
 	struct op_params p = request_op(user, mcp, method, params_json, NULL, 0, auth,
 					timeout_ms);
 
+	p.on_event = on_event;
+	p.event_arg = arg;
+	return submit_public(conn, &p, cb, arg);
+}
+
+MCPPOOL_API uint64_t mcppool_submit_listen(mcppool_conn *conn, const char *user,
+					   const char *mcp, const char *const *uris,
+					   size_t n_uris, const mcppool_auth *auth,
+					   mcppool_event_callback on_event, mcppool_callback cb,
+					   void *arg)
+{
+	struct op_params p = mcp_op("listen", user, mcp, auth, 0);
+
+	if (n_uris && !uris) {
+		set_err(&conn->conn_err, MCPPOOL_BAD_REQUEST, "%zu uris but no array", n_uris);
+		return 0;
+	}
+	for (size_t i = 0; i < n_uris; i++) {
+		if (!uris[i]) {
+			set_err(&conn->conn_err, MCPPOOL_BAD_REQUEST, "uri %zu is NULL", i);
+			return 0;
+		}
+	}
+	if (!on_event) {
+		set_err(&conn->conn_err, MCPPOOL_BAD_REQUEST, "listen needs an event callback");
+		return 0;
+	}
+	p.uris = uris;
+	p.n_uris = n_uris;
 	p.on_event = on_event;
 	p.event_arg = arg;
 	return submit_public(conn, &p, cb, arg);

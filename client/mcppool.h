@@ -387,6 +387,21 @@ MCPPOOL_API uint64_t mcppool_submit_request_events(mcppool_conn *conn, const cha
 						   mcppool_callback cb, void *arg);
 
 /*
+ * Submits a listen (wire protocol v2; proto/PROTOCOL.md): the daemon opens or
+ * finds user's connection to mcp, subscribes to each of the n_uris resources
+ * (resources/subscribe) and hands every change notification the server sends
+ * on that connection to on_event as a "notification" event (params {method,
+ * params}), with arg. The request stays in flight until mcppool_cancel()
+ * (cb gets CANCELLED) or the connection ends (UPSTREAM_CLOSED); a failed
+ * subscribe fails it with UPSTREAM_ERROR. Added in 0.2.
+ */
+MCPPOOL_API uint64_t mcppool_submit_listen(mcppool_conn *conn, const char *user,
+					   const char *mcp, const char *const *uris,
+					   size_t n_uris, const mcppool_auth *auth,
+					   mcppool_event_callback on_event, mcppool_callback cb,
+					   void *arg);
+
+/*
  * mcppool_call() and mcppool_request() that ask for the request's events and
  * run on_event(conn, id, event, params, event_arg) for each while they wait.
  * Each event also restarts the client-side timeout (mcppool_set_timeout()), as

@@ -304,11 +304,9 @@ static void inq_free(struct http_conn *h)
 	h->in_tail = NULL;
 }
 
-/* Skips JSON whitespace from *pos. */
-static void skip_ws(const char *s, size_t len, size_t *pos)
+static int inq_push_elem(void *ctx, const char *text, size_t len)
 {
-	while (*pos < len && (s[*pos] == ' ' || s[*pos] == '\t' || s[*pos] == '\n' || s[*pos] == '\r'))
-		(*pos)++;
+	return inq_push(ctx, text, len);
 }
 
 /*
@@ -318,29 +316,11 @@ static void skip_ws(const char *s, size_t len, size_t *pos)
  */
 static int queue_message(struct xfer *x, const char *text, size_t len)
 {
-	size_t pos = 0, start, end;
-	char err[8];
+	int rc = jsontext_batch_each(text, len, WIRE_MAX_DEPTH, inq_push_elem, x);
 
-	skip_ws(text, len, &pos);
-	if (pos >= len || text[pos] != '[' ||
-	    jsontext_skip(text, len, &(size_t){ pos }, WIRE_MAX_DEPTH, err, sizeof(err)) < 0)
+	if (rc == 0)
 		return inq_push(x, text, len);
-	pos++;
-	for (;;) {
-		skip_ws(text, len, &pos);
-		if (text[pos] == ']')
-			return 0;
-		start = pos;
-		if (jsontext_skip(text, len, &pos, WIRE_MAX_DEPTH, err, sizeof(err)) < 0)
-			return 0; /* cannot happen: the whole batch was checked */
-		end = pos;
-		while (end > start && strchr(" \t\n\r", text[end - 1]))
-			end--;
-		if (inq_push(x, text + start, end - start) < 0)
-			return -1;
-		if (text[pos] == ',')
-			pos++;
-	}
+	return rc < 0 ? -1 : 0;
 }
 
 /* ---- server-sent events ---------------------------------------------------------- */

@@ -19,6 +19,8 @@
 #define USER_MAX CATALOG_USER_MAX
 #define NAME_MAX_LEN CATALOG_NAME_MAX
 #define TIMEOUT_MAX_MS 2147483647ull
+#define LISTEN_URI_MAX 4096 /* bytes of one uri of a listen */
+#define LISTEN_URIS_MAX 256 /* uris of one listen */
 /* A scratch buffer that grew past this is freed after use. */
 #define SCRATCH_KEEP_MAX (64 * 1024)
 
@@ -40,6 +42,7 @@ static const struct {
 	[P_METHOD] = { "method", 6 },	    [P_PARAMS] = { "params", 6 },
 	[P_CURSOR] = { "cursor", 6 },	    [P_AUTH] = { "auth", 4 },
 	[P_TIMEOUT_MS] = { "timeout_ms", 10 },	    [P_EVENTS] = { "events", 6 },
+	[P_URIS] = { "uris", 4 },
 };
 
 static void params_index(const msgpack_object *map, struct op_params *p)
@@ -293,6 +296,75 @@ static void op_warm(struct daemon *d, struct session *s, uint64_t id,
 	submit(d, s, id, &p, "ping", NULL, REQ_WARM);
 }
 
+/*
+ * The optional array of str "uris", copied into out NUL-separated. Returns 0,
+ * or -1 when the session was answered.
+ */
+static int get_uris(struct session *s, uint64_t id, const msgpack_object *o, struct jbuf *out)
+{
+	if (!o || o->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_ARRAY) {
+		session_reply_error(s, id, ERR_BAD_REQUEST,
+				    "param \"uris\" must be an array of str, got %s", wire_type_name(o));
+		return -1;
+	}
+	if (o->via.array.size > LISTEN_URIS_MAX) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"uris\" has more than %d uris",
+				    LISTEN_URIS_MAX);
+		return -1;
+	}
+	for (uint32_t i = 0; i < o->via.array.size; i++) {
+		const msgpack_object *u = &o->via.array.ptr[i];
+
+		if (u->type != MSGPACK_OBJECT_STR || u->via.str.size == 0 ||
+		    u->via.str.size > LISTEN_URI_MAX || memchr(u->via.str.ptr, '\0', u->via.str.size) ||
+		    !mpjson_utf8_valid(u->via.str.ptr, u->via.str.size)) {
+			session_reply_error(s, id, ERR_BAD_REQUEST,
+					    "param \"uris\"[%u] must be a non-empty UTF-8 str of at "
+					    "most %d bytes", i, LISTEN_URI_MAX);
+			return -1;
+		}
+		if (jbuf_append(out, u->via.str.ptr, u->via.str.size) < 0 ||
+		    jbuf_append(out, "", 1) < 0) {
+			session_reply_error(s, id, ERR_INTERNAL, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* listen (wire v2): stays in flight, streaming the connection's change notifications. */
+static void op_listen(struct daemon *d, struct session *s, uint64_t id,
+		      const struct op_params *params)
+{
+	struct mcp_params p = { 0 };
+	struct jbuf uris;
+
+	if (session_version(s) < 2) {
+		session_reply_error(s, id, ERR_BAD_REQUEST,
+				    "op \"listen\" needs wire protocol version 2: say "
+				    "{\"version\": 2} in hello");
+		return;
+	}
+	jbuf_init(&uris);
+	if (get_uris(s, id, params->v[P_URIS], &uris) == 0 &&
+	    get_mcp_params(d, s, id, params, &p) == 0) {
+		struct mcp_call call = {
+			.user = p.user,
+			.entry = p.entry,
+			.auth = &p.auth,
+			.method = "listen",
+			.timeout_ms = p.timeout_ms,
+			.kind = REQ_LISTEN,
+			.uris = uris.len ? uris.data : NULL,
+			.uris_len = uris.len,
+		};
+		upstream_submit(d, s, id, &call);
+	}
+	jbuf_free(&uris);
+}
+
 static void op_evict(struct daemon *d, struct session *s, uint64_t id,
 		    const struct op_params *params)
 {
@@ -328,6 +400,7 @@ static const struct op {
 	{ "request", op_request, false },
 	{ "tools", op_tools, false },
 	{ "warm", op_warm, false },
+	{ "listen", op_listen, false },
 	{ "evict", op_evict, true },
 	{ "cleanup", admin_cleanup, true },
 	{ "pool_status", admin_pool_status, false },

@@ -22,6 +22,7 @@ enum op_param {
 	P_AUTH,
 	P_TIMEOUT_MS,
 	P_EVENTS,
+	P_URIS,
 	P__COUNT
 };
 

@@ -478,6 +478,9 @@ static void send_cancelled(struct upstream *u, uint64_t id, const char *reason)
 /* ---- requests ------------------------------------------------------------------ */
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents);
+static void listen_unsubscribe(struct upstream *u, struct request *listen);
+static void send_event(struct request *r, const struct event_note *note);
+static struct request *table_find(struct upstream *u, uint64_t id);
 
 /* A new request of kind on u, in its id table; NULL when out of memory. */
 static struct request *request_new(struct upstream *u, enum request_kind kind, uint64_t timeout_ms)
@@ -509,12 +512,15 @@ static void request_finish(struct request *r)
 {
 	struct upstream *u = r->u;
 	struct daemon *d = u->d;
-	bool app = r->kind == REQ_RESULT || r->kind == REQ_WARM;
+	bool app = r->kind == REQ_RESULT || r->kind == REQ_WARM || r->kind == REQ_LISTEN;
 	struct pool_clock now;
 
 	ev_timer_stop(d->loop, &r->deadline);
 	if (r->rpc_id)
 		table_take(u, r->rpc_id);
+	if (r->kind == REQ_LISTEN && u->state != UPSTREAM_CLOSED)
+		listen_unsubscribe(u, r);
+	free(r->uris);
 	if (list_linked(&r->send_node))
 		list_del(&r->send_node);
 	free(r->line);
@@ -545,6 +551,84 @@ static void request_finish_error(struct request *r, int code, const char *reason
 		session_reply_error(s, r->client_id, code, "%s: %s", r->u->tag, reason);
 	}
 	request_finish(r);
+}
+
+/* ---- listen -------------------------------------------------------------------- */
+
+/* Fails the listen request that subscribe request sub serves, if it still listens. */
+static void listen_failed(struct request *sub, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void listen_failed(struct request *sub, int code, const char *fmt, ...)
+{
+	struct request *listen;
+	char reason[256];
+	va_list ap;
+
+	if (!(listen = table_find(sub->u, sub->listen_id)) || listen->kind != REQ_LISTEN)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	log_info("[%s] listen failed: %s", sub->u->tag, reason);
+	request_finish_error(listen, code, reason);
+}
+
+/* Sends method {"uri": uri} as an upstream request of kind; -1 when out of memory. */
+static int send_uri_request(struct upstream *u, enum request_kind kind, const char *method,
+			    const char *uri, uint64_t listen_id)
+{
+	struct request *r;
+	struct jbuf params;
+	int rc = -1;
+
+	if (!(r = request_new(u, kind, u->d->cfg.request_timeout_ms)))
+		return -1;
+	r->listen_id = listen_id;
+	jbuf_init(&params);
+	if (append_lit(&params, "{\"uri\":") == 0 &&
+	    jsontext_append_string(&params, uri, strlen(uri)) == 0 && append_lit(&params, "}") == 0)
+		rc = request_send(u, r, method, params.data, params.len);
+	jbuf_free(&params);
+	if (rc < 0) {
+		request_finish(r);
+		return -1;
+	}
+	ev_timer_start(u->d->loop, &r->deadline);
+	return 0;
+}
+
+/* Subscribes r (a new listen request) to call's uris. Returns 0, or -1 when out of memory. */
+static int listen_start(struct upstream *u, struct request *r, const struct mcp_call *call)
+{
+	if (!call->uris_len)
+		return 0;
+	if (!(r->uris = malloc(call->uris_len)))
+		return -1;
+	memcpy(r->uris, call->uris, call->uris_len);
+	r->uris_len = call->uris_len;
+	for (size_t at = 0; at < r->uris_len; at += strlen(r->uris + at) + 1)
+		if (send_uri_request(u, REQ_SUBSCRIBE, "resources/subscribe", r->uris + at,
+				     r->rpc_id) < 0)
+			return -1;
+	return 0;
+}
+
+/* A listen ends on a live connection: its uris are unsubscribed from (answers ignored). */
+static void listen_unsubscribe(struct upstream *u, struct request *listen)
+{
+	for (size_t at = 0; at < listen->uris_len; at += strlen(listen->uris + at) + 1)
+		if (send_uri_request(u, REQ_UNSUBSCRIBE, "resources/unsubscribe",
+				     listen->uris + at, 0) < 0)
+			log_warn("[%s] out of memory unsubscribing a listen", u->tag);
+}
+
+/* Sends the change notification note to every listen request of u. */
+static void listen_notify(struct upstream *u, const struct event_note *note)
+{
+	for (size_t i = 0; u->count && i < u->table_size; i++)
+		for (struct request *r = u->table[i]; r; r = r->hnext)
+			if (r->kind == REQ_LISTEN && r->session)
+				send_event(r, note);
 }
 
 /* ---- health pings -------------------------------------------------------------- */
@@ -599,6 +683,15 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	case REQ_PING:
 		ping_expired(u);
 		return;
+	case REQ_SUBSCRIBE:
+		listen_failed(r, ERR_UPSTREAM_TIMEOUT, "resources/subscribe: no answer within "
+			      "%" PRIu64 " ms", r->timeout_ms);
+		request_finish(r);
+		return;
+	case REQ_UNSUBSCRIBE:
+		request_finish(r);
+		return;
+	case REQ_LISTEN: /* has no deadline */
 	case REQ_RESULT:
 	case REQ_WARM:
 		break;
@@ -617,7 +710,7 @@ void upstream_cancel(struct request *r, int code, const char *reason)
 {
 	struct upstream *u = r->u;
 	uint64_t id = r->rpc_id;
-	bool sent = !list_linked(&r->send_node);
+	bool sent = !list_linked(&r->send_node) && r->kind != REQ_LISTEN; /* a listen is never sent */
 
 	session_untrack(r->session, &r->session_node);
 	if (code != ERR_OK)
@@ -735,6 +828,14 @@ static void answer_error(struct request *r, const char *line, const struct jsonr
 	case REQ_PING:
 		request_finish(r); /* an error is an answer too: the server lives */
 		break;
+	case REQ_SUBSCRIBE:
+		listen_failed(r, ERR_UPSTREAM_ERROR, "resources/subscribe failed: %s", msg);
+		request_finish(r);
+		break;
+	case REQ_UNSUBSCRIBE:
+		request_finish(r);
+		break;
+	case REQ_LISTEN: /* never sent: cannot be answered */
 	case REQ_RESULT:
 	case REQ_WARM:
 		session_untrack(r->session, &r->session_node);
@@ -760,6 +861,11 @@ static void answer_result(struct request *r, const char *line, const struct json
 		return;
 	case REQ_PING:
 		log_debug("[%s] answered a health ping", u->tag);
+		request_finish(r);
+		return;
+	case REQ_SUBSCRIBE:
+	case REQ_UNSUBSCRIBE:
+	case REQ_LISTEN:
 		request_finish(r);
 		return;
 	case REQ_WARM:
@@ -923,7 +1029,9 @@ static void handle_notification(struct upstream *u, const char *line, const stru
 		if ((r = oldest_with_events(u)))
 			send_event(r, &note);
 		break;
-	case EVENT_NOTIFICATION: /* for listen requests, which are yet to come */
+	case EVENT_NOTIFICATION:
+		listen_notify(u, &note);
+		break;
 	case EVENT_NONE:
 		break;
 	}
@@ -949,7 +1057,27 @@ static void on_scanned(void *ctx, char *line, size_t len, const struct jsonrpc_m
 		handle_notification(u, line, m);
 }
 
-/* One message from the server as text: scanned here, once. */
+/* One element of a batch from the server, scanned and dispatched on its own. */
+static int on_batch_element(void *ctx, const char *elem, size_t len)
+{
+	struct upstream *u = ctx;
+	struct jsonrpc_msg m;
+	char err[160];
+
+	if (u->state == UPSTREAM_CLOSED)
+		return -1;
+	if (jsonrpc_scan_keep(elem, len, WIRE_MAX_DEPTH, &m, err, sizeof(err)) < 0) {
+		if (u->bad_lines++ < BAD_LINES_LOGGED)
+			log_warn("[%s] ignoring a batch element that is not a JSON-RPC message (%s)",
+				 u->tag, err);
+		return 0;
+	}
+	on_scanned(u, (char *)elem, len, &m);
+	jsonrpc_msg_release(&m);
+	return 0;
+}
+
+/* One message (or a batch) from the server as text: scanned here, once. */
 static void on_message(void *ctx, char *line, size_t len)
 {
 	struct upstream *u = ctx;
@@ -959,6 +1087,9 @@ static void on_message(void *ctx, char *line, size_t len)
 	if (u->state == UPSTREAM_CLOSED)
 		return;
 	if (jsonrpc_scan_keep(line, len, WIRE_MAX_DEPTH, &m, err, sizeof(err)) < 0) {
+		/* A 2025-03-26 server may send a batch on a line: each element on its own. */
+		if (jsontext_batch_each(line, len, WIRE_MAX_DEPTH, on_batch_element, u) != 0)
+			return;
 		/* The SDKs skip such lines too; a reply lost this way times out. */
 		if (u->bad_lines++ < BAD_LINES_LOGGED)
 			log_warn("[%s] ignoring a line that is not a JSON-RPC message (%s)", u->tag, err);
@@ -1127,6 +1258,13 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 	pool_request_begin(d->pool, u->entry, &now);
 	pool_checked(d);
 	session_track(s, &r->session_node);
+	if (call->kind == REQ_LISTEN) {
+		if (listen_start(u, r, call) < 0)
+			request_finish_error(r, ERR_INTERNAL, "out of memory subscribing");
+		else
+			log_info("[%s] listening (request %" PRIu64 ")", u->tag, client_id);
+		goto out; /* never sent, no deadline */
+	}
 	if (call->events)
 		rc = request_send_with_events(u, r, call);
 	else

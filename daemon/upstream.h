@@ -48,12 +48,15 @@ enum request_kind {
 	REQ_WARM,       /* warm: a ping; the reply describes the connection */
 	REQ_INITIALIZE, /* the upstream's own: its answer makes the connection READY */
 	REQ_PING,       /* the upstream's own: a health ping */
+	REQ_LISTEN,     /* listen: never sent, no deadline; gets the connection's change notifications */
+	REQ_SUBSCRIBE,  /* the upstream's own: resources/subscribe for a listen (listen_id) */
+	REQ_UNSUBSCRIBE,/* the upstream's own: resources/unsubscribe when a listen ends */
 };
 
 /*
  * The one record of a request in flight. It is in its upstream's id table,
  * keyed by the JSON-RPC id the daemon sent, from submission until it is
- * answered; an app request (REQ_RESULT, REQ_WARM) is also on its session's
+ * answered; an app request (REQ_RESULT, REQ_WARM, REQ_LISTEN) is also on its session's
  * list. It is answered exactly once: by the server's reply, its deadline, a
  * cancel, or the upstream's close; one whose session went away is dropped
  * without a reply. The upstream's own requests (initialize, health pings)
@@ -77,6 +80,11 @@ struct request {
 	bool events;             /* wire v2: its progress token is rpc_id; events go to the session */
 	uint64_t timeout_ms;
 	uint64_t started_ms;     /* monotonic: progress extends the deadline up to MCPPOOL_MAX_REQUEST_TIME */
+
+	/* listen: the uris subscribed, NUL-separated; subscribe: the listen it serves */
+	char *uris;
+	size_t uris_len;
+	uint64_t listen_id;
 };
 
 /* What an app asks for; auth is wiped by upstream_submit(). */
@@ -88,8 +96,10 @@ struct mcp_call {
 	const char *params; /* JSON text of the method's params object, or NULL */
 	size_t params_len;
 	uint64_t timeout_ms;
-	enum request_kind kind; /* REQ_RESULT or REQ_WARM */
+	enum request_kind kind; /* REQ_RESULT, REQ_WARM or REQ_LISTEN */
 	bool events;            /* send the request's events (the session speaks wire v2) */
+	const char *uris;       /* REQ_LISTEN: resources to subscribe to, each NUL-terminated */
+	size_t uris_len;        /* bytes of uris, every NUL included */
 };
 
 /* Creates the pool and the sweep timer. Returns 0, or -1 when out of memory. */
@@ -101,6 +111,13 @@ int upstream_init(struct daemon *d);
  * when it does not, makes room under the limits, and answers the session
  * exactly once (at once when it fails: POOL_EXHAUSTED, UPSTREAM_START_FAILED,
  * SHUTTING_DOWN, INTERNAL).
+ *
+ * A REQ_LISTEN call is never sent: it stays in flight (counted by the pool,
+ * without a deadline) and gets every change notification of the connection as
+ * a `notification` event, until it is cancelled (CANCELLED), its session goes,
+ * or the connection ends (UPSTREAM_CLOSED). Each of its uris is subscribed to
+ * (resources/subscribe; an error answer fails the listen with UPSTREAM_ERROR)
+ * and unsubscribed from when the listen ends on a live connection.
  */
 void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, struct mcp_call *call);
 

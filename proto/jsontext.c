@@ -729,6 +729,43 @@ int jsontext_skip(const char *text, size_t len, size_t *pos, int max_depth, char
 	return 0;
 }
 
+static bool is_json_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int jsontext_batch_each(const char *text, size_t len, int max_depth,
+			int (*fn)(void *ctx, const char *elem, size_t elem_len), void *ctx)
+{
+	size_t pos = 0, start, end;
+	char err[8];
+
+	while (pos < len && is_json_ws(text[pos]))
+		pos++;
+	if (pos >= len || text[pos] != '[')
+		return 0;
+	/* The whole array first: a malformed batch passes nothing on. */
+	if (jsontext_skip(text, len, &(size_t){ pos }, max_depth, err, sizeof(err)) < 0)
+		return 0;
+	pos++;
+	for (;;) {
+		while (pos < len && is_json_ws(text[pos]))
+			pos++;
+		if (pos >= len || text[pos] == ']')
+			return 1;
+		start = pos;
+		if (jsontext_skip(text, len, &pos, max_depth, err, sizeof(err)) < 0)
+			return 1; /* cannot happen: the whole array was checked */
+		end = pos;
+		while (end > start && is_json_ws(text[end - 1]))
+			end--;
+		if (fn(ctx, text + start, end - start) < 0)
+			return -1;
+		if (pos < len && text[pos] == ',')
+			pos++;
+	}
+}
+
 /* ---- pass 2: packing validated text ---- */
 
 struct emit {

@@ -80,6 +80,17 @@ int jsontext_skip(const char *text, size_t len, size_t *pos, int max_depth, char
 		  size_t errlen);
 
 /*
+ * Splits a JSON-RPC batch: when text[0..len) is one JSON array (after optional
+ * whitespace; checked whole as jsontext_skip does, nesting at most max_depth),
+ * calls fn(ctx, elem, elem_len) for each element's text in order (without the
+ * whitespace around it) and returns 1; an empty array calls nothing. Returns 0,
+ * calling nothing, when text is not a valid array (e.g. a single message); -1
+ * as soon as fn returns < 0.
+ */
+int jsontext_batch_each(const char *text, size_t len, int max_depth,
+			int (*fn)(void *ctx, const char *elem, size_t elem_len), void *ctx);
+
+/*
  * Transcodes the JSON value at text[*pos] into pk, byte for byte as json_loadb +
  * mpjson_pack would: objects become maps (str keys, text order; of a repeated name the
  * first position and the last value), integers that fit int64 become ints (those >= 0

@@ -2058,3 +2058,60 @@ Test(jsontext, special_bytes_at_every_position_of_a_block_are_found_exactly)
 		}
 	}
 }
+
+/* ---- batches ---- */
+
+struct elems {
+	unsigned n;
+	char text[4][64];
+	int fail_at; /* return -1 on this element (1-based), 0: never */
+};
+
+static int collect_elem(void *ctx, const char *elem, size_t len)
+{
+	struct elems *e = ctx;
+
+	if (e->n < 4)
+		snprintf(e->text[e->n], sizeof(e->text[0]), "%.*s", (int)len, elem);
+	e->n++;
+	return e->fail_at && (int)e->n == e->fail_at ? -1 : 0;
+}
+
+Test(jsontext, a_batch_is_split_into_its_elements_text)
+{
+	const char *batch = " [ {\"id\":1,\"result\":{}} ,\n{\"method\":\"m\",\"params\":[1,2]}\t] ";
+	struct elems e = { 0 };
+
+	cr_assert_eq(jsontext_batch_each(batch, strlen(batch), DEPTH, collect_elem, &e), 1);
+	cr_assert_eq(e.n, 2);
+	cr_assert_str_eq(e.text[0], "{\"id\":1,\"result\":{}}");
+	cr_assert_str_eq(e.text[1], "{\"method\":\"m\",\"params\":[1,2]}");
+	memset(&e, 0, sizeof(e));
+	cr_assert_eq(jsontext_batch_each("[]", 2, DEPTH, collect_elem, &e), 1);
+	cr_assert_eq(e.n, 0);
+}
+
+Test(jsontext, what_is_not_a_valid_array_is_no_batch)
+{
+	static const char *const no[] = { "{\"id\":1}", "[{\"id\":1},]", "[{\"id\":1}", "", "  ",
+					  "[1] x", "\"[1]\"" };
+	struct elems e = { 0 };
+
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		int rc = jsontext_batch_each(no[i], strlen(no[i]), DEPTH, collect_elem, &e);
+		/* "[1] x": the array is valid; what follows it is the caller's business. */
+		if (i == 5)
+			continue;
+		cr_assert_eq(rc, 0, "'%s'", no[i]);
+	}
+	cr_assert_eq(e.n, 1, "only the valid array of '[1] x' passed an element on");
+}
+
+Test(jsontext, a_failing_callback_stops_the_batch)
+{
+	const char *batch = "[1,2,3]";
+	struct elems e = { .fail_at = 2 };
+
+	cr_assert_eq(jsontext_batch_each(batch, strlen(batch), DEPTH, collect_elem, &e), -1);
+	cr_assert_eq(e.n, 2);
+}
