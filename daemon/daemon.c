@@ -121,6 +121,7 @@ void daemon_drain(struct daemon *d, const char *why)
 	listener_stop(d);
 	ev_idle_stop(d->loop, &d->busy_poll);
 	notify_stopping(d);
+	upstream_end_listens(d, ERR_SHUTTING_DOWN, "mcppoold is shutting down");
 	log_info("%s: draining, then stopping: no new connections (the socket is removed), new requests get "
 		 "SHUTTING_DOWN, requests in flight have up to %llu ms (MCPPOOL_SHUTDOWN_TIMEOUT); "
 		 "a second SIGTERM or SIGINT, or SIGQUIT, stops at once",

@@ -1345,6 +1345,36 @@ static void collect_entry(void *arg, const struct pool_entry *e)
 	*(*cursor)++ = e->conn;
 }
 
+/* Every listen request of u, collected first: ending one changes the table. */
+static void end_listens_of(struct upstream *u, int code, const char *reason)
+{
+	struct request **listens;
+	size_t n = 0;
+
+	if (!u->count || !(listens = calloc(u->count, sizeof(*listens))))
+		return;
+	for (size_t i = 0; i < u->table_size; i++)
+		for (struct request *r = u->table[i]; r; r = r->hnext)
+			if (r->kind == REQ_LISTEN && r->session)
+				listens[n++] = r;
+	for (size_t i = 0; i < n; i++)
+		upstream_cancel(listens[i], code, reason);
+	free(listens);
+}
+
+void upstream_end_listens(struct daemon *d, int code, const char *reason)
+{
+	unsigned n = pool_total(d->pool);
+	struct upstream **all = calloc(n ? n : 1, sizeof(*all)), **cursor = all;
+
+	if (!all)
+		return;
+	pool_foreach_entry(d->pool, collect_entry, &cursor);
+	for (unsigned i = 0; i < n; i++)
+		end_listens_of(all[i], code, reason);
+	free(all);
+}
+
 void upstream_shutdown(struct daemon *d)
 {
 	unsigned n = pool_total(d->pool);

@@ -137,6 +137,13 @@ size_t upstream_cleanup(struct daemon *d);
 /* Closes a user's upstreams (all, or the one of mcp); busy ones drain first. */
 size_t upstream_evict(struct daemon *d, const char *user, const char *mcp);
 
+/*
+ * Ends every listen request with code (a drain: listens never end by themselves,
+ * and would hold it until MCPPOOL_SHUTDOWN_TIMEOUT); their subscriptions are
+ * undone. Other requests go on.
+ */
+void upstream_end_listens(struct daemon *d, int code, const char *reason);
+
 /* Closes every upstream (their requests get SHUTTING_DOWN) and frees the pool. */
 void upstream_shutdown(struct daemon *d);
 

@@ -467,3 +467,26 @@ Test(listen, a_client_that_goes_away_ends_its_listen_and_unsubscribes, .init = s
 	cr_assert_eq(pooled(other, id++), 1, "the connection stays pooled, idle");
 	close(other);
 }
+
+Test(listen, a_drain_ends_listens_with_shutting_down_and_calls_finish, .init = setup)
+{
+	struct heard h;
+	char text[64];
+	int fd = conn(2);
+
+	listen_as(fd, 1, "alice", "[\"file:///a\"]");
+	it_raw_request(fd, 2, "call", "{\"user\": \"alice\", \"mcp\": \"demo\", \"tool\": "
+			       "\"sleep\", \"arguments\": {\"ms\": 500}}");
+	cr_assert(itd_wait_inflight(&d, "alice:demo", 0, 2, 10000), "the call never got in flight");
+	kill(d.pid, SIGTERM);
+	/* The listen ends at once; the call still gets its result. */
+	hear_until(fd, 1, &h);
+	cr_assert_eq(h.code, ERR_SHUTTING_DOWN, "error %s", errcode_name(h.code));
+	cr_assert_eq(reply_of(fd, 2, text, sizeof(text)), ERR_OK);
+	cr_assert_str_eq(text, "slept 500");
+	close(fd);
+	msgpack_zone_destroy(&zone);
+	itd_stop(&d);
+	cr_assert_eq(d.exit_status, 0);
+	it_assert_no_children();
+}
