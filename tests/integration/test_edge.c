@@ -276,6 +276,27 @@ Test(edge, refusals_are_logged_at_most_once_a_second_with_their_count)
 	it_assert_no_children();
 }
 
+Test(edge, mcpctl_tells_a_refused_client_why)
+{
+	static const char *const env[] = { "MCPPOOL_MAX_CLIENTS=1", NULL };
+	struct itd d;
+	json_t *r = NULL;
+	int held, st = 0;
+
+	itd_start(&d, NULL, env);
+	for (long end = now_ms() + 5000; (held = hello_within(&d, 5000)) < 0 && now_ms() < end;)
+		it_sleep_ms(10);
+	cr_assert_geq(held, 0);
+	r = itd_ctl_json(&d, &st, ARGS("pool-status"));
+	cr_assert_str_eq(it_error_code(r), "TOO_MANY_CLIENTS", "mcpctl said %s",
+			 r ? json_dumps(r, 0) : "nothing");
+	cr_assert_neq(st, 0);
+	json_decref(r);
+	close(held);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
 /* ---- signals ----------------------------------------------------------------- */
 
 #define SLEEP_CALLS 3
