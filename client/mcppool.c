@@ -1100,8 +1100,11 @@ static int open_socket(const char *path, mcppool_error *err)
 		rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-		set_err(err, MCPPOOL_NOT_CONNECTED, "cannot connect to %s: %s", path,
-			strerror(errno));
+		int e = errno;
+		/* Say where we looked and how to look elsewhere: a daemon run as a service
+		 * (/run/mcppool/mcppool.sock) is not at a user's default path. */
+		set_err(err, MCPPOOL_NOT_CONNECTED, "cannot connect to %s: %s (is mcppoold running "
+			"there? set MCPPOOL_SOCKET or -s to its socket)", path, strerror(e));
 		close(fd);
 		return -1;
 	}

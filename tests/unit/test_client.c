@@ -1273,6 +1273,9 @@ Test(mcpctl, unreachable_daemon_exits_69_with_a_json_error)
 	cr_assert_eq(r.status, 69);
 	cr_assert(strncmp(r.out, "{\"success\":false,\"error\":{\"code\":\"NOT_CONNECTED\"", 48) == 0,
 		  "%s", r.out);
+	/* It names the path it tried and how to point it elsewhere. */
+	cr_assert(strstr(r.out, "/nonexistent/mcppool.sock") && strstr(r.out, "MCPPOOL_SOCKET"),
+		  "%s", r.out);
 	ctl_run_free(&r);
 }
 
