@@ -530,6 +530,8 @@ static void out_compact(mcppool_conn *c)
 	c->out_sent = 0;
 }
 
+static int read_input(mcppool_conn *c);
+
 /* Writes queued output until it is all sent or the socket is full. Returns 0 or -1 (broken). */
 static int out_flush(mcppool_conn *c)
 {
@@ -540,9 +542,17 @@ static int out_flush(mcppool_conn *c)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
-		if (n < 0)
+		if (n < 0) {
+			int e = errno;
+			/*
+			 * A daemon that refused us said why, then closed: that reason may
+			 * wait unread (TOO_MANY_CLIENTS), and is the one to report.
+			 */
+			if ((e == EPIPE || e == ECONNRESET) && read_input(c) < 0)
+				return -1;
 			return conn_break(c, MCPPOOL_NOT_CONNECTED, "writing to the daemon: %s",
-					  strerror(errno));
+					  strerror(e));
+		}
 		explicit_bzero(c->out.data + c->out_sent, (size_t)n);
 		c->out_sent += (size_t)n;
 	}

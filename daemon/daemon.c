@@ -168,20 +168,24 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (listener_start(d, err, errlen) < 0 || metrics_http_start(d, err, errlen) < 0) {
-		listener_stop(d);
-		upstream_shutdown(d);
-		return -1;
-	}
 	ev_idle_init(&d->busy_poll, on_busy_poll);
 	d->busy_poll.data = d;
 	ev_timer_init(&d->drain_deadline, on_drain_deadline, 0., 0.);
 	d->drain_deadline.data = d;
 	ev_timer_init(&d->drain_poll, on_drain_poll, 0., 0.01);
 	d->drain_poll.data = d;
+	/*
+	 * Signals are ours before the socket accepts: whoever sees it accept may
+	 * send SIGTERM at once, and must get a clean stop, not the default death.
+	 */
 	if (signals_start(d) < 0) {
 		snprintf(err, errlen, "out of memory");
+		upstream_shutdown(d);
+		return -1;
+	}
+	if (listener_start(d, err, errlen) < 0 || metrics_http_start(d, err, errlen) < 0) {
 		listener_stop(d);
+		signals_stop(d);
 		upstream_shutdown(d);
 		return -1;
 	}
