@@ -496,23 +496,25 @@ static bool is_uint(const msgpack_object *o)
 	return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
 }
 
-static int decode_request(const msgpack_object_array *a, struct wire_msg *msg, uint64_t *bad_id,
-			  char *err, size_t errlen)
+/*
+ * A request [0, id, op, params] or an event [3, id, event, params]: one shape,
+ * named for the messages as what ("request", "event") and name ("op", "name").
+ */
+static int decode_addressed(const msgpack_object_array *a, struct wire_msg *msg, const char *what,
+			    const char *name, char *err, size_t errlen)
 {
 	const msgpack_object *el = a->ptr;
 
-	if (a->size >= 2 && is_uint(&el[1]) && bad_id)
-		*bad_id = el[1].via.u64;
 	if (a->size != 4) {
-		wire_err(err, errlen, "request must have 4 elements, got %u", a->size);
+		wire_err(err, errlen, "%s must have 4 elements, got %u", what, a->size);
 		return -1;
 	}
 	if (!is_uint(&el[1]) || el[1].via.u64 == 0) {
-		wire_err(err, errlen, "request id must be a positive integer");
+		wire_err(err, errlen, "%s id must be a positive integer", what);
 		return -1;
 	}
 	if (el[2].type != MSGPACK_OBJECT_STR) {
-		wire_err(err, errlen, "request op must be a str, got %s", wire_type_name(&el[2]));
+		wire_err(err, errlen, "%s %s must be a str, got %s", what, name, wire_type_name(&el[2]));
 		return -1;
 	}
 	if (el[3].type != MSGPACK_OBJECT_MAP) {
@@ -524,6 +526,14 @@ static int decode_request(const msgpack_object_array *a, struct wire_msg *msg, u
 	msg->op_len = el[2].via.str.size;
 	msg->params = &el[3];
 	return 0;
+}
+
+static int decode_request(const msgpack_object_array *a, struct wire_msg *msg, uint64_t *bad_id,
+			  char *err, size_t errlen)
+{
+	if (a->size >= 2 && is_uint(&a->ptr[1]) && bad_id)
+		*bad_id = a->ptr[1].via.u64;
+	return decode_addressed(a, msg, "request", "op", err, errlen);
 }
 
 static int decode_notify(const msgpack_object_array *a, struct wire_msg *msg, char *err,
@@ -546,36 +556,6 @@ static int decode_notify(const msgpack_object_array *a, struct wire_msg *msg, ch
 	msg->op = el[1].via.str.ptr;
 	msg->op_len = el[1].via.str.size;
 	msg->params = &el[2];
-	return 0;
-}
-
-/* [3, id, event, params]: the same shape as a request, from the daemon. */
-static int decode_event(const msgpack_object_array *a, struct wire_msg *msg, char *err,
-			size_t errlen)
-{
-	const msgpack_object *el = a->ptr;
-
-	if (a->size != 4) {
-		wire_err(err, errlen, "event must have 4 elements, got %u", a->size);
-		return -1;
-	}
-	if (!is_uint(&el[1]) || el[1].via.u64 == 0) {
-		wire_err(err, errlen, "event id must be an unsigned integer >= 1, got %s",
-			 wire_type_name(&el[1]));
-		return -1;
-	}
-	if (el[2].type != MSGPACK_OBJECT_STR) {
-		wire_err(err, errlen, "event name must be a str, got %s", wire_type_name(&el[2]));
-		return -1;
-	}
-	if (el[3].type != MSGPACK_OBJECT_MAP) {
-		wire_err(err, errlen, "event params must be a map, got %s", wire_type_name(&el[3]));
-		return -1;
-	}
-	msg->id = el[1].via.u64;
-	msg->op = el[2].via.str.ptr;
-	msg->op_len = el[2].via.str.size;
-	msg->params = &el[3];
 	return 0;
 }
 
@@ -664,7 +644,7 @@ int wire_decode(const char *buf, size_t len, msgpack_zone *zone, struct wire_msg
 	else if (msg->type == WIRE_NOTIFY)
 		rc = decode_notify(&root.via.array, msg, err, errlen);
 	else if (msg->type == WIRE_EVENT)
-		rc = decode_event(&root.via.array, msg, err, errlen);
+		rc = decode_addressed(&root.via.array, msg, "event", "name", err, errlen);
 	else
 		rc = decode_reply(&root.via.array, msg, err, errlen);
 	if (rc < 0) {

@@ -735,11 +735,11 @@ Test(decode, event_with_id_zero_or_params_not_a_map_is_refused)
 	packed_init(&p);
 	wire_pack_event_begin(&p.pk, 0, "progress");
 	msgpack_pack_map(&p.pk, 0);
-	expect_refused(&p, "event id must be an unsigned integer >= 1, got int", 0);
+	expect_refused(&p, "event id must be a positive integer", 0);
 	packed_init(&p);
 	wire_pack_event_begin(&p.pk, 4, "progress");
 	msgpack_pack_nil(&p.pk);
-	expect_refused(&p, "event params must be a map, got nil", 0);
+	expect_refused(&p, "params must be a map, got nil", 0);
 }
 
 Test(decode, notify_with_params_not_a_map_is_refused)
