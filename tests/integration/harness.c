@@ -661,6 +661,38 @@ bool itd_wait_inflight(struct itd *d, const char *key, long pid, unsigned inflig
 	return it_poll(inflight_reached, &w, timeout_ms);
 }
 
+/* Requests in flight on every connection of the pool. */
+static long inflight_total(struct itd *d)
+{
+	int st;
+	json_t *r = itd_ctl_json(d, &st, ARGS("pool-status"));
+	json_t *conns = json_object_get(json_object_get(r, "data"), "connectionDetails"), *c;
+	size_t i;
+	long n = 0;
+
+	json_array_foreach(conns, i, c)
+		n += (long)json_integer_value(json_object_get(c, "inFlight"));
+	json_decref(r);
+	return n;
+}
+
+struct total_wait {
+	struct itd *d;
+	long want;
+};
+
+static bool total_reached(void *arg)
+{
+	struct total_wait *w = arg;
+	return inflight_total(w->d) >= w->want;
+}
+
+bool itd_wait_inflight_total(struct itd *d, long want, unsigned timeout_ms)
+{
+	struct total_wait w = { d, want };
+	return it_poll(total_reached, &w, timeout_ms);
+}
+
 pid_t itd_ctl_async(struct itd *d, const char *const *args)
 {
 	char ctl[4096], out[400];

@@ -121,6 +121,9 @@ json_t *itd_pool_status(struct itd *d);
 bool itd_wait_inflight(struct itd *d, const char *key, long pid, unsigned inflight,
 		       unsigned timeout_ms);
 
+/* Polls pool_status until the requests in flight on all connections together reach want. */
+bool itd_wait_inflight_total(struct itd *d, long want, unsigned timeout_ms);
+
 /* Polls until process pid no longer exists (it was reaped). */
 bool it_wait_gone(pid_t pid, unsigned timeout_ms);
 

@@ -39,29 +39,6 @@ static bool wait_log(struct itd *d, const char *needle, unsigned ms)
 	return itd_log_contains(d, needle);
 }
 
-/* Requests in flight on every connection of the pool. */
-static long in_flight(struct itd *d)
-{
-	int st;
-	json_t *r = itd_ctl_json(d, &st, ARGS("pool-status"));
-	json_t *conns = json_object_get(it_data(r), "connectionDetails"), *c;
-	size_t i;
-	long n = 0;
-
-	json_array_foreach(conns, i, c)
-		n += (long)json_integer_value(json_object_get(c, "inFlight"));
-	json_decref(r);
-	return n;
-}
-
-static void wait_in_flight(struct itd *d, long want)
-{
-	for (long end = now_ms() + 10000; now_ms() < end; it_sleep_ms(20))
-		if (in_flight(d) >= want)
-			return;
-	cr_assert_fail("%ld requests did not get in flight", want);
-}
-
 /* Waits (at most ms) for the daemon to exit; returns its exit status, or -1 (killed: -2) if it did not. */
 static int wait_exit(struct itd *d, unsigned ms)
 {
@@ -95,7 +72,7 @@ static void start_sleeps(struct itd *d, pid_t *pids, int n, const char *ms)
 	snprintf(args, sizeof(args), "{\"ms\": %s}", ms);
 	for (int i = 0; i < n; i++)
 		pids[i] = itd_ctl_async(d, ARGS("call", "alice", "demo", "sleep", args));
-	wait_in_flight(d, n);
+	cr_assert(itd_wait_inflight_total(d, n, 10000), "%ld requests did not get in flight", (long)(n));
 }
 
 static void assert_clean_exit(struct itd *d, int rc)
@@ -238,7 +215,7 @@ Test(drain, a_signal_while_closing_the_servers_does_not_kill_the_daemon)
 	cr_assert_eq(st, 0);
 	/* A server hung for 20 s: it ignores its stdin closing, so closing it takes the 2 s grace. */
 	pid = itd_ctl_async(&d, ARGS("call", "alice", "demo", "hang", "{\"ms\": 20000}"));
-	wait_in_flight(&d, 1);
+	cr_assert(itd_wait_inflight_total(&d, 1, 10000), "%ld requests did not get in flight", (long)(1));
 	cr_assert_eq(kill(d.pid, SIGQUIT), 0);
 	cr_assert(wait_log(&d, "closed: mcppoold is shutting down", 5000), "see %s", d.log);
 	cr_assert_eq(kill(d.pid, SIGTERM), 0);

@@ -71,29 +71,6 @@ static double cpu_seconds(pid_t pid)
 	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* Requests in flight on every connection of the pool. */
-static long in_flight(struct itd *d)
-{
-	int st;
-	json_t *r = itd_ctl_json(d, &st, ARGS("pool-status"));
-	json_t *conns = json_object_get(it_data(r), "connectionDetails"), *c;
-	size_t i;
-	long n = 0;
-
-	json_array_foreach(conns, i, c)
-		n += (long)json_integer_value(json_object_get(c, "inFlight"));
-	json_decref(r);
-	return n;
-}
-
-static void wait_in_flight(struct itd *d, long want)
-{
-	for (long end = now_ms() + 10000; now_ms() < end; it_sleep_ms(20))
-		if (in_flight(d) >= want)
-			return;
-	cr_assert_fail("%ld requests did not get in flight", want);
-}
-
 /* Connects, says hello and waits (at most timeout_ms) for its reply. Returns the fd, or -1. */
 static int hello_within(struct itd *d, unsigned timeout_ms)
 {
@@ -308,7 +285,7 @@ static void start_sleeps(struct itd *d, pid_t *pids, const char *ms)
 	snprintf(args, sizeof(args), "{\"ms\": %s}", ms);
 	for (int i = 0; i < SLEEP_CALLS; i++)
 		pids[i] = itd_ctl_async(d, ARGS("call", "alice", "demo", "sleep", args));
-	wait_in_flight(d, SLEEP_CALLS);
+	cr_assert(itd_wait_inflight_total(d, SLEEP_CALLS, 10000), "%ld requests did not get in flight", (long)(SLEEP_CALLS));
 }
 
 Test(edge, signals_that_used_to_kill_the_daemon_are_logged_and_it_goes_on_serving)
