@@ -29,7 +29,8 @@ struct ctx {
 };
 
 static const char *const entry_keys[] = {
-	"command", "args", "env", "cwd", "type", "url", "headers", NULL
+	"command", "args", "env", "cwd", "type", "url", "headers",
+	"clientCapabilities", "disabled", "timeout", "protocol", NULL
 };
 
 /* Copies s into dst for a message, control characters and quotes escaped. */
@@ -266,7 +267,8 @@ static int check_keys(struct ctx *c, const char *where, json_t *obj)
 			continue;
 		escape_text(shown, sizeof(shown), key);
 		return fail(c, where, "unknown key \"%s\" (expected command, args, env, cwd, "
-			    "type, url, headers)", shown);
+			    "type, url, headers, clientCapabilities, disabled, timeout, protocol)",
+			    shown);
 	}
 	return 0;
 }
@@ -286,7 +288,8 @@ static int check_transport_keys(struct ctx *c, const char *where, json_t *obj,
 	return 0;
 }
 
-static int check_type(struct ctx *c, const char *where, json_t *type, enum transport_kind t)
+static int check_type(struct ctx *c, const char *where, json_t *type, enum transport_kind t,
+		      bool *sse)
 {
 	const char *s;
 	char shown[160];
@@ -300,11 +303,15 @@ static int check_type(struct ctx *c, const char *where, json_t *type, enum trans
 		return 0;
 	if (t == TRANSPORT_HTTP && (strcmp(s, "http") == 0 || strcmp(s, "streamable-http") == 0))
 		return 0;
+	if (t == TRANSPORT_HTTP && strcmp(s, "sse") == 0) {
+		*sse = true;
+		return 0;
+	}
 	escape_text(shown, sizeof(shown), s);
 	if (t == TRANSPORT_STDIO)
 		return fail(c, where, "type \"%s\" does not match \"command\" (expected stdio)", shown);
-	return fail(c, where, "type \"%s\" does not match \"url\" (expected http or "
-		    "streamable-http)", shown);
+	return fail(c, where, "type \"%s\" does not match \"url\" (expected http, "
+		    "streamable-http or sse)", shown);
 }
 
 static int parse_args(struct ctx *c, const char *where, json_t *arr, struct catalog_entry *e)
@@ -446,6 +453,54 @@ static int parse_http(struct ctx *c, const char *where, json_t *obj, struct cata
 			 &e->nheaders, e);
 }
 
+/* "clientCapabilities", "timeout" and "protocol": keys of either transport. */
+static int parse_common(struct ctx *c, const char *where, json_t *obj, struct catalog_entry *e)
+{
+	static const char *const pins[] = { "auto", "modern", "legacy" };
+	json_t *caps = json_object_get(obj, "clientCapabilities");
+	json_t *timeout = json_object_get(obj, "timeout");
+	json_t *protocol = json_object_get(obj, "protocol");
+
+	if (caps && !json_is_object(caps))
+		return fail(c, where, "\"clientCapabilities\" must be an object "
+			    "(such as {\"elicitation\": {}})");
+	e->client_caps = caps ? json_dumps(caps, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
+	if (!e->client_caps)
+		return fail(c, where, "out of memory");
+	if (timeout) {
+		if (!json_is_integer(timeout) || json_integer_value(timeout) < 1 ||
+		    (uint64_t)json_integer_value(timeout) > CATALOG_TIMEOUT_MAX_MS)
+			return fail(c, where, "\"timeout\" must be an integer number of milliseconds "
+				    "from 1 to %llu", (unsigned long long)CATALOG_TIMEOUT_MAX_MS);
+		e->timeout_ms = (uint64_t)json_integer_value(timeout);
+	}
+	if (protocol) {
+		const char *p = json_is_string(protocol) ? json_string_value(protocol) : "";
+		size_t i;
+
+		for (i = 0; i < 3 && strcmp(p, pins[i]) != 0; i++)
+			;
+		if (i == 3)
+			return fail(c, where, "\"protocol\" must be \"auto\", \"modern\" "
+				    "(2026-07-28) or \"legacy\" (2025-11-25 and earlier)");
+		e->protocol = (enum protocol_pin)i;
+	}
+	return 0;
+}
+
+/* 1 when the entry is "disabled": true, 0 when not, -1 when the key is not a boolean. */
+static int entry_disabled(struct ctx *c, const char *name, json_t *obj)
+{
+	json_t *v = json_is_object(obj) ? json_object_get(obj, "disabled") : NULL;
+	char where[WHERE_MAX], shown[300];
+
+	if (!v || json_is_boolean(v))
+		return v && json_is_true(v);
+	escape_text(shown, sizeof(shown), name);
+	snprintf(where, sizeof(where), "mcpServers.%s.disabled", shown);
+	return fail(c, where, "must be true or false");
+}
+
 static int parse_entry(struct ctx *c, const char *name, json_t *obj, struct catalog_entry *e)
 {
 	char where[WHERE_MAX], shown[300], why[96];
@@ -468,9 +523,10 @@ static int parse_entry(struct ctx *c, const char *name, json_t *obj, struct cata
 		return fail(c, where, "needs exactly one of \"command\" (stdio) and \"url\" (http)");
 	e->transport = has_command ? TRANSPORT_STDIO : TRANSPORT_HTTP;
 	if (check_transport_keys(c, where, obj, e->transport) < 0 ||
-	    check_type(c, where, json_object_get(obj, "type"), e->transport) < 0)
+	    check_type(c, where, json_object_get(obj, "type"), e->transport, &e->sse) < 0)
 		return -1;
-	if ((has_command ? parse_stdio : parse_http)(c, where, obj, e) < 0)
+	if ((has_command ? parse_stdio : parse_http)(c, where, obj, e) < 0 ||
+	    parse_common(c, where, obj, e) < 0)
 		return -1;
 	unique_auth_keys(e);
 	return 0;
@@ -502,6 +558,7 @@ static void entry_free(struct catalog_entry *e)
 	free(e->url);
 	free_kvs(e->headers, e->nheaders);
 	free_strings(e->auth_keys, e->nauth_keys);
+	free(e->client_caps);
 }
 
 void catalog_free(struct catalog *cat)
@@ -537,8 +594,15 @@ static int build(struct ctx *c, json_t *root, struct catalog *cat)
 	if (!cat->entries)
 		return fail(c, NULL, "out of memory");
 	json_object_foreach(servers, name, v) {
+		struct catalog_entry *e;
+		int off = entry_disabled(c, name, v);
+
+		if (off < 0)
+			return -1;
+		if (off)
+			continue;
 		/* Counted before parsing so that catalog_free() sees a half-built entry. */
-		struct catalog_entry *e = &cat->entries[cat->n++];
+		e = &cat->entries[cat->n++];
 		if (parse_entry(c, name, v, e) < 0)
 			return -1;
 	}

@@ -2,7 +2,9 @@
 #ifndef MCPPOOL_CATALOG_H
 #define MCPPOOL_CATALOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CATALOG_NAME_MAX 128     /* bytes of a server name */
 #define CATALOG_USER_MAX 256     /* bytes of a user id (proto/PROTOCOL.md) */
@@ -10,6 +12,11 @@
 #define CATALOG_MAX_BYTES (16 * 1024 * 1024) /* a larger catalog file is refused */
 
 enum transport_kind { TRANSPORT_STDIO, TRANSPORT_HTTP };
+
+/* The catalog's "protocol" key: which MCP era to speak (DESIGN.md "MCP protocol eras"). */
+enum protocol_pin { PROTOCOL_AUTO, PROTOCOL_MODERN, PROTOCOL_LEGACY };
+
+#define CATALOG_TIMEOUT_MAX_MS 86400000ULL /* bound of an entry's "timeout": one day */
 
 struct kv {
 	char *key;
@@ -30,9 +37,13 @@ struct catalog_entry {
 	size_t nheaders;
 	char **auth_keys;                    /* sorted, unique NAMEs referenced anywhere */
 	size_t nauth_keys;
+	bool sse;                            /* http: "type": "sse", the 2024-11-05 HTTP+SSE transport */
+	enum protocol_pin protocol;          /* "protocol": auto (default), modern or legacy */
+	char *client_caps;                   /* "clientCapabilities" as compact JSON; "{}" by default */
+	uint64_t timeout_ms;                 /* "timeout": the entry's default request timeout; 0: none */
 };
 
-/* Entries sorted by name (strcmp), names unique. */
+/* Entries sorted by name (strcmp), names unique; entries with "disabled": true are left out. */
 struct catalog {
 	struct catalog_entry *entries;
 	size_t n;

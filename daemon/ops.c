@@ -165,7 +165,7 @@ static int get_mcp_params(struct daemon *d, struct session *s, uint64_t id,
 				    mcp);
 		return -1;
 	}
-	p->timeout_ms = d->cfg.request_timeout_ms;
+	p->timeout_ms = p->entry->timeout_ms ? p->entry->timeout_ms : d->cfg.request_timeout_ms;
 	if (t && t->type != MSGPACK_OBJECT_NIL) {
 		if (t->type != MSGPACK_OBJECT_POSITIVE_INTEGER || t->via.u64 == 0 ||
 		    t->via.u64 > TIMEOUT_MAX_MS) {

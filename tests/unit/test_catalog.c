@@ -239,8 +239,9 @@ Test(catalog, header_names_must_be_tokens_and_values_single_lines)
 Test(catalog, type_must_match_the_transport)
 {
 	expect_entry_refused("{\"command\": \"x\", \"type\": \"http\"}", "expected stdio");
-	expect_entry_refused("{\"url\": \"http://h/\", \"type\": \"stdio\"}", "expected http or streamable-http");
-	expect_entry_refused("{\"url\": \"http://h/\", \"type\": \"sse\"}", "expected http or streamable-http");
+	expect_entry_refused("{\"url\": \"http://h/\", \"type\": \"stdio\"}",
+			     "expected http, streamable-http or sse");
+	expect_entry_refused("{\"command\": \"x\", \"type\": \"sse\"}", "expected stdio");
 	expect_entry_refused("{\"command\": \"x\", \"type\": 1}", "\"type\" must be a string");
 }
 
@@ -250,13 +251,64 @@ Test(catalog, matching_types_are_accepted)
 	cr_expect_eq(load_one("{\"url\": \"http://h/\", \"type\": \"http\"}")->transport, TRANSPORT_HTTP);
 	cr_expect_eq(load_one("{\"url\": \"http://h/\", \"type\": \"streamable-http\"}")->transport,
 		     TRANSPORT_HTTP);
+	cr_expect_not(load_one("{\"url\": \"http://h/\"}")->sse);
+	cr_expect(load_one("{\"url\": \"http://h/\", \"type\": \"sse\"}")->sse);
+	cr_expect_eq(cat.entries[0].transport, TRANSPORT_HTTP);
+}
+
+Test(catalog, client_capabilities_are_kept_as_compact_sorted_json)
+{
+	cr_expect_str_eq(load_one("{\"command\": \"x\"}")->client_caps, "{}");
+	cr_expect_str_eq(load_one("{\"command\": \"x\", \"clientCapabilities\": "
+				  "{\"sampling\": {}, \"elicitation\": {\"form\": {}}}}")->client_caps,
+			 "{\"elicitation\":{\"form\":{}},\"sampling\":{}}");
+	expect_entry_refused("{\"command\": \"x\", \"clientCapabilities\": [\"elicitation\"]}",
+			     "\"clientCapabilities\" must be an object");
+}
+
+Test(catalog, timeout_is_an_entry_default_in_milliseconds)
+{
+	cr_expect_eq(load_one("{\"command\": \"x\"}")->timeout_ms, 0);
+	cr_expect_eq(load_one("{\"url\": \"http://h/\", \"timeout\": 120000}")->timeout_ms, 120000);
+	cr_expect_eq(load_one("{\"command\": \"x\", \"timeout\": 86400000}")->timeout_ms, 86400000);
+	expect_entry_refused("{\"command\": \"x\", \"timeout\": 0}", "from 1 to 86400000");
+	expect_entry_refused("{\"command\": \"x\", \"timeout\": 86400001}", "from 1 to 86400000");
+	expect_entry_refused("{\"command\": \"x\", \"timeout\": \"60s\"}", "\"timeout\" must be an integer");
+	expect_entry_refused("{\"command\": \"x\", \"timeout\": 1.5}", "\"timeout\" must be an integer");
+}
+
+Test(catalog, protocol_pins_the_era)
+{
+	cr_expect_eq(load_one("{\"command\": \"x\"}")->protocol, PROTOCOL_AUTO);
+	cr_expect_eq(load_one("{\"command\": \"x\", \"protocol\": \"auto\"}")->protocol, PROTOCOL_AUTO);
+	cr_expect_eq(load_one("{\"command\": \"x\", \"protocol\": \"modern\"}")->protocol, PROTOCOL_MODERN);
+	cr_expect_eq(load_one("{\"url\": \"http://h/\", \"protocol\": \"legacy\"}")->protocol,
+		     PROTOCOL_LEGACY);
+	expect_entry_refused("{\"command\": \"x\", \"protocol\": \"2026-07-28\"}",
+			     "\"protocol\" must be \"auto\", \"modern\"");
+	expect_entry_refused("{\"command\": \"x\", \"protocol\": true}", "\"protocol\" must be");
+}
+
+Test(catalog, disabled_entries_are_left_out)
+{
+	cr_assert_eq(load("{\"mcpServers\": {\"a\": {\"command\": \"x\", \"disabled\": true},"
+			  " \"b\": {\"command\": \"y\", \"disabled\": false}, \"c\": {\"url\": \"http://h/\"}}}"),
+		     0, "%s", err);
+	cr_expect_eq(cat.n, 2);
+	cr_expect_null(catalog_find(&cat, "a"));
+	cr_expect_not_null(catalog_find(&cat, "b"));
+	cr_expect_not_null(catalog_find(&cat, "c"));
+	/* A disabled entry is not checked further, but the key itself must be a boolean. */
+	cr_expect_eq(load("{\"mcpServers\": {\"a\": {\"disabled\": true, \"foo\": 1}}}"), 0, "%s", err);
+	expect_entry_refused("{\"command\": \"x\", \"disabled\": \"yes\"}", "must be true or false");
 }
 
 Test(catalog, unknown_entry_key_is_refused_with_the_expected_list)
 {
 	cr_assert_eq(load("{\"mcpServers\": {\"github\": {\"command\": \"x\", \"foo\": 1}}}"), -1);
 	cr_expect_str_eq(err, "servers.json: mcpServers.github: unknown key \"foo\" "
-		"(expected command, args, env, cwd, type, url, headers)");
+		"(expected command, args, env, cwd, type, url, headers, clientCapabilities, disabled, "
+		"timeout, protocol)");
 }
 
 Test(catalog, stdio_keys_on_a_url_entry_are_refused)
