@@ -37,6 +37,14 @@ struct transport_msg {
 	enum transport_msg_kind kind;
 	uint64_t id;      /* a request's JSON-RPC id (the daemon's ids are integers > 0) */
 	uint64_t cancels; /* notifications/cancelled: the id it cancels; else 0 */
+	/*
+	 * Modern (2026-07-28) Streamable HTTP sends these as the Mcp-Method and
+	 * Mcp-Name headers: the method of a request or notification, and the name
+	 * it acts on (params.name of tools/call and prompts/get, params.uri of
+	 * resources/read, subscribe and unsubscribe), NULL when there is none.
+	 */
+	const char *method;
+	const char *name;
 };
 
 struct transport_ops {
