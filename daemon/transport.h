@@ -24,6 +24,15 @@ struct transport_callbacks {
 	void (*on_scanned)(void *ctx, char *json, size_t len, const struct jsonrpc_msg *m);
 	/* Nothing more will arrive (reason is human-readable); called at most once, never after close. */
 	void (*on_closed)(void *ctx, const char *reason);
+	/*
+	 * The request with id failed in the transport itself, not in the server's
+	 * answer (an HTTP status on its POST, a broken response stream): only that
+	 * request fails, with code (proto/errcode.h), message, and data_json (a
+	 * JSON object as text, or NULL), e.g. AUTH_REQUIRED and its challenge.
+	 * The transport stays open.
+	 */
+	void (*on_request_failed)(void *ctx, uint64_t id, int code, const char *message,
+				  const char *data_json);
 };
 
 /* What the upstream knows of a message it sends, so that no transport parses it again. */

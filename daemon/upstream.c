@@ -1108,10 +1108,56 @@ static void on_closed(void *ctx, const char *reason)
 		       starting ? ERR_UPSTREAM_START_FAILED : ERR_UPSTREAM_CLOSED, "server %s", reason);
 }
 
+/*
+ * One request failed in the transport (an HTTP status on its POST): it fails,
+ * the connection does not. A start-up request failing fails the start.
+ */
+static void on_request_failed(void *ctx, uint64_t id, int code, const char *message,
+			      const char *data_json)
+{
+	struct upstream *u = ctx;
+	struct request *r = table_take(u, id);
+	json_t *data;
+
+	if (!r) {
+		log_debug("[%s] a transport failure of an unknown or cancelled id", u->tag);
+		return;
+	}
+	switch (r->kind) {
+	case REQ_INITIALIZE:
+		request_finish(r);
+		upstream_close(u, CLOSE_START_FAILED,
+			       code == ERR_AUTH_REQUIRED ? ERR_AUTH_REQUIRED : ERR_UPSTREAM_START_FAILED,
+			       "initialize failed: %s", message);
+		return;
+	case REQ_PING: /* the server answered something: it lives */
+	case REQ_UNSUBSCRIBE:
+	case REQ_LISTEN:
+		request_finish(r);
+		return;
+	case REQ_SUBSCRIBE:
+		listen_failed(r, code, "resources/subscribe failed: %s", message);
+		request_finish(r);
+		return;
+	case REQ_RESULT:
+	case REQ_WARM:
+		break;
+	}
+	session_untrack(r->session, &r->session_node);
+	data = data_json ? json_loads(data_json, 0, NULL) : NULL;
+	if (json_is_object(data))
+		session_reply_error_data(r->session, r->client_id, code, message, data);
+	else
+		session_reply_error(r->session, r->client_id, code, "%s: %s", u->tag, message);
+	json_decref(data);
+	request_finish(r);
+}
+
 static const struct transport_callbacks transport_cb = {
 	.on_message = on_message,
 	.on_scanned = on_scanned,
 	.on_closed = on_closed,
+	.on_request_failed = on_request_failed,
 };
 
 /* ---- starting ------------------------------------------------------------------ */

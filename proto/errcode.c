@@ -22,6 +22,7 @@ static const char *const names[ERR__COUNT] = {
 	[ERR_TIMEOUT] = "TIMEOUT",
 	[ERR_CANCELLED] = "CANCELLED",
 	[ERR_TOO_MANY_CLIENTS] = "TOO_MANY_CLIENTS",
+	[ERR_AUTH_REQUIRED] = "AUTH_REQUIRED",
 };
 
 const char *errcode_name(int code)

@@ -26,6 +26,7 @@ enum errcode {
 	ERR_TIMEOUT,               /* library: no reply within the client's own timeout */
 	ERR_CANCELLED,             /* the caller cancelled the request */
 	ERR_TOO_MANY_CLIENTS,      /* the daemon serves MCPPOOL_MAX_CLIENTS connections already */
+	ERR_AUTH_REQUIRED,         /* an HTTP server answered 401/403: data carries its challenge */
 	ERR__COUNT
 };
 
