@@ -906,7 +906,7 @@ static void deliver_messages(struct http_conn *h)
 		if (!h->in_head)
 			h->in_tail = NULL;
 		if (m->scanned)
-			h->cb.on_scanned(h->ctx, m->text, m->len, &m->m);
+			h->cb.on_scanned(h->ctx, m->text, m->len, &m->m, 0);
 		else
 			h->cb.on_message(h->ctx, m->text, m->len);
 		inmsg_free(m);

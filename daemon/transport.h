@@ -19,9 +19,13 @@ struct transport_callbacks {
 	/*
 	 * One message the transport has already scanned (jsonrpc_scan_keep of json,
 	 * which it releases after the call): the HTTP transport must know a response
-	 * when it sees one, and a message is scanned once.
+	 * when it sees one, and a message is scanned once. stream_of is the id of
+	 * the request whose response stream carried the message (a server request
+	 * sent there belongs to that request), 0 when none did (the listening
+	 * stream).
 	 */
-	void (*on_scanned)(void *ctx, char *json, size_t len, const struct jsonrpc_msg *m);
+	void (*on_scanned)(void *ctx, char *json, size_t len, const struct jsonrpc_msg *m,
+			   uint64_t stream_of);
 	/* Nothing more will arrive (reason is human-readable); called at most once, never after close. */
 	void (*on_closed)(void *ctx, const char *reason);
 	/*

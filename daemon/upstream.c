@@ -1039,11 +1039,16 @@ out:
 	msgpack_zone_clear(&zone);
 }
 
-/* One message from the server, scanned (m); dispatched by what it is. */
-static void on_scanned(void *ctx, char *line, size_t len, const struct jsonrpc_msg *m)
+/*
+ * One message from the server, scanned (m); dispatched by what it is.
+ * stream_of: the request whose HTTP response stream carried it, 0 if none.
+ */
+static void on_scanned(void *ctx, char *line, size_t len, const struct jsonrpc_msg *m,
+		       uint64_t stream_of)
 {
 	struct upstream *u = ctx;
 	(void)len;
+	(void)stream_of;
 
 	if (u->state == UPSTREAM_CLOSED)
 		return;
@@ -1072,7 +1077,7 @@ static int on_batch_element(void *ctx, const char *elem, size_t len)
 				 u->tag, err);
 		return 0;
 	}
-	on_scanned(u, (char *)elem, len, &m);
+	on_scanned(u, (char *)elem, len, &m, 0);
 	jsonrpc_msg_release(&m);
 	return 0;
 }
@@ -1095,7 +1100,7 @@ static void on_message(void *ctx, char *line, size_t len)
 			log_warn("[%s] ignoring a line that is not a JSON-RPC message (%s)", u->tag, err);
 		return;
 	}
-	on_scanned(u, line, len, &m);
+	on_scanned(u, line, len, &m, 0);
 	jsonrpc_msg_release(&m);
 }
 
