@@ -41,6 +41,7 @@ struct catalog_entry {
 	enum protocol_pin protocol;          /* "protocol": auto (default), modern or legacy */
 	char *client_caps;                   /* "clientCapabilities" as compact JSON; "{}" by default */
 	uint64_t timeout_ms;                 /* "timeout": the entry's default request timeout; 0: none */
+	unsigned metrics_slot;               /* metrics.c's: 1 + its server's counters' index; 0 until first used */
 };
 
 /* Entries sorted by name (strcmp), names unique; entries with "disabled": true are left out. */

@@ -53,6 +53,8 @@ enum var_id {
 	V_SERVERS,
 	V_CHILD_ENV,
 	V_METRICS_LISTEN,
+	V_LOG_FORMAT,
+	V_ACCESS_LOG,
 	V__COUNT
 };
 
@@ -85,6 +87,8 @@ static const char *const var_names[V__COUNT] = {
 	[V_SERVERS] = "MCPPOOL_SERVERS",
 	[V_CHILD_ENV] = "MCPPOOL_CHILD_ENV",
 	[V_METRICS_LISTEN] = "MCPPOOL_METRICS_LISTEN",
+	[V_LOG_FORMAT] = "MCPPOOL_LOG_FORMAT",
+	[V_ACCESS_LOG] = "MCPPOOL_ACCESS_LOG",
 };
 
 const char *config_var_name(size_t i)
@@ -189,6 +193,8 @@ void config_free(struct config *cfg)
 	free(cfg->child_env);
 	free(cfg->metrics_listen);
 	cfg->metrics_listen = NULL;
+	free(cfg->access_log);
+	cfg->access_log = NULL;
 	cfg->socket_group = NULL;
 	cfg->servers_path = NULL;
 	cfg->child_env = NULL;
@@ -664,6 +670,33 @@ static int load_metrics_listen(struct config *cfg, const struct dotenv *de, char
 	return dup_into(&cfg->metrics_listen, src.value, err, errlen);
 }
 
+static int load_log_format(struct config *cfg, const struct dotenv *de, char *err, size_t errlen)
+{
+	struct source src = pick(NULL, NULL, de, V_LOG_FORMAT);
+	int format;
+
+	if (!src.value || !*src.value)
+		return 0;
+	if ((format = log_format_parse(src.value)) < 0)
+		return source_error(&src, "unknown format (expected text or json)", err, errlen);
+	cfg->log_format = format;
+	return 0;
+}
+
+/* A path (opened for appending at start-up) or "-" (stderr). */
+static int load_access_log(struct config *cfg, const struct dotenv *de, char *err, size_t errlen)
+{
+	struct source src = pick(NULL, NULL, de, V_ACCESS_LOG);
+	struct stat st;
+
+	if (!src.value || !*src.value)
+		return 0;
+	if (strcmp(src.value, "-") != 0 && stat(src.value, &st) == 0 && S_ISDIR(st.st_mode))
+		return source_error(&src, "is a directory (expected a file to append to, or - for "
+				    "stderr)", err, errlen);
+	return dup_into(&cfg->access_log, src.value, err, errlen);
+}
+
 int config_load(struct config *cfg, const struct config_cli *cli, char *err, size_t errlen)
 {
 	static const struct config_cli no_cli;
@@ -690,6 +723,10 @@ int config_load(struct config *cfg, const struct config_cli *cli, char *err, siz
 		r = load_child_env(cfg, &de, err, errlen);
 	if (r == 0)
 		r = load_metrics_listen(cfg, &de, err, errlen);
+	if (r == 0)
+		r = load_log_format(cfg, &de, err, errlen);
+	if (r == 0)
+		r = load_access_log(cfg, &de, err, errlen);
 	dotenv_free(&de);
 	if (r < 0)
 		config_free(cfg);
@@ -741,4 +778,7 @@ void config_print(const struct config *cfg, FILE *out)
 	print_value(out, var_names[V_SERVERS], cfg->servers_path);
 	print_value(out, var_names[V_CHILD_ENV], cfg->child_env);
 	print_value(out, var_names[V_METRICS_LISTEN], cfg->metrics_listen);
+	fprintf(out, "%s=%s\n", var_names[V_LOG_FORMAT],
+		cfg->log_format == LOG_FORMAT_JSON ? "json" : "text");
+	print_value(out, var_names[V_ACCESS_LOG], cfg->access_log);
 }

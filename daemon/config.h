@@ -38,6 +38,8 @@ struct config {
 	char *servers_path;             /* --servers FILE, else MCPPOOL_SERVERS: an existing file; NULL when unset */
 	char *child_env;                /* MCPPOOL_CHILD_ENV: comma-separated variable names passed from the daemon's environment to children; NULL when unset */
 	char *metrics_listen;           /* MCPPOOL_METRICS_LISTEN: HOST:PORT serving GET /metrics over HTTP; NULL when unset (off) */
+	int log_format;                 /* MCPPOOL_LOG_FORMAT: enum log_format (daemon/log.h), text (default) or json */
+	char *access_log;               /* MCPPOOL_ACCESS_LOG: a file to append one line per request to, "-" for stderr; NULL when unset (off) */
 };
 
 /* What the command line says; NULL fields were not given. */

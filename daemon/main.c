@@ -118,6 +118,7 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	log_set_level((enum log_level)d.cfg.log_level);
+	log_set_format((enum log_format)d.cfg.log_format);
 	if (!check_only)
 		set_core_dumps(&d.cfg);
 	if (d.cfg.servers_path &&
@@ -138,6 +139,13 @@ int main(int argc, char **argv)
 		log_warn("no server catalog (--servers or MCPPOOL_SERVERS): every call will be "
 			 "UNKNOWN_MCP");
 
+	if (log_access_open(d.cfg.access_log, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mcppoold: MCPPOOL_ACCESS_LOG=\"%s\": %s\n", d.cfg.access_log, err);
+		catalog_free(&d.catalog);
+		config_free(&d.cfg);
+		return EXIT_CONFIG;
+	}
+
 	rc = 0;
 	if (daemon_start(&d, err, sizeof(err)) < 0) {
 		log_error("%s", err);
@@ -145,6 +153,8 @@ int main(int argc, char **argv)
 	} else {
 		daemon_run(&d);
 	}
+	log_access_close();
+	metrics_free(&d.metrics);
 	catalog_free(&d.catalog);
 	config_free(&d.cfg);
 	return rc;

@@ -184,6 +184,7 @@ static void reply_error_obj(struct session *s, uint64_t id, int code, const char
 	char err[128];
 	size_t start;
 
+	s->d->metrics.last_error_code = code; /* a request refused before its record (upstream_submit) */
 	if (s->dead)
 		return;
 	s->d->metrics.replies_by_code[code < ERR__COUNT ? code : ERR_INTERNAL]++;

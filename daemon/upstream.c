@@ -66,6 +66,7 @@ struct upstream {
 	char close_reason[256];
 
 	struct deferred free_node;
+	uint64_t spawned_ns; /* monotonic: for the cold-start histogram */
 	char tag[]; /* the pool key, for logs */
 };
 
@@ -155,6 +156,7 @@ static void failure_record(struct daemon *d, const char *key, const unsigned cha
 	memcpy(f->auth_hash, hash, 32);
 	snprintf(f->reason, sizeof(f->reason), "%s", reason);
 	d->metrics.spawn_failures++;
+	metrics_start_failed(&d->metrics, key);
 }
 
 /* Nonzero ms to wait when the last start of key with this auth failed recently. */
@@ -275,6 +277,7 @@ static void upstream_set_state(struct upstream *u, enum upstream_state s)
 		if (u->state != UPSTREAM_STARTING)
 			goto bad;
 		u->state = s;
+		metrics_start_observed(&d->metrics, u->tag, metrics_now_ns() - u->spawned_ns);
 		pool_mark_ready(d->pool, u->entry, &now);
 		pool_checked(d);
 		return;
@@ -526,6 +529,7 @@ static void request_finish(struct request *r)
 	free(r->line);
 	if (r->session)
 		session_untrack(r->session, &r->session_node);
+	metrics_request_end(d, &r->obs, r->obs.code);
 	if (u->ping == r)
 		u->ping = NULL;
 	free(r);
@@ -546,6 +550,7 @@ static void request_finish_error(struct request *r, int code, const char *reason
 {
 	struct session *s = r->session;
 
+	r->obs.code = code;
 	if (s) {
 		session_untrack(s, &r->session_node); /* a failed reply may kill the session: not with r on it */
 		session_reply_error(s, r->client_id, code, "%s: %s", r->u->tag, reason);
@@ -697,6 +702,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 		break;
 	}
 	upstream_probe(u); /* before request_finish(), which may end a draining upstream */
+	r->obs.code = ERR_UPSTREAM_TIMEOUT;
 	session_untrack(r->session, &r->session_node);
 	session_reply_error(r->session, r->client_id, ERR_UPSTREAM_TIMEOUT,
 			    "%s: no answer within %" PRIu64 " ms", u->tag, r->timeout_ms);
@@ -712,6 +718,7 @@ void upstream_cancel(struct request *r, int code, const char *reason)
 	uint64_t id = r->rpc_id;
 	bool sent = !list_linked(&r->send_node) && r->kind != REQ_LISTEN; /* a listen is never sent */
 
+	r->obs.code = code == ERR_OK ? ERR_CANCELLED : code;
 	session_untrack(r->session, &r->session_node);
 	if (code != ERR_OK)
 		session_reply_error(r->session, r->client_id, code, "%s: %s", u->tag, reason);
@@ -838,6 +845,7 @@ static void answer_error(struct request *r, const char *line, const struct jsonr
 	case REQ_LISTEN: /* never sent: cannot be answered */
 	case REQ_RESULT:
 	case REQ_WARM:
+		r->obs.code = ERR_UPSTREAM_ERROR;
 		session_untrack(r->session, &r->session_node);
 		if (json_is_object(error))
 			session_reply_error_data(r->session, r->client_id, ERR_UPSTREAM_ERROR, msg, error);
@@ -1148,6 +1156,7 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 	case REQ_WARM:
 		break;
 	}
+	r->obs.code = code;
 	session_untrack(r->session, &r->session_node);
 	data = data_json ? json_loads(data_json, 0, NULL) : NULL;
 	if (json_is_object(data))
@@ -1214,6 +1223,7 @@ static struct upstream *upstream_start(struct daemon *d, struct session *s, uint
 	list_init(&u->send_queue);
 	ev_timer_init(&u->death_w, on_death, 0., 0.);
 	u->death_w.data = u;
+	u->spawned_ns = metrics_now_ns();
 	d->metrics.spawns++;
 	if (launch_open(d, call->entry, call->auth, key, &u->t, &transport_cb, u, err,
 			sizeof(err)) < 0) {
@@ -1225,6 +1235,7 @@ static struct upstream *upstream_start(struct daemon *d, struct session *s, uint
 	}
 	u->entry = pool_insert(d->pool, call->user, call->entry->name, hash, u, &now);
 	pool_checked(d);
+	metrics_pool_grew(d);
 	if (!u->entry || send_initialize(u) < 0) {
 		upstream_close(u, CLOSE_START_FAILED, ERR_INTERNAL, "out of memory");
 		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
@@ -1287,11 +1298,13 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 {
 	struct pool_clock now;
 	struct upstream *u;
-	struct request *r;
+	struct request *r = NULL;
+	struct metrics_req obs;
 	bool reused;
 	int rc;
 
 	d->metrics.requests++;
+	metrics_request_begin(d, &obs, call);
 	if (d->stopping) {
 		session_reply_error(s, client_id, ERR_SHUTTING_DOWN, "mcppoold is shutting down");
 		goto out;
@@ -1302,6 +1315,7 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
 		goto out;
 	}
+	r->obs = obs;
 	r->session = s;
 	r->client_id = client_id;
 	r->reused = reused;
@@ -1326,6 +1340,8 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 	}
 	ev_timer_start(d->loop, &r->deadline);
 out:
+	if (!r) /* refused before it had a record: the session was answered with an error */
+		metrics_request_end(d, &obs, d->metrics.last_error_code);
 	auth_wipe(call->auth);
 }
 

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "catalog.h"
 #include "list.h"
+#include "metrics.h"
 
 /*
  * A request goes session -> ops -> upstream -> transport -> server, and its
@@ -85,6 +86,8 @@ struct request {
 	char *uris;
 	size_t uris_len;
 	uint64_t listen_id;
+
+	struct metrics_req obs; /* app requests: timing, server and outcome for metrics and the access log */
 };
 
 /* What an app asks for; auth is wiped by upstream_submit(). */
