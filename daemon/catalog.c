@@ -191,6 +191,102 @@ static int collect_refs(struct ctx *c, const char *where, const char *s, struct 
 	return r < 0 ? fail(c, where, "%s", why) : 0;
 }
 
+/* ---- ${env.NAME}: the daemon's environment, substituted once, at load ---- */
+
+/* Appends len bytes to the growing string *buf (size *n); -1 when out of memory. */
+static int grow_append(char **buf, size_t *n, const char *s, size_t len)
+{
+	char *nb = realloc(*buf, *n + len + 1);
+
+	if (!nb)
+		return -1;
+	memcpy(nb + *n, s, len);
+	*n += len;
+	nb[*n] = '\0';
+	*buf = nb;
+	return 0;
+}
+
+/*
+ * The one place a template's "${" is read at load: ${auth.NAME} is left for
+ * each call (catalog_next_ref), ${env.NAME} is replaced by the daemon's
+ * variable NAME (unset: refused, so a typo cannot start servers with an empty
+ * token), "$${" is a literal "${", and any other "${" is refused: a shell
+ * habit (${HOME}) that would otherwise pass to the server unexpanded, in
+ * silence. Replaces *s (malloc'd) when it changes. where names the place.
+ */
+static int expand_env(struct ctx *c, const char *where, char **s)
+{
+	const char *p = *s, *q;
+	char *out = NULL, shown[80];
+	size_t n = 0;
+
+	if (!strchr(p, '$'))
+		return 0;
+	while ((q = strstr(p, "${"))) {
+		bool escaped = q > *s && q[-1] == '$';
+		const char *name = q + 6, *end = name;
+
+		if (grow_append(&out, &n, p, (size_t)(q - p) - (escaped ? 1 : 0)) < 0)
+			goto oom;
+		if (escaped && strncmp(q + 2, "auth.", 5) == 0) {
+			free(out);
+			return fail(c, where, "\"$${auth.\" would still be read as ${auth.NAME} at "
+				    "each call: a literal ${auth. cannot be written");
+		}
+		if (escaped || strncmp(q + 2, "auth.", 5) == 0) {
+			if (grow_append(&out, &n, q, 2) < 0)
+				goto oom;
+			p = q + 2;
+			continue;
+		}
+		if (strncmp(q + 2, "env.", 4) != 0) {
+			q = q + 2;
+			end = strchr(q, '}');
+			escape_text(shown, sizeof(shown), q);
+			if (end && end - q < 60)
+				shown[end - q] = '\0';
+			free(out);
+			return fail(c, where, "\"${%s}\" is not substituted: write ${auth.NAME} for a "
+				    "value of the caller's auth, ${env.NAME} for a variable of mcppoold's "
+				    "environment, or $${ for a literal ${", shown);
+		}
+		while (isalnum((unsigned char)*end) || *end == '_')
+			end++;
+		if (*end != '}' || end == name || isdigit((unsigned char)*name)) {
+			free(out);
+			return fail(c, where, "invalid ${env.NAME} (NAME is a variable name: "
+				    "[A-Za-z_][A-Za-z0-9_]*, then })");
+		}
+		char var[128];
+		const char *value;
+		snprintf(var, sizeof(var), "%.*s", (int)(end - name), name);
+		if (!(value = getenv(var))) {
+			free(out);
+			return fail(c, where, "${env.%s}: %s is not set in mcppoold's environment "
+				    "(set it, or use ${auth.NAME} for a per-user value)", var, var);
+		}
+		if (strstr(value, "${")) {
+			free(out);
+			return fail(c, where, "${env.%s}: its value holds \"${\", which would be read "
+				    "as a template", var);
+		}
+		if (grow_append(&out, &n, value, strlen(value)) < 0)
+			goto oom;
+		p = end + 1;
+	}
+	if (!out)
+		return 0;
+	if (grow_append(&out, &n, p, strlen(p)) < 0)
+		goto oom;
+	free(*s);
+	*s = out;
+	return 0;
+oom:
+	free(out);
+	return fail(c, where, "out of memory");
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -333,6 +429,8 @@ static int parse_args(struct ctx *c, const char *where, json_t *arr, struct cata
 		if (get_string(c, at, v, &e->args[i]) < 0)
 			return -1;
 		e->nargs++;
+		if (expand_env(c, at, &e->args[i]) < 0)
+			return -1;
 		if (collect_refs(c, at, e->args[i], e) < 0)
 			return -1;
 	}
@@ -383,7 +481,7 @@ static int parse_map(struct ctx *c, const char *where, json_t *obj, enum map_kin
 		if (!pair->key)
 			return fail(c, at, "out of memory");
 		if (check_map_pair(c, at, kind, key, pair->value) < 0 ||
-		    collect_refs(c, at, pair->value, e) < 0)
+		    expand_env(c, at, &pair->value) < 0 || collect_refs(c, at, pair->value, e) < 0)
 			return -1;
 	}
 	return 0;
@@ -410,12 +508,16 @@ static int parse_stdio(struct ctx *c, const char *where, json_t *obj, struct cat
 		return -1;
 	if (!*e->command)
 		return fail(c, at, "must not be empty");
+	if (expand_env(c, at, &e->command) < 0)
+		return -1;
 	if (cwd) {
 		snprintf(at, sizeof(at), "%s.cwd", where);
 		if (get_string(c, at, cwd, &e->cwd) < 0)
 			return -1;
 		if (!*e->cwd)
 			return fail(c, at, "must not be empty");
+		if (expand_env(c, at, &e->cwd) < 0)
+			return -1;
 	}
 	if (check_no_ref(c, where, "command", e->command) < 0 ||
 	    check_no_ref(c, where, "cwd", e->cwd) < 0)
@@ -444,6 +546,8 @@ static int parse_http(struct ctx *c, const char *where, json_t *obj, struct cata
 
 	snprintf(at, sizeof(at), "%s.url", where);
 	if (get_string(c, at, json_object_get(obj, "url"), &e->url) < 0)
+		return -1;
+	if (expand_env(c, at, &e->url) < 0)
 		return -1;
 	if (!is_http_url(e->url))
 		return fail(c, at, "expected an http:// or https:// URL");

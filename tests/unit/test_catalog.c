@@ -387,14 +387,48 @@ Test(catalog, auth_keys_of_url_and_headers_are_collected)
 	cr_expect_str_eq(e->auth_keys[1], "token");
 }
 
-Test(catalog, other_dollar_braces_are_literal)
+Test(catalog, a_dollar_brace_that_is_neither_auth_nor_env_is_refused_with_a_hint)
+{
+	cr_expect_eq(load("{\"mcpServers\": {\"a\": {\"command\": \"x\", \"args\": [\"${HOME}\"]}}}"), -1);
+	cr_expect(strstr(err, "mcpServers.a.args[0]"), "%s", err);
+	cr_expect(strstr(err, "\"${HOME}\" is not substituted"), "%s", err);
+	cr_expect(strstr(err, "${env.NAME}"), "the hint names the explicit form: %s", err);
+	cr_expect_eq(load("{\"mcpServers\": {\"a\": {\"command\": \"x\", \"env\": {\"T\": \"${authx}\"}}}}"), -1);
+	cr_expect(strstr(err, "mcpServers.a.env.T"), "%s", err);
+}
+
+Test(catalog, dollar_dollar_brace_is_a_literal_and_a_lone_dollar_is_text)
 {
 	const struct catalog_entry *e = load_one(
-		"{\"command\": \"x\", \"args\": [\"${HOME}\", \"${authx}\", \"$\", \"${auth\"]}");
+		"{\"command\": \"x\", \"args\": [\"$${HOME}\", \"$\", \"a$b\"]}");
 
 	cr_expect_eq(e->nauth_keys, 0);
 	cr_expect_str_eq(e->args[0], "${HOME}");
-	cr_expect_str_eq(e->args[3], "${auth");
+	cr_expect_str_eq(e->args[1], "$");
+	cr_expect_str_eq(e->args[2], "a$b");
+}
+
+Test(catalog, env_references_take_the_daemons_variable_at_load)
+{
+	setenv("MCPPOOL_TEST_CAT_TOKEN", "s3cret", 1);
+	const struct catalog_entry *e = load_one(
+		"{\"command\": \"${env.MCPPOOL_TEST_CAT_TOKEN}/bin\", \"args\": [\"--t=${env.MCPPOOL_TEST_CAT_TOKEN}\"],"
+		" \"env\": {\"T\": \"x${env.MCPPOOL_TEST_CAT_TOKEN}y${auth.k}\"}}");
+
+	cr_expect_str_eq(e->command, "s3cret/bin");
+	cr_expect_str_eq(e->args[0], "--t=s3cret");
+	cr_expect_str_eq(e->env[0].value, "xs3crety${auth.k}");
+	cr_expect_eq(e->nauth_keys, 1);
+	unsetenv("MCPPOOL_TEST_CAT_TOKEN");
+}
+
+Test(catalog, an_env_reference_to_an_unset_variable_is_refused_naming_it)
+{
+	unsetenv("MCPPOOL_TEST_CAT_UNSET");
+	cr_expect_eq(load("{\"mcpServers\": {\"h\": {\"url\": \"http://h/\", \"headers\": "
+			  "{\"A\": \"Bearer ${env.MCPPOOL_TEST_CAT_UNSET}\"}}}}"), -1);
+	cr_expect(strstr(err, "mcpServers.h.headers.A"), "%s", err);
+	cr_expect(strstr(err, "MCPPOOL_TEST_CAT_UNSET is not set"), "%s", err);
 }
 
 Test(catalog, unterminated_auth_reference_is_refused)
@@ -555,7 +589,7 @@ Test(catalog, args_use_auth_tells_args_from_env_references)
 {
 	cr_assert_eq(load("{\"mcpServers\": {"
 			  "\"a\": {\"command\": \"x\", \"args\": [\"--t\", \"k=${auth.token}\"]},"
-			  "\"e\": {\"command\": \"x\", \"args\": [\"${HOME}\"], "
+			  "\"e\": {\"command\": \"x\", \"args\": [\"$${HOME}\"], "
 			  "\"env\": {\"T\": \"${auth.token}\"}},"
 			  "\"h\": {\"url\": \"http://h/\", \"headers\": {\"A\": \"${auth.token}\"}}}}"),
 		     0, "%s", err);
