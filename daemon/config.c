@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "confcheck.h"
 #include "config.h"
 #include "frame.h"
 #include "readfile.h"
@@ -94,6 +95,25 @@ static const char *const var_names[V__COUNT] = {
 const char *config_var_name(size_t i)
 {
 	return i < V__COUNT ? var_names[i] : NULL;
+}
+
+/* Read by mcppool's other programs or its tests, not by mcppoold: never "unknown". */
+static const char *const other_known_names[] = {
+	"MCPPOOL_ADMIN_TOKEN",      /* mcpctl */
+	"MCPPOOL_ADMIN_TOKEN_FILE", /* DESIGN.md "Operations" */
+	"MCPPOOL_ADMIN_GROUP",
+	"MCPPOOL_BUILD",            /* the test suite's build directory */
+};
+
+bool config_var_known(const char *name)
+{
+	for (size_t i = 0; i < V__COUNT; i++)
+		if (strcmp(var_names[i], name) == 0)
+			return true;
+	for (size_t i = 0; i < sizeof(other_known_names) / sizeof(other_known_names[0]); i++)
+		if (strcmp(other_known_names[i], name) == 0)
+			return true;
+	return false;
 }
 
 enum num_kind { NUM_UNSIGNED, NUM_U64, NUM_SIZE };
@@ -405,6 +425,8 @@ static int dotenv_parse(char *buf, size_t len, const char *path, struct dotenv *
 			snprintf(err, errlen, "%s:%u: expected KEY=VALUE (%s)", path, lineno, why);
 			return -1;
 		}
+		if (r > 0)
+			confcheck_variable(key, path);
 		if (r > 0 && (id = var_lookup(key)) >= 0) {
 			free(de->values[id]);
 			de->values[id] = strdup(value);
@@ -731,6 +753,14 @@ int config_load(struct config *cfg, const struct config_cli *cli, char *err, siz
 	if (r < 0)
 		config_free(cfg);
 	return r;
+}
+
+bool config_var_ms(const struct config *cfg, size_t i, uint64_t *ms)
+{
+	if (i >= V_NUMERIC_COUNT || strcmp(num_vars[i].unit, "milliseconds") != 0)
+		return false;
+	*ms = get_num(cfg, &num_vars[i]);
+	return true;
 }
 
 /* True when s can be written unquoted and read back unchanged. */

@@ -2,6 +2,7 @@
 #ifndef MCPPOOL_CONFIG_H
 #define MCPPOOL_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -72,6 +73,15 @@ void config_free(struct config *cfg);
 
 /* The name of the i-th variable mcppool reads (config_print()'s order); NULL past the last. */
 const char *config_var_name(size_t i);
+
+/*
+ * When the i-th variable (config_var_name()'s order) is a time in
+ * milliseconds: returns true with its value in cfg in *ms.
+ */
+bool config_var_ms(const struct config *cfg, size_t i, uint64_t *ms);
+
+/* True when name is a variable mcppool reads (mcppoold's table, or a client's). */
+bool config_var_known(const char *name);
 
 /*
  * Writes the effective configuration as KEY=VALUE lines, one per variable, in

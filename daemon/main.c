@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 
 #include "catalog.h"
+#include "confcheck.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -73,6 +74,15 @@ static void warn_exposed_args(const struct catalog *cat)
 				 cat->entries[i].name);
 }
 
+/* Every timeout in force, in one line: a wrong one is then seen at the first start. */
+static void log_timeouts(const struct daemon *d)
+{
+	char line[1536];
+
+	confcheck_timeouts(&d->cfg, &d->catalog, line, sizeof(line));
+	log_info("timeouts in force (ms): %s", line);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -119,6 +129,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)d.cfg.log_level);
 	log_set_format((enum log_format)d.cfg.log_format);
+	confcheck_environment();
 	if (!check_only)
 		set_core_dumps(&d.cfg);
 	if (d.cfg.servers_path &&
@@ -127,6 +138,7 @@ int main(int argc, char **argv)
 		config_free(&d.cfg);
 		return EXIT_CONFIG;
 	}
+	confcheck_run(&d.cfg, &d.catalog, check_only);
 	if (check_only) {
 		config_print(&d.cfg, stdout);
 		print_catalog(&d.catalog, stdout);
@@ -135,6 +147,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	warn_exposed_args(&d.catalog);
+	log_timeouts(&d);
 	if (!d.cfg.servers_path)
 		log_warn("no server catalog (--servers or MCPPOOL_SERVERS): every call will be "
 			 "UNKNOWN_MCP");
