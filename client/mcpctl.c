@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "bridge.h"
+#include "dotenv.h"
 #include "mcppool.h"
 
 #define CTL_EXIT_OK 0
@@ -318,42 +320,43 @@ static int ctl_check_json(const char *text, const char *what, FILE *errf)
 	return CTL_CONTINUE;
 }
 
-static char *ctl_skip_space(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	return s;
-}
-
-/* One line of the auth file, NUL-terminated in place. Returns CTL_CONTINUE or an exit status. */
+/*
+ * One line of the auth file, NUL-terminated, parsed in place by the .env
+ * parser mcppoold uses (quotes, comments, export, blanks around '=').
+ * Returns CTL_CONTINUE or an exit status.
+ */
 static int ctl_auth_line(struct ctl_opts *o, char *line, int lineno, FILE *errf)
 {
-	char *key = ctl_skip_space(line), *eq, *end;
 	size_t len = strlen(line);
+	const char *why = NULL;
+	char *key, *value;
+	int r;
 
 	if (len && line[len - 1] == '\r')
 		line[len - 1] = 0;
-	if (*key == 0 || *key == '#')
+	r = dotenv_line(line, DOTENV_KEY_AUTH, &key, &value, &why);
+	if (r < 0)
+		return ctl_usage_error(errf, "%s:%d: expected KEY=VALUE (%s)", o->auth_file, lineno,
+				       why);
+	if (r == 0)
 		return CTL_CONTINUE;
-	eq = strchr(key, '=');
-	if (!eq)
-		return ctl_usage_error(errf, "%s:%d: expected KEY=VALUE", o->auth_file, lineno);
-	for (end = eq; end > key && (end[-1] == ' ' || end[-1] == '\t'); end--)
-		;
-	if (end == key)
-		return ctl_usage_error(errf, "%s:%d: empty key", o->auth_file, lineno);
-	if (ctl_add_auth(o, key, (size_t)(end - key), eq + 1) < 0)
+	if (ctl_add_auth(o, key, strlen(key), value) < 0)
 		return ctl_usage_error(errf, "out of memory");
 	return CTL_CONTINUE;
 }
 
 static int ctl_read_auth_file(struct ctl_opts *o, FILE *errf)
 {
-	FILE *f = fopen(o->auth_file, "r");
+	FILE *f;
 	char *line, *next;
 	int lineno = 0, rc = CTL_CONTINUE;
+	struct stat st;
 
-	if (!f)
+	/* fopen() opens a directory, and reading it gives nothing: no auth, in silence. */
+	if (stat(o->auth_file, &st) == 0 && S_ISDIR(st.st_mode))
+		return ctl_usage_error(errf, "--auth-file %s is a directory (expected a file of "
+				       "KEY=VALUE lines)", o->auth_file);
+	if (!(f = fopen(o->auth_file, "r")))
 		return ctl_usage_error(errf, "cannot open %s: %s", o->auth_file, strerror(errno));
 	o->auth_buf = calloc(1, CTL_AUTH_FILE_MAX + 1);
 	if (o->auth_buf)

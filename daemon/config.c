@@ -14,6 +14,7 @@
 
 #include "confcheck.h"
 #include "config.h"
+#include "dotenv.h"
 #include "frame.h"
 #include "readfile.h"
 #include "log.h"
@@ -269,114 +270,6 @@ static int var_lookup(const char *name)
 	return -1;
 }
 
-static char *skip_blank(char *p)
-{
-	while (*p == ' ' || *p == '\t')
-		p++;
-	return p;
-}
-
-static void trim_right(char *start, char *end)
-{
-	while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	*end = '\0';
-}
-
-/*
- * Unquotes a double-quoted value in place; p points just past the opening
- * quote. Returns the position after the closing quote, or NULL if none.
- */
-static char *unquote_double(char *p)
-{
-	char *dst = p;
-
-	for (;;) {
-		char c = *p;
-		if (c == '\0')
-			return NULL;
-		if (c == '"')
-			break;
-		if (c == '\\' && (p[1] == 'n' || p[1] == '"' || p[1] == '\\')) {
-			*dst++ = p[1] == 'n' ? '\n' : p[1];
-			p += 2;
-			continue;
-		}
-		*dst++ = c;
-		p++;
-	}
-	*dst = '\0';
-	return p + 1;
-}
-
-/*
- * Parses the value that starts after '=' in place. Returns the value, or NULL
- * with a reason (never containing the value itself).
- */
-static char *dotenv_value(char *p, const char **why)
-{
-	char *value, *rest;
-
-	p = skip_blank(p);
-	if (*p == '"' || *p == '\'') {
-		value = p + 1;
-		if (*p == '"') {
-			rest = unquote_double(value);
-		} else {
-			rest = strchr(value, '\'');
-			if (rest)
-				*rest++ = '\0';
-		}
-		if (!rest) {
-			*why = "unterminated quote";
-			return NULL;
-		}
-		rest = skip_blank(rest);
-		if (*rest != '\0' && *rest != '#') {
-			*why = "text after the closing quote";
-			return NULL;
-		}
-		return value;
-	}
-	/* Unquoted: a '#' after whitespace starts a comment; "a#b" is a value. */
-	value = p;
-	for (rest = p; *rest; rest++)
-		if (*rest == '#' && rest > p && (rest[-1] == ' ' || rest[-1] == '\t'))
-			break;
-	trim_right(value, rest);
-	return value;
-}
-
-/*
- * Parses one line in place. Returns 1 with *key and *value set, 0 for a blank
- * or comment line, -1 with a reason when malformed.
- */
-static int dotenv_line(char *line, char **key, char **value, const char **why)
-{
-	char *p = skip_blank(line), *end;
-
-	if (*p == '\0' || *p == '#')
-		return 0;
-	if (strncmp(p, "export", 6) == 0 && (p[6] == ' ' || p[6] == '\t'))
-		p = skip_blank(p + 6);
-	*key = p;
-	if (!is_name_start((unsigned char)*p)) {
-		*why = "invalid variable name";
-		return -1;
-	}
-	while (is_name_char((unsigned char)*p))
-		p++;
-	end = p;
-	p = skip_blank(p);
-	if (*p != '=') {
-		*why = "missing '=' after the variable name";
-		return -1;
-	}
-	*end = '\0';
-	*value = dotenv_value(p + 1, why);
-	return *value ? 1 : -1;
-}
-
 static void dotenv_free(struct dotenv *de)
 {
 	for (int i = 0; i < V__COUNT; i++) {
@@ -420,7 +313,7 @@ static int dotenv_parse(char *buf, size_t len, const char *path, struct dotenv *
 		*end = '\0';
 		if (end > line && end[-1] == '\r')
 			end[-1] = '\0';
-		r = dotenv_line(line, &key, &value, &why);
+		r = dotenv_line(line, DOTENV_KEY_VARIABLE, &key, &value, &why);
 		if (r < 0) {
 			snprintf(err, errlen, "%s:%u: expected KEY=VALUE (%s)", path, lineno, why);
 			return -1;
