@@ -674,6 +674,33 @@ void catalog_free(struct catalog *cat)
 	free(cat->entries);
 	cat->entries = NULL;
 	cat->n = 0;
+	for (size_t i = 0; i < cat->ndisabled; i++)
+		free(cat->disabled[i]);
+	free(cat->disabled);
+	cat->disabled = NULL;
+	cat->ndisabled = 0;
+}
+
+bool catalog_is_disabled(const struct catalog *cat, const char *name)
+{
+	for (size_t i = 0; i < cat->ndisabled; i++)
+		if (strcmp(cat->disabled[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Remembers a disabled entry's name; -1 when out of memory. */
+static int add_disabled(struct catalog *cat, const char *name)
+{
+	char **grown = realloc(cat->disabled, (cat->ndisabled + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -1;
+	cat->disabled = grown;
+	if (!(grown[cat->ndisabled] = strdup(name)))
+		return -1;
+	cat->ndisabled++;
+	return 0;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -703,6 +730,8 @@ static int build(struct ctx *c, json_t *root, struct catalog *cat)
 
 		if (off < 0)
 			return -1;
+		if (off && add_disabled(cat, name) < 0)
+			return fail(c, NULL, "out of memory");
 		if (off)
 			continue;
 		/* Counted before parsing so that catalog_free() sees a half-built entry. */
@@ -724,6 +753,8 @@ static int load_buffer(struct catalog *cat, const char *buf, size_t len, const c
 
 	cat->entries = NULL;
 	cat->n = 0;
+	cat->disabled = NULL;
+	cat->ndisabled = 0;
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		snprintf(err, errlen, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);

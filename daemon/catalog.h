@@ -48,6 +48,8 @@ struct catalog_entry {
 struct catalog {
 	struct catalog_entry *entries;
 	size_t n;
+	char **disabled;   /* names of the entries left out ("disabled": true), for UNKNOWN_MCP's message */
+	size_t ndisabled;
 };
 
 /*
@@ -64,6 +66,9 @@ int catalog_load_string(struct catalog *cat, const char *json, const char *origi
 
 /* The entry called name, or NULL. Binary search: O(log n). */
 const struct catalog_entry *catalog_find(const struct catalog *cat, const char *name);
+
+/* True when name is an entry of the file left out by "disabled": true. */
+bool catalog_is_disabled(const struct catalog *cat, const char *name);
 
 /* Frees every entry and leaves cat empty; NULL-safe. */
 void catalog_free(struct catalog *cat);

@@ -161,8 +161,9 @@ static int get_mcp_params(struct daemon *d, struct session *s, uint64_t id,
 		return -1;
 	}
 	if (!(p->entry = catalog_find(&d->catalog, mcp))) {
-		session_reply_error(s, id, ERR_UNKNOWN_MCP, "no MCP server named \"%s\" in the catalog",
-				    mcp);
+		session_reply_error(s, id, ERR_UNKNOWN_MCP, catalog_is_disabled(&d->catalog, mcp)
+				    ? "MCP server \"%s\" is disabled in the catalog (\"disabled\": true)"
+				    : "no MCP server named \"%s\" in the catalog", mcp);
 		return -1;
 	}
 	p->timeout_ms = p->entry->timeout_ms ? p->entry->timeout_ms : d->cfg.request_timeout_ms;
