@@ -17,6 +17,7 @@
 
 #include "bridge.h"
 #include "dotenv.h"
+#include "top.h"
 #include "mcppool.h"
 
 #define CTL_EXIT_OK 0
@@ -43,6 +44,7 @@ enum ctl_cmd {
 	CTL_METRICS,
 	CTL_BRIDGE,
 	CTL_LISTEN,
+	CTL_TOP,
 };
 
 struct ctl_command {
@@ -66,6 +68,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "metrics", CTL_METRICS, 0, 0, false, "", "print the Prometheus text exposition" },
 	{ "bridge", CTL_BRIDGE, 2, 2, true, "USER MCP", "a stdio MCP server in front of the pool" },
 	{ "listen", CTL_LISTEN, 2, 2, true, "USER MCP", "print the server's change notifications" },
+	{ "top", CTL_TOP, 0, 0, false, "[--once]", "a live view of the pool, each second (q quits)" },
 };
 
 #define CTL_NCOMMANDS (sizeof ctl_commands / sizeof ctl_commands[0])
@@ -75,6 +78,7 @@ struct ctl_opts {
 	const char *socket;
 	bool pretty, help, version;
 	bool progress;           /* --progress: every event as a JSON line on stderr */
+	bool once;               /* top --once: one frame */
 	unsigned int timeout_ms; /* 0: none given */
 	const char *cursor;
 	const char *auth_file;
@@ -219,6 +223,7 @@ static const struct option ctl_long_options[] = {
 	{ "cursor", required_argument, NULL, 'C' },
 	{ "progress", no_argument, NULL, 'P' },
 	{ "uri", required_argument, NULL, 'U' },
+	{ "once", no_argument, NULL, 'O' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -252,6 +257,9 @@ static int ctl_parse_option(struct ctl_opts *o, int ch, const char *arg, const c
 		if (o->nuris == CTL_MAX_URIS)
 			return ctl_usage_error(errf, "at most %d --uri", CTL_MAX_URIS);
 		o->uris[o->nuris++] = arg;
+		return CTL_CONTINUE;
+	case 'O':
+		o->once = true;
 		return CTL_CONTINUE;
 	case 'h':
 		o->help = true;
@@ -388,6 +396,8 @@ static int ctl_check(struct ctl_opts *o, FILE *errf)
 		return ctl_usage_error(errf, "--progress applies to 'call' and 'request' only");
 	if (o->nuris && o->cmd->id != CTL_LISTEN)
 		return ctl_usage_error(errf, "--uri applies to 'listen' only");
+	if (o->once && o->cmd->id != CTL_TOP)
+		return ctl_usage_error(errf, "--once applies to 'top' only");
 	if (o->nargs == 4) {
 		rc = ctl_check_json(o->args[3], o->cmd->id == CTL_CALL ? "ARGS_JSON" : "PARAMS_JSON",
 				    errf);
@@ -590,6 +600,7 @@ static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, struct ctl_ev
 		return mcppool_metrics(c, res, err);
 	case CTL_BRIDGE:
 	case CTL_LISTEN:
+	case CTL_TOP:
 		break; /* ctl_run runs them: they are no single blocking request */
 	}
 	return -1;
@@ -815,6 +826,8 @@ static int ctl_run(struct ctl_opts *o, FILE *out, FILE *errf)
 		return ctl_run_bridge(o, out, errf);
 	if (o->cmd->id == CTL_LISTEN)
 		return ctl_run_listen(o, out);
+	if (o->cmd->id == CTL_TOP)
+		return top_run(&(struct top_opts){ .socket = o->socket, .once = o->once }, out, errf);
 	ev.bar = !o->progress && isatty(fileno(errf));
 	c = mcppool_connect(o->socket, &err);
 	if (c) {

@@ -3,7 +3,8 @@
 #   scripts/deps.sh check    install what is missing when root, else say what to run
 #   scripts/deps.sh install  install everything that is missing (needs root)
 #   scripts/deps.sh tools    the programs some tests run: promtool (Debian's prometheus),
-#                            systemd-socket-activate and systemd-analyze (systemd)
+#                            systemd-socket-activate and systemd-analyze (systemd),
+#                            tmux (mcpctl top's test)
 #   scripts/deps.sh fuzz     as check, plus what `make fuzz` adds: clang and its libFuzzer runtime
 set -u
 mode=${1:-check}
@@ -34,6 +35,7 @@ if [ "$mode" = tools ]; then
     need "command -v promtool" prometheus
     need "command -v systemd-socket-activate || test -x /lib/systemd/systemd-socket-activate" systemd
     need "command -v systemd-analyze" systemd
+    need "command -v tmux" tmux
 else
     need "pkg-config --exists msgpack || pkg-config --exists msgpack-c" $msgpack_deb
     need "pkg-config --exists libsodium" libsodium-dev

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -355,5 +356,113 @@ Test(observe, auth_file_lines_follow_the_env_syntax_and_a_directory_is_refused)
 						   d.dir)), 2);
 	cr_expect(err && strstr(err, "is a directory"), "%s", err ? err : "");
 	free(err);
+	itd_stop(&d);
+}
+
+/* ---- mcpctl top ------------------------------------------------------------------ */
+
+/* Runs a shell command line; returns its output (malloc'd) and sets *status. */
+static char *sh(const char *cmd, int *status)
+{
+	FILE *p = popen(cmd, "r");
+	char *out = NULL;
+	size_t len = 0, n;
+	char buf[4096];
+
+	cr_assert(p, "popen %s", cmd);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
+		out = realloc(out, len + n + 1);
+		memcpy(out + len, buf, n);
+		len += n;
+	}
+	if (!out)
+		out = calloc(1, 1);
+	out[len] = '\0';
+	int st = pclose(p);
+	if (status)
+		*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return out;
+}
+
+struct pane_wait {
+	const char *tmux;
+	const char *needle[3];
+	char *last;
+};
+
+static bool pane_shows(void *arg)
+{
+	struct pane_wait *w = arg;
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "%s capture-pane -p -t top 2>&1", w->tmux);
+	free(w->last);
+	w->last = sh(cmd, NULL);
+	for (int i = 0; i < 3 && w->needle[i]; i++)
+		if (!strstr(w->last, w->needle[i]))
+			return false;
+	return true;
+}
+
+static bool session_gone(void *arg)
+{
+	char cmd[512];
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "%s has-session -t top 2>/dev/null", (const char *)arg);
+	free(sh(cmd, &status));
+	return status != 0;
+}
+
+Test(observe, mcpctl_top_shows_each_users_connections_live_in_a_terminal_and_q_quits)
+{
+	char ctl[512], tmux[256], cmd[1400];
+	struct itd d;
+	int status;
+
+	free(sh("command -v tmux >/dev/null || scripts/deps.sh tools >&2", NULL));
+	it_bin("mcpctl", ctl, sizeof(ctl));
+	itd_start(&d, FIXTURE_CATALOG(""), NULL);
+	cr_assert_eq(itd_ctl(&d, NULL, NULL, ARGS("warm", "alice", "demo")), 0);
+	snprintf(tmux, sizeof(tmux), "env -u TMUX TERM=xterm tmux -f /dev/null -L mcppool-it-%ld",
+		 (long)getpid());
+	snprintf(cmd, sizeof(cmd), "%s new-session -d -s top -x 120 -y 30 '%s -s %s top' 2>&1",
+		 tmux, ctl, d.sock);
+	char *out = sh(cmd, &status);
+	cr_assert_eq(status, 0, "%s: %s", cmd, out);
+	free(out);
+	struct pane_wait w = { tmux, { "mcppool top", "alice", "idle" }, NULL };
+	cr_expect(it_poll(pane_shows, &w, 10000), "the pane shows:\n%s", w.last);
+	/* A second user appears at the next refresh, and the server's rate is computed. */
+	cr_assert_eq(itd_ctl(&d, NULL, NULL, ARGS("warm", "bob", "demo")), 0);
+	w.needle[0] = "bob";
+	w.needle[1] = "REQ/S";
+	w.needle[2] = NULL;
+	cr_expect(it_poll(pane_shows, &w, 10000), "the pane shows:\n%s", w.last);
+	free(w.last);
+	snprintf(cmd, sizeof(cmd), "%s send-keys -t top q", tmux);
+	free(sh(cmd, NULL));
+	cr_expect(it_poll(session_gone, tmux, 10000), "q did not end mcpctl top");
+	snprintf(cmd, sizeof(cmd), "%s kill-server 2>/dev/null", tmux);
+	free(sh(cmd, NULL));
+	itd_stop(&d);
+	/* The tmux server was a daemon: reparented to us (the subreaper), reaped here. */
+	for (int i = 0; i < 500 && waitpid(-1, NULL, WNOHANG) >= 0; i++)
+		it_sleep_ms(10);
+}
+
+Test(observe, mcpctl_top_once_prints_one_frame_without_a_terminal)
+{
+	struct itd d;
+	char *out = NULL;
+
+	itd_start(&d, FIXTURE_CATALOG(""), NULL);
+	cr_assert_eq(itd_ctl(&d, NULL, NULL, ARGS("warm", "alice", "demo")), 0);
+	cr_assert_eq(itd_ctl(&d, &out, NULL, ARGS("top", "--once")), 0);
+	cr_expect(strstr(out, "connections 1 of 100"), "%s", out);
+	cr_expect(strstr(out, "alice"), "%s", out);
+	cr_expect_null(strstr(out, "\033["), "no terminal escapes when not a terminal:\n%s", out);
+	cr_expect_eq(count_of(out, "mcppool top"), 1, "one frame:\n%s", out);
+	free(out);
 	itd_stop(&d);
 }
