@@ -272,13 +272,10 @@ void metrics_pool_grew(struct daemon *d)
 	unsigned total = pool_total(d->pool);
 	uint64_t now = now_mono_ms();
 
-	if ((uint64_t)total * 5 <= (uint64_t)d->cfg.max_total * 4) {
-		m->pool_above_80 = false;
+	m->pool_above_80 = (uint64_t)total * 5 > (uint64_t)d->cfg.max_total * 4;
+	/* Once a minute at most, even when the pool swings around the mark. */
+	if (!m->pool_above_80 || (m->pool_warned_ms && now - m->pool_warned_ms < POOL_WARN_EVERY_MS))
 		return;
-	}
-	if (m->pool_above_80 && now - m->pool_warned_ms < POOL_WARN_EVERY_MS)
-		return;
-	m->pool_above_80 = true;
 	m->pool_warned_ms = now;
 	log_warn("the pool is above 80%% of MAX_TOTAL_CONNECTIONS: %u of %u connections; new "
 		 "connections will soon evict idle ones, then fail with POOL_EXHAUSTED (raise "

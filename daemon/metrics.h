@@ -80,8 +80,8 @@ struct metrics {
 	struct server_metrics *servers; /* by slot; grows, never shrinks (see metrics_server) */
 	size_t nservers, cap_servers;
 	int last_error_code;            /* of the last error reply packed (session.c): what a request refused before it had a record got */
-	bool pool_above_80;             /* the pool is above 80 % of MAX_TOTAL_CONNECTIONS */
-	uint64_t pool_warned_ms;        /* monotonic: the last 80 % warning (at most one a minute) */
+	bool pool_above_80;             /* the pool was above 80 % of MAX_TOTAL_CONNECTIONS at its last growth */
+	uint64_t pool_warned_ms;        /* monotonic: the last 80 % warning (at most one a minute); 0: none yet */
 };
 
 struct daemon;
