@@ -76,9 +76,10 @@ static size_t top_label(const char *line, const char *label, char *buf, size_t c
 	if (!p)
 		return 0;
 	for (p += strlen(label); *p && *p != '"' && n + 1 < cap; p++) {
-		if (*p == '\\' && p[1])
+		bool escaped = *p == '\\' && p[1];
+		if (escaped)
 			p++;
-		buf[n++] = *p == 'n' && p[-1] == '\\' ? '\n' : *p;
+		buf[n++] = escaped && *p == 'n' ? '\n' : *p;
 	}
 	buf[n] = '\0';
 	return n;
