@@ -125,6 +125,11 @@ static json_t *top_result_json(const mcppool_result *res)
 	return j;
 }
 
+static int top_cmp_server(const void *a, const void *b)
+{
+	return strcmp(((const struct top_server *)a)->name, ((const struct top_server *)b)->name);
+}
+
 /* Fills s from pool_status and metrics. Returns 0, or -1 with err filled. */
 static int top_sample(mcppool_conn *c, struct top_sample *s, mcppool_error *err)
 {
@@ -152,6 +157,7 @@ static int top_sample(mcppool_conn *c, struct top_sample *s, mcppool_error *err)
 		free(copy);
 	}
 	mcppool_result_free(res);
+	qsort(s->servers, s->nservers, sizeof(s->servers[0]), top_cmp_server);
 	return 0;
 }
 
