@@ -143,7 +143,10 @@ static void ctl_command_usage(const struct ctl_command *cmd, FILE *f)
 		      "  initialize and server/discover from the pooled server's own description,\n"
 		      "  and ping; forwards every other request (--timeout is each one's deadline),\n"
 		      "  relays progress and log messages as notifications and the host's\n"
-		      "  notifications/cancelled as a cancel. Exits 0 at the end of stdin; the\n"
+		      "  notifications/cancelled as a cancel. An input_required result goes to\n"
+		      "  the host as it is, or, for a legacy host that declared elicitation\n"
+		      "  (sampling, roots), as requests to the host whose answers the bridge\n"
+		      "  retries with. Exits 0 at the end of stdin; the\n"
 		      "  pooled server stays warm for the next bridge. Host configuration:\n"
 		      "    {\"command\": \"mcpctl\", \"args\": [\"bridge\", \"alice\", \"github\",\n"
 		      "                \"--auth-file\", \"/run/alice.auth\"]}\n", f);
