@@ -206,26 +206,41 @@ static int elicit_ask_property(const struct elicit_tty *tty, const char *key, js
 	}
 }
 
+/*
+ * Shows the request's message (and url) and asks whether to go on. Returns
+ * NULL to go on, else the decline or cancel answer (end of input cancels).
+ */
+static json_t *elicit_ask_consent(const struct elicit_tty *tty, json_t *params,
+				  const char *go_on)
+{
+	const char *message = json_string_value(json_object_get(params, "message"));
+	const char *url = json_string_value(json_object_get(params, "url"));
+	json_t *a = NULL;
+	char *line;
+
+	fprintf(tty->out, "The server asks: %s\n", message ? message : "(no message)");
+	if (url)
+		fprintf(tty->out, "  %s\n", url);
+	fprintf(tty->out, "%s (y), decline (n) or cancel (c)? [y] ", go_on);
+	if (!(line = elicit_read_line(tty)))
+		return elicit_action("cancel");
+	if (*line == 'n' || *line == 'N')
+		a = elicit_action("decline");
+	else if (*line == 'c' || *line == 'C')
+		a = elicit_action("cancel");
+	free(line);
+	return a;
+}
+
 /* The user's answer to a form; end of input cancels it. */
 static json_t *elicit_ask_form(const struct elicit_tty *tty, json_t *params)
 {
-	const char *message = json_string_value(json_object_get(params, "message"));
 	json_t *schema = json_object_get(params, "requestedSchema");
 	json_t *content, *prop, *value;
 	const char *key;
-	char *line;
 
-	fprintf(tty->out, "The server asks: %s\nAnswer (y), decline (n) or cancel (c)? [y] ",
-		message ? message : "(no message)");
-	if (!(line = elicit_read_line(tty)))
-		return elicit_action("cancel");
-	if (*line == 'n' || *line == 'N' || *line == 'c' || *line == 'C') {
-		json_t *a = elicit_action(*line == 'n' || *line == 'N' ? "decline" : "cancel");
-
-		free(line);
-		return a;
-	}
-	free(line);
+	if ((content = elicit_ask_consent(tty, params, "Answer")))
+		return content;
 	content = json_object();
 	json_object_foreach(json_object_get(schema, "properties"), key, prop) {
 		if (!elicit_ask_property(tty, key, prop, elicit_required(schema, key), &value)) {
@@ -252,6 +267,11 @@ static json_t *elicit_form(json_t *params, enum elicit_mode mode, const struct e
 		return elicit_action("decline");
 	if (mode == ELICIT_CANCEL)
 		return elicit_action("cancel");
+	if (mode == ELICIT_ASK && form_mode && strcmp(form_mode, "url") == 0) {
+		json_t *a = elicit_ask_consent(tty, params, "Open the address above, then: done");
+
+		return a ? a : elicit_action("accept");
+	}
 	if (form_mode && strcmp(form_mode, "form") != 0)
 		return elicit_fail(why, size, "input request \"%s\" is a %s elicitation, which "
 				   "mcpctl can only decline or cancel (--elicit decline|cancel)",

@@ -29,10 +29,11 @@ struct elicit_tty {
 /*
  * The inputResponses for result's inputRequests, answered as mode says
  * (ELICIT_ASK: through tty): each elicitation/create form gets {"action":
- * "accept", "content": {...}}, or decline, or cancel; roots/list gets
- * {"roots": []}. Returns a new object, or NULL with why filled when a request
- * cannot be answered this way (sampling/createMessage, a url elicitation to be
- * accepted, an unknown method, a malformed request).
+ * "accept", "content": {...}}, or decline, or cancel (a url elicitation on a
+ * terminal: accept once the user says done); roots/list gets {"roots": []}.
+ * Returns a new object, or NULL with why filled when a request cannot be
+ * answered this way (sampling/createMessage, a url elicitation to accept with
+ * defaults, an unknown method, a malformed request).
  */
 json_t *elicit_answer(json_t *result, enum elicit_mode mode, const struct elicit_tty *tty,
 		      char *why, size_t why_size);

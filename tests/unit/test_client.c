@@ -1915,3 +1915,16 @@ Test(mcpctl, terminal_no_declines_and_end_of_input_cancels)
 	free(answers);
 	free(asked);
 }
+
+Test(mcpctl, a_url_elicitation_shows_its_address_and_is_accepted_once_the_user_says_done)
+{
+	char *asked, *answers = ask_with("\n", "{\"inputRequests\":{\"u\":{\"method\":"
+					 "\"elicitation/create\",\"params\":{\"mode\":\"url\","
+					 "\"message\":\"Sign in\",\"url\":\"https://x.test/a\"}}}}",
+					 &asked);
+
+	cr_assert_str_eq(answers, "{\"u\":{\"action\":\"accept\"}}");
+	cr_assert(strstr(asked, "Sign in\n  https://x.test/a\n"), "%s", asked);
+	free(answers);
+	free(asked);
+}
