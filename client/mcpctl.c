@@ -873,7 +873,7 @@ static char *ctl_request_params(const struct ctl_opts *o, json_t *answers, json_
 
 /*
  * Answers the input_required result as mode says and fills *retry for the next
- * round. Returns 0, or the exit status after printing why it cannot.
+ * round. Returns CTL_CONTINUE, or the exit status after printing why it cannot.
  */
 static int ctl_answer(const struct ctl_opts *o, json_t *result, enum elicit_mode mode,
 		      FILE *errf, struct ctl_retry *retry, FILE *out)
