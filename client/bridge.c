@@ -557,16 +557,23 @@ static const char *bridge_input_capability(const char *method)
 	return NULL;
 }
 
-/* Whether the host declared at initialize what every one of requests needs. */
+/*
+ * Whether the host declared at initialize what every one of requests needs. A
+ * url elicitation needs elicitation.url: a bare elicitation means forms only.
+ */
 static bool bridge_host_can_answer(struct bridge *b, json_t *requests)
 {
-	const char *key, *method, *cap;
-	json_t *req;
+	const char *key, *method, *cap, *mode;
+	json_t *req, *declared;
 
 	json_object_foreach(requests, key, req) {
 		method = json_string_value(json_object_get(req, "method"));
 		cap = method ? bridge_input_capability(method) : NULL;
-		if (!cap || !json_is_object(json_object_get(b->host_caps, cap)))
+		declared = cap ? json_object_get(b->host_caps, cap) : NULL;
+		if (!json_is_object(declared))
+			return false;
+		mode = json_string_value(json_object_get(json_object_get(req, "params"), "mode"));
+		if (mode && strcmp(mode, "url") == 0 && !json_is_object(json_object_get(declared, "url")))
 			return false;
 	}
 	return true;

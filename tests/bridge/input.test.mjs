@@ -61,6 +61,25 @@ test('a legacy host that cannot sample gets the result as it is, and the bridge 
   assert.deepEqual(seen, []);
 });
 
+test('a url elicitation goes only to a host that declared elicitation.url', async () => {
+  const seen = [];
+  const client = await openLegacy(true, seen);
+  const r = await client.callTool({ name: 'need_input', arguments: { kinds: 'url' } });
+  assert.equal(r.resultType, 'input_required', 'a bare elicitation capability means forms only');
+  assert.deepEqual(seen, []);
+  const client2 = new Client({ name: 'bridge-input-test', version: '1.0.0' },
+    { capabilities: { elicitation: { form: {}, url: {} } } });
+  client2.setRequestHandler(ElicitRequestSchema, async (req) => {
+    seen.push(req.params.url);
+    return { action: 'accept' };
+  });
+  await client2.connect(new StdioClientTransport(bridgeParams(daemon)));
+  clients.push(client2);
+  const r2 = await client2.callTool({ name: 'need_input', arguments: { kinds: 'url' } });
+  assert.deepEqual(seen, ['https://example.test/sign-in']);
+  assert.deepEqual(r2.structuredContent.inputResponses, { url: { action: 'accept' } });
+});
+
 test('a modern host gets input_required as it is and its own retry completes', async () => {
   const client = new Client2({ name: 'bridge-input-test-2', version: '2.0.0' },
     { versionNegotiation: { mode: { pin: '2026-07-28' } }, capabilities: { elicitation: { form: {} } } });

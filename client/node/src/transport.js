@@ -208,7 +208,11 @@ export class McpPoolTransport {
 			return false;
 		return Object.values(requests).every((r) => {
 			const cap = INPUT_CAPABILITY[r?.method];
-			return cap !== undefined && typeof this.clientCaps[cap] === 'object';
+			const declared = cap === undefined ? undefined : this.clientCaps[cap];
+			if (typeof declared !== 'object' || declared === null)
+				return false;
+			// a url elicitation needs elicitation.url: a bare elicitation means forms only
+			return r.params?.mode !== 'url' || typeof declared.url === 'object';
 		});
 	}
 
