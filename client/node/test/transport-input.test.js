@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { Client as Client2 } from '@modelcontextprotocol/client';
 import { McpPoolTransport } from 'mcppool';
 import { startDaemon, waitFor } from './helpers.js';
 
@@ -79,6 +80,18 @@ test('an error answer fails the call; a cancel while asked cancels our request t
 		ac.abort();
 		await assert.rejects(call);
 		await waitFor(() => cancelled, 'our elicitation to be cancelled');
+	} finally {
+		await c.close();
+	}
+});
+
+test('the 2.x client (legacy era through the transport) is asked too', async () => {
+	const c = new Client2({ name: 'sdk-input-test-2', version: '2.0.0' }, { capabilities: { elicitation: { form: {} } } });
+	c.setRequestHandler('elicitation/create', async () => ({ action: 'decline' }));
+	await c.connect(new McpPoolTransport({ socket: d.socket, user: 'alice', mcp: 'fx' }));
+	try {
+		const r = await c.callTool({ name: 'need_input', arguments: {} });
+		assert.deepEqual(r.structuredContent, { inputResponses: { form: { action: 'decline' } }, rounds: 1 });
 	} finally {
 		await c.close();
 	}
