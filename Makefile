@@ -113,7 +113,7 @@ $(SHARED_LIB): $(LIB_OBJ) $(PROTO_OBJ)
 $(B)/mcppoold: $(B)/daemon/main.o $(B)/libdaemon.a $(B)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(DAEMON_LIBS)
 
-$(B)/mcpctl: $(B)/client/mcpctl.o $(B)/client/bridge.o $(B)/client/top.o $(B)/libproto.a $(STATIC_LIB)
+$(B)/mcpctl: $(B)/client/mcpctl.o $(B)/client/bridge.o $(B)/client/top.o $(B)/client/elicit.o $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(B)/mcp-fixture: $(B)/tests/fixture/mcp_fixture.o

@@ -25,6 +25,9 @@
 #define BRIDGE_META_VERSION "io.modelcontextprotocol/protocolVersion"
 #define BRIDGE_META_SERVER_INFO "io.modelcontextprotocol/serverInfo"
 
+/* Rounds of input requests the bridge answers through the host for one request. */
+#define BRIDGE_MAX_INPUT_ROUNDS 16
+
 /* Legacy (initialize-era) revisions, newest first. */
 static const char *const bridge_legacy_versions[] = {
 	"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05",
@@ -43,6 +46,13 @@ struct bridge_req {
 	bool modern;           /* it carried per-request _meta: the result needs resultType */
 	bool cacheable;        /* modern, and its result is a CacheableResult (ttlMs, cacheScope) */
 	bool cancelled;        /* the host cancelled it: its reply is not sent */
+	/* An input_required result being answered through a legacy host (see bridge_ask_host). */
+	char *method;          /* the request, kept for its retry */
+	json_t *params;        /* its params (NULL: none) */
+	json_t *asks;          /* {our request id to the host: input request key}, unanswered */
+	json_t *answers;       /* inputResponses gathered so far; NULL when not asking */
+	json_t *state;         /* requestState of the result being answered, or NULL */
+	int rounds;
 	struct bridge_req *prev, *next;
 };
 
@@ -57,6 +67,8 @@ struct bridge {
 	json_t *server;   /* warm's "server" object ({} when the daemon sent none); NULL before */
 	json_t *warm_err; /* the JSON-RPC error object of a failed warm, or NULL */
 	json_t *parked;   /* initialize / server/discover requests waiting for warm */
+	json_t *host_caps; /* the capabilities a legacy host declared at initialize, or NULL */
+	unsigned long long next_ask; /* the id of our next request to the host */
 	struct bridge_req *reqs;
 	/* the host's input */
 	char *in;
@@ -377,6 +389,11 @@ static void bridge_req_unlink(struct bridge_req *r)
 		r->next->prev = r->prev;
 	json_decref(r->host_id);
 	json_decref(r->progress_token);
+	free(r->method);
+	json_decref(r->params);
+	json_decref(r->asks);
+	json_decref(r->answers);
+	json_decref(r->state);
 	free(r);
 }
 
@@ -442,6 +459,8 @@ static void bridge_modernize(json_t *result, bool cacheable)
 		json_object_set_new(result, "cacheScope", json_string("private"));
 }
 
+static bool bridge_ask_host(struct bridge_req *r, json_t *result);
+
 static void bridge_on_reply(mcppool_conn *c, uint64_t id, const mcppool_result *res,
 			    const mcppool_error *err, void *arg)
 {
@@ -461,6 +480,8 @@ static void bridge_on_reply(mcppool_conn *c, uint64_t id, const mcppool_result *
 	} else if (!(result = bridge_json_of(mcppool_result_value(res)))) {
 		bridge_reply_error(b, r->host_id, BRIDGE_INTERNAL_ERROR,
 				   "the server's result has no JSON form");
+	} else if (!r->modern && bridge_ask_host(r, result)) {
+		return; /* r lives on until the host's answers and the retry's reply */
 	} else {
 		if (r->modern)
 			bridge_modernize(result, r->cacheable);
@@ -469,46 +490,200 @@ static void bridge_on_reply(mcppool_conn *c, uint64_t id, const mcppool_result *
 	bridge_req_unlink(r);
 }
 
-/* Submits the host's request to the pool; its reply comes to bridge_on_reply. */
+/*
+ * Submits r's method with params to the pool; the reply comes to
+ * bridge_on_reply. Returns 0, or -1 with *err filled.
+ */
+static int bridge_submit(struct bridge_req *r, json_t *params, mcppool_error *err)
+{
+	struct bridge *b = r->b;
+	char *text = params ? json_dumps(params, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	mcppool_conn *c;
+
+	if (params && !text) {
+		*err = (mcppool_error){ .code = MCPPOOL_INTERNAL, .message = "out of memory" };
+		return -1;
+	}
+	c = bridge_conn(b, err);
+	r->id = c ? mcppool_submit_request_events(c, b->o->user, b->o->mcp, r->method, text,
+						  b->o->auth, b->o->timeout_ms, bridge_on_event,
+						  bridge_on_reply, r) : 0;
+	free(text);
+	if (!r->id && c)
+		*err = *mcppool_conn_error(c);
+	return r->id ? 0 : -1;
+}
+
+/* Forwards the host's request to the pool; its reply comes to bridge_on_reply. */
 static void bridge_forward(struct bridge *b, json_t *id, const char *method, json_t *params,
 			   json_t *meta)
 {
 	struct bridge_req *r = calloc(1, sizeof *r);
 	json_t *token = json_object_get(meta, "progressToken");
-	char *text = params ? json_dumps(params, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	mcppool_error err;
-	mcppool_conn *c;
 
-	if (!r || (params && !text)) {
+	if (!r || !(r->method = strdup(method))) {
 		free(r);
-		free(text);
 		bridge_reply_error(b, id, BRIDGE_INTERNAL_ERROR, "out of memory");
 		return;
 	}
 	r->b = b;
 	r->host_id = json_incref(id);
+	r->params = json_incref(params);
 	r->progress_token = json_is_string(token) || json_is_number(token) ? json_incref(token) : NULL;
 	r->modern = json_object_get(meta, BRIDGE_META_VERSION) != NULL;
 	r->cacheable = r->modern && bridge_cacheable_method(method);
-	c = bridge_conn(b, &err);
-	if (c)
-		r->id = mcppool_submit_request_events(c, b->o->user, b->o->mcp, method, text,
-						      b->o->auth, b->o->timeout_ms, bridge_on_event,
-						      bridge_on_reply, r);
-	free(text);
-	if (!r->id) {
-		if (c)
-			err = *mcppool_conn_error(c);
-		bridge_reply_error_object(b, id, bridge_error_of(&err));
-		json_decref(r->host_id);
-		json_decref(r->progress_token);
-		free(r);
-		return;
-	}
 	r->next = b->reqs;
 	if (b->reqs)
 		b->reqs->prev = r;
 	b->reqs = r;
+	if (bridge_submit(r, params, &err) < 0) {
+		bridge_reply_error_object(b, id, bridge_error_of(&err));
+		bridge_req_unlink(r);
+	}
+}
+
+/* ---- input requests through a legacy host -------------------------------- */
+
+/* The capability a legacy host declares to answer method; NULL for other methods. */
+static const char *bridge_input_capability(const char *method)
+{
+	if (strcmp(method, "elicitation/create") == 0)
+		return "elicitation";
+	if (strcmp(method, "sampling/createMessage") == 0)
+		return "sampling";
+	if (strcmp(method, "roots/list") == 0)
+		return "roots";
+	return NULL;
+}
+
+/*
+ * Whether the host declared at initialize what every one of requests needs. A
+ * url elicitation needs elicitation.url: a bare elicitation means forms only.
+ */
+static bool bridge_host_can_answer(struct bridge *b, json_t *requests)
+{
+	const char *key, *method, *cap, *mode;
+	json_t *req, *declared;
+
+	json_object_foreach(requests, key, req) {
+		method = json_string_value(json_object_get(req, "method"));
+		cap = method ? bridge_input_capability(method) : NULL;
+		declared = cap ? json_object_get(b->host_caps, cap) : NULL;
+		if (!json_is_object(declared))
+			return false;
+		mode = json_string_value(json_object_get(json_object_get(req, "params"), "mode"));
+		if (mode && strcmp(mode, "url") == 0 && !json_is_object(json_object_get(declared, "url")))
+			return false;
+	}
+	return true;
+}
+
+/* Retries r with the answers gathered and the requestState; a failure ends r with its error. */
+static void bridge_retry(struct bridge_req *r)
+{
+	json_t *params = r->params ? json_copy(r->params) : json_object();
+	mcppool_error err;
+
+	json_object_set_new(params, "inputResponses", r->answers);
+	if (r->state)
+		json_object_set_new(params, "requestState", r->state);
+	else
+		json_object_del(params, "requestState");
+	r->answers = r->state = NULL;
+	json_decref(r->asks);
+	r->asks = NULL;
+	if (bridge_submit(r, params, &err) < 0) {
+		bridge_reply_error_object(r->b, r->host_id, bridge_error_of(&err));
+		bridge_req_unlink(r);
+	}
+	json_decref(params);
+}
+
+/*
+ * A legacy host cannot read an input_required result, but one that declared
+ * elicitation (sampling, roots) at initialize answers those requests: each
+ * input request goes to the host as a request of the bridge's own, the answers
+ * come to bridge_host_response, and the last one sends the retry, whose reply
+ * goes through bridge_on_reply again. Returns false, result untouched, when
+ * result is no such case (the caller passes it through); else true, having
+ * taken result's reference and replied or gone on with r.
+ */
+static bool bridge_ask_host(struct bridge_req *r, json_t *result)
+{
+	struct bridge *b = r->b;
+	json_t *requests = json_object_get(result, "inputRequests"), *req, *m;
+	const char *type = json_string_value(json_object_get(result, "resultType")), *key;
+	char id[48];
+
+	if (!type || strcmp(type, "input_required") != 0 || (requests && !json_is_object(requests)) ||
+	    !bridge_host_can_answer(b, requests))
+		return false;
+	if (r->rounds++ == BRIDGE_MAX_INPUT_ROUNDS) {
+		bridge_reply_error(b, r->host_id, BRIDGE_POOL_ERROR, "the server still asks for "
+				   "input after %d rounds of answers", BRIDGE_MAX_INPUT_ROUNDS);
+		json_decref(result);
+		bridge_req_unlink(r);
+		return true;
+	}
+	r->answers = json_object();
+	r->asks = json_object();
+	r->state = json_incref(json_object_get(result, "requestState"));
+	json_object_foreach(requests, key, req) {
+		snprintf(id, sizeof id, "mcpctl-bridge-%llu", ++b->next_ask);
+		json_object_set_new(r->asks, id, json_string(key));
+		m = bridge_msg();
+		json_object_set_new(m, "id", json_string(id));
+		json_object_set(m, "method", json_object_get(req, "method"));
+		if (json_is_object(json_object_get(req, "params")))
+			json_object_set(m, "params", json_object_get(req, "params"));
+		bridge_send(b, m);
+	}
+	json_decref(result);
+	if (json_object_size(r->asks) == 0)
+		bridge_retry(r);
+	return true;
+}
+
+/*
+ * The host's response to one of the bridge's requests: an answer for the
+ * retry, or an error that ends the host's request with it (in data.detail).
+ */
+static void bridge_host_response(struct bridge *b, json_t *msg)
+{
+	const char *id = json_string_value(json_object_get(msg, "id"));
+	json_t *error = json_object_get(msg, "error"), *key = NULL;
+	struct bridge_req *r;
+
+	for (r = b->reqs; id && r; r = r->next)
+		if (r->asks && (key = json_object_get(r->asks, id)))
+			break;
+	if (!r)
+		return; /* not ours, or its request was cancelled meanwhile */
+	if (error) {
+		bridge_reply_error_object(b, r->host_id, json_pack(
+			"{s:i,s:s,s:{s:s,s:O}}", "code", BRIDGE_POOL_ERROR, "message",
+			"the host answered the server's input request with an error", "data",
+			"mcppool", "INPUT_REQUIRED", "detail", error));
+		bridge_req_unlink(r);
+		return;
+	}
+	json_object_set(r->answers, json_string_value(key), json_object_get(msg, "result"));
+	json_object_del(r->asks, id);
+	if (json_object_size(r->asks) == 0)
+		bridge_retry(r);
+}
+
+/* The host cancelled a request whose input requests it was asked: they are cancelled too. */
+static void bridge_cancel_asks(struct bridge *b, struct bridge_req *r)
+{
+	const char *id;
+	json_t *key;
+
+	json_object_foreach(r->asks, id, key)
+		bridge_notify(b, "notifications/cancelled", json_pack("{s:s,s:s}", "requestId", id,
+						"reason", "the host cancelled the request"));
+	bridge_req_unlink(r);
 }
 
 /* ---- messages from the host ---------------------------------------------- */
@@ -541,6 +716,11 @@ static void bridge_request(struct bridge *b, json_t *msg, json_t *id, const char
 		bridge_reply_error(b, id, BRIDGE_INVALID_PARAMS, "params must be an object");
 		return;
 	}
+	if (strcmp(method, "initialize") == 0 && json_is_object(json_object_get(params,
+									       "capabilities"))) {
+		json_decref(b->host_caps);
+		b->host_caps = json_incref(json_object_get(params, "capabilities"));
+	}
 	if (strcmp(method, "initialize") == 0 || strcmp(method, "server/discover") == 0) {
 		if (b->warming) {
 			json_array_append(b->parked, msg);
@@ -571,6 +751,10 @@ static void bridge_notification(struct bridge *b, const char *method, json_t *pa
 	if (strcmp(method, "notifications/cancelled") != 0)
 		return;
 	r = bridge_find_req(b, json_object_get(params, "requestId"));
+	if (r && r->asks) {
+		bridge_cancel_asks(b, r);
+		return;
+	}
 	if (!r || r->cancelled || !b->conn)
 		return;
 	r->cancelled = true;
@@ -594,7 +778,7 @@ static void bridge_handle_line(struct bridge *b, const char *line, size_t len)
 		bridge_reply_error(b, json_is_string(id) || json_is_integer(id) ? id : NULL,
 				   BRIDGE_INVALID_REQUEST, "Invalid Request");
 	} else if (!method) {
-		/* A response: the bridge sends the host no requests, so it answers none. */
+		bridge_host_response(b, msg);
 	} else if (!id) {
 		bridge_notification(b, json_string_value(method), json_object_get(msg, "params"));
 	} else {
@@ -718,6 +902,7 @@ static void bridge_free(struct bridge *b)
 	json_decref(b->server);
 	json_decref(b->warm_err);
 	json_decref(b->parked);
+	json_decref(b->host_caps);
 	free(b->in);
 }
 

@@ -18,6 +18,7 @@
 #include "bridge.h"
 #include "dotenv.h"
 #include "top.h"
+#include "elicit.h"
 #include "mcppool.h"
 
 #define CTL_EXIT_OK 0
@@ -79,6 +80,7 @@ struct ctl_opts {
 	bool pretty, help, version;
 	bool progress;           /* --progress: every event as a JSON line on stderr */
 	bool once;               /* top --once: one frame */
+	enum elicit_mode elicit; /* --elicit; ELICIT_NONE: none given */
 	unsigned int timeout_ms; /* 0: none given */
 	const char *cursor;
 	const char *auth_file;
@@ -111,6 +113,8 @@ static void ctl_usage(FILE *f)
 	      "      --auth-file FILE  auth values, in .env syntax (KEY=VALUE, quotes, # comments)\n"
 	      "      --cursor CURSOR   tools: the page to list\n"
 	      "      --progress        call, request: each event as a JSON line on stderr\n"
+	      "      --elicit HOW      call, request: answer an input_required result's forms\n"
+	      "                        with their defaults, decline or cancel, and retry\n"
 	      "      --uri URI         listen: subscribe to a resource (repeatable)\n"
 	      "      --once            top: print one frame and exit\n"
 	      "  -h, --help            this text; `mcpctl COMMAND --help` for one command\n"
@@ -130,7 +134,12 @@ static void ctl_command_usage(const struct ctl_command *cmd, FILE *f)
 	if (cmd->id == CTL_CALL || cmd->id == CTL_REQUEST)
 		fputs("  The JSON argument, when given, must be an object.\n"
 		      "  Progress shows as a bar when stderr is a terminal; --progress prints each\n"
-		      "  event as a JSON line on stderr instead. Log messages go to stderr.\n", f);
+		      "  event as a JSON line on stderr instead. Log messages go to stderr.\n"
+		      "  An input_required result (the server needs answers) is printed as the\n"
+		      "  data, or, when stdin and stderr are a terminal, its form questions are\n"
+		      "  asked there and the call is retried. --elicit defaults|decline|cancel\n"
+		      "  answers every form that way instead (roots/list: no roots) and retries,\n"
+		      "  up to 16 rounds.\n", f);
 	if (cmd->id == CTL_LISTEN)
 		fputs("  --uri URI subscribes to a resource (repeatable). Prints each change\n"
 		      "  notification as a JSON line {\"method\",\"params\"} until SIGINT or SIGTERM\n"
@@ -141,7 +150,10 @@ static void ctl_command_usage(const struct ctl_command *cmd, FILE *f)
 		      "  initialize and server/discover from the pooled server's own description,\n"
 		      "  and ping; forwards every other request (--timeout is each one's deadline),\n"
 		      "  relays progress and log messages as notifications and the host's\n"
-		      "  notifications/cancelled as a cancel. Exits 0 at the end of stdin; the\n"
+		      "  notifications/cancelled as a cancel. An input_required result goes to\n"
+		      "  the host as it is, or, for a legacy host that declared elicitation\n"
+		      "  (sampling, roots), as requests to the host whose answers the bridge\n"
+		      "  retries with. Exits 0 at the end of stdin; the\n"
 		      "  pooled server stays warm for the next bridge. Host configuration:\n"
 		      "    {\"command\": \"mcpctl\", \"args\": [\"bridge\", \"alice\", \"github\",\n"
 		      "                \"--auth-file\", \"/run/alice.auth\"]}\n", f);
@@ -223,6 +235,7 @@ static const struct option ctl_long_options[] = {
 	{ "auth-file", required_argument, NULL, 'F' },
 	{ "cursor", required_argument, NULL, 'C' },
 	{ "progress", no_argument, NULL, 'P' },
+	{ "elicit", required_argument, NULL, 'E' },
 	{ "uri", required_argument, NULL, 'U' },
 	{ "once", no_argument, NULL, 'O' },
 	{ "help", no_argument, NULL, 'h' },
@@ -253,6 +266,12 @@ static int ctl_parse_option(struct ctl_opts *o, int ch, const char *arg, const c
 		return CTL_CONTINUE;
 	case 'P':
 		o->progress = true;
+		return CTL_CONTINUE;
+	case 'E':
+		if (elicit_mode_parse(arg) < 0)
+			return ctl_usage_error(errf, "--elicit expects defaults, decline or cancel, "
+					       "got '%s'", arg);
+		o->elicit = (enum elicit_mode)elicit_mode_parse(arg);
 		return CTL_CONTINUE;
 	case 'U':
 		if (o->nuris == CTL_MAX_URIS)
@@ -395,6 +414,8 @@ static int ctl_check(struct ctl_opts *o, FILE *errf)
 		return ctl_usage_error(errf, "--cursor applies to 'tools' only");
 	if (o->progress && o->cmd->id != CTL_CALL && o->cmd->id != CTL_REQUEST)
 		return ctl_usage_error(errf, "--progress applies to 'call' and 'request' only");
+	if (o->elicit && o->cmd->id != CTL_CALL && o->cmd->id != CTL_REQUEST)
+		return ctl_usage_error(errf, "--elicit applies to 'call' and 'request' only");
 	if (o->nuris && o->cmd->id != CTL_LISTEN)
 		return ctl_usage_error(errf, "--uri applies to 'listen' only");
 	if (o->once && o->cmd->id != CTL_TOP)
@@ -571,12 +592,31 @@ static void ctl_on_event(mcppool_conn *c, uint64_t id, const char *event,
 
 /* ---- running ------------------------------------------------------------- */
 
+/* What a call or request sends again to answer an input_required result. */
+struct ctl_retry {
+	char *input_json;  /* inputResponses as JSON text; NULL: the first try */
+	char *state;       /* requestState, echoed; NULL when the result had none */
+	char *params_json; /* request: PARAMS_JSON with both added */
+};
+
+static void ctl_retry_free(struct ctl_retry *r)
+{
+	free(r->input_json);
+	free(r->state);
+	free(r->params_json);
+	memset(r, 0, sizeof *r);
+}
+
 static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, struct ctl_events *ev,
-			mcppool_result **res, mcppool_error *err)
+			const struct ctl_retry *retry, mcppool_result **res, mcppool_error *err)
 {
 	mcppool_auth auth = { o->auth, o->nauth };
 	const char *json = o->nargs == 4 ? o->args[3] : NULL;
 	const char **a = (const char **)o->args;
+	mcppool_call_opts call = { .auth = &auth, .timeout_ms = o->timeout_ms,
+				   .input_responses_json = retry->input_json,
+				   .request_state = retry->state, .on_event = ctl_on_event,
+				   .event_arg = ev };
 
 	switch (o->cmd->id) {
 	case CTL_POOL_STATUS:
@@ -584,11 +624,11 @@ static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, struct ctl_ev
 	case CTL_CLEANUP:
 		return mcppool_cleanup(c, res, err);
 	case CTL_CALL:
-		return mcppool_call_events(c, a[0], a[1], a[2], json, &auth, o->timeout_ms,
-					   ctl_on_event, ev, res, err);
+		return mcppool_call_with(c, a[0], a[1], a[2], json, &call, res, err);
 	case CTL_REQUEST:
-		return mcppool_request_events(c, a[0], a[1], a[2], json, &auth, o->timeout_ms,
-					      ctl_on_event, ev, res, err);
+		return mcppool_request_events(c, a[0], a[1], a[2],
+					      retry->params_json ? retry->params_json : json,
+					      &auth, o->timeout_ms, ctl_on_event, ev, res, err);
 	case CTL_TOOLS:
 		return mcppool_tools(c, a[0], a[1], o->cursor, &auth, o->timeout_ms, res, err);
 	case CTL_SERVERS:
@@ -814,6 +854,113 @@ static int ctl_run_listen(struct ctl_opts *o, FILE *out)
 	return l.done ? l.status : CTL_EXIT_OK;
 }
 
+/* ---- input requests -------------------------------------------------------- */
+
+/*
+ * An input_required result mcpctl could not answer: {"success":false,"error":
+ * {"code":"INPUT_REQUIRED","message":why,"data":the result}}, exit 1.
+ */
+static int ctl_print_unanswered(const char *why, json_t *result, bool pretty, FILE *out)
+{
+	json_t *doc = json_pack("{s:b,s:{s:s,s:s,s:O}}", "success", 0, "error", "code",
+				"INPUT_REQUIRED", "message", why, "data",
+				result ? result : json_null());
+
+	ctl_dump(doc, pretty, out);
+	return CTL_EXIT_ERROR;
+}
+
+/* PARAMS_JSON (or {}) with inputResponses and requestState set as the retry sends them. */
+static char *ctl_request_params(const struct ctl_opts *o, json_t *answers, json_t *state)
+{
+	json_t *params = json_loads(o->nargs == 4 ? o->args[3] : "{}", 0, NULL);
+	char *text;
+
+	json_object_set(params, "inputResponses", answers);
+	if (state)
+		json_object_set(params, "requestState", state);
+	else
+		json_object_del(params, "requestState");
+	text = json_dumps(params, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(params);
+	return text;
+}
+
+/*
+ * Answers the input_required result as mode says and fills *retry for the next
+ * round. Returns CTL_CONTINUE, or the exit status after printing why it cannot.
+ */
+static int ctl_answer(const struct ctl_opts *o, json_t *result, enum elicit_mode mode,
+		      FILE *errf, struct ctl_retry *retry, FILE *out)
+{
+	struct elicit_tty tty = { .in = stdin, .out = errf };
+	json_t *state = json_object_get(result, "requestState"), *answers;
+	char why[512];
+
+	if (state && !json_is_string(state))
+		return ctl_print_unanswered("requestState must be a string", result, o->pretty,
+					    out);
+	if (!(answers = elicit_answer(result, mode, &tty, why, sizeof why)))
+		return ctl_print_unanswered(why, result, o->pretty, out);
+	ctl_retry_free(retry);
+	retry->input_json = json_dumps(answers, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	retry->state = state ? strdup(json_string_value(state)) : NULL;
+	if (o->cmd->id == CTL_REQUEST)
+		retry->params_json = ctl_request_params(o, answers, state);
+	json_decref(answers);
+	if (!retry->input_json || (state && !retry->state) ||
+	    (o->cmd->id == CTL_REQUEST && !retry->params_json))
+		return ctl_print_unanswered("out of memory", result, o->pretty, out);
+	return CTL_CONTINUE;
+}
+
+/* Without --elicit, mcpctl asks the user when it can talk to one on a terminal. */
+static enum elicit_mode ctl_elicit_mode(const struct ctl_opts *o, FILE *errf)
+{
+	if (o->cmd->id != CTL_CALL && o->cmd->id != CTL_REQUEST)
+		return ELICIT_NONE;
+	if (o->elicit)
+		return o->elicit;
+	return isatty(STDIN_FILENO) && isatty(fileno(errf)) ? ELICIT_ASK : ELICIT_NONE;
+}
+
+/*
+ * Runs the command; a call or request whose result is input_required is
+ * answered as mode says and retried, up to ELICIT_MAX_ROUNDS times. Returns 0
+ * with *res, -1 with *err, or an exit status (> 0) when it printed why the
+ * input requests cannot be answered.
+ */
+static int ctl_rounds(mcppool_conn *c, const struct ctl_opts *o, struct ctl_events *ev,
+		      FILE *out, mcppool_result **res, mcppool_error *err)
+{
+	enum elicit_mode mode = ctl_elicit_mode(o, ev->errf);
+	struct ctl_retry retry = { 0 };
+	int rc;
+
+	for (int round = 0;; round++) {
+		json_t *result;
+
+		rc = ctl_dispatch(c, o, ev, &retry, res, err);
+		if (rc != 0 || mode == ELICIT_NONE ||
+		    !mcppool_input_required(mcppool_result_value(*res)))
+			break;
+		ctl_bar_clear(ev);
+		result = ctl_value_json(mcppool_result_value(*res));
+		if (round == ELICIT_MAX_ROUNDS)
+			rc = ctl_print_unanswered("the server still asks for input after "
+						  "16 rounds of answers", result, o->pretty, out);
+		else
+			rc = ctl_answer(o, result, mode, ev->errf, &retry, out);
+		json_decref(result);
+		mcppool_result_free(*res);
+		*res = NULL;
+		if (rc != CTL_CONTINUE)
+			break;
+	}
+	ctl_retry_free(&retry);
+	return rc;
+}
+
 /* Connects, runs the command, prints its outcome. Returns the exit status. */
 static int ctl_run(struct ctl_opts *o, FILE *out, FILE *errf)
 {
@@ -833,11 +980,15 @@ static int ctl_run(struct ctl_opts *o, FILE *out, FILE *errf)
 	c = mcppool_connect(o->socket, &err);
 	if (c) {
 		mcppool_set_timeout(c, ctl_client_timeout(o));
-		rc = ctl_dispatch(c, o, &ev, &res, &err);
+		rc = ctl_rounds(c, o, &ev, out, &res, &err);
 	}
 	ctl_bar_clear(&ev);
 	ctl_wipe_secrets(o);
-	status = rc == 0 ? ctl_print_result(o, res, out) : ctl_print_error(&err, o->pretty, out);
+	if (rc > 0)
+		status = rc;
+	else
+		status = rc == 0 ? ctl_print_result(o, res, out) :
+				   ctl_print_error(&err, o->pretty, out);
 	mcppool_result_free(res);
 	mcppool_close(c);
 	return status;

@@ -129,6 +129,11 @@ struct op_params {
 	void *event_arg;
 	const char *const *uris;  /* listen: sent as "uris" when n_uris > 0 */
 	size_t n_uris;
+	/* call: the retry of an input_required result */
+	const char *input_json;   /* inputResponses as JSON text, or */
+	const char *input_packed; /* packed (one msgpack map); sent when input_len > 0 */
+	size_t input_len;
+	const char *request_state; /* sent as "requestState" when non-NULL */
 };
 
 /* ---- errors -------------------------------------------------------------- */
@@ -579,12 +584,17 @@ static bool has_payload(const struct op_params *p)
 	return p->packed && p->packed_len;
 }
 
+static bool has_input(const struct op_params *p)
+{
+	return p->input_packed && p->input_len;
+}
+
 /* Packs the params map of an MCP op. */
 static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_params *p)
 {
 	size_t n = (p->user != NULL) + (p->mcp != NULL) + (p->name_key && p->name) +
 		   has_payload(p) + has_auth(p) + (p->timeout_ms > 0) + (p->on_event != NULL) +
-		   (p->n_uris > 0);
+		   (p->n_uris > 0) + has_input(p) + (p->request_state != NULL);
 
 	msgpack_pack_map(pk, n);
 	if (p->user)
@@ -617,6 +627,12 @@ static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_
 		for (size_t i = 0; i < p->n_uris; i++)
 			wire_pack_str(pk, p->uris[i]);
 	}
+	if (has_input(p)) {
+		wire_pack_str(pk, "inputResponses");
+		out_write(c, p->input_packed, p->input_len);
+	}
+	if (p->request_state)
+		pack_kv_str(pk, "requestState", p->request_state);
 }
 
 static void pack_params(mcppool_conn *c, msgpack_packer *pk, const struct op_params *p)
@@ -732,22 +748,27 @@ static int check_params(const struct op_params *p, mcppool_error *err)
 	}
 	if (check_auth(p->auth, err) < 0)
 		return -1;
+	if (p->input_json && p->input_len) {
+		set_err(err, MCPPOOL_BAD_REQUEST, "inputResponses given both as JSON and as msgpack");
+		return -1;
+	}
+	if (check_packed_map(p->input_packed, p->input_len, "inputResponses", err) < 0)
+		return -1;
 	return check_packed_map(p->packed, p->packed_len, p->payload_key, err);
 }
 
 /*
- * Transcodes JSON text that must hold an object into c->args, straight from the
- * text (no tree). Returns 0, or -1 with BAD_REQUEST naming the byte offset.
- * Nesting is left to the daemon, which owns the limit.
+ * Transcodes JSON text that must hold an object onto the end of c->args,
+ * straight from the text (no tree). Returns 0, or -1 with BAD_REQUEST naming
+ * the byte offset. Nesting is left to the daemon, which owns the limit.
  */
 static int pack_object(mcppool_conn *c, const char *text, const char *what, mcppool_error *err)
 {
-	size_t len = strlen(text), pos = 0;
+	size_t len = strlen(text), pos = 0, start = c->args.size;
 	msgpack_packer pk;
 	char why[160];
 	unsigned char b;
 
-	c->args.size = 0;
 	msgpack_packer_init(&pk, &c->args, msgpack_sbuffer_write);
 	if (jsontext_to_msgpack(text, len, &pos, &pk, JSONTEXT_MAX_DEPTH, why, sizeof why) < 0) {
 		set_err(err, MCPPOOL_BAD_REQUEST, "%s is not valid JSON: %s", what, why);
@@ -758,7 +779,7 @@ static int pack_object(mcppool_conn *c, const char *text, const char *what, mcpp
 			what, pos);
 		return -1;
 	}
-	b = (unsigned char)c->args.data[0];
+	b = (unsigned char)c->args.data[start];
 	if ((b & 0xf0) != 0x80 && b != 0xde && b != 0xdf) {
 		set_err(err, MCPPOOL_BAD_REQUEST, "%s must be a JSON object", what);
 		return -1;
@@ -784,12 +805,25 @@ static uint64_t submit_op(mcppool_conn *c, const struct op_params *p, enum pendi
 	}
 	if (check_params(p, err) < 0)
 		return 0;
-	if (!p->raw && p->json) {
-		if (pack_object(c, p->json, p->payload_key, err) < 0)
+	if (!p->raw && (p->json || p->input_json)) {
+		size_t input_at;
+
+		/* Both go into c->args; pointers are taken once it stopped growing. */
+		c->args.size = 0;
+		if (p->json && pack_object(c, p->json, p->payload_key, err) < 0)
+			return 0;
+		input_at = c->args.size;
+		if (p->input_json && pack_object(c, p->input_json, "inputResponses", err) < 0)
 			return 0;
 		with_args = *p;
-		with_args.packed = c->args.data;
-		with_args.packed_len = c->args.size;
+		if (p->json) {
+			with_args.packed = c->args.data;
+			with_args.packed_len = input_at;
+		}
+		if (p->input_json) {
+			with_args.input_packed = c->args.data + input_at;
+			with_args.input_len = c->args.size - input_at;
+		}
 		p = &with_args;
 	}
 	if (ptable_reserve(&c->pending) < 0) {
@@ -1635,6 +1669,55 @@ MCPPOOL_API int mcppool_request_events(mcppool_conn *conn, const char *user, con
 	p.on_event = on_event;
 	p.event_arg = event_arg;
 	return run(conn, &p, result, err);
+}
+
+/* A call's op params with what the options add to it. */
+static struct op_params call_with_op(const char *user, const char *mcp, const char *tool,
+				     const char *args_json, const mcppool_call_opts *o)
+{
+	static const mcppool_call_opts none;
+	struct op_params p;
+
+	if (!o)
+		o = &none;
+	p = call_op(user, mcp, tool, args_json, NULL, 0, o->auth, o->timeout_ms);
+	p.input_json = o->input_responses_json;
+	p.input_packed = o->input_responses;
+	p.input_len = o->input_responses ? o->input_responses_len : 0;
+	p.request_state = o->request_state;
+	p.on_event = o->on_event;
+	return p;
+}
+
+MCPPOOL_API int mcppool_call_with(mcppool_conn *conn, const char *user, const char *mcp,
+				  const char *tool, const char *args_json,
+				  const mcppool_call_opts *opts, mcppool_result **result,
+				  mcppool_error *err)
+{
+	struct op_params p = call_with_op(user, mcp, tool, args_json, opts);
+
+	p.event_arg = opts ? opts->event_arg : NULL;
+	return run(conn, &p, result, err);
+}
+
+MCPPOOL_API uint64_t mcppool_submit_call_with(mcppool_conn *conn, const char *user,
+					      const char *mcp, const char *tool,
+					      const char *args_json,
+					      const mcppool_call_opts *opts, mcppool_callback cb,
+					      void *arg)
+{
+	struct op_params p = call_with_op(user, mcp, tool, args_json, opts);
+
+	p.event_arg = arg;
+	return submit_public(conn, &p, cb, arg);
+}
+
+MCPPOOL_API int mcppool_input_required(const msgpack_object *result)
+{
+	const msgpack_object *t = mcppool_map_get(result, "resultType");
+
+	return t && t->type == MSGPACK_OBJECT_STR && t->via.str.size == 14 &&
+	       memcmp(t->via.str.ptr, "input_required", 14) == 0;
 }
 
 MCPPOOL_API int mcppool_protocol_version(const mcppool_conn *conn)

@@ -419,6 +419,59 @@ MCPPOOL_API int mcppool_request_events(mcppool_conn *conn, const char *user, con
 				       mcppool_event_callback on_event, void *event_arg,
 				       mcppool_result **result, mcppool_error *err);
 
+/* ---- input requests (one model for both MCP eras) ------------------------------ */
+
+/*
+ * A call or request may complete with an input_required result (a success):
+ *   {"resultType": "input_required", "inputRequests": {KEY: {"method":
+ *    "elicitation/create" | "sampling/createMessage" | "roots/list", "params": {...}}},
+ *    "requestState": "..."}
+ * The app answers each input request and retries the same call with
+ * inputResponses (keyed as inputRequests: {KEY: ElicitResult | CreateMessageResult
+ * | ListRootsResult}) and the requestState it got, unchanged; the retry may
+ * complete or be input_required again. For a request, both go inside its params.
+ * Returns 1 when result (a result's value) is an input_required result, else 0.
+ * Added in 0.3.
+ */
+MCPPOOL_API int mcppool_input_required(const msgpack_object *result);
+
+/*
+ * The options of mcppool_call_with() and mcppool_submit_call_with(). Every
+ * field is optional: initialize with `mcppool_call_opts o = {0};` and set what
+ * you need. Fields are only ever added in place of `reserved`, so the size and
+ * layout stay as they are (reserved must stay zero). Added in 0.3.
+ */
+typedef struct mcppool_call_opts {
+	const mcppool_auth *auth;      /* as for mcppool_call() */
+	unsigned int timeout_ms;       /* as for mcppool_call() */
+	/* The retry of an input_required result: the answers, as a JSON object */
+	const char *input_responses_json;
+	/* ... or as one packed msgpack map of input_responses_len bytes (not both) */
+	const char *input_responses;
+	size_t input_responses_len;
+	const char *request_state;     /* echoed unchanged from the result; NULL: none */
+	/* Ask for the call's events (NULL: none). The blocking function passes
+	 * event_arg to on_event; the submit function passes its own arg. */
+	mcppool_event_callback on_event;
+	void *event_arg;
+	void *reserved[8];
+} mcppool_call_opts;
+
+/*
+ * tools/call with options (opts may be NULL): mcppool_call() and
+ * mcppool_submit_call() plus inputResponses, requestState and events.
+ * Added in 0.3.
+ */
+MCPPOOL_API int mcppool_call_with(mcppool_conn *conn, const char *user, const char *mcp,
+				  const char *tool, const char *args_json,
+				  const mcppool_call_opts *opts, mcppool_result **result,
+				  mcppool_error *err);
+MCPPOOL_API uint64_t mcppool_submit_call_with(mcppool_conn *conn, const char *user,
+					      const char *mcp, const char *tool,
+					      const char *args_json,
+					      const mcppool_call_opts *opts, mcppool_callback cb,
+					      void *arg);
+
 /*
  * The protocol version the daemon settled on in its hello reply (1 or 2); 0
  * while that reply has not arrived. Events need version 2.

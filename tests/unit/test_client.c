@@ -13,6 +13,7 @@
 
 #include "errcode.h"
 #include "frame.h"
+#include "jsontext.h"
 #include "mcppool.h"
 #include "wire.h"
 
@@ -21,6 +22,7 @@
 #include "mcpctl.c"
 #include "bridge.c"
 #include "top.c"
+#include "elicit.c"
 
 /* ---- the fake daemon ----------------------------------------------------- */
 
@@ -1623,4 +1625,308 @@ Test(client, a_kept_result_stays_intact_while_later_replies_reuse_memory)
 	}
 	mcppool_close(c);
 	fake_stop(&f);
+}
+
+/* ---- input requests: the retry of an input_required result -------------------- */
+
+#define INPUT_REQUIRED_JSON                                                                   \
+	"{\"resultType\":\"input_required\",\"inputRequests\":{"                              \
+	"\"who\":{\"method\":\"elicitation/create\",\"params\":{\"mode\":\"form\","            \
+	"\"message\":\"Who?\",\"requestedSchema\":{\"type\":\"object\",\"properties\":{"       \
+	"\"name\":{\"type\":\"string\",\"default\":\"octocat\"},"                              \
+	"\"age\":{\"type\":\"integer\",\"default\":42},\"nick\":{\"type\":\"string\"}}}}},"  \
+	"\"dirs\":{\"method\":\"roots/list\",\"params\":{}}},\"requestState\":\"st-1\"}"
+
+/* Replies with the JSON text as the result. */
+static void reply_json(struct fake *f, uint64_t id, const char *json)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+	size_t pos = 0;
+	char why[128];
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	cr_assert_eq(jsontext_to_msgpack(json, strlen(json), &pos, &pk, 64, why, sizeof why), 0,
+		     "%s", why);
+	msgpack_unpacked_init(&u);
+	cr_assert_eq(msgpack_unpack_next(&u, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+	fake_reply(f, &(struct reply){ .id = id, .result = &u.data });
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/*
+ * A 2026-07-28 server in front of the fake daemon: input_required until the
+ * request carries a requestState (call: a param; request: in params), then
+ * the request's params as the result.
+ */
+static void ask_then_echo(struct fake *f, const struct wire_msg *m)
+{
+	const msgpack_object *params = wire_map_get(m->params, "params");
+
+	if (wire_map_get(m->params, "requestState") || wire_map_get(params, "requestState"))
+		echo_params(f, m);
+	else
+		reply_json(f, m->id, INPUT_REQUIRED_JSON);
+}
+
+static void expect_str(const msgpack_object *o, const char *s)
+{
+	cr_assert(o && o->type == MSGPACK_OBJECT_STR, "a string %s", s);
+	cr_assert_eq(o->via.str.size, strlen(s));
+	cr_assert(memcmp(o->via.str.ptr, s, o->via.str.size) == 0, "%s", s);
+}
+
+Test(client, call_with_sends_input_responses_as_a_map_and_request_state_as_a_string)
+{
+	struct fake f = { .handler = ask_then_echo };
+	mcppool_call_opts o = { .input_responses_json = "{\"who\":{\"action\":\"decline\"}}",
+				.request_state = "st-1", .timeout_ms = 900 };
+	const msgpack_object *v, *who;
+	mcppool_result *res;
+	mcppool_error err;
+	mcppool_conn *c;
+
+	fake_start(&f);
+	c = connect_to(&f);
+	cr_assert_eq(mcppool_call_with(c, "alice", "demo", "ask", "{\"x\":1}", NULL, &res, &err),
+		     0, "%s", err.message);
+	cr_assert(mcppool_input_required(mcppool_result_value(res)), "the first try asks");
+	mcppool_result_free(res);
+	cr_assert_eq(mcppool_call_with(c, "alice", "demo", "ask", "{\"x\":1}", &o, &res, &err), 0,
+		     "%s", err.message);
+	v = mcppool_result_value(res);
+	cr_assert_not(mcppool_input_required(v));
+	who = mcppool_map_get(mcppool_map_get(v, "inputResponses"), "who");
+	expect_str(mcppool_map_get(who, "action"), "decline");
+	expect_str(mcppool_map_get(v, "requestState"), "st-1");
+	cr_assert_eq(mcppool_map_get(mcppool_map_get(v, "arguments"), "x")->via.u64, 1);
+	cr_assert_eq(mcppool_map_get(v, "timeout_ms")->via.u64, 900);
+	mcppool_result_free(res);
+	mcppool_close(c);
+	fake_stop(&f);
+}
+
+Test(client, submit_call_with_sends_packed_input_responses)
+{
+	struct fake f = { .handler = ask_then_echo };
+	char buf[16];
+	mcppool_call_opts o = { .request_state = "st-9" };
+	struct outcome out = { 0 };
+	mcppool_conn *c;
+
+	o.input_responses = buf;
+	o.input_responses_len = pack_n(buf, 5);
+	fake_start(&f);
+	c = connect_to(&f);
+	cr_assert_neq(mcppool_submit_call_with(c, "alice", "demo", "ask", NULL, &o, record, &out),
+		      0, "%s", mcppool_conn_error(c)->message);
+	pump(c);
+	cr_assert_eq(out.calls, 1);
+	cr_assert_eq(out.code, MCPPOOL_OK);
+	mcppool_close(c);
+	fake_stop(&f);
+}
+
+Test(client, bad_input_responses_are_refused_before_anything_is_sent)
+{
+	struct fake f = { .handler = ask_then_echo };
+	mcppool_call_opts o = { .input_responses_json = "[1]" };
+	mcppool_error err;
+	mcppool_conn *c;
+
+	fake_start(&f);
+	c = connect_to(&f);
+	cr_assert_eq(mcppool_call_with(c, "alice", "demo", "ask", NULL, &o, NULL, &err), -1);
+	cr_assert_eq(err.code, MCPPOOL_BAD_REQUEST);
+	cr_assert(strstr(err.message, "inputResponses must be a JSON object"), "%s", err.message);
+	o.input_responses_json = "{}";
+	o.input_responses = "\x80";
+	o.input_responses_len = 1;
+	cr_assert_eq(mcppool_call_with(c, "alice", "demo", "ask", NULL, &o, NULL, &err), -1);
+	cr_assert(strstr(err.message, "both as JSON and as msgpack"), "%s", err.message);
+	mcppool_close(c);
+	fake_stop(&f);
+	cr_assert_eq(f.nrequests, 0);
+}
+
+Test(mcpctl, call_elicit_defaults_answers_forms_with_their_defaults_and_retries)
+{
+	struct fake f = { .handler = ask_then_echo };
+	struct ctl_run r;
+
+	fake_start(&f);
+	r = run_ctl((const char *[]){ "call", "alice", "demo", "ask", "--elicit", "defaults", "-s",
+				      f.path, NULL });
+	fake_stop(&f);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "\"inputResponses\":{\"who\":{\"action\":\"accept\",\"content\":"
+				"{\"name\":\"octocat\",\"age\":42}},\"dirs\":{\"roots\":[]}}"),
+		  "%s", r.out);
+	cr_assert(strstr(r.out, "\"requestState\":\"st-1\""), "%s", r.out);
+	cr_assert_eq(f.nrequests, 2);
+	ctl_run_free(&r);
+}
+
+Test(mcpctl, request_elicit_decline_puts_the_answers_in_its_params)
+{
+	struct fake f = { .handler = ask_then_echo };
+	struct ctl_run r;
+
+	fake_start(&f);
+	r = run_ctl((const char *[]){ "request", "alice", "demo", "tools/call", "{\"name\":\"ask\"}",
+				      "--elicit", "decline", "-s", f.path, NULL });
+	fake_stop(&f);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "\"params\":{\"name\":\"ask\",\"inputResponses\":{\"who\":"
+				"{\"action\":\"decline\"},\"dirs\":{\"roots\":[]}},"
+				"\"requestState\":\"st-1\"}"), "%s", r.out);
+	ctl_run_free(&r);
+}
+
+Test(mcpctl, without_elicit_and_off_a_terminal_input_required_is_the_data)
+{
+	struct fake f = { .handler = ask_then_echo };
+	struct ctl_run r;
+
+	fake_start(&f);
+	r = run_ctl((const char *[]){ "call", "alice", "demo", "ask", "-s", f.path, NULL });
+	fake_stop(&f);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strncmp(r.out, "{\"success\":true,\"data\":{\"resultType\":\"input_required\"",
+			  52) == 0, "%s", r.out);
+	cr_assert_eq(f.nrequests, 1);
+	ctl_run_free(&r);
+}
+
+static void ask_for_sampling(struct fake *f, const struct wire_msg *m)
+{
+	reply_json(f, m->id, "{\"resultType\":\"input_required\",\"inputRequests\":{\"s\":"
+		   "{\"method\":\"sampling/createMessage\",\"params\":{}}},\"requestState\":\"x\"}");
+}
+
+Test(mcpctl, a_sampling_request_cannot_be_answered_and_exits_1_with_the_result)
+{
+	struct fake f = { .handler = ask_for_sampling };
+	struct ctl_run r;
+
+	fake_start(&f);
+	r = run_ctl((const char *[]){ "call", "alice", "demo", "ask", "--elicit", "cancel", "-s",
+				      f.path, NULL });
+	fake_stop(&f);
+	cr_assert_eq(r.status, 1, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "{\"success\":false,\"error\":{\"code\":\"INPUT_REQUIRED\","
+				"\"message\":\"input request \\\"s\\\" asks for "
+				"sampling/createMessage"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"data\":{\"resultType\":\"input_required\""), "%s", r.out);
+	cr_assert_eq(f.nrequests, 1);
+	ctl_run_free(&r);
+}
+
+static void always_ask(struct fake *f, const struct wire_msg *m)
+{
+	reply_json(f, m->id, INPUT_REQUIRED_JSON);
+}
+
+Test(mcpctl, a_server_that_keeps_asking_is_given_up_after_16_rounds)
+{
+	struct fake f = { .handler = always_ask };
+	struct ctl_run r;
+
+	fake_start(&f);
+	r = run_ctl((const char *[]){ "call", "alice", "demo", "ask", "--elicit", "defaults", "-s",
+				      f.path, NULL });
+	fake_stop(&f);
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.out, "after 16 rounds"), "%s", r.out);
+	cr_assert_eq(f.nrequests, 1 + ELICIT_MAX_ROUNDS);
+	ctl_run_free(&r);
+}
+
+Test(mcpctl, elicit_takes_one_of_three_words_and_only_on_call_and_request)
+{
+	struct ctl_run r = run_ctl((const char *[]){ "call", "a", "m", "t", "--elicit", "yes", NULL });
+
+	cr_assert_eq(r.status, 2);
+	cr_assert(strstr(r.err, "--elicit expects defaults, decline or cancel, got 'yes'"), "%s",
+		  r.err);
+	ctl_run_free(&r);
+	r = run_ctl((const char *[]){ "tools", "a", "m", "--elicit", "cancel", NULL });
+	cr_assert_eq(r.status, 2);
+	cr_assert(strstr(r.err, "--elicit applies to 'call' and 'request' only"), "%s", r.err);
+	ctl_run_free(&r);
+}
+
+/* The terminal questions, answered from text; returns the inputResponses as JSON. */
+static char *ask_with(const char *typed, const char *result_json, char **asked)
+{
+	size_t asked_len;
+	FILE *in = fmemopen((void *)typed, strlen(typed), "r");
+	FILE *out = open_memstream(asked, &asked_len);
+	struct elicit_tty tty = { in, out };
+	json_t *result = json_loads(result_json, 0, NULL), *answers;
+	char why[256], *text;
+
+	answers = elicit_answer(result, ELICIT_ASK, &tty, why, sizeof why);
+	cr_assert_not_null(answers, "%s", why);
+	text = json_dumps(answers, JSON_COMPACT);
+	json_decref(answers);
+	json_decref(result);
+	fclose(in);
+	fclose(out);
+	return text;
+}
+
+#define FORM_JSON                                                                              \
+	"{\"inputRequests\":{\"f\":{\"method\":\"elicitation/create\",\"params\":{\"message\":"  \
+	"\"Tell me\",\"requestedSchema\":{\"properties\":{"                                      \
+	"\"n\":{\"type\":\"integer\",\"title\":\"Count\",\"description\":\"how many\"},"         \
+	"\"ok\":{\"type\":\"boolean\",\"default\":true},"                                        \
+	"\"c\":{\"type\":\"string\",\"enum\":[\"red\",\"green\"]},"                              \
+	"\"x\":{\"type\":\"number\"},\"s\":{\"type\":\"string\",\"default\":\"d\"}},"            \
+	"\"required\":[\"n\"]}}}}}"
+
+Test(mcpctl, terminal_questions_are_typed_re_asked_until_valid_and_defaulted_when_empty)
+{
+	char *asked, *answers = ask_with("y\n\nseven\n7\nmaybe\nno\nblue\ngreen\n2.5\n\n",
+					 FORM_JSON, &asked);
+
+	cr_assert_str_eq(answers, "{\"f\":{\"action\":\"accept\",\"content\":{\"n\":7,\"ok\":false,"
+				  "\"c\":\"green\",\"x\":2.5,\"s\":\"d\"}}}");
+	cr_assert(strstr(asked, "The server asks: Tell me"), "%s", asked);
+	cr_assert(strstr(asked, "Count* (how many): "), "%s", asked);
+	cr_assert(strstr(asked, "an answer is required"), "%s", asked);
+	cr_assert(strstr(asked, "expected an integer"), "%s", asked);
+	cr_assert(strstr(asked, "ok [default: true]: "), "%s", asked);
+	cr_assert(strstr(asked, "c [red/green]: "), "%s", asked);
+	free(answers);
+	free(asked);
+}
+
+Test(mcpctl, terminal_no_declines_and_end_of_input_cancels)
+{
+	char *asked, *answers = ask_with("n\n", FORM_JSON, &asked);
+
+	cr_assert_str_eq(answers, "{\"f\":{\"action\":\"decline\"}}");
+	free(answers);
+	free(asked);
+	answers = ask_with("y\n4\n", FORM_JSON, &asked);
+	cr_assert_str_eq(answers, "{\"f\":{\"action\":\"cancel\"}}");
+	free(answers);
+	free(asked);
+}
+
+Test(mcpctl, a_url_elicitation_shows_its_address_and_is_accepted_once_the_user_says_done)
+{
+	char *asked, *answers = ask_with("\n", "{\"inputRequests\":{\"u\":{\"method\":"
+					 "\"elicitation/create\",\"params\":{\"mode\":\"url\","
+					 "\"message\":\"Sign in\",\"url\":\"https://x.test/a\"}}}}",
+					 &asked);
+
+	cr_assert_str_eq(answers, "{\"u\":{\"action\":\"accept\"}}");
+	cr_assert(strstr(asked, "Sign in\n  https://x.test/a\n"), "%s", asked);
+	free(answers);
+	free(asked);
 }

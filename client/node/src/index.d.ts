@@ -57,8 +57,27 @@ export interface McpOptions extends OpOptions {
 
 export interface CallOptions extends McpOptions {
 	/** The answers to an input_required result, keyed as in its inputRequests. */
-	inputResponses?: JsonObject;
-	/** Echoed unchanged from the input_required result. */
+	inputResponses?: InputResponses;
+	/** Echoed unchanged from the input_required result (omit it when the result had none). */
+	requestState?: string;
+}
+
+/** request: the same retry; both are sent inside params. */
+export interface RequestOptions extends CallOptions {}
+
+/** One request of a server that needs input: elicitation/create, sampling/createMessage or roots/list. */
+export interface InputRequest { method: string; params?: JsonObject }
+
+/** Keyed as the inputRequests they answer: an ElicitResult, CreateMessageResult or ListRootsResult each. */
+export type InputResponses = Record<string, JsonObject>;
+
+/**
+ * A call or request may complete with this (a success): answer each of inputRequests and
+ * retry the same call with inputResponses and requestState.
+ */
+export interface InputRequiredResult extends JsonObject {
+	resultType: 'input_required';
+	inputRequests?: Record<string, InputRequest>;
 	requestState?: string;
 }
 
@@ -116,7 +135,7 @@ export declare class Pool extends EventEmitter {
 	readonly lastError: McpPoolError | null;
 	readonly hello: HelloResult | undefined;
 	call(user: string, mcp: string, tool: string, args?: JsonObject, opts?: CallOptions): Promise<CallToolResult>;
-	request(user: string, mcp: string, method: string, params?: JsonObject, opts?: McpOptions): Promise<any>;
+	request(user: string, mcp: string, method: string, params?: JsonObject, opts?: RequestOptions): Promise<any>;
 	tools(user: string, mcp: string, opts?: ToolsOptions): Promise<{ tools: JsonObject[]; nextCursor?: string; [key: string]: unknown }>;
 	warm(user: string, mcp: string, opts?: McpOptions): Promise<WarmResult>;
 	evict(user: string, mcp?: string, opts?: OpOptions): Promise<{ evicted: number }>;

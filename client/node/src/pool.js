@@ -475,7 +475,15 @@ export class Pool extends EventEmitter {
 		return this.op('call', params, withEvents(opts), true);
 	}
 
+	/* The retry of an input_required result: inputResponses and requestState go inside params. */
 	request(user, mcp, method, params, opts = {}) {
+		if (opts.inputResponses !== undefined || opts.requestState !== undefined) {
+			params = { ...params };
+			if (opts.inputResponses !== undefined)
+				params.inputResponses = opts.inputResponses;
+			if (opts.requestState !== undefined)
+				params.requestState = opts.requestState;
+		}
 		const p = { user, mcp, method, params, auth: opts.auth };
 		return this.op('request', p, withEvents(opts), true);
 	}

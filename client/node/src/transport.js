@@ -6,6 +6,15 @@ const MODERN_ERA = '2026-07-28'; // the first stateless revision: server/discove
 const METHOD_NOT_FOUND = -32601;
 const INTERNAL_ERROR = -32603;
 const REQUEST_TIMEOUT = -32001; // the SDKs' own code for a request that timed out
+const POOL_ERROR = -32000;
+const MAX_INPUT_ROUNDS = 16; // retries of one request with the client's answers
+
+/* The capability a client declares at initialize to answer each kind of input request. */
+const INPUT_CAPABILITY = {
+	'elicitation/create': 'elicitation',
+	'sampling/createMessage': 'sampling',
+	'roots/list': 'roots',
+};
 
 /* A JSON-RPC error to answer a request with as it is. */
 class ReplyError extends Error {
@@ -66,6 +75,9 @@ export class McpPoolTransport {
 		this.closed = false;
 		this.protocolVersion = undefined;
 		this.server = null; // warm's server description, once asked
+		this.clientCaps = undefined; // what the client declared at initialize
+		this.asks = new Map(); // our request id to the client -> {resolve, reject}
+		this.nextAsk = 0;
 		this.onmessage = undefined;
 		this.onclose = undefined;
 		this.onerror = undefined;
@@ -88,8 +100,10 @@ export class McpPoolTransport {
 			throw new Error('McpPoolTransport is closed');
 		if (!this.started)
 			throw new Error('McpPoolTransport not started');
-		if (typeof message?.method !== 'string')
-			return; // a response: the pool sends the SDK no requests to answer
+		if (typeof message?.method !== 'string') {
+			this.response(message); // to an input request we sent the client
+			return;
+		}
 		if (message.id === undefined || message.id === null)
 			this.notification(message);
 		else
@@ -116,8 +130,10 @@ export class McpPoolTransport {
 		this.inFlight.set(id, ac);
 		try {
 			let result;
-			if (method === 'initialize')
+			if (method === 'initialize') {
+				this.clientCaps = message.params?.capabilities ?? {};
 				result = this.initializeResult(await this.describe(), message.params);
+			}
 			else if (method === 'server/discover')
 				result = this.discoverResult(await this.describe());
 			else
@@ -158,9 +174,98 @@ export class McpPoolTransport {
 		return r;
 	}
 
-	forward(message, signal) {
+	/*
+	 * Forwards the request. A client of the initialize era cannot read an input_required
+	 * result, but one that declared what it asks for (elicitation, sampling, roots) is
+	 * sent each input request as a request of ours; the request is then retried with the
+	 * answers and the requestState, until it completes (the bridge does the same). Other
+	 * clients get the result as it is.
+	 */
+	async forward(message, signal) {
+		let params = message.params;
+		for (let round = 0; ; round++) {
+			const result = await this.forwardOnce(message, params, signal);
+			if (!this.canAnswer(result))
+				return result;
+			if (round === MAX_INPUT_ROUNDS)
+				throw new ReplyError({ code: POOL_ERROR,
+					message: `the server still asks for input after ${MAX_INPUT_ROUNDS} rounds of answers`,
+					data: { mcppoolCode: 'INPUT_REQUIRED' } });
+			const inputResponses = await this.askClient(result.inputRequests ?? {}, signal);
+			params = { ...message.params, inputResponses };
+			if (result.requestState !== undefined)
+				params.requestState = result.requestState;
+			else
+				delete params.requestState;
+		}
+	}
+
+	canAnswer(result) {
+		if (result?.resultType !== 'input_required' || !this.clientCaps || isModern(this.protocolVersion))
+			return false;
+		const requests = result.inputRequests ?? {};
+		if (typeof requests !== 'object')
+			return false;
+		return Object.values(requests).every((r) => {
+			const cap = INPUT_CAPABILITY[r?.method];
+			const declared = cap === undefined ? undefined : this.clientCaps[cap];
+			if (typeof declared !== 'object' || declared === null)
+				return false;
+			// a url elicitation needs elicitation.url: a bare elicitation means forms only
+			return r.params?.mode !== 'url' || typeof declared.url === 'object';
+		});
+	}
+
+	/* Sends the client each input request; resolves to the answers, keyed the same. */
+	async askClient(requests, signal) {
+		const ids = [];
+		const answers = Object.entries(requests).map(([key, req]) => {
+			const id = `mcppool-${++this.nextAsk}`;
+			ids.push(id);
+			const answer = new Promise((resolve, reject) => this.asks.set(id, { resolve, reject }));
+			const msg = { jsonrpc: '2.0', id, method: req.method };
+			if (req.params !== undefined)
+				msg.params = req.params;
+			this.deliver(msg);
+			return answer.then((result) => [key, result]);
+		});
+		const onAbort = () => {
+			for (const id of ids) {
+				if (!this.asks.has(id))
+					continue;
+				this.asks.get(id).reject(signal.reason);
+				this.asks.delete(id);
+				this.deliver({ jsonrpc: '2.0', method: 'notifications/cancelled',
+					params: { requestId: id, reason: 'the client cancelled the request' } });
+			}
+		};
+		signal.addEventListener('abort', onAbort, { once: true });
+		try {
+			return Object.fromEntries(await Promise.all(answers));
+		} finally {
+			signal.removeEventListener('abort', onAbort);
+			for (const id of ids)
+				this.asks.delete(id);
+		}
+	}
+
+	/* The client's response to one of our input requests. */
+	response(message) {
+		const ask = this.asks.get(message?.id);
+		if (!ask)
+			return; // not ours, or its request was cancelled meanwhile
+		this.asks.delete(message.id);
+		if (message.error !== undefined)
+			ask.reject(new ReplyError({ code: POOL_ERROR,
+				message: 'the client answered the server\'s input request with an error',
+				data: { mcppoolCode: 'INPUT_REQUIRED', detail: message.error } }));
+		else
+			ask.resolve(message.result ?? {});
+	}
+
+	forwardOnce(message, params, signal) {
 		const token = message.params?._meta?.progressToken;
-		return this.pool.request(this.user, this.mcp, message.method, message.params, {
+		return this.pool.request(this.user, this.mcp, message.method, params, {
 			auth: this.auth,
 			timeoutMs: this.timeoutMs,
 			signal,

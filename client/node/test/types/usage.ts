@@ -1,6 +1,6 @@
 // Compiled by test/types.test.js (tsc --noEmit): the shipped types describe the API, and
 // McpPoolTransport is a Transport for both SDKs.
-import { connect, McpPoolError, McpPoolTransport, type CallToolResult, type Pool } from 'mcppool';
+import { connect, McpPoolError, McpPoolTransport, type CallToolResult, type InputRequiredResult, type Pool } from 'mcppool';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Client as Client2 } from '@modelcontextprotocol/client';
@@ -16,6 +16,13 @@ export async function usage(): Promise<void> {
 	void r.content;
 	const again = await pool.call('alice', 'demo', 'echo', {}, { inputResponses: {}, requestState: 's' });
 	void again.resultType;
+	if (again.resultType === 'input_required') {
+		const ir = again as InputRequiredResult;
+		const answers = Object.fromEntries(Object.keys(ir.inputRequests ?? {})
+			.map((k) => [k, { action: 'decline' }]));
+		await pool.request('alice', 'demo', 'tools/call', { name: 'echo' },
+			{ inputResponses: answers, requestState: ir.requestState });
+	}
 	const w = await pool.warm('alice', 'demo');
 	const v: string | undefined = w.server?.protocolVersion;
 	void v;

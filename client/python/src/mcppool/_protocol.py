@@ -216,10 +216,18 @@ def op_call(default_timeout, user, mcp, tool, args=None, *, auth=None, timeout=N
 
 
 def op_request(default_timeout, user, mcp, method, params=None, *, auth=None, timeout=None,
-               timeout_ms=None, on_progress=None, on_message=None):
+               timeout_ms=None, on_progress=None, on_message=None, input_responses=None,
+               request_state=None):
     t = resolve_timeout(timeout, timeout_ms, default_timeout)
     p = _mcp_params(user, mcp, auth, t)
     p["method"] = method
+    # The retry of an input_required result: both go inside params (a copy).
+    if input_responses is not None or request_state is not None:
+        params = dict(params or {})
+        if input_responses is not None:
+            params["inputResponses"] = input_responses
+        if request_state is not None:
+            params["requestState"] = request_state
     if params is not None:
         p["params"] = params
     return Op("request", p, t, True, on_progress, on_message)

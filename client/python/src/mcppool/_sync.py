@@ -346,11 +346,14 @@ class Pool:
             input_responses=input_responses, request_state=request_state))
 
     def request(self, user, mcp, method, params=None, *, auth=None, timeout=None,
-                timeout_ms=None, on_progress=None, on_message=None):
-        """Sends any MCP request; returns its JSON-RPC result."""
+                timeout_ms=None, on_progress=None, on_message=None,
+                input_responses=None, request_state=None):
+        """Sends any MCP request; returns its JSON-RPC result (an ``input_required``
+        one too: retry it with input_responses and request_state, sent inside params)."""
         return self._run(P.op_request(
             self.timeout, user, mcp, method, params, auth=auth, timeout=timeout,
-            timeout_ms=timeout_ms, on_progress=on_progress, on_message=on_message))
+            timeout_ms=timeout_ms, on_progress=on_progress, on_message=on_message,
+            input_responses=input_responses, request_state=request_state))
 
     def tools(self, user, mcp, cursor=None, *, auth=None, timeout=None, timeout_ms=None):
         """The tools/list result, from cursor (None for the first page)."""
