@@ -85,6 +85,9 @@ struct request {
 	char *uris;
 	size_t uris_len;
 	uint64_t listen_id;
+
+	/* server requests held for the app (inputreq.h); while it has no session it waits for the retry */
+	struct inputreq_hold *hold;
 };
 
 /* What an app asks for; auth is wiped by upstream_submit(). */
@@ -100,6 +103,10 @@ struct mcp_call {
 	bool events;            /* send the request's events (the session speaks wire v2) */
 	const char *uris;       /* REQ_LISTEN: resources to subscribe to, each NUL-terminated */
 	size_t uris_len;        /* bytes of uris, every NUL included */
+	/* A retry of an input_required result whose requestState the daemon minted (inputreq.h). */
+	const char *request_state;   /* NUL-terminated, or NULL */
+	const char *input_responses; /* its inputResponses as JSON text, or NULL */
+	size_t input_responses_len;
 };
 
 /* Creates the pool and the sweep timer. Returns 0, or -1 when out of memory. */
@@ -151,6 +158,12 @@ void upstream_shutdown(struct daemon *d);
 long upstream_entry_pid(const struct pool_entry *e);
 /* "stdio" or "http". */
 const char *upstream_entry_transport(const struct pool_entry *e);
+
+/* Sends line (ending with '\n') to u's server: our answer to one of its requests. */
+void upstream_send_response(struct upstream *u, const char *line, size_t len);
+
+/* Handles line[0..len) (NUL-terminated, modifiable) as if u's server had just sent it. */
+void upstream_replay(struct upstream *u, char *line, size_t len);
 
 /* True when v is a protocol version we accept in an initialize answer. */
 bool mcp_version_supported(const char *v);
