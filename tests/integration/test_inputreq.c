@@ -367,3 +367,83 @@ Test(inputreq, a_state_is_good_only_for_its_user_server_and_auth)
 	close(fd);
 	close(other);
 }
+
+/* The server answers the original request before the retry: the retry gets that answer. */
+Test(inputreq, an_answer_that_comes_before_the_retry_is_kept_for_it)
+{
+	int fd = app();
+	char key[64], state[128];
+	struct reply r = rpc(fd, "call",
+			     json_pack("{s:s, s:s, s:s, s:{s:b}}", "user", "alice", "mcp", "demo",
+				       "tool", "elicit", "arguments", "then_reply", 1));
+
+	expect_input_required(&r, "elicitation/create", key, sizeof(key), state, sizeof(state));
+	json_decref(r.result);
+	r = call(fd, "alice", "demo", "elicit", json_pack("{s:{s:s}}", key, "action", "decline"),
+		 state, 0);
+	cr_assert_eq(r.code, ERR_OK, "%s", r.message);
+	cr_assert_str_eq(text_of(&r), "asked, did not wait");
+	json_decref(r.result);
+	cr_assert(itd_wait_inflight_total(&d, 0, 5000));
+	close(fd);
+}
+
+/* ---- a real legacy server: @modelcontextprotocol/server-everything from npm ---- */
+
+TestSuite(inputreq_interop, .init = it_subreaper, .timeout = 60);
+
+/*
+ * server-everything registers its elicitation and sampling tools only for a
+ * client that declared the capability at initialize: their presence proves
+ * the entry's clientCapabilities were declared.
+ */
+Test(inputreq_interop, server_everything_elicitation_and_sampling_reach_the_app_as_input_required)
+{
+	char bin[4096], cat[8192], key[64], state[128];
+	struct reply r;
+	int fd;
+
+	if (!realpath("tests/interop/node_modules/.bin/mcp-server-everything", bin))
+		cr_assert_fail("server-everything is not installed (scripts/npm-setup.sh)");
+	snprintf(cat, sizeof(cat),
+		 "{\"mcpServers\": {\"everything\": {\"command\": \"%s\", \"args\": [\"stdio\"],"
+		 " \"clientCapabilities\": {\"elicitation\": {}, \"sampling\": {}}}}}", bin);
+	itd_start(&d, cat, NULL);
+	msgpack_zone_init(&zone, 4096);
+	fd = app();
+
+	r = rpc(fd, "call", json_pack("{s:s, s:s, s:s, s:{}, s:i}", "user", "alice", "mcp",
+				      "everything", "tool", "trigger-elicitation-request",
+				      "arguments", "timeout_ms", 20000));
+	expect_input_required(&r, "elicitation/create", key, sizeof(key), state, sizeof(state));
+	json_decref(r.result);
+	r = rpc(fd, "call", json_pack("{s:s, s:s, s:s, s:{}, s:{s:{s:s, s:{s:s}}}, s:s}", "user",
+				      "alice", "mcp", "everything", "tool",
+				      "trigger-elicitation-request", "arguments", "inputResponses",
+				      key, "action", "accept", "content", "name", "Grace Hopper",
+				      "requestState", state));
+	cr_assert_eq(r.code, ERR_OK, "%s", r.message);
+	char *all = json_dumps(r.result, 0);
+	cr_assert(strstr(all, "Grace Hopper"), "no answer in the result: %s", all);
+	free(all);
+	json_decref(r.result);
+
+	r = rpc(fd, "call", json_pack("{s:s, s:s, s:s, s:{s:s}}", "user", "alice", "mcp",
+				      "everything", "tool", "trigger-sampling-request",
+				      "arguments", "prompt", "capital of France?"));
+	expect_input_required(&r, "sampling/createMessage", key, sizeof(key), state, sizeof(state));
+	json_decref(r.result);
+	r = rpc(fd, "call", json_pack("{s:s, s:s, s:s, s:{s:s}, s:{s:{s:s, s:{s:s, s:s}, s:s}}, s:s}",
+				      "user", "alice", "mcp", "everything", "tool",
+				      "trigger-sampling-request", "arguments", "prompt",
+				      "capital of France?", "inputResponses", key, "role",
+				      "assistant", "content", "type", "text", "text", "Paris",
+				      "model", "test-model", "requestState", state));
+	cr_assert_eq(r.code, ERR_OK, "%s", r.message);
+	cr_assert(strstr(text_of(&r), "Paris"), "sampling result: %s", text_of(&r));
+	json_decref(r.result);
+	close(fd);
+	msgpack_zone_destroy(&zone);
+	itd_stop(&d);
+	it_assert_no_children();
+}
