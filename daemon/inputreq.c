@@ -264,8 +264,13 @@ bool inputreq_server_request(const struct inputreq_origin *o, struct request *r,
 	struct held *x, **tail;
 	char *id;
 
-	if (!cap || !declared(o->client_caps, cap, line, m))
+	if (!cap)
 		return false;
+	if (!declared(o->client_caps, cap, line, m)) {
+		log_info("[%s] the server asked %.*s, which its catalog entry does not declare in "
+			 "clientCapabilities (\"%s\")", o->tag, (int)mlen, method, cap);
+		return false;
+	}
 	if (!(id = span_dup(line, m->id.start, m->id.end)))
 		return false;
 	if (!r) {

@@ -59,7 +59,9 @@ enum request_kind {
  * answered; an app request (REQ_RESULT, REQ_WARM, REQ_LISTEN) is also on its session's
  * list. It is answered exactly once: by the server's reply, its deadline, a
  * cancel, or the upstream's close; one whose session went away is dropped
- * without a reply. The upstream's own requests (initialize, health pings)
+ * without a reply. Between an input_required result and its retry an app
+ * request has no session (inputreq.h): only the retry or its deadline ends
+ * it. The upstream's own requests (initialize, health pings)
  * have no session: their deadline closes the connection.
  */
 struct request {

@@ -388,6 +388,22 @@ Test(inputreq, an_answer_that_comes_before_the_retry_is_kept_for_it)
 	close(fd);
 }
 
+/* A server's own requestState (a modern server's) is the server's: it goes with the call. */
+Test(inputreq, a_state_the_daemon_did_not_mint_goes_to_the_server_untouched)
+{
+	int fd = app();
+	struct reply r = rpc(fd, "call",
+			     json_pack("{s:s, s:s, s:s, s:{s:s}, s:{s:{s:s}}, s:s}", "user", "alice",
+				       "mcp", "demo", "tool", "echo", "arguments", "message", "hi",
+				       "inputResponses", "k", "action", "accept", "requestState",
+				       "sealed-by-the-server"));
+
+	cr_assert_eq(r.code, ERR_OK, "%s", r.message);
+	cr_assert_str_eq(text_of(&r), "hi");
+	json_decref(r.result);
+	close(fd);
+}
+
 /* ---- a real legacy server: @modelcontextprotocol/server-everything from npm ---- */
 
 TestSuite(inputreq_interop, .init = it_subreaper, .timeout = 60);
