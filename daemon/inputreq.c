@@ -281,6 +281,16 @@ bool inputreq_server_request(const struct inputreq_origin *o, struct request *r,
 		free(id);
 		return true;
 	}
+	/* A request waiting for its retry leaves its session's count: these are bounded together. */
+	if (!r->hold && o->d->input_holds &&
+	    hmap_count(o->d->input_holds) >= o->d->cfg.max_inflight) {
+		log_warn("[%s] refused server request %.*s: %u requests already wait for the app's "
+			 "input (MCPPOOL_MAX_INFLIGHT)", o->tag, (int)mlen, method,
+			 o->d->cfg.max_inflight);
+		respond_error(o->u, id, -32603, "mcppool: too many requests wait for input");
+		free(id);
+		return true;
+	}
 	if (!(h = r->hold ? r->hold : hold_new(o, r)) || !(x = calloc(1, sizeof(*x)))) {
 		respond_error(o->u, id, -32603, "mcppool: out of memory");
 		free(id);

@@ -926,20 +926,27 @@ static bool span_is(const char *line, const struct jsonrpc_span *s, const char *
 /*
  * The app request a server request belongs to: the one whose HTTP response
  * stream carried it, else the oldest sent REQ_RESULT (over stdio nothing
- * else ties them, and every request of a connection is one user's).
+ * else ties them, and every request of a connection is one user's) whose app
+ * waits: one waiting for its retry has a server waiting for that retry, so a
+ * new question more likely comes from a request still running.
  */
 static struct request *asker_of(struct upstream *u, uint64_t stream_of)
 {
 	struct request *r = stream_of ? table_find(u, stream_of) : NULL, *oldest = NULL;
+	struct request *waiting = NULL;
 
 	if (r && r->kind == REQ_RESULT)
 		return r;
 	for (size_t i = 0; u->count && i < u->table_size; i++)
-		for (r = u->table[i]; r; r = r->hnext)
-			if (r->kind == REQ_RESULT && !list_linked(&r->send_node) &&
-			    (!oldest || r->rpc_id < oldest->rpc_id))
+		for (r = u->table[i]; r; r = r->hnext) {
+			if (r->kind != REQ_RESULT || list_linked(&r->send_node))
+				continue;
+			if (!oldest || r->rpc_id < oldest->rpc_id)
 				oldest = r;
-	return oldest;
+			if (r->session && (!waiting || r->rpc_id < waiting->rpc_id))
+				waiting = r;
+		}
+	return waiting ? waiting : oldest;
 }
 
 /* A request from the server: ping is answered, input requests held (inputreq.h), the rest refused. */

@@ -388,6 +388,58 @@ Test(inputreq, an_answer_that_comes_before_the_retry_is_kept_for_it)
 	close(fd);
 }
 
+/*
+ * Over stdio a question goes to the oldest call whose app waits: a call waiting
+ * for its retry does not swallow the question of a call that runs.
+ */
+Test(inputreq, each_of_two_calls_gets_its_own_input_required)
+{
+	int fd = app();
+	char key1[64], state1[128], key2[64], state2[128];
+	struct reply r = call(fd, "alice", "demo", "elicit", NULL, NULL, 0);
+
+	expect_input_required(&r, "elicitation/create", key1, sizeof(key1), state1, sizeof(state1));
+	json_decref(r.result);
+	r = call(fd, "alice", "demo", "elicit", NULL, NULL, 0);
+	expect_input_required(&r, "elicitation/create", key2, sizeof(key2), state2, sizeof(state2));
+	json_decref(r.result);
+	cr_assert_str_neq(state1, state2);
+
+	r = call(fd, "alice", "demo", "elicit",
+		 json_pack("{s:{s:s, s:{s:s}}}", key2, "action", "accept", "content", "name", "two"),
+		 state2, 0);
+	cr_assert_str_eq(text_of(&r), "{\"action\":\"accept\",\"content\":{\"name\":\"two\"}}");
+	json_decref(r.result);
+	r = call(fd, "alice", "demo", "elicit",
+		 json_pack("{s:{s:s, s:{s:s}}}", key1, "action", "accept", "content", "name", "one"),
+		 state1, 0);
+	cr_assert_str_eq(text_of(&r), "{\"action\":\"accept\",\"content\":{\"name\":\"one\"}}");
+	json_decref(r.result);
+	close(fd);
+}
+
+/* Requests waiting for a retry leave their client's count: MCPPOOL_MAX_INFLIGHT bounds them all. */
+Test(inputreq, no_more_than_max_inflight_requests_wait_for_input)
+{
+	const char *env[] = { "MCPPOOL_MAX_INFLIGHT=1", NULL };
+	char key[64], state[128];
+	struct reply r;
+	int fd;
+
+	itd_stop(&d);
+	itd_start(&d, CATALOG, env);
+	fd = app();
+	r = call(fd, "alice", "demo", "elicit", NULL, NULL, 0);
+	expect_input_required(&r, "elicitation/create", key, sizeof(key), state, sizeof(state));
+	json_decref(r.result);
+	r = call(fd, "alice", "demo", "elicit", NULL, NULL, 0);
+	cr_assert_eq(r.code, ERR_OK, "%s", r.message);
+	cr_assert_str_eq(text_of(&r), "error -32603");
+	json_decref(r.result);
+	cr_assert(itd_log_contains(&d, "MCPPOOL_MAX_INFLIGHT"));
+	close(fd);
+}
+
 /* A server's own requestState (a modern server's) is the server's: it goes with the call. */
 Test(inputreq, a_state_the_daemon_did_not_mint_goes_to_the_server_untouched)
 {
