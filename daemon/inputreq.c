@@ -260,8 +260,8 @@ bool inputreq_server_request(const struct inputreq_origin *o, struct request *r,
 	const char *method = line + m->method.start + 1; /* inside the quotes */
 	size_t mlen = m->method.end - m->method.start - 2;
 	const char *cap = capability_of(method, mlen);
-	struct inputreq_hold *h;
-	struct held *x, **tail;
+	struct inputreq_hold *h = NULL;
+	struct held *x = NULL, **tail;
 	char *id;
 
 	if (!cap)
@@ -291,15 +291,19 @@ bool inputreq_server_request(const struct inputreq_origin *o, struct request *r,
 		free(id);
 		return true;
 	}
-	if (!(h = r->hold ? r->hold : hold_new(o, r)) || !(x = calloc(1, sizeof(*x)))) {
+	if (!(h = r->hold ? r->hold : hold_new(o, r)) || !(x = calloc(1, sizeof(*x))) ||
+	    !(x->method = span_dup(line, m->method.start + 1, m->method.end - 1)) ||
+	    (m->params.end > m->params.start &&
+	     !(x->params = span_dup(line, m->params.start, m->params.end)))) {
+		if (h && !h->held)
+			inputreq_release(r); /* a hold holding nothing would outlive its purpose */
+		if (x)
+			held_free(x);
 		respond_error(o->u, id, -32603, "mcppool: out of memory");
 		free(id);
 		return true;
 	}
 	x->id = id;
-	x->method = span_dup(line, m->method.start + 1, m->method.end - 1);
-	x->params = m->params.end > m->params.start
-			    ? span_dup(line, m->params.start, m->params.end) : NULL;
 	snprintf(x->key, sizeof(x->key), "%s-%u", cap, ++h->asked);
 	for (tail = &h->held; *tail; tail = &(*tail)->next)
 		;
@@ -317,7 +321,7 @@ bool inputreq_park(struct request *r, const char *line, size_t len)
 	if (!h || r->session || h->answer)
 		return h && !r->session; /* a second answer to one id is dropped */
 	if (!(h->answer = span_dup(line, 0, len)))
-		return false; /* the answer goes its usual way: dropped with no session */
+		return true; /* out of memory: lost, the retry times out at the deadline */
 	h->answer_len = len;
 	return true;
 }

@@ -67,7 +67,8 @@ bool inputreq_server_request(const struct inputreq_origin *o, struct request *r,
 /*
  * The server answered r (line[0..len)) while no app waits on it (after its
  * input_required, before the retry): keeps a copy for the retry and returns
- * true. False when r is not detached: the answer goes its usual way.
+ * true (a later answer, or one without memory for its copy, is dropped).
+ * False when r is not detached: the answer goes its usual way.
  */
 bool inputreq_park(struct request *r, const char *line, size_t len);
 
