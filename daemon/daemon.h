@@ -70,6 +70,7 @@ struct daemon {
 	/* upstream.c */
 	ev_timer sweep_timer;
 	struct hmap *start_failures; /* key -> backoff record */
+	struct hmap *input_holds;    /* inputreq.c: requestState -> hold; NULL until the first */
 	enum close_reason pool_closing; /* why the pool's on_close is called: set before each pool call that may close */
 
 	/* MCPPOOL_BUSY_POLL_US: while active, the loop polls instead of sleeping. */

@@ -10,6 +10,7 @@
 #include "catalog.h"
 #include "daemon.h"
 #include "errcode.h"
+#include "inputreq.h"
 #include "jsontext.h"
 #include "mpjson.h"
 #include "ops.h"
@@ -21,6 +22,7 @@
 #define TIMEOUT_MAX_MS 2147483647ull
 #define LISTEN_URI_MAX 4096 /* bytes of one uri of a listen */
 #define LISTEN_URIS_MAX 256 /* uris of one listen */
+#define REQUEST_STATE_MAX (64 * 1024) /* bytes of a requestState (a server's may be a sealed blob) */
 /* A scratch buffer that grew past this is freed after use. */
 #define SCRATCH_KEEP_MAX (64 * 1024)
 
@@ -31,6 +33,10 @@ struct mcp_params {
 	struct auth auth;
 	uint64_t timeout_ms;
 	bool events; /* wire v2: send this request's events */
+	/* A retry of an input_required result the daemon made (inputreq.h), else NULL. */
+	const char *request_state;
+	const char *input_responses; /* JSON text */
+	size_t input_responses_len;
 };
 
 static const struct {
@@ -43,6 +49,8 @@ static const struct {
 	[P_CURSOR] = { "cursor", 6 },	    [P_AUTH] = { "auth", 4 },
 	[P_TIMEOUT_MS] = { "timeout_ms", 10 },	    [P_EVENTS] = { "events", 6 },
 	[P_URIS] = { "uris", 4 },
+	[P_INPUT_RESPONSES] = { "inputResponses", 14 },
+	[P_REQUEST_STATE] = { "requestState", 12 },
 };
 
 static void params_index(const msgpack_object *map, struct op_params *p)
@@ -204,8 +212,42 @@ static void submit(struct daemon *d, struct session *s, uint64_t id, struct mcp_
 		.timeout_ms = p->timeout_ms,
 		.kind = kind,
 		.events = p->events && kind == REQ_RESULT,
+		.request_state = p->request_state,
+		.input_responses = p->input_responses,
+		.input_responses_len = p->input_responses_len,
 	};
 	upstream_submit(d, s, id, &call);
+}
+
+/*
+ * Checks a requestState o (a str: the server's or the daemon's) and appends
+ * ,"requestState":"..." to out. A daemon-minted one is copied into ours
+ * (NUL-terminated), else ours is "". Returns 0, or -1 when the session was answered.
+ */
+static int get_request_state(struct session *s, uint64_t id, const msgpack_object *o,
+			     struct jbuf *out, char ours[INPUTREQ_STATE_LEN + 1])
+{
+	ours[0] = '\0';
+	if (!o || o->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 ||
+	    o->via.str.size > REQUEST_STATE_MAX || memchr(o->via.str.ptr, '\0', o->via.str.size) ||
+	    !mpjson_utf8_valid(o->via.str.ptr, o->via.str.size)) {
+		session_reply_error(s, id, ERR_BAD_REQUEST,
+				    "requestState must be the non-empty UTF-8 str of the input_required "
+				    "result, at most %d bytes, echoed exactly", REQUEST_STATE_MAX);
+		return -1;
+	}
+	if (out && (jbuf_append(out, ",\"requestState\":", 16) < 0 ||
+		    jsontext_append_string(out, o->via.str.ptr, o->via.str.size) < 0)) {
+		session_reply_error(s, id, ERR_INTERNAL, "out of memory");
+		return -1;
+	}
+	if (inputreq_state_is_ours(o->via.str.ptr, o->via.str.size)) {
+		memcpy(ours, o->via.str.ptr, o->via.str.size);
+		ours[o->via.str.size] = '\0';
+	}
+	return 0;
 }
 
 static void op_call(struct daemon *d, struct session *s, uint64_t id,
@@ -214,8 +256,9 @@ static void op_call(struct daemon *d, struct session *s, uint64_t id,
 	/* Kept across calls (the daemon has one thread): no allocation per call. */
 	static struct jbuf call;
 	struct mcp_params p = { 0 };
-	char tool[NAME_MAX_LEN * 2];
-	int have_args;
+	char tool[NAME_MAX_LEN * 2], state[INPUTREQ_STATE_LEN + 1];
+	size_t responses_at = 0, responses_end = 0;
+	int have_args, have_responses = 0;
 
 	if (get_str(s, id, params, P_TOOL, true, tool, sizeof(tool)) < 0)
 		return;
@@ -229,20 +272,83 @@ static void op_call(struct daemon *d, struct session *s, uint64_t id,
 	}
 	if ((have_args = get_json_map(s, id, params, P_ARGUMENTS, &call)) < 0)
 		return;
-	if ((!have_args && jbuf_append(&call, "{}", 2) < 0) || jbuf_append(&call, "}", 1) < 0) {
+	if (!have_args && jbuf_append(&call, "{}", 2) < 0) {
 		session_reply_error(s, id, ERR_INTERNAL, "out of memory");
 		return;
 	}
-	if (get_mcp_params(d, s, id, params, &p) == 0)
-		submit(d, s, id, &p, "tools/call", &call, REQ_RESULT);
+	/* The retry of an input_required result: both go in the params, as the protocol has them. */
+	if (params->v[P_INPUT_RESPONSES] && params->v[P_INPUT_RESPONSES]->type != MSGPACK_OBJECT_NIL) {
+		if (jbuf_append(&call, ",\"inputResponses\":", 18) < 0) {
+			session_reply_error(s, id, ERR_INTERNAL, "out of memory");
+			return;
+		}
+		responses_at = call.len;
+		if ((have_responses = get_json_map(s, id, params, P_INPUT_RESPONSES, &call)) < 0)
+			return;
+		responses_end = call.len;
+	}
+	if (get_request_state(s, id, params->v[P_REQUEST_STATE], &call, state) < 0)
+		return;
+	if (jbuf_append(&call, "}", 1) < 0) {
+		session_reply_error(s, id, ERR_INTERNAL, "out of memory");
+		return;
+	}
+	if (get_mcp_params(d, s, id, params, &p) < 0)
+		return;
+	if (state[0]) {
+		p.request_state = state;
+		p.input_responses = have_responses ? call.data + responses_at : NULL;
+		p.input_responses_len = responses_end - responses_at;
+	}
+	submit(d, s, id, &p, "tools/call", &call, REQ_RESULT);
+}
+
+/*
+ * request passes its params through; when they hold a requestState the daemon
+ * minted, the retry is the daemon's to serve: the state is copied into ours and
+ * the inputResponses, as JSON text, into responses. 0, or -1 when answered.
+ */
+static int get_retry(struct session *s, uint64_t id, const msgpack_object *mparams,
+		     char ours[INPUTREQ_STATE_LEN + 1], struct jbuf *responses)
+{
+	const msgpack_object *state = NULL, *resp = NULL;
+	char err[256];
+
+	ours[0] = '\0';
+	if (!mparams || mparams->type != MSGPACK_OBJECT_MAP)
+		return 0;
+	for (uint32_t i = 0; i < mparams->via.map.size; i++) {
+		const msgpack_object_kv *kv = &mparams->via.map.ptr[i];
+		if (kv->key.type != MSGPACK_OBJECT_STR)
+			continue;
+		if (kv->key.via.str.size == 12 && memcmp(kv->key.via.str.ptr, "requestState", 12) == 0)
+			state = &kv->val;
+		else if (kv->key.via.str.size == 14 &&
+			 memcmp(kv->key.via.str.ptr, "inputResponses", 14) == 0)
+			resp = &kv->val;
+	}
+	if (!state || state->type != MSGPACK_OBJECT_STR ||
+	    !inputreq_state_is_ours(state->via.str.ptr, state->via.str.size))
+		return 0; /* a server's own: it goes with the params */
+	if (get_request_state(s, id, state, NULL, ours) < 0)
+		return -1;
+	if (resp && resp->type != MSGPACK_OBJECT_NIL &&
+	    (resp->type != MSGPACK_OBJECT_MAP ||
+	     jsontext_from_msgpack(resp, responses, WIRE_MAX_DEPTH - 2, err, sizeof(err)) < 0)) {
+		session_reply_error(s, id, ERR_BAD_REQUEST,
+				    "params.inputResponses must be a map of the input_required "
+				    "result's keys to their results");
+		return -1;
+	}
+	return 0;
 }
 
 static void op_request(struct daemon *d, struct session *s, uint64_t id,
 		       const struct op_params *params)
 {
 	struct mcp_params p = { 0 };
-	char method[NAME_MAX_LEN * 2];
-	struct jbuf mparams;
+	char method[NAME_MAX_LEN * 2], state[INPUTREQ_STATE_LEN + 1] = "";
+	struct jbuf mparams, responses;
 
 	if (get_str(s, id, params, P_METHOD, true, method, sizeof(method)) < 0)
 		return;
@@ -257,9 +363,18 @@ static void op_request(struct daemon *d, struct session *s, uint64_t id,
 		return;
 	}
 	jbuf_init(&mparams);
+	jbuf_init(&responses);
 	if (get_json_map(s, id, params, P_PARAMS, &mparams) >= 0 &&
-	    get_mcp_params(d, s, id, params, &p) == 0)
+	    get_retry(s, id, params->v[P_PARAMS], state, &responses) == 0 &&
+	    get_mcp_params(d, s, id, params, &p) == 0) {
+		if (state[0]) {
+			p.request_state = state;
+			p.input_responses = responses.len ? responses.data : NULL;
+			p.input_responses_len = responses.len;
+		}
 		submit(d, s, id, &p, method, &mparams, REQ_RESULT);
+	}
+	jbuf_free(&responses);
 	jbuf_free(&mparams);
 }
 

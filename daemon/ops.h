@@ -23,6 +23,8 @@ enum op_param {
 	P_TIMEOUT_MS,
 	P_EVENTS,
 	P_URIS,
+	P_INPUT_RESPONSES,
+	P_REQUEST_STATE,
 	P__COUNT
 };
 

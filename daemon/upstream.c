@@ -13,6 +13,7 @@
 #include "errcode.h"
 #include "events.h"
 #include "hmap.h"
+#include "inputreq.h"
 #include "jsontext.h"
 #include "launch.h"
 #include "log.h"
@@ -53,6 +54,7 @@ struct upstream {
 
 	char version[32];         /* what initialize answered ("" while starting) */
 	json_t *server;           /* initialize's protocolVersion, capabilities, serverInfo, instructions */
+	char *client_caps;        /* the entry's clientCapabilities: declared at initialize, accepted (inputreq.c) */
 	unsigned bad_lines;
 
 	/* A failure found where the owner of the call stack must not be closed under it. */
@@ -257,6 +259,7 @@ static void upstream_free(struct deferred *x)
 	ev_timer_stop(u->d->loop, &u->death_w);
 	free(u->table);
 	json_decref(u->server);
+	free(u->client_caps);
 	free(u);
 }
 
@@ -532,6 +535,7 @@ static void request_finish(struct request *r)
 	metrics_request_end(d, &r->obs, r->obs.code);
 	if (u->ping == r)
 		u->ping = NULL;
+	inputreq_release(r);
 	free(r);
 	if (!app || !u->entry)
 		return;
@@ -700,6 +704,12 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	case REQ_RESULT:
 	case REQ_WARM:
 		break;
+	}
+	if (!r->session) { /* held for input the app did not give in time (inputreq.h) */
+		request_finish(r);
+		if (u->state == UPSTREAM_READY)
+			send_cancelled(u, id, "timeout");
+		return;
 	}
 	upstream_probe(u); /* before request_finish(), which may end a draining upstream */
 	r->obs.code = ERR_UPSTREAM_TIMEOUT;
@@ -921,15 +931,46 @@ static bool span_is(const char *line, const struct jsonrpc_span *s, const char *
 	return s->end - s->start == n && memcmp(line + s->start, lit, n) == 0;
 }
 
-/* A request from the server: ping is answered, everything else refused. */
-static void handle_server_request(struct upstream *u, const char *line, const struct jsonrpc_msg *m)
+/*
+ * The app request a server request belongs to: the one whose HTTP response
+ * stream carried it, else the oldest sent REQ_RESULT (over stdio nothing
+ * else ties them, and every request of a connection is one user's) whose app
+ * waits: one waiting for its retry has a server waiting for that retry, so a
+ * new question more likely comes from a request still running.
+ */
+static struct request *asker_of(struct upstream *u, uint64_t stream_of)
 {
+	struct request *r = stream_of ? table_find(u, stream_of) : NULL, *oldest = NULL;
+	struct request *waiting = NULL;
+
+	if (r && r->kind == REQ_RESULT)
+		return r;
+	for (size_t i = 0; u->count && i < u->table_size; i++)
+		for (r = u->table[i]; r; r = r->hnext) {
+			if (r->kind != REQ_RESULT || list_linked(&r->send_node))
+				continue;
+			if (!oldest || r->rpc_id < oldest->rpc_id)
+				oldest = r;
+			if (r->session && (!waiting || r->rpc_id < waiting->rpc_id))
+				waiting = r;
+		}
+	return waiting ? waiting : oldest;
+}
+
+/* A request from the server: ping is answered, input requests held (inputreq.h), the rest refused. */
+static void handle_server_request(struct upstream *u, const char *line, const struct jsonrpc_msg *m,
+				  uint64_t stream_of)
+{
+	struct inputreq_origin origin = { .d = u->d, .u = u, .entry = u->entry,
+					  .client_caps = u->client_caps, .tag = u->tag };
 	struct transport_msg info = { .kind = TRANSPORT_MSG_RESPONSE };
 	const char *id = line + m->id.start, *method = line + m->method.start;
 	size_t id_len = m->id.end - m->id.start, mlen = m->method.end - m->method.start;
 	struct jbuf b;
 	int rc;
 
+	if (inputreq_server_request(&origin, asker_of(u, stream_of), line, m))
+		return;
 	jbuf_init(&b);
 	rc = append_lit(&b, "{\"jsonrpc\":\"2.0\",\"id\":") || jbuf_append(&b, id, id_len);
 	if (span_is(line, &m->method, "\"ping\"")) {
@@ -1055,17 +1096,19 @@ static void on_scanned(void *ctx, char *line, size_t len, const struct jsonrpc_m
 		       uint64_t stream_of)
 {
 	struct upstream *u = ctx;
-	(void)len;
-	(void)stream_of;
+	struct request *held;
 
 	if (u->state == UPSTREAM_CLOSED)
 		return;
+	if (m->method.end == m->method.start && m->id_is_int && m->id_int > 0 &&
+	    (held = table_find(u, (uint64_t)m->id_int)) && inputreq_park(held, line, len))
+		return; /* kept for the app's retry */
 	if (m->method.end == m->method.start)
 		handle_response(u, line, m);
 	else if (!m->method_is_str)
 		log_debug("[%s] ignoring a message whose method is not a string", u->tag);
 	else if (m->id.end > m->id.start && !span_is(line, &m->id, "null"))
-		handle_server_request(u, line, m);
+		handle_server_request(u, line, m, stream_of);
 	else
 		handle_notification(u, line, m);
 }
@@ -1110,6 +1153,18 @@ static void on_message(void *ctx, char *line, size_t len)
 	}
 	on_scanned(u, line, len, &m, 0);
 	jsonrpc_msg_release(&m);
+}
+
+void upstream_send_response(struct upstream *u, const char *line, size_t len)
+{
+	struct transport_msg info = { .kind = TRANSPORT_MSG_RESPONSE };
+
+	send_line(u, line, len, &info);
+}
+
+void upstream_replay(struct upstream *u, char *line, size_t len)
+{
+	on_message(u, line, len);
 }
 
 static void on_closed(void *ctx, const char *reason)
@@ -1157,6 +1212,10 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 		break;
 	}
 	r->obs.code = code;
+	if (!r->session) { /* held for input: the retry finds its state gone */
+		request_finish(r);
+		return;
+	}
 	session_untrack(r->session, &r->session_node);
 	data = data_json ? json_loads(data_json, 0, NULL) : NULL;
 	if (json_is_object(data))
@@ -1176,17 +1235,28 @@ static const struct transport_callbacks transport_cb = {
 
 /* ---- starting ------------------------------------------------------------------ */
 
-/* Sends initialize; its deadline is MCPPOOL_START_TIMEOUT. -1 when out of memory. */
+/*
+ * Sends initialize; its deadline is MCPPOOL_START_TIMEOUT. -1 when out of memory.
+ * The capabilities are the entry's clientCapabilities: what inputreq.c accepts.
+ */
 static int send_initialize(struct upstream *u)
 {
-	static const char params[] = "{\"protocolVersion\":\"" MCP_PROTOCOL_VERSION "\","
-				     "\"capabilities\":{},\"clientInfo\":{\"name\":\"" MCP_CLIENT_NAME
-				     "\",\"version\":\"" MCP_CLIENT_VERSION "\"}}";
+	static const char head[] = "{\"protocolVersion\":\"" MCP_PROTOCOL_VERSION "\",\"capabilities\":";
+	static const char tail[] = ",\"clientInfo\":{\"name\":\"" MCP_CLIENT_NAME
+				   "\",\"version\":\"" MCP_CLIENT_VERSION "\"}}";
+	const char *caps = u->client_caps ? u->client_caps : "{}";
 	struct request *r = request_new(u, REQ_INITIALIZE, u->d->cfg.start_timeout_ms);
+	struct jbuf params;
+	int rc = -1;
 
 	if (!r)
 		return -1;
-	if (request_send(u, r, "initialize", params, sizeof(params) - 1) < 0) {
+	jbuf_init(&params);
+	if (append_lit(&params, head) == 0 && jbuf_append(&params, caps, strlen(caps)) == 0 &&
+	    append_lit(&params, tail) == 0)
+		rc = request_send(u, r, "initialize", params.data, params.len);
+	jbuf_free(&params);
+	if (rc < 0) {
 		request_finish(r);
 		return -1;
 	}
@@ -1233,6 +1303,7 @@ static struct upstream *upstream_start(struct daemon *d, struct session *s, uint
 		session_reply_error(s, client_id, ERR_UPSTREAM_START_FAILED, "%s: %s", key, err);
 		return NULL;
 	}
+	u->client_caps = strdup(call->entry->client_caps); /* NULL (out of memory): declares none */
 	u->entry = pool_insert(d->pool, call->user, call->entry->name, hash, u, &now);
 	pool_checked(d);
 	metrics_pool_grew(d);
@@ -1307,6 +1378,10 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 	metrics_request_begin(d, &obs, call);
 	if (d->stopping) {
 		session_reply_error(s, client_id, ERR_SHUTTING_DOWN, "mcppoold is shutting down");
+		goto out;
+	}
+	if (call->request_state) { /* a retry of an input_required the daemon made */
+		inputreq_resume(d, s, client_id, call);
 		goto out;
 	}
 	if (!(u = upstream_acquire(d, s, client_id, call, &reused)))
@@ -1458,6 +1533,7 @@ void upstream_shutdown(struct daemon *d)
 	}
 	pool_free(d->pool);
 	d->pool = NULL;
+	inputreq_shutdown(d);
 	while ((f = hmap_next(d->start_failures, NULL)))
 		failure_free(d, container_of(f, struct start_failure, node));
 	hmap_destroy(d->start_failures);

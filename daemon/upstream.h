@@ -60,7 +60,9 @@ enum request_kind {
  * answered; an app request (REQ_RESULT, REQ_WARM, REQ_LISTEN) is also on its session's
  * list. It is answered exactly once: by the server's reply, its deadline, a
  * cancel, or the upstream's close; one whose session went away is dropped
- * without a reply. The upstream's own requests (initialize, health pings)
+ * without a reply. Between an input_required result and its retry an app
+ * request has no session (inputreq.h): only the retry or its deadline ends
+ * it. The upstream's own requests (initialize, health pings)
  * have no session: their deadline closes the connection.
  */
 struct request {
@@ -88,6 +90,8 @@ struct request {
 	uint64_t listen_id;
 
 	struct metrics_req obs; /* app requests: timing, server and outcome for metrics and the access log */
+	/* server requests held for the app (inputreq.h); while it has no session it waits for the retry */
+	struct inputreq_hold *hold;
 };
 
 /* What an app asks for; auth is wiped by upstream_submit(). */
@@ -103,6 +107,10 @@ struct mcp_call {
 	bool events;            /* send the request's events (the session speaks wire v2) */
 	const char *uris;       /* REQ_LISTEN: resources to subscribe to, each NUL-terminated */
 	size_t uris_len;        /* bytes of uris, every NUL included */
+	/* A retry of an input_required result whose requestState the daemon minted (inputreq.h). */
+	const char *request_state;   /* NUL-terminated, or NULL */
+	const char *input_responses; /* its inputResponses as JSON text, or NULL */
+	size_t input_responses_len;
 };
 
 /* Creates the pool and the sweep timer. Returns 0, or -1 when out of memory. */
@@ -154,6 +162,12 @@ void upstream_shutdown(struct daemon *d);
 long upstream_entry_pid(const struct pool_entry *e);
 /* "stdio" or "http". */
 const char *upstream_entry_transport(const struct pool_entry *e);
+
+/* Sends line (ending with '\n') to u's server: our answer to one of its requests. */
+void upstream_send_response(struct upstream *u, const char *line, size_t len);
+
+/* Handles line[0..len) (NUL-terminated, modifiable) as if u's server had just sent it. */
+void upstream_replay(struct upstream *u, char *line, size_t len);
 
 /* True when v is a protocol version we accept in an initialize answer. */
 bool mcp_version_supported(const char *v);

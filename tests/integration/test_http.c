@@ -1112,3 +1112,54 @@ Test(http, a_lingering_answered_stream_costs_no_cpu)
 	tiny_stop(t);
 	it_assert_no_children();
 }
+
+/*
+ * Over HTTP the server asks on the response stream of the call it belongs to:
+ * the call becomes input_required, the retry (here through the request op,
+ * whose params carry the state) answers it, and the call's result comes back.
+ */
+Test(http, server_everything_elicitation_over_http_reaches_the_app_as_input_required)
+{
+	struct itd d;
+	struct everything ev;
+	char cat[1024], params[2048], key[64];
+	const char *k, *state;
+	json_t *r, *data, *one;
+	int st;
+
+	start_everything(&ev);
+	snprintf(cat, sizeof(cat),
+		 "{\"mcpServers\": {\"remote\": {\"url\": \"http://127.0.0.1:%d/mcp\","
+		 " \"clientCapabilities\": {\"elicitation\": {}}}}}", ev.port);
+	start_daemon(&d, cat, NULL);
+
+	r = ctl(&d, &st, ARGS("request", "alice", "remote", "tools/call",
+			      "{\"name\":\"trigger-elicitation-request\",\"arguments\":{}}",
+			      "--timeout", "20000"));
+	cr_assert_eq(st, 0, "%s", err_message(r));
+	data = it_data(r);
+	cr_assert_str_eq(json_string_value(json_object_get(data, "resultType")), "input_required");
+	json_object_foreach(json_object_get(data, "inputRequests"), k, one) {
+		snprintf(key, sizeof(key), "%s", k);
+		cr_assert_str_eq(json_string_value(json_object_get(one, "method")),
+				 "elicitation/create");
+	}
+	state = json_string_value(json_object_get(data, "requestState"));
+	cr_assert(state);
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"trigger-elicitation-request\",\"arguments\":{},\"inputResponses\":"
+		 "{\"%s\":{\"action\":\"accept\",\"content\":{\"name\":\"Ada Lovelace\"}}},"
+		 "\"requestState\":\"%s\"}", key, state);
+	json_decref(r);
+
+	r = ctl(&d, &st, ARGS("request", "alice", "remote", "tools/call", params));
+	cr_assert_eq(st, 0, "%s", err_message(r));
+	char *all = json_dumps(it_data(r), 0);
+	cr_assert(strstr(all, "Ada Lovelace"), "the answer is not in the result: %s", all);
+	free(all);
+	json_decref(r);
+
+	itd_stop(&d);
+	kill_everything();
+	it_assert_no_children();
+}
