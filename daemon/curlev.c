@@ -171,6 +171,30 @@ int curlev_add_header(struct curl_slist **l, const char *fmt, ...)
 	return 0;
 }
 
+void curlev_first_reason(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+}
+
+void curlev_media_type(const char *v, size_t n, char *out, size_t outlen)
+{
+	size_t k = 0;
+
+	while (n && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	for (; n && k + 1 < outlen && !strchr("; \t\r\n", *v); v++, n--)
+		out[k++] = (char)tolower((unsigned char)*v);
+	out[k] = '\0';
+}
+
 int curlev_has_control_char(const char *s, int allow_tab)
 {
 	for (; *s; s++) {

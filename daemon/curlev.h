@@ -59,6 +59,16 @@ int curlev_add_header(struct curl_slist **l, const char *fmt, ...) __attribute__
 int curlev_entry_headers(struct curl_slist **l, const struct kv *hdr, size_t n,
 			 const char *const *managed, const char *transport, char *err, size_t errlen);
 
+/*
+ * Writes the printf-formatted reason into buf unless buf already holds one
+ * (buf[0] != '\0'): the first cause of a failure is the one reported.
+ */
+void curlev_first_reason(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The media type of a Content-Type value of n bytes: lower case, parameters dropped. */
+void curlev_media_type(const char *v, size_t n, char *out, size_t outlen);
+
 /* True when s holds a control character (tab allowed when allow_tab). */
 int curlev_has_control_char(const char *s, int allow_tab);
 

@@ -1,6 +1,5 @@
 /* The deprecated HTTP+SSE transport of MCP 2024-11-05: messages arrive on one GET stream, each message sent is a POST. */
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,8 +88,7 @@ struct sse_conn {
 	struct outmsg *out_head, *out_tail;
 	struct inmsg *in_head, *in_tail;
 
-	bool failed; /* fail_reason is set: reported by pump() */
-	char fail_reason[300];
+	char fail_reason[300]; /* "" until the transport fails: reported by pump() */
 	struct deferred free_node;
 	bool freeing;
 };
@@ -107,41 +105,9 @@ static const char *const managed_headers[] = {
 static void set_state(struct sse_conn *c, enum sse_state to);
 static void flush_outq(struct sse_conn *c);
 
-static void secret_free(char *s)
-{
-	if (s) {
-		sodium_memzero(s, strlen(s));
-		free(s);
-	}
-}
-
-static void xfer_fail(struct xfer *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void xfer_fail(struct xfer *x, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (x->fail[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(x->fail, sizeof(x->fail), fmt, ap);
-	va_end(ap);
-}
-
-/* Records why the transport fails; pump() reports the first reason, once. */
-static void conn_fail(struct sse_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void conn_fail(struct sse_conn *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (c->failed)
-		return;
-	c->failed = true;
-	va_start(ap, fmt);
-	vsnprintf(c->fail_reason, sizeof(c->fail_reason), fmt, ap);
-	va_end(ap);
-}
+/* Records why the transport fails; pump() reports it. The first reason wins. */
+#define conn_fail(c, ...) curlev_first_reason((c)->fail_reason, sizeof((c)->fail_reason), __VA_ARGS__)
+#define xfer_fail(x, ...) curlev_first_reason((x)->fail, sizeof((x)->fail), __VA_ARGS__)
 
 /* ---- queues ------------------------------------------------------------------------ */
 
@@ -214,8 +180,8 @@ static int take_endpoint(struct xfer *x, const char *data)
 		c->endpoint = url;
 		url = NULL;
 	}
-	secret_free(url);
-	secret_free(where);
+	auth_secret_free(url);
+	auth_secret_free(where);
 	free(origin);
 	return x->fail[0] ? -1 : 0;
 }
@@ -247,26 +213,13 @@ static int on_event(void *arg, const struct sse_event *ev)
 
 /* ---- libcurl's callbacks of one transfer --------------------------------------------- */
 
-static void media_type(const char *v, size_t n, char *out, size_t outlen)
-{
-	size_t k = 0;
-
-	while (n && (*v == ' ' || *v == '\t')) {
-		v++;
-		n--;
-	}
-	for (; n && k + 1 < outlen && !strchr("; \t\r\n", *v); v++, n--)
-		out[k++] = (char)((*v >= 'A' && *v <= 'Z') ? *v - 'A' + 'a' : *v);
-	out[k] = '\0';
-}
-
 static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
 	size_t len = size * nmemb;
 
 	if (len > 13 && strncasecmp(line, "content-type:", 13) == 0)
-		media_type(line + 13, len - 13, x->ctype, sizeof(x->ctype));
+		curlev_media_type(line + 13, len - 13, x->ctype, sizeof(x->ctype));
 	else if (len <= 2 && (line[0] == '\r' || line[0] == '\n')) {
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 		if (x->status < 200) /* an interim 1xx: the real response follows */
@@ -394,7 +347,7 @@ static void flush_outq(struct sse_conn *c)
 {
 	struct outmsg *m;
 
-	while (c->state == SSE_OPEN && !c->failed && !c->barrier && (m = c->out_head)) {
+	while (c->state == SSE_OPEN && !c->fail_reason[0] && !c->barrier && (m = c->out_head)) {
 		c->out_head = m->next;
 		if (!c->out_head)
 			c->out_tail = NULL;
@@ -491,7 +444,7 @@ static void pump(void *arg)
 	int left;
 
 	for (;;) {
-		if (c->state == SSE_CONNECTING && c->endpoint && !c->failed)
+		if (c->state == SSE_CONNECTING && c->endpoint && !c->fail_reason[0])
 			set_state(c, SSE_OPEN);
 		while ((c->state == SSE_OPEN || c->state == SSE_CONNECTING) && (m = c->in_head)) {
 			c->in_head = m->next;
@@ -500,13 +453,13 @@ static void pump(void *arg)
 			c->cb.on_message(c->ctx, m->text, m->len);
 			free(m);
 		}
-		if (c->state >= SSE_FAILED || c->failed ||
+		if (c->state >= SSE_FAILED || c->fail_reason[0] ||
 		    !(msg = curl_multi_info_read(c->cev.multi, &left)))
 			break;
 		if (msg->msg == CURLMSG_DONE)
 			xfer_done(c, msg->easy_handle, msg->data.result);
 	}
-	if (c->failed && c->state < SSE_FAILED)
+	if (c->fail_reason[0] && c->state < SSE_FAILED)
 		set_state(c, SSE_FAILED);
 }
 
@@ -532,9 +485,9 @@ static void conn_free(struct sse_conn *c)
 	curlev_destroy(&c->cev);
 	ev_timer_stop(c->loop, &c->endpoint_wait);
 	sse_parser_free(&c->sse);
-	secret_free(c->url);
-	secret_free(c->endpoint);
-	secret_free(c->where); /* an ${auth.NAME} in the url's path or host shows here */
+	auth_secret_free(c->url);
+	auth_secret_free(c->endpoint);
+	auth_secret_free(c->where); /* an ${auth.NAME} in the url's path or host shows here */
 	free(c->origin);
 	curlev_slist_wipe_free(c->entry_headers);
 	free(c->tag);
@@ -597,7 +550,7 @@ static int sse_send(void *impl, const char *line, size_t len, const struct trans
 	struct sse_conn *c = impl;
 	bool is_request = info->kind == TRANSPORT_MSG_REQUEST;
 
-	if (c->state >= SSE_FAILED || c->failed)
+	if (c->state >= SSE_FAILED || c->fail_reason[0])
 		return -1;
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
