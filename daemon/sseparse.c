@@ -54,8 +54,7 @@ static int field(struct sse_parser *p, const char *name, size_t nlen, const char
 {
 	if (nlen == 4 && memcmp(name, "data", 4) == 0) {
 		if (p->data.len + vlen + (p->has_data ? 1 : 0) > p->max_data) {
-			snprintf(p->err, sizeof(p->err), "an event's data exceeds %zu bytes",
-				 p->max_data);
+			snprintf(p->err, sizeof(p->err), "an event exceeds %zu bytes", p->max_data);
 			return -1;
 		}
 		if ((p->has_data && jbuf_append(&p->data, "\n", 1) < 0) ||
@@ -128,8 +127,7 @@ int sse_parser_feed(struct sse_parser *p, const char *buf, size_t n)
 		while (j < n && buf[j] != '\n' && buf[j] != '\r')
 			j++;
 		if (p->line.len + (j - i) > p->max_data + FIELD_SLACK) {
-			snprintf(p->err, sizeof(p->err), "an event's line exceeds %zu bytes",
-				 p->max_data + FIELD_SLACK);
+			snprintf(p->err, sizeof(p->err), "an event exceeds %zu bytes", p->max_data);
 			return -1;
 		}
 		if (j > i && jbuf_append(&p->line, buf + i, j - i) < 0)

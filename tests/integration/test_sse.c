@@ -50,8 +50,12 @@ static void stop_all(struct itd *d)
 	it_assert_no_children();
 }
 
-/* A catalog of one entry "old" at path of the test server; type is "sse" or NULL. */
-static void start(struct itd *d, int port, const char *path, const char *type)
+/*
+ * A catalog of one entry "old" at path of the test server (type is "sse" or
+ * NULL), and the daemon with env added to its settings.
+ */
+static void start_env(struct itd *d, int port, const char *path, const char *type,
+		      const char *const *env)
 {
 	char cat[512];
 
@@ -59,8 +63,13 @@ static void start(struct itd *d, int port, const char *path, const char *type)
 		 "{\"mcpServers\": {\"old\": {%s%s%s\"url\": \"http://127.0.0.1:%d%s\","
 		 " \"headers\": {\"Authorization\": \"Bearer ${auth.token}\"}}}}",
 		 type ? "\"type\": \"" : "", type ? type : "", type ? "\", " : "", port, path);
-	itd_start(d, cat, ARGS("MCPPOOL_START_TIMEOUT=5000"));
+	itd_start(d, cat, env);
 	running_daemon = d->pid;
+}
+
+static void start(struct itd *d, int port, const char *path, const char *type)
+{
+	start_env(d, port, path, type, ARGS("MCPPOOL_START_TIMEOUT=5000"));
 }
 
 static json_t *call(struct itd *d, const char *user, const char *tool, const char *args, int *st)
@@ -113,7 +122,7 @@ Test(sse, type_sse_lists_and_calls_tools)
 	start(&d, port, "/sse", "sse");
 	json_t *r = itd_ctl_json(&d, &st, ARGS("tools", "alice", "old", "-a", "token=alice-token"));
 	cr_assert_eq(st, 0, "tools/list: %s", it_error_code(r));
-	cr_assert_eq(json_array_size(json_object_get(it_data(r), "tools")), 4);
+	cr_assert_eq(json_array_size(json_object_get(it_data(r), "tools")), 5);
 	json_decref(r);
 	assert_echo(&d, "alice", "hello over HTTP+SSE");
 	json_t *s = itd_pool_status(&d);
@@ -206,4 +215,50 @@ Test(sse, a_url_entry_speaking_neither_transport_names_both_refusals)
 		  error_message(r));
 	json_decref(r);
 	stop_all(&d);
+}
+
+Test(sse, a_stream_without_an_endpoint_event_fails_within_the_request_timeout)
+{
+	struct itd d;
+	int st, port = start_sse_server();
+
+	start_env(&d, port, "/silent", "sse",
+		  ARGS("MCPPOOL_START_TIMEOUT=10000", "REQUEST_TIMEOUT=300"));
+	json_t *r = call(&d, "alice", "echo", "{\"text\":\"x\"}", &st);
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_START_FAILED");
+	cr_assert(strstr(error_message(r), "sent no endpoint event within 300 ms"), "%s",
+		  error_message(r));
+	json_decref(r);
+	stop_all(&d);
+}
+
+Test(sse, an_event_over_max_message_closes_the_session_and_the_next_call_reconnects)
+{
+	struct itd d;
+	int st, port = start_sse_server();
+
+	start_env(&d, port, "/sse", "sse",
+		  ARGS("MCPPOOL_START_TIMEOUT=5000", "MCPPOOL_MAX_MESSAGE=1024"));
+	json_t *r = call(&d, "alice", "big", "{}", &st);
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_CLOSED");
+	cr_assert(strstr(error_message(r), "exceeds 1024 bytes"), "%s", error_message(r));
+	json_decref(r);
+	assert_echo(&d, "alice", "small again");
+	stop_all(&d);
+}
+
+Test(sse, the_servers_op_names_the_transport_of_an_sse_entry)
+{
+	struct itd d;
+	int st, port = it_free_port(); /* nothing is connected: no server needed */
+
+	start(&d, port, "/sse", "sse");
+	json_t *r = itd_ctl_json(&d, &st, ARGS("servers"));
+	cr_assert_eq(st, 0);
+	json_t *e = json_array_get(json_object_get(it_data(r), "servers"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(e, "transport")), "sse");
+	json_decref(r);
+	itd_stop(&d);
+	running_daemon = 0;
+	it_assert_no_children();
 }

@@ -6,9 +6,11 @@
 //   POST /message?...      a message of that session (202)
 //   POST /sse              405: this server does not speak Streamable HTTP
 //   GET  /elsewhere        an SSE stream whose endpoint event names another origin
+//   GET  /silent           an SSE stream without an endpoint event
 //
 // Tools: echo {text} -> text; whoami -> the Authorization header of the POST;
-// slow -> never answers; hangup -> the server ends the session's stream instead of answering.
+// slow -> never answers; hangup -> the server ends the session's stream instead of answering;
+// big -> 4000 bytes of text.
 import http from 'node:http';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
@@ -21,7 +23,7 @@ function newServer(transport) {
   const server = new Server({ name: 'sse-test', version: '1.0.0' }, { capabilities: { tools: {} } });
   const tool = (name) => ({ name, inputSchema: { type: 'object' } });
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
-    tools: [tool('echo'), tool('whoami'), tool('slow'), tool('hangup')],
+    tools: [tool('echo'), tool('whoami'), tool('slow'), tool('hangup'), tool('big')],
   }));
   server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
     const text = (t) => ({ content: [{ type: 'text', text: t }] });
@@ -30,6 +32,8 @@ function newServer(transport) {
         return text(String(req.params.arguments?.text ?? ''));
       case 'whoami':
         return text(String(extra.requestInfo?.headers?.authorization ?? ''));
+      case 'big':
+        return text('x'.repeat(4000));
       case 'slow':
         return new Promise(() => {});
       case 'hangup':
@@ -59,6 +63,9 @@ http.createServer(async (req, res) => {
   } else if (req.method === 'GET' && url.pathname === '/elsewhere') {
     res.writeHead(200, { 'Content-Type': 'text/event-stream' });
     res.write(`event: endpoint\ndata: http://localhost:${port}/message?sessionId=x\n\n`);
+  } else if (req.method === 'GET' && url.pathname === '/silent') {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    res.write(': nothing here\n\n');
   } else if (url.pathname === '/sse') {
     res.writeHead(405, { Allow: 'GET' }).end('Method Not Allowed');
   } else {
