@@ -262,3 +262,34 @@ Test(sse, the_servers_op_names_the_transport_of_an_sse_entry)
 	running_daemon = 0;
 	it_assert_no_children();
 }
+
+Test(sse, a_refused_post_fails_its_request_alone)
+{
+	struct itd d;
+	int st, port = start_sse_server();
+
+	start(&d, port, "/sse", "sse");
+	assert_echo(&d, "alice", "first");
+	json_t *r = call(&d, "alice", "echo", "{\"text\":\"please-refuse\"}", &st);
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_ERROR", "%s", error_message(r));
+	cr_assert(strstr(error_message(r), "HTTP 413"), "%s", error_message(r));
+	cr_assert(strstr(error_message(r), "too large for this test"), "%s", error_message(r));
+	json_decref(r);
+	assert_echo(&d, "alice", "still the same session");
+	cr_assert_eq(itd_metric(&d, "mcppool_spawns_total"), 1, "the session was not replaced");
+	stop_all(&d);
+}
+
+Test(sse, a_url_entry_refused_with_401_does_not_fall_back)
+{
+	struct itd d;
+	int st, port = start_sse_server();
+
+	start(&d, port, "/locked", NULL);
+	json_t *r = call(&d, "alice", "echo", "{\"text\":\"x\"}", &st);
+	cr_assert_neq(st, 0);
+	cr_assert(strstr(error_message(r), "401"), "%s", error_message(r));
+	json_decref(r);
+	cr_assert(!itd_log_contains(&d, "trying the HTTP+SSE transport"));
+	stop_all(&d);
+}

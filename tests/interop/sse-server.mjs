@@ -7,6 +7,8 @@
 //   POST /sse              405: this server does not speak Streamable HTTP
 //   GET  /elsewhere        an SSE stream whose endpoint event names another origin
 //   GET  /silent           an SSE stream without an endpoint event
+//   *    /locked           401 with a Bearer challenge
+// A POST whose body holds "please-refuse" is answered 413.
 //
 // Tools: echo {text} -> text; whoami -> the Authorization header of the POST;
 // slow -> never answers; hangup -> the server ends the session's stream instead of answering;
@@ -59,7 +61,16 @@ http.createServer(async (req, res) => {
       res.writeHead(404).end('no such session');
       return;
     }
-    await transport.handlePostMessage(req, res);
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks).toString();
+    if (body.includes('please-refuse')) {
+      res.writeHead(413).end('too large for this test');
+      return;
+    }
+    await transport.handlePostMessage(req, res, JSON.parse(body));
+  } else if (url.pathname === '/locked') {
+    res.writeHead(401, { 'WWW-Authenticate': 'Bearer realm="test"' }).end('locked');
   } else if (req.method === 'GET' && url.pathname === '/elsewhere') {
     res.writeHead(200, { 'Content-Type': 'text/event-stream' });
     res.write(`event: endpoint\ndata: http://localhost:${port}/message?sessionId=x\n\n`);
