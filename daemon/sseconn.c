@@ -29,20 +29,17 @@
  */
 enum sse_state { SSE_CONNECTING, SSE_OPEN, SSE_FAILED, SSE_CLOSING };
 
-/* A message from the server, waiting to be delivered from outside libcurl's callbacks. */
-struct inmsg {
-	struct inmsg *next;
-	size_t len;
-	char text[];
-};
-
-/* A message of ours, waiting for the endpoint or for an earlier POST. */
-struct outmsg {
-	struct outmsg *next;
-	bool is_request;
+/*
+ * A message waiting in a queue: one of the server's, to be delivered from
+ * outside libcurl's callbacks (c->inq), or one of ours, waiting for the
+ * endpoint or for an earlier POST (c->outq).
+ */
+struct msg {
+	struct list_node link;
+	bool is_request; /* ours: a request, whose id may fail alone */
 	uint64_t id;
 	size_t len;
-	char body[];
+	char text[];     /* NUL-terminated */
 };
 
 struct sse_conn;
@@ -85,8 +82,8 @@ struct sse_conn {
 	struct sse_parser sse;  /* of the stream */
 	struct list_node xfers;
 	struct xfer *barrier;   /* a POST later messages wait for */
-	struct outmsg *out_head, *out_tail;
-	struct inmsg *in_head, *in_tail;
+	struct list_node outq; /* struct msg */
+	struct list_node inq;  /* struct msg */
 
 	char fail_reason[300]; /* "" until the transport fails: reported by pump() */
 	struct deferred free_node;
@@ -111,46 +108,39 @@ static void flush_outq(struct sse_conn *c);
 
 /* ---- queues ------------------------------------------------------------------------ */
 
-static void inq_free(struct sse_conn *c)
+/* Appends a copy of text to q. NULL when out of memory. */
+static struct msg *queue_push(struct list_node *q, const char *text, size_t len)
 {
-	struct inmsg *m;
-
-	while ((m = c->in_head)) {
-		c->in_head = m->next;
-		free(m);
-	}
-	c->in_tail = NULL;
-}
-
-static void outq_free(struct sse_conn *c)
-{
-	struct outmsg *m;
-
-	while ((m = c->out_head)) {
-		c->out_head = m->next;
-		free(m);
-	}
-	c->out_tail = NULL;
-}
-
-static int outq_push(struct sse_conn *c, const char *body, size_t len, bool is_request, uint64_t id)
-{
-	struct outmsg *m = malloc(sizeof(*m) + len + 1);
+	struct msg *m = malloc(sizeof(*m) + len + 1);
 
 	if (!m)
-		return -1;
-	m->next = NULL;
-	m->is_request = is_request;
-	m->id = id;
+		return NULL;
+	memset(m, 0, sizeof(*m));
 	m->len = len;
-	memcpy(m->body, body, len);
-	m->body[len] = '\0';
-	if (c->out_tail)
-		c->out_tail->next = m;
-	else
-		c->out_head = m;
-	c->out_tail = m;
-	return 0;
+	memcpy(m->text, text, len);
+	m->text[len] = '\0';
+	list_add_tail(q, &m->link);
+	return m;
+}
+
+/* The first message of q, unlinked (the caller frees it), or NULL. */
+static struct msg *queue_pop(struct list_node *q)
+{
+	struct msg *m;
+
+	if (list_empty(q))
+		return NULL;
+	m = list_entry(list_first(q), struct msg, link);
+	list_del(&m->link);
+	return m;
+}
+
+static void queue_free(struct list_node *q)
+{
+	struct msg *m;
+
+	while ((m = queue_pop(q)))
+		free(m);
 }
 
 /* ---- the stream's events (called under libcurl: parse and queue only) --------------- */
@@ -189,25 +179,15 @@ static int take_endpoint(struct xfer *x, const char *data)
 static int on_event(void *arg, const struct sse_event *ev)
 {
 	struct xfer *x = arg;
-	struct sse_conn *c = x->c;
-	struct inmsg *m;
 
 	if (strcmp(ev->type, "endpoint") == 0)
 		return take_endpoint(x, ev->data);
 	if (strcmp(ev->type, "message") != 0)
 		return 0;
-	if (!(m = malloc(sizeof(*m) + ev->len + 1))) {
+	if (!queue_push(&x->c->inq, ev->data, ev->len)) {
 		xfer_fail(x, "out of memory queuing a message");
 		return -1;
 	}
-	m->next = NULL;
-	m->len = ev->len;
-	memcpy(m->text, ev->data, ev->len + 1);
-	if (c->in_tail)
-		c->in_tail->next = m;
-	else
-		c->in_head = m;
-	c->in_tail = m;
 	return 0;
 }
 
@@ -345,13 +325,10 @@ static int start_post(struct sse_conn *c, const char *body, size_t len, bool is_
 /* Posts the messages that waited, in order, until one of them becomes the barrier. */
 static void flush_outq(struct sse_conn *c)
 {
-	struct outmsg *m;
+	struct msg *m;
 
-	while (c->state == SSE_OPEN && !c->fail_reason[0] && !c->barrier && (m = c->out_head)) {
-		c->out_head = m->next;
-		if (!c->out_head)
-			c->out_tail = NULL;
-		if (start_post(c, m->body, m->len, m->is_request, m->id) < 0)
+	while (c->state == SSE_OPEN && !c->fail_reason[0] && !c->barrier && (m = queue_pop(&c->outq))) {
+		if (start_post(c, m->text, m->len, m->is_request, m->id) < 0)
 			conn_fail(c, "cannot start an HTTP request to %s (out of memory)", c->where);
 		free(m);
 	}
@@ -439,17 +416,14 @@ static void xfer_done(struct sse_conn *c, CURL *easy, CURLcode rc)
 static void pump(void *arg)
 {
 	struct sse_conn *c = arg;
-	struct inmsg *m;
+	struct msg *m;
 	CURLMsg *msg;
 	int left;
 
 	for (;;) {
 		if (c->state == SSE_CONNECTING && c->endpoint && !c->fail_reason[0])
 			set_state(c, SSE_OPEN);
-		while ((c->state == SSE_OPEN || c->state == SSE_CONNECTING) && (m = c->in_head)) {
-			c->in_head = m->next;
-			if (!c->in_head)
-				c->in_tail = NULL;
+		while ((c->state == SSE_OPEN || c->state == SSE_CONNECTING) && (m = queue_pop(&c->inq))) {
 			c->cb.on_message(c->ctx, m->text, m->len);
 			free(m);
 		}
@@ -480,8 +454,8 @@ static void on_endpoint_wait(struct ev_loop *loop, ev_timer *w, int revents)
 static void conn_free(struct sse_conn *c)
 {
 	drop_xfers(c);
-	inq_free(c);
-	outq_free(c);
+	queue_free(&c->inq);
+	queue_free(&c->outq);
 	curlev_destroy(&c->cev);
 	ev_timer_stop(c->loop, &c->endpoint_wait);
 	sse_parser_free(&c->sse);
@@ -523,16 +497,16 @@ static void set_state(struct sse_conn *c, enum sse_state to)
 			abort();
 		ev_timer_stop(c->loop, &c->endpoint_wait);
 		drop_xfers(c);
-		inq_free(c);
-		outq_free(c);
+		queue_free(&c->inq);
+		queue_free(&c->outq);
 		log_info("[%s] HTTP+SSE session ended: %s", c->tag, c->fail_reason);
 		c->cb.on_closed(c->ctx, c->fail_reason);
 		break;
 	case SSE_CLOSING:
 		ev_timer_stop(c->loop, &c->endpoint_wait);
 		drop_xfers(c);
-		inq_free(c);
-		outq_free(c);
+		queue_free(&c->inq);
+		queue_free(&c->outq);
 		if (!c->freeing) {
 			c->freeing = true;
 			daemon_defer_free(c->d, &c->free_node, conn_free_deferred);
@@ -554,8 +528,14 @@ static int sse_send(void *impl, const char *line, size_t len, const struct trans
 		return -1;
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
-	if (c->state == SSE_CONNECTING || c->barrier || c->out_head)
-		return outq_push(c, line, len, is_request, info->id);
+	if (c->state == SSE_CONNECTING || c->barrier || !list_empty(&c->outq)) {
+		struct msg *m = queue_push(&c->outq, line, len);
+		if (!m)
+			return -1;
+		m->is_request = is_request;
+		m->id = info->id;
+		return 0;
+	}
 	return start_post(c, line, len, is_request, info->id);
 }
 
@@ -651,6 +631,8 @@ int sse_transport_open(struct transport *t, struct ev_loop *loop, const struct t
 	c->ctx = ctx;
 	c->state = SSE_CONNECTING;
 	list_init(&c->xfers);
+	list_init(&c->inq);
+	list_init(&c->outq);
 	if (curlev_init(&c->cev, loop, pump, c) < 0) {
 		curlev_destroy(&c->cev);
 		free(c);
