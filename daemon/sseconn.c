@@ -172,7 +172,7 @@ static int take_endpoint(struct xfer *x, const char *data)
 	}
 	auth_secret_free(url);
 	auth_secret_free(where);
-	free(origin);
+	auth_secret_free(origin);
 	return x->fail[0] ? -1 : 0;
 }
 
@@ -462,7 +462,7 @@ static void conn_free(struct sse_conn *c)
 	auth_secret_free(c->url);
 	auth_secret_free(c->endpoint);
 	auth_secret_free(c->where); /* an ${auth.NAME} in the url's path or host shows here */
-	free(c->origin);
+	auth_secret_free(c->origin);
 	curlev_slist_wipe_free(c->entry_headers);
 	free(c->tag);
 	list_del(&c->link);
