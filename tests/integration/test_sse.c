@@ -293,3 +293,28 @@ Test(sse, a_url_entry_refused_with_401_does_not_fall_back)
 	cr_assert(!itd_log_contains(&d, "trying the HTTP+SSE transport"));
 	stop_all(&d);
 }
+
+Test(sse, server_everything_in_sse_mode_is_reached_through_the_fallback)
+{
+	char bin[4096], port_env[32], log[300], dir[] = "/tmp/mcppool-sse-XXXXXX";
+	int st, port = it_free_port();
+	struct itd d;
+
+	if (!realpath("tests/interop/node_modules/.bin/mcp-server-everything", bin))
+		cr_assert_fail("server-everything is not installed (scripts/npm-setup.sh)");
+	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	snprintf(port_env, sizeof(port_env), "PORT=%d", port);
+	snprintf(log, sizeof(log), "%s/everything.log", dir);
+	server_pgid = it_start_server(ARGS("env", port_env, bin, "sse"), port, log);
+	start(&d, port, "/sse", NULL);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "old", "echo",
+					       "{\"message\":\"hello the old way\"}", "-a",
+					       "token=t", "--timeout", "10000"));
+	cr_assert_eq(st, 0, "echo: %s %s", it_error_code(r), error_message(r));
+	cr_assert(strstr(it_text(r), "hello the old way"), "%s", it_text(r));
+	json_decref(r);
+	json_t *s = itd_pool_status(&d);
+	cr_assert_str_eq(transport_of(s, "alice:old"), "sse");
+	json_decref(s);
+	stop_all(&d);
+}
