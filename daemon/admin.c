@@ -194,7 +194,7 @@ void admin_servers(struct daemon *d, struct session *s, uint64_t id, const struc
 		wire_pack_str(pk, "name");
 		wire_pack_str(pk, e->name);
 		wire_pack_str(pk, "transport");
-		wire_pack_str(pk, stdio ? "stdio" : "http");
+		wire_pack_str(pk, stdio ? "stdio" : e->sse ? "sse" : "http");
 		/* No secrets: the command without its args and env, the url without its query. */
 		wire_pack_str(pk, stdio ? "command" : "url");
 		if (stdio)

@@ -12,6 +12,7 @@
 #include "upstream.h"
 #include "daemon.h"
 #include "httpconn.h"
+#include "sseconn.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics_http.h"
@@ -219,6 +220,7 @@ void daemon_run(struct daemon *d)
 	session_kill_all(d, "mcppoold is shutting down");
 	daemon_reap(d);
 	stdio_shutdown_all(d);
+	sse_shutdown_all(d);
 	http_shutdown_all(d);
 	daemon_reap(d);
 	signals_stop(d);

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "daemon.h"
+#include "errcode.h"
 #include "httpconn.h"
 #include "jsontext.h"
 #include "list.h"
@@ -811,6 +812,9 @@ static void post_refused(struct xfer *x)
 static void post_done(struct xfer *x, CURLcode rc)
 {
 	struct http_conn *h = x->h;
+	uint64_t refused_id = 0; /* a start-up request refused with a 4xx: it alone fails */
+	long refused = x->status;
+	char detail[170] = "";
 
 	if (x->fail[0]) {
 		conn_fail(h, "%s", x->fail);
@@ -818,6 +822,11 @@ static void post_done(struct xfer *x, CURLcode rc)
 		h->no_delete = true;
 		conn_fail(h, "cannot reach %s: %s", h->hostport,
 			  x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+	} else if (x->is_request && !x->sent_session && refused >= 400 && refused < 500 &&
+		   refused != 401 && refused != 403) {
+		/* initialize refused: the upstream may try the old HTTP+SSE transport (urlconn.h) */
+		refused_id = strtoull(x->rpc_id, NULL, 10);
+		error_detail(x, detail, sizeof(detail));
 	} else if (x->status >= 300) {
 		post_refused(x);
 	} else if (rc != CURLE_OK && !(x->kind == BODY_SSE && (x->answered || !x->is_request))) {
@@ -834,6 +843,12 @@ static void post_done(struct xfer *x, CURLcode rc)
 		h->barrier = NULL;
 	xfer_free(x);
 	flush_outq(h);
+	if (refused_id && h->state == HTTP_OPEN) {
+		char msg[300], data[32];
+		snprintf(msg, sizeof(msg), "HTTP %ld from %s%s", refused, h->where, detail);
+		snprintf(data, sizeof(data), "{\"status\":%ld}", refused);
+		h->cb.on_request_failed(h->ctx, refused_id, ERR_UPSTREAM_ERROR, msg, data);
+	}
 }
 
 static void xfer_done(struct http_conn *h, CURL *easy, CURLcode rc)

@@ -23,7 +23,10 @@
  * The transport fails (on_closed) on: a message or body larger than
  * max_message; HTTP 404 on a request carrying our session id ("session
  * expired (HTTP 404)"); any other status >= 300 ("HTTP 500 from
- * http://host:port/path"); a server that cannot be reached ("cannot reach
+ * http://host:port/path"), but for a 4xx other than 401 and 403 on a request
+ * sent before the session has an id (initialize): that request alone fails
+ * (on_request_failed, data {"status": N}), which lets urlconn.h fall back to
+ * HTTP+SSE; a server that cannot be reached ("cannot reach
  * host:port: ..."); and a POST of a request that ends without the response
  * (the answer could never arrive: failing now is better than a timeout).
  *

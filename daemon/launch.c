@@ -57,7 +57,7 @@ int launch_open(struct daemon *d, const struct catalog_entry *entry, const struc
 		.max_message = d->cfg.max_message,
 		.max_queue = d->cfg.max_stdin_queue,
 	};
-	struct transport_spec ts = { .kind = entry->transport };
+	struct transport_spec ts = { .kind = entry->transport, .sse = entry->sse };
 	struct spawn_spec spec = { 0 };
 	struct http_target http = { 0 };
 	int rc;

@@ -1,9 +1,10 @@
-/* Opening a transport by kind: a stdio child or a Streamable HTTP session. */
+/* Opening a transport by kind: a stdio child, a Streamable HTTP session, or an HTTP+SSE one. */
 #include <stdio.h>
 
-#include "httpconn.h"
+#include "sseconn.h"
 #include "stdiochild.h"
 #include "transport.h"
+#include "urlconn.h"
 
 #define STDERR_LINES_PER_SEC 20 /* more are counted and summarised */
 
@@ -62,7 +63,10 @@ int transport_open(struct transport *t, struct ev_loop *loop, const struct trans
 		   const struct transport_options *opt, const struct transport_callbacks *cb,
 		   void *ctx, char *err, size_t errlen)
 {
+	/* A url entry without a type may turn out to speak only the old HTTP+SSE (urlconn.h). */
+	if (spec->kind == TRANSPORT_HTTP && spec->sse)
+		return sse_transport_open(t, loop, spec, opt, cb, ctx, err, errlen);
 	if (spec->kind == TRANSPORT_HTTP)
-		return http_transport_open(t, loop, spec, opt, cb, ctx, err, errlen);
+		return url_transport_open(t, loop, spec, opt, cb, ctx, err, errlen);
 	return open_stdio(t, loop, spec, opt, cb, ctx, err, errlen);
 }

@@ -2,6 +2,7 @@
 #ifndef MCPPOOL_TRANSPORT_H
 #define MCPPOOL_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,7 +62,7 @@ struct transport_msg {
 };
 
 struct transport_ops {
-	const char *name; /* "stdio", "http": shown in pool-status */
+	const char *name; /* "stdio", "http", "sse": shown in pool-status */
 	/*
 	 * Sends one message; line ends with '\n'. 0, or -1 when the transport is
 	 * broken (errno ENOBUFS: the server does not read what it is sent).
@@ -73,12 +74,20 @@ struct transport_ops {
 	void (*close)(void *impl);
 	/* The child's pid, 0 when there is none. */
 	long (*pid)(const void *impl);
+	/* The name now, for a transport that can change (urlconn.h); NULL: name. */
+	const char *(*kind)(const void *impl);
 };
 
 struct transport {
 	const struct transport_ops *ops;
 	void *impl;
 };
+
+/* What pool-status shows of t: "stdio", "http" or "sse". */
+static inline const char *transport_name(const struct transport *t)
+{
+	return t->ops->kind ? t->ops->kind(t->impl) : t->ops->name;
+}
 
 /* Where to connect: a child for stdio entries, a URL for http ones (values already expanded). */
 struct transport_spec {
@@ -87,6 +96,7 @@ struct transport_spec {
 	const char *url;                /* http */
 	const struct kv *headers;       /* http */
 	size_t nheaders;
+	bool sse;                       /* http: the 2024-11-05 HTTP+SSE transport ("type": "sse") */
 };
 
 struct daemon;

@@ -414,7 +414,7 @@ static int request_send(struct upstream *u, struct request *r, const char *metho
 {
 	/* One buffer for every line (the daemon has one thread): no allocation per request. */
 	static struct jbuf line;
-	struct transport_msg info = { .kind = TRANSPORT_MSG_REQUEST, .id = r->rpc_id };
+	struct transport_msg info = { .kind = TRANSPORT_MSG_REQUEST, .id = r->rpc_id, .method = method };
 
 	jbuf_reset(&line, LINE_KEEP_MAX);
 	if (request_line(&line, r->rpc_id, method, params, params_len) < 0)
@@ -1550,5 +1550,5 @@ long upstream_entry_pid(const struct pool_entry *e)
 const char *upstream_entry_transport(const struct pool_entry *e)
 {
 	const struct upstream *u = e->conn;
-	return u ? u->t.ops->name : "stdio";
+	return u ? transport_name(&u->t) : "stdio";
 }

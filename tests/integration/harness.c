@@ -782,3 +782,71 @@ void itd_start_as(struct itd *d, const char *catalog_json, const char *const *en
 	}
 	cr_assert_fail("mcppoold did not accept on %s within 5 s", d->sock);
 }
+
+/* ---- servers the tests start: loopback ports, a process group each ---- */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+int it_free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		  getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+bool it_port_accepts(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+	close(fd);
+	return ok;
+}
+
+pid_t it_start_server(const char *const *argv, int port, const char *log)
+{
+	pid_t pid = fork();
+
+	cr_assert(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		setpgid(0, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	for (int i = 0; i < 1500; i++) {
+		if (it_port_accepts(port))
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			cr_assert_fail("%s exited at start; see %s", argv[0], log);
+		it_sleep_ms(10);
+	}
+	it_stop_server(pid);
+	cr_assert_fail("%s did not accept on port %d within 15 s; see %s", argv[0], port, log);
+	return -1;
+}
+
+void it_stop_server(pid_t pgid)
+{
+	if (pgid <= 0)
+		return;
+	kill(-pgid, SIGTERM);
+	for (int i = 0; i < 300; i++) {
+		if (waitpid(pgid, NULL, WNOHANG) == pgid)
+			return;
+		it_sleep_ms(10);
+	}
+	kill(-pgid, SIGKILL);
+	waitpid(pgid, NULL, 0);
+}

@@ -145,6 +145,22 @@ void it_thaw(pid_t pid);
  */
 const char *it_scrubbed_variable(size_t i);
 
+/* A loopback TCP port that was free a moment ago. */
+int it_free_port(void);
+
+/* True when something accepts on the loopback port. */
+bool it_port_accepts(int port);
+
+/*
+ * Starts argv (PATH searched) in a process group of its own, its stdout and
+ * stderr appended to log, and waits until the loopback port accepts (15 s
+ * at most; the test fails otherwise). Returns its pid, which is the group.
+ */
+pid_t it_start_server(const char *const *argv, int port, const char *log);
+
+/* SIGTERM to the group of it_start_server(), SIGKILL after 3 s; reaps it. <= 0: nothing. */
+void it_stop_server(pid_t pgid);
+
 /* Milliseconds to sleep. */
 void it_sleep_ms(unsigned ms);
 
