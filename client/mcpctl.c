@@ -41,6 +41,7 @@ enum ctl_cmd {
 	CTL_METRICS,
 	CTL_BRIDGE,
 	CTL_LISTEN,
+	CTL_RELOAD,
 };
 
 struct ctl_command {
@@ -64,6 +65,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "metrics", CTL_METRICS, 0, 0, false, "", "print the Prometheus text exposition" },
 	{ "bridge", CTL_BRIDGE, 2, 2, true, "USER MCP", "a stdio MCP server in front of the pool" },
 	{ "listen", CTL_LISTEN, 2, 2, true, "USER MCP", "print the server's change notifications" },
+	{ "reload", CTL_RELOAD, 0, 0, false, "", "reload the daemon's .env file and catalog (as SIGHUP)" },
 };
 
 #define CTL_NCOMMANDS (sizeof ctl_commands / sizeof ctl_commands[0])
@@ -585,6 +587,8 @@ static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, struct ctl_ev
 		return mcppool_warm(c, a[0], a[1], &auth, o->timeout_ms, res, err);
 	case CTL_METRICS:
 		return mcppool_metrics(c, res, err);
+	case CTL_RELOAD:
+		return mcppool_reload(c, res, err);
 	case CTL_BRIDGE:
 	case CTL_LISTEN:
 		break; /* ctl_run runs them: they are no single blocking request */

@@ -1458,6 +1458,12 @@ MCPPOOL_API int mcppool_cleanup(mcppool_conn *conn, mcppool_result **result,
 	return mcppool_exec(conn, "cleanup", NULL, 0, result, err);
 }
 
+MCPPOOL_API int mcppool_reload(mcppool_conn *conn, mcppool_result **result,
+			       mcppool_error *err)
+{
+	return mcppool_exec(conn, "reload", NULL, 0, result, err);
+}
+
 MCPPOOL_API int mcppool_servers(mcppool_conn *conn, mcppool_result **result,
 				mcppool_error *err)
 {

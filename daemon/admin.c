@@ -1,4 +1,4 @@
-/* The admin ops: pool-status, cleanup, servers, evict and metrics. */
+/* The admin ops: pool-status, cleanup, servers, evict, metrics and reload. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,9 @@
 #include "daemon.h"
 #include "errcode.h"
 #include "log.h"
+#include "mpjson.h"
 #include "pool.h"
+#include "reload.h"
 #include "session.h"
 #include "wire.h"
 
@@ -242,4 +244,26 @@ void admin_metrics(struct daemon *d, struct session *s, uint64_t id, const struc
 	wire_pack_str(pk, text);
 	session_reply_end(s, start);
 	free(text);
+}
+
+/* ---- reload ----------------------------------------------------------------- */
+
+void admin_reload(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params)
+{
+	char err[1024];
+	json_t *report;
+	msgpack_packer *pk;
+	size_t start;
+	(void)params;
+
+	report = reload_run(d, "reload requested", err, sizeof(err));
+	if (!report) {
+		session_reply_error(s, id, ERR_BAD_REQUEST,
+				    "reload refused, the running configuration is kept: %s", err);
+		return;
+	}
+	pk = session_reply_begin(s, id, &start);
+	mpjson_pack(pk, report);
+	session_reply_end(s, start);
+	json_decref(report);
 }

@@ -41,6 +41,7 @@ struct catalog_entry {
 	enum protocol_pin protocol;          /* "protocol": auto (default), modern or legacy */
 	char *client_caps;                   /* "clientCapabilities" as compact JSON; "{}" by default */
 	uint64_t timeout_ms;                 /* "timeout": the entry's default request timeout; 0: none */
+	char *source;                        /* the entry's JSON, compact, keys sorted: what a reload compares */
 };
 
 /* Entries sorted by name (strcmp), names unique; entries with "disabled": true are left out. */
@@ -63,6 +64,13 @@ int catalog_load_string(struct catalog *cat, const char *json, const char *origi
 
 /* The entry called name, or NULL. Binary search: O(log n). */
 const struct catalog_entry *catalog_find(const struct catalog *cat, const char *name);
+
+/*
+ * True when a and b describe the same server: their JSON texts are equal once
+ * keys are sorted and spaces dropped, whatever keys the catalog gains later.
+ * A reload keeps the live connections of such an entry.
+ */
+bool catalog_entry_same(const struct catalog_entry *a, const struct catalog_entry *b);
 
 /* Frees every entry and leaves cat empty; NULL-safe. */
 void catalog_free(struct catalog *cat);

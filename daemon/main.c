@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 		log_warn("no server catalog (--servers or MCPPOOL_SERVERS): every call will be "
 			 "UNKNOWN_MCP");
 
+	d.cli = cli; /* a reload reads the same files */
 	rc = 0;
 	if (daemon_start(&d, err, sizeof(err)) < 0) {
 		log_error("%s", err);

@@ -406,6 +406,7 @@ static const struct op {
 	{ "pool_status", admin_pool_status, false },
 	{ "servers", admin_servers, false },
 	{ "metrics", admin_metrics, false },
+	{ "reload", admin_reload, true },
 };
 
 void ops_dispatch(struct daemon *d, struct session *s, uint64_t id, const char *op,

@@ -1355,6 +1355,43 @@ size_t upstream_evict(struct daemon *d, const char *user, const char *mcp)
 	return n;
 }
 
+size_t upstream_retire_server(struct daemon *d, const char *mcp)
+{
+	size_t n, mlen = strlen(mcp);
+	struct hmap_node *f, *next;
+
+	d->pool_closing = CLOSE_RETIRED;
+	n = pool_retire_mcp(d->pool, mcp, "its catalog entry changed or was removed");
+	pool_checked(d);
+	for (f = hmap_next(d->start_failures, NULL); f; f = next) {
+		struct start_failure *sf = container_of(f, struct start_failure, node);
+		size_t klen = strlen(sf->key);
+
+		next = hmap_next(d->start_failures, f);
+		if (klen > mlen && sf->key[klen - mlen - 1] == ':' &&
+		    strcmp(sf->key + klen - mlen, mcp) == 0)
+			failure_free(d, sf);
+	}
+	return n;
+}
+
+size_t upstream_apply_config(struct daemon *d)
+{
+	struct pool_limits limits = { .max_per_user = d->cfg.max_per_user,
+				      .max_total = d->cfg.max_total };
+	double interval = d->cfg.cleanup_interval_ms / 1000.0;
+	size_t n;
+
+	d->pool_closing = CLOSE_EVICTED;
+	n = pool_set_limits(d->pool, &limits);
+	pool_checked(d);
+	if (d->sweep_timer.repeat != interval) {
+		d->sweep_timer.repeat = interval;
+		ev_timer_again(d->loop, &d->sweep_timer);
+	}
+	return n;
+}
+
 static void probe_entry(void *arg, const struct pool_entry *e)
 {
 	(void)arg;
