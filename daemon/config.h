@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* Every time value is in milliseconds, from 1 to CONFIG_MAX_MS. */
 #define CONFIG_MAX_MS 2147483647ULL
@@ -38,6 +39,10 @@ struct config {
 	char *servers_path;             /* --servers FILE, else MCPPOOL_SERVERS: an existing file; NULL when unset */
 	char *child_env;                /* MCPPOOL_CHILD_ENV: comma-separated variable names passed from the daemon's environment to children; NULL when unset */
 	char *metrics_listen;           /* MCPPOOL_METRICS_LISTEN: HOST:PORT serving GET /metrics over HTTP; NULL when unset (off) */
+	char *admin_group;              /* MCPPOOL_ADMIN_GROUP: an existing group whose members may run admin ops; NULL when unset */
+	gid_t admin_gid;                /* ... its gid, resolved at load (no name lookup per connection) */
+	char *admin_token_file;         /* MCPPOOL_ADMIN_TOKEN_FILE: a file whose first line is the admin token; NULL when unset */
+	char *admin_token;              /* that line, read at load: never printed, wiped when freed */
 };
 
 /* What the command line says; NULL fields were not given. */

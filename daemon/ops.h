@@ -23,6 +23,7 @@ enum op_param {
 	P_TIMEOUT_MS,
 	P_EVENTS,
 	P_URIS,
+	P_TOKEN,
 	P__COUNT
 };
 
