@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "catalog.h"
 #include "config.h"
@@ -258,6 +259,13 @@ static int swap_catalog(struct daemon *d, struct catalog *cat, const struct relo
 
 static void swap_config(struct daemon *d, struct config *cfg)
 {
+	/* As main() does at start: dumps stay off unless asked for (the memory holds secrets). */
+	if (cfg->core_dumps != d->cfg.core_dumps) {
+		prctl(PR_SET_DUMPABLE, cfg->core_dumps ? 1 : 0);
+		if (cfg->core_dumps)
+			log_warn("core dumps are allowed (MCPPOOL_CORE_DUMPS=1): a core file may hold "
+				 "the auth values of users; keep it private and delete it after use");
+	}
 	config_free(&d->cfg);
 	d->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
