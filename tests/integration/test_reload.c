@@ -186,6 +186,30 @@ Test(reload, a_removed_entry_drains_and_new_requests_get_unknown_mcp)
 	finish(&d, &e);
 }
 
+Test(reload, a_listen_on_a_changed_entry_ends_so_that_the_old_server_can_go)
+{
+	struct envfile e = { "" };
+	struct itd d;
+	json_t *r;
+	pid_t listen;
+	long pid;
+	int st;
+
+	start(&d, &e, TWO_SERVERS, "");
+	pid = server_pid(&d, "alice", "b");
+	listen = itd_ctl_async(&d, ARGS("listen", "alice", "b"));
+	cr_assert(itd_wait_inflight(&d, "alice:b", pid, 1, 10000), "the listen did not start");
+	catalog_write(&d, "{\"mcpServers\": {\"a\": {\"command\": \"@FIXTURE@\"}, "
+			  "\"b\": {\"command\": \"@FIXTURE@\", \"cwd\": \"/\"}}}");
+	json_decref(reload_ok(&d));
+	r = itd_ctl_wait(&d, listen, &st);
+	cr_expect_eq(st, 1);
+	cr_expect_str_eq(it_error_code(r), "UPSTREAM_CLOSED");
+	json_decref(r);
+	cr_expect(it_wait_gone((pid_t)pid, 5000), "the old server of b is still there");
+	finish(&d, &e);
+}
+
 Test(reload, a_bad_configuration_is_refused_and_the_running_one_kept)
 {
 	struct envfile e = { "" };
