@@ -252,13 +252,16 @@ void admin_metrics(struct daemon *d, struct session *s, uint64_t id, const struc
 
 void admin_reload(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params)
 {
-	char err[1024];
+	char err[1024], why[96];
 	json_t *report;
 	msgpack_packer *pk;
+	long uid, pid;
 	size_t start;
 	(void)params;
 
-	report = reload_run(d, "reload requested", err, sizeof(err));
+	session_peer(s, &uid, &pid);
+	snprintf(why, sizeof(why), "reload requested by pid %ld uid %ld", pid, uid);
+	report = reload_run(d, why, err, sizeof(err));
 	if (!report) {
 		session_reply_error(s, id, ERR_BAD_REQUEST,
 				    "reload refused, the running configuration is kept: %s", err);

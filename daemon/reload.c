@@ -15,7 +15,7 @@
 #include "upstream.h"
 
 #define NAMES_LOGGED 8      /* names listed per kind in the summary line, then "..." */
-#define GC_INTERVAL_S 1.0   /* how often retired catalogs are checked while some are kept */
+#define GC_INTERVAL_S 10.0  /* how often retired catalogs are checked while some are kept: O(pool) */
 
 /* A catalog a reload replaced, kept while connections made under it live. */
 struct catalog_gen {

@@ -135,7 +135,7 @@ Test(reload, a_changed_entry_reconnects_while_an_unchanged_one_keeps_its_server)
 	long a1, b1, a2, b2;
 	json_t *data;
 
-	start(&d, &e, TWO_SERVERS, "");
+	start(&d, &e, TWO_SERVERS, "MCPPOOL_LOG_LEVEL=debug\n");
 	a1 = server_pid(&d, "alice", "a");
 	b1 = server_pid(&d, "alice", "b");
 	catalog_write(&d, "{\"mcpServers\": {\"a\": {\"command\": \"@FIXTURE@\"}, "
@@ -151,6 +151,12 @@ Test(reload, a_changed_entry_reconnects_while_an_unchanged_one_keeps_its_server)
 	cr_expect_eq(a2, a1, "the unchanged entry lost its connection (pid %ld, then %ld)", a1, a2);
 	cr_expect_neq(b2, b1, "the changed entry kept its old server (pid %ld)", b1);
 	cr_expect(itd_log_contains(&d, "reloaded: 1 changed (b), 1 unchanged"), "see %s", d.log);
+	/* The replaced catalog lives while a's old connection does, and goes with it. */
+	cr_expect(!itd_log_contains(&d, "the catalog of generation 0 is no longer used"));
+	json_decref(itd_ctl_json(&d, NULL, ARGS("evict", "alice")));
+	json_decref(reload_ok(&d));
+	cr_expect(itd_wait_log(&d, "the catalog of generation 0 is no longer used: freed", 5000),
+		  "see %s", d.log);
 	finish(&d, &e);
 }
 
