@@ -97,20 +97,22 @@ void reload_shutdown(struct daemon *d)
 
 /* The variables a running daemon cannot take: the socket, its group, the metrics
  * listener, and the frame sizes every connected client was told at hello. */
-static void keep_restart_only(const struct config *old, struct config *cfg, json_t *settings)
+static void keep_restart_only(const struct daemon *d, struct config *cfg, json_t *settings)
 {
+	const struct config *old = &d->cfg;
 	static const struct { const char *name; size_t off; } strs[] = {
 		{ "MCPPOOL_SOCKET_GROUP", offsetof(struct config, socket_group) },
 		{ "MCPPOOL_METRICS_LISTEN", offsetof(struct config, metrics_listen) },
 	};
 	char line[400];
 
-	if (strcmp(old->socket_path, cfg->socket_path) != 0) {
+	/* A socket passed by systemd is the one in force, whatever MCPPOOL_SOCKET says. */
+	if (d->own_socket && strcmp(old->socket_path, cfg->socket_path) != 0) {
 		snprintf(line, sizeof(line), "MCPPOOL_SOCKET %s->%s (needs a restart: kept)",
 			 old->socket_path, cfg->socket_path);
 		json_array_append_new(settings, json_string(line));
-		memcpy(cfg->socket_path, old->socket_path, sizeof(cfg->socket_path));
 	}
+	memcpy(cfg->socket_path, old->socket_path, sizeof(cfg->socket_path));
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		char *const *o = (char *const *)((const char *)old + strs[i].off);
 		char **n = (char **)((char *)cfg + strs[i].off);
@@ -313,7 +315,7 @@ json_t *reload_run(struct daemon *d, const char *why, char *err, size_t errlen)
 	if (!diff.added || !diff.removed || !diff.changed || !diff.settings) {
 		snprintf(err, errlen, "out of memory");
 	} else if (load(d, &cfg, &cat, err, errlen) == 0) {
-		keep_restart_only(&d->cfg, &cfg, diff.settings);
+		keep_restart_only(d, &cfg, diff.settings);
 		diff_settings(&d->cfg, &cfg, diff.settings);
 		diff_catalogs(&d->catalog, &cat, &diff);
 		if (swap_catalog(d, &cat, &diff) < 0) {
