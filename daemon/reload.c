@@ -259,6 +259,20 @@ static int swap_catalog(struct daemon *d, struct catalog *cat, const struct relo
 	return 0;
 }
 
+/* As at start-up: ${auth.*} in args of a new or changed entry is readable by every local user. */
+static void warn_exposed_args(const struct daemon *d, const json_t *names)
+{
+	for (size_t k = 0; k < json_array_size(names); k++) {
+		const char *name = json_string_value(json_array_get(names, k));
+		const struct catalog_entry *e = catalog_find(&d->catalog, name);
+
+		if (e && catalog_args_use_auth(e))
+			log_warn("catalog entry \"%s\": ${auth.*} in \"args\" puts the auth value "
+				 "in the server's command line, readable by every user of this host "
+				 "(/proc/PID/cmdline); pass it in \"env\" instead", name);
+	}
+}
+
 static void swap_config(struct daemon *d, struct config *cfg)
 {
 	/* As main() does at start: dumps stay off unless asked for (the memory holds secrets). */
@@ -326,6 +340,8 @@ json_t *reload_run(struct daemon *d, const char *why, char *err, size_t errlen)
 			swap_config(d, &cfg);
 			line = summary(why, &diff);
 			log_info("%s", line ? line : "reloaded");
+			warn_exposed_args(d, diff.added);
+			warn_exposed_args(d, diff.changed);
 			if (!d->cfg.servers_path)
 				log_warn("no server catalog (--servers or MCPPOOL_SERVERS): every call "
 					 "will be UNKNOWN_MCP");
