@@ -290,6 +290,28 @@ Test(reload, new_limits_apply_at_once)
 	finish(&d, &e);
 }
 
+Test(reload, a_reload_while_draining_is_refused_and_the_drain_goes_on)
+{
+	struct envfile e = { "" };
+	struct itd d;
+	json_t *r;
+	pid_t call;
+	int st;
+
+	start(&d, &e, TWO_SERVERS, "");
+	call = itd_ctl_async(&d, ARGS("call", "alice", "a", "sleep", "{\"ms\": 500}"));
+	cr_assert(itd_wait_inflight(&d, "alice:a", 0, 1, 10000), "the call did not get in flight");
+	cr_assert_eq(kill(d.pid, SIGTERM), 0);
+	cr_assert(itd_wait_log(&d, "draining", 5000));
+	cr_assert_eq(kill(d.pid, SIGHUP), 0);
+	cr_expect(itd_wait_log(&d, "received SIGHUP: reload refused: mcppoold is shutting down", 5000),
+		  "see %s", d.log);
+	r = itd_ctl_wait(&d, call, &st);
+	cr_expect_eq(st, 0, "the call in flight failed: %s", it_error_code(r));
+	json_decref(r);
+	finish(&d, &e);
+}
+
 /* ---- under load ------------------------------------------------------------------ */
 
 #define CLIENTS 4
