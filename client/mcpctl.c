@@ -46,6 +46,7 @@ enum ctl_cmd {
 	CTL_BRIDGE,
 	CTL_LISTEN,
 	CTL_TOP,
+	CTL_RELOAD,
 };
 
 struct ctl_command {
@@ -70,6 +71,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "bridge", CTL_BRIDGE, 2, 2, true, "USER MCP", "a stdio MCP server in front of the pool" },
 	{ "listen", CTL_LISTEN, 2, 2, true, "USER MCP", "print the server's change notifications" },
 	{ "top", CTL_TOP, 0, 0, false, "[--once]", "a live view of the pool, each second (q quits)" },
+	{ "reload", CTL_RELOAD, 0, 0, false, "", "reload the daemon's .env file and catalog (as SIGHUP)" },
 };
 
 #define CTL_NCOMMANDS (sizeof ctl_commands / sizeof ctl_commands[0])
@@ -84,6 +86,8 @@ struct ctl_opts {
 	unsigned int timeout_ms; /* 0: none given */
 	const char *cursor;
 	const char *auth_file;
+	const char *token_file;  /* --token-file: the admin token on its first line */
+	char *token;             /* the admin token (--token-file, else MCPPOOL_ADMIN_TOKEN): wiped */
 	mcppool_auth_pair *auth; /* keys are malloc'd, values are not */
 	size_t nauth;
 	char *auth_buf;          /* the auth file's contents */
@@ -117,6 +121,8 @@ static void ctl_usage(FILE *f)
 	      "                        with their defaults, decline or cancel, and retry\n"
 	      "      --uri URI         listen: subscribe to a resource (repeatable)\n"
 	      "      --once            top: print one frame and exit\n"
+	      "      --token-file FILE the admin token (first line; else $MCPPOOL_ADMIN_TOKEN):\n"
+	      "                        admin commands for a user not in MCPPOOL_ADMIN_GROUP\n"
 	      "  -h, --help            this text; `mcpctl COMMAND --help` for one command\n"
 	      "  -V, --version         print the version\n"
 	      "\nstdout is JSON: {\"success\":true,\"data\":...} or {\"success\":false,\"error\":{...}}.\n"
@@ -233,6 +239,7 @@ static const struct option ctl_long_options[] = {
 	{ "timeout", required_argument, NULL, 't' },
 	{ "auth", required_argument, NULL, 'a' },
 	{ "auth-file", required_argument, NULL, 'F' },
+	{ "token-file", required_argument, NULL, 'K' },
 	{ "cursor", required_argument, NULL, 'C' },
 	{ "progress", no_argument, NULL, 'P' },
 	{ "elicit", required_argument, NULL, 'E' },
@@ -260,6 +267,9 @@ static int ctl_parse_option(struct ctl_opts *o, int ch, const char *arg, const c
 		return ctl_parse_auth(o, arg, errf);
 	case 'F':
 		o->auth_file = arg;
+		return CTL_CONTINUE;
+	case 'K':
+		o->token_file = arg;
 		return CTL_CONTINUE;
 	case 'C':
 		o->cursor = arg;
@@ -403,6 +413,42 @@ static int ctl_read_auth_file(struct ctl_opts *o, FILE *errf)
 	return rc;
 }
 
+/*
+ * The admin token: the first line of --token-file (blanks around it dropped),
+ * else $MCPPOOL_ADMIN_TOKEN; none is fine (admin ops then need our uid or group).
+ */
+static int ctl_read_token(struct ctl_opts *o, FILE *errf)
+{
+	const char *env = getenv("MCPPOOL_ADMIN_TOKEN");
+	char line[4096], *t, *end;
+	FILE *f;
+
+	if (!o->token_file) {
+		if (env && *env && !(o->token = strdup(env)))
+			return ctl_usage_error(errf, "out of memory");
+		return CTL_CONTINUE;
+	}
+	if (!(f = fopen(o->token_file, "r")))
+		return ctl_usage_error(errf, "--token-file: cannot open %s: %s", o->token_file,
+				       strerror(errno));
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	t = line + strspn(line, " \t");
+	end = t + strcspn(t, "\r\n");
+	while (end > t && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*end = '\0';
+	if (!*t) {
+		explicit_bzero(line, sizeof(line));
+		return ctl_usage_error(errf, "--token-file: %s has no token on its first line",
+				       o->token_file);
+	}
+	o->token = strdup(t);
+	explicit_bzero(line, sizeof(line));
+	return o->token ? CTL_CONTINUE : ctl_usage_error(errf, "out of memory");
+}
+
 /* Checks what depends on the command: auth, cursor, the JSON argument, duplicate keys. */
 static int ctl_check(struct ctl_opts *o, FILE *errf)
 {
@@ -427,6 +473,8 @@ static int ctl_check(struct ctl_opts *o, FILE *errf)
 			return rc;
 	}
 	if (o->auth_file && (rc = ctl_read_auth_file(o, errf)) != CTL_CONTINUE)
+		return rc;
+	if ((rc = ctl_read_token(o, errf)) != CTL_CONTINUE)
 		return rc;
 	for (size_t i = 0; i < o->nauth; i++)
 		for (size_t j = i + 1; j < o->nauth; j++)
@@ -473,6 +521,8 @@ static void ctl_wipe_secrets(struct ctl_opts *o)
 		explicit_bzero((char *)o->auth[i].value, strlen(o->auth[i].value));
 	if (o->auth_buf)
 		explicit_bzero(o->auth_buf, o->auth_buf_len);
+	if (o->token)
+		explicit_bzero(o->token, strlen(o->token));
 }
 
 static void ctl_opts_free(struct ctl_opts *o)
@@ -482,6 +532,7 @@ static void ctl_opts_free(struct ctl_opts *o)
 		free((char *)o->auth[i].key);
 	free(o->auth);
 	free(o->auth_buf);
+	free(o->token);
 	memset(o, 0, sizeof *o);
 }
 
@@ -639,6 +690,8 @@ static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, struct ctl_ev
 		return mcppool_warm(c, a[0], a[1], &auth, o->timeout_ms, res, err);
 	case CTL_METRICS:
 		return mcppool_metrics(c, res, err);
+	case CTL_RELOAD:
+		return mcppool_reload(c, res, err);
 	case CTL_BRIDGE:
 	case CTL_LISTEN:
 	case CTL_TOP:
@@ -980,7 +1033,9 @@ static int ctl_run(struct ctl_opts *o, FILE *out, FILE *errf)
 	c = mcppool_connect(o->socket, &err);
 	if (c) {
 		mcppool_set_timeout(c, ctl_client_timeout(o));
-		rc = ctl_rounds(c, o, &ev, out, &res, &err);
+		rc = o->token ? mcppool_admin_token(c, o->token, &err) : 0;
+		if (rc == 0)
+			rc = ctl_rounds(c, o, &ev, out, &res, &err);
 	}
 	ctl_bar_clear(&ev);
 	ctl_wipe_secrets(o);

@@ -1492,6 +1492,33 @@ MCPPOOL_API int mcppool_cleanup(mcppool_conn *conn, mcppool_result **result,
 	return mcppool_exec(conn, "cleanup", NULL, 0, result, err);
 }
 
+MCPPOOL_API int mcppool_reload(mcppool_conn *conn, mcppool_result **result,
+			       mcppool_error *err)
+{
+	return mcppool_exec(conn, "reload", NULL, 0, result, err);
+}
+
+MCPPOOL_API int mcppool_admin_token(mcppool_conn *conn, const char *token, mcppool_error *err)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	mcppool_result *res = NULL;
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	msgpack_pack_str(&pk, 5);
+	msgpack_pack_str_body(&pk, "token", 5);
+	msgpack_pack_str(&pk, strlen(token));
+	msgpack_pack_str_body(&pk, token, strlen(token));
+	rc = mcppool_exec(conn, "admin", sb.data, sb.size, &res, err);
+	explicit_bzero(sb.data, sb.size); /* the token */
+	msgpack_sbuffer_destroy(&sb);
+	mcppool_result_free(res);
+	return rc;
+}
+
 MCPPOOL_API int mcppool_servers(mcppool_conn *conn, mcppool_result **result,
 				mcppool_error *err)
 {

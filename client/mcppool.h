@@ -252,6 +252,23 @@ MCPPOOL_API int mcppool_pool_status(mcppool_conn *conn, mcppool_result **result,
 MCPPOOL_API int mcppool_cleanup(mcppool_conn *conn, mcppool_result **result,
 				mcppool_error *err);
 
+/*
+ * Admin op: the daemon reloads its .env file and catalog, as on SIGHUP:
+ * {added, removed, changed: [names], settings: ["NAME OLD->NEW", ...], summary}.
+ * A configuration the daemon refuses is BAD_REQUEST naming the problem; the
+ * running one stays.
+ */
+MCPPOOL_API int mcppool_reload(mcppool_conn *conn, mcppool_result **result,
+			       mcppool_error *err);
+
+/*
+ * Sends the admin token (the daemon's MCPPOOL_ADMIN_TOKEN_FILE): admin ops are
+ * then allowed on this connection for a peer that is neither the daemon's
+ * uid, root, nor in MCPPOOL_ADMIN_GROUP. A wrong token is FORBIDDEN. Returns 0
+ * or -1 with err filled.
+ */
+MCPPOOL_API int mcppool_admin_token(mcppool_conn *conn, const char *token, mcppool_error *err);
+
 /* The catalog without secrets: {servers: [{name, transport, command or url, authKeys}]}. */
 MCPPOOL_API int mcppool_servers(mcppool_conn *conn, mcppool_result **result,
 				mcppool_error *err);

@@ -1,15 +1,19 @@
-/* The admin ops: pool-status, cleanup, servers, evict and metrics. */
+/* The admin ops: pool-status, cleanup, servers, evict, metrics and reload. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sodium.h>
 
 #include "admin.h"
 #include "upstream.h"
 #include "daemon.h"
 #include "errcode.h"
 #include "log.h"
+#include "mpjson.h"
 #include "pool.h"
+#include "reload.h"
 #include "session.h"
 #include "wire.h"
 
@@ -242,4 +246,80 @@ void admin_metrics(struct daemon *d, struct session *s, uint64_t id, const struc
 	wire_pack_str(pk, text);
 	session_reply_end(s, start);
 	free(text);
+}
+
+/* ---- reload ----------------------------------------------------------------- */
+
+void admin_reload(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params)
+{
+	char err[1024], why[96];
+	json_t *report;
+	msgpack_packer *pk;
+	long uid, pid;
+	size_t start;
+	(void)params;
+
+	session_peer(s, &uid, &pid);
+	snprintf(why, sizeof(why), "reload requested by pid %ld uid %ld", pid, uid);
+	report = reload_run(d, why, err, sizeof(err));
+	if (!report) {
+		session_reply_error(s, id, ERR_BAD_REQUEST,
+				    "reload refused, the running configuration is kept: %s", err);
+		return;
+	}
+	pk = session_reply_begin(s, id, &start);
+	mpjson_pack(pk, report);
+	session_reply_end(s, start);
+	json_decref(report);
+}
+
+/* ---- the admin token -------------------------------------------------------- */
+
+/* Keyed hashes of both sides make the comparison constant-time whatever the lengths. */
+static bool token_matches(const struct daemon *d, const char *token, size_t len)
+{
+	unsigned char want[32], got[32];
+	const char *expected = d->cfg.admin_token;
+	bool ok;
+
+	crypto_generichash(want, sizeof(want), (const unsigned char *)expected, strlen(expected),
+			   d->auth_key, sizeof(d->auth_key));
+	crypto_generichash(got, sizeof(got), (const unsigned char *)token, len, d->auth_key,
+			   sizeof(d->auth_key));
+	ok = sodium_memcmp(want, got, sizeof(want)) == 0;
+	sodium_memzero(want, sizeof(want));
+	sodium_memzero(got, sizeof(got));
+	return ok;
+}
+
+void admin_login(struct daemon *d, struct session *s, uint64_t id, const struct op_params *params)
+{
+	const msgpack_object *t = params->v[P_TOKEN];
+	msgpack_packer *pk;
+	long uid, pid;
+	size_t start;
+
+	if (!t || t->type != MSGPACK_OBJECT_STR) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "missing param \"token\" (a string)");
+		return;
+	}
+	session_peer(s, &uid, &pid);
+	if (!d->cfg.admin_token) {
+		session_reply_error(s, id, ERR_FORBIDDEN, "no admin token is configured "
+				    "(MCPPOOL_ADMIN_TOKEN_FILE is unset)");
+		return;
+	}
+	if (!token_matches(d, t->via.str.ptr, t->via.str.size)) {
+		log_warn("client pid %ld uid %ld: wrong admin token: admin ops stay forbidden", pid,
+			 uid);
+		session_reply_error(s, id, ERR_FORBIDDEN, "wrong admin token");
+		return;
+	}
+	session_grant_admin(s);
+	log_info("client pid %ld uid %ld: admin token accepted", pid, uid);
+	pk = session_reply_begin(s, id, &start);
+	msgpack_pack_map(pk, 1);
+	wire_pack_str(pk, "admin");
+	msgpack_pack_true(pk);
+	session_reply_end(s, start);
 }

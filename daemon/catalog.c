@@ -633,6 +633,9 @@ static int parse_entry(struct ctx *c, const char *name, json_t *obj, struct cata
 	    parse_common(c, where, obj, e) < 0)
 		return -1;
 	unique_auth_keys(e);
+	e->source = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!e->source)
+		return fail(c, where, "out of memory");
 	return 0;
 }
 
@@ -663,6 +666,14 @@ static void entry_free(struct catalog_entry *e)
 	free_kvs(e->headers, e->nheaders);
 	free_strings(e->auth_keys, e->nauth_keys);
 	free(e->client_caps);
+	if (e->source) /* literal values of env and headers may be secrets */
+		explicit_bzero(e->source, strlen(e->source));
+	free(e->source);
+}
+
+bool catalog_entry_same(const struct catalog_entry *a, const struct catalog_entry *b)
+{
+	return a->source && b->source && strcmp(a->source, b->source) == 0;
 }
 
 void catalog_free(struct catalog *cat)

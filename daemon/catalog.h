@@ -42,6 +42,7 @@ struct catalog_entry {
 	char *client_caps;                   /* "clientCapabilities" as compact JSON; "{}" by default */
 	uint64_t timeout_ms;                 /* "timeout": the entry's default request timeout; 0: none */
 	unsigned metrics_slot;               /* metrics.c's: 1 + its server's counters' index; 0 until first used */
+	char *source;                        /* the entry's JSON, compact, keys sorted: what a reload compares */
 };
 
 /* Entries sorted by name (strcmp), names unique; entries with "disabled": true are left out. */
@@ -69,6 +70,12 @@ const struct catalog_entry *catalog_find(const struct catalog *cat, const char *
 
 /* True when name is an entry of the file left out by "disabled": true. */
 bool catalog_is_disabled(const struct catalog *cat, const char *name);
+/*
+ * True when a and b describe the same server: their JSON texts are equal once
+ * keys are sorted and spaces dropped, whatever keys the catalog gains later.
+ * A reload keeps the live connections of such an entry.
+ */
+bool catalog_entry_same(const struct catalog_entry *a, const struct catalog_entry *b);
 
 /* Frees every entry and leaves cat empty; NULL-safe. */
 void catalog_free(struct catalog *cat);

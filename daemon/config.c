@@ -57,6 +57,8 @@ enum var_id {
 	V_METRICS_LISTEN,
 	V_LOG_FORMAT,
 	V_ACCESS_LOG,
+	V_ADMIN_GROUP,
+	V_ADMIN_TOKEN_FILE,
 	V__COUNT
 };
 
@@ -91,6 +93,8 @@ static const char *const var_names[V__COUNT] = {
 	[V_METRICS_LISTEN] = "MCPPOOL_METRICS_LISTEN",
 	[V_LOG_FORMAT] = "MCPPOOL_LOG_FORMAT",
 	[V_ACCESS_LOG] = "MCPPOOL_ACCESS_LOG",
+	[V_ADMIN_GROUP] = "MCPPOOL_ADMIN_GROUP",
+	[V_ADMIN_TOKEN_FILE] = "MCPPOOL_ADMIN_TOKEN_FILE",
 };
 
 const char *config_var_name(size_t i)
@@ -216,6 +220,14 @@ void config_free(struct config *cfg)
 	cfg->metrics_listen = NULL;
 	free(cfg->access_log);
 	cfg->access_log = NULL;
+	free(cfg->admin_group);
+	cfg->admin_group = NULL;
+	free(cfg->admin_token_file);
+	cfg->admin_token_file = NULL;
+	if (cfg->admin_token)
+		sodium_memzero(cfg->admin_token, strlen(cfg->admin_token));
+	free(cfg->admin_token);
+	cfg->admin_token = NULL;
 	cfg->socket_group = NULL;
 	cfg->servers_path = NULL;
 	cfg->child_env = NULL;
@@ -612,6 +624,63 @@ static int load_access_log(struct config *cfg, const struct dotenv *de, char *er
 	return dup_into(&cfg->access_log, src.value, err, errlen);
 }
 
+/* ---- admin access: MCPPOOL_ADMIN_GROUP and MCPPOOL_ADMIN_TOKEN_FILE ------------ */
+
+#define ADMIN_TOKEN_MIN 16     /* bytes: shorter tokens are guessable */
+#define ADMIN_TOKEN_FILE_MAX 4096
+
+static int load_admin_group(struct config *cfg, const struct dotenv *de, char *err, size_t errlen)
+{
+	struct source src = pick(NULL, NULL, de, V_ADMIN_GROUP);
+	struct group *gr;
+
+	if (!src.value || !*src.value)
+		return 0;
+	if (!(gr = getgrnam(src.value)))
+		return source_error(&src, "no such group", err, errlen);
+	cfg->admin_gid = gr->gr_gid;
+	return dup_into(&cfg->admin_group, src.value, err, errlen);
+}
+
+/* The token is the file's first line, without its line end and surrounding blanks. */
+static int load_admin_token(struct config *cfg, const struct dotenv *de, char *err, size_t errlen)
+{
+	struct source src = pick(NULL, NULL, de, V_ADMIN_TOKEN_FILE);
+	char why[300], *buf, *tok, *end;
+	size_t len = 0;
+	struct stat st = { 0 };
+	int r = 0;
+
+	if (!src.value || !*src.value)
+		return 0;
+	if (stat(src.value, &st) == 0 && S_ISDIR(st.st_mode))
+		return source_error(&src, "is a directory (expected a file holding the token)", err,
+				    errlen);
+	if (!(buf = readfile_bounded(src.value, ADMIN_TOKEN_FILE_MAX, &len, why, sizeof(why))))
+		return source_error(&src, why, err, errlen);
+	tok = buf + strspn(buf, " \t");
+	end = tok + strcspn(tok, "\r\n");
+	while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if ((size_t)(end - tok) < ADMIN_TOKEN_MIN) {
+		snprintf(why, sizeof(why), "the token on its first line is %s (at least %d "
+			 "characters; make one with: head -c 32 /dev/urandom | base64)",
+			 end == tok ? "empty" : "too short", ADMIN_TOKEN_MIN);
+		r = source_error(&src, why, err, errlen);
+	} else if (!(cfg->admin_token = strndup(tok, (size_t)(end - tok))) ||
+		   dup_into(&cfg->admin_token_file, src.value, err, errlen) < 0) {
+		snprintf(err, errlen, "out of memory");
+		r = -1;
+	} else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		log_warn("%s=\"%s\": the file is readable by others than its owner (mode %03o): "
+			 "chmod 600 it", var_names[V_ADMIN_TOKEN_FILE], src.value,
+			 (unsigned)(st.st_mode & 0777));
+	}
+	sodium_memzero(buf, len);
+	free(buf);
+	return r;
+}
+
 int config_load(struct config *cfg, const struct config_cli *cli, char *err, size_t errlen)
 {
 	static const struct config_cli no_cli;
@@ -642,6 +711,10 @@ int config_load(struct config *cfg, const struct config_cli *cli, char *err, siz
 		r = load_log_format(cfg, &de, err, errlen);
 	if (r == 0)
 		r = load_access_log(cfg, &de, err, errlen);
+	if (r == 0)
+		r = load_admin_group(cfg, &de, err, errlen);
+	if (r == 0)
+		r = load_admin_token(cfg, &de, err, errlen);
 	dotenv_free(&de);
 	if (r < 0)
 		config_free(cfg);
@@ -704,4 +777,6 @@ void config_print(const struct config *cfg, FILE *out)
 	fprintf(out, "%s=%s\n", var_names[V_LOG_FORMAT],
 		cfg->log_format == LOG_FORMAT_JSON ? "json" : "text");
 	print_value(out, var_names[V_ACCESS_LOG], cfg->access_log);
+	print_value(out, var_names[V_ADMIN_GROUP], cfg->admin_group);
+	print_value(out, var_names[V_ADMIN_TOKEN_FILE], cfg->admin_token_file);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* Every time value is in milliseconds, from 1 to CONFIG_MAX_MS. */
 #define CONFIG_MAX_MS 2147483647ULL
@@ -41,6 +42,10 @@ struct config {
 	char *metrics_listen;           /* MCPPOOL_METRICS_LISTEN: HOST:PORT serving GET /metrics over HTTP; NULL when unset (off) */
 	int log_format;                 /* MCPPOOL_LOG_FORMAT: enum log_format (daemon/log.h), text (default) or json */
 	char *access_log;               /* MCPPOOL_ACCESS_LOG: a file to append one line per request to, "-" for stderr; NULL when unset (off) */
+	char *admin_group;              /* MCPPOOL_ADMIN_GROUP: an existing group whose members may run admin ops; NULL when unset */
+	gid_t admin_gid;                /* ... its gid, resolved at load (no name lookup per connection) */
+	char *admin_token_file;         /* MCPPOOL_ADMIN_TOKEN_FILE: a file whose first line is the admin token; NULL when unset */
+	char *admin_token;              /* that line, read at load: never printed, wiped when freed */
 };
 
 /* What the command line says; NULL fields were not given. */

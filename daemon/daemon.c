@@ -16,6 +16,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics_http.h"
+#include "reload.h"
 #include "sdnotify.h"
 #include "session.h"
 #include "signals.h"
@@ -164,6 +165,7 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
 	randombytes_buf(d->auth_key, sizeof(d->auth_key));
 	auth_hash(&(struct auth){ 0 }, d->auth_key, d->empty_auth_hash);
 	daemon_frees_init(d);
+	reload_init(d);
 	session_init(d);
 	if (upstream_init(d) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -223,6 +225,7 @@ void daemon_run(struct daemon *d)
 	sse_shutdown_all(d);
 	http_shutdown_all(d);
 	daemon_reap(d);
+	reload_shutdown(d);
 	signals_stop(d);
 	log_info("stopped");
 }

@@ -20,6 +20,7 @@ struct pool;
 struct hmap;
 struct signals;
 struct metrics_http;
+struct catalog_gen;
 
 /*
  * A deferred free. An object that a callback on the stack may still use when it
@@ -86,6 +87,12 @@ struct daemon {
 	ev_timer drain_poll;     /* while draining: leaves the loop once every client is quiet */
 	struct metrics metrics;
 	struct metrics_http *metrics_http; /* MCPPOOL_METRICS_LISTEN; NULL when off */
+
+	/* reload.c: what a reload reads again, and the catalogs it replaced */
+	struct config_cli cli;       /* the command line's settings (they point into argv) */
+	uint64_t catalog_gen;        /* generation of d->catalog: stamped on new pool entries */
+	struct catalog_gen *retired_catalogs; /* kept while pool entries of their generation live */
+	ev_timer retired_gc;         /* while some are kept: frees those no longer used */
 };
 
 /*

@@ -159,6 +159,7 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 
+	d.cli = cli; /* a reload reads the same files */
 	rc = 0;
 	if (daemon_start(&d, err, sizeof(err)) < 0) {
 		log_error("%s", err);

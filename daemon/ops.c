@@ -48,7 +48,7 @@ static const struct {
 	[P_METHOD] = { "method", 6 },	    [P_PARAMS] = { "params", 6 },
 	[P_CURSOR] = { "cursor", 6 },	    [P_AUTH] = { "auth", 4 },
 	[P_TIMEOUT_MS] = { "timeout_ms", 10 },	    [P_EVENTS] = { "events", 6 },
-	[P_URIS] = { "uris", 4 },
+	[P_URIS] = { "uris", 4 },	    [P_TOKEN] = { "token", 5 },
 	[P_INPUT_RESPONSES] = { "inputResponses", 14 },
 	[P_REQUEST_STATE] = { "requestState", 12 },
 };
@@ -510,18 +510,20 @@ typedef void (*op_fn)(struct daemon *d, struct session *s, uint64_t id,
 static const struct op {
 	const char *name;
 	op_fn fn;
-	bool admin; /* changes the pool for everyone: our uid or root only */
+	bool admin; /* sees or changes the pool for everyone: session_is_admin() only */
 } op_table[] = {
 	{ "call", op_call, false },
 	{ "request", op_request, false },
 	{ "tools", op_tools, false },
 	{ "warm", op_warm, false },
 	{ "listen", op_listen, false },
-	{ "evict", op_evict, true },
+	{ "evict", op_evict, false }, /* an app closes its own users' connections (logout) */
 	{ "cleanup", admin_cleanup, true },
-	{ "pool_status", admin_pool_status, false },
+	{ "pool_status", admin_pool_status, true },
 	{ "servers", admin_servers, false },
-	{ "metrics", admin_metrics, false },
+	{ "metrics", admin_metrics, true },
+	{ "reload", admin_reload, true },
+	{ "admin", admin_login, false },
 };
 
 void ops_dispatch(struct daemon *d, struct session *s, uint64_t id, const char *op,
@@ -535,7 +537,9 @@ void ops_dispatch(struct daemon *d, struct session *s, uint64_t id, const char *
 			continue;
 		if (o->admin && !session_is_admin(s)) {
 			session_reply_error(s, id, ERR_FORBIDDEN,
-					    "\"%s\" needs the daemon's uid or root", o->name);
+					    "\"%s\" is an admin op: it needs the daemon's uid, root, "
+					    "membership of MCPPOOL_ADMIN_GROUP, or the admin token "
+					    "(mcpctl --token-file, MCPPOOL_ADMIN_TOKEN)", o->name);
 			return;
 		}
 		params_index(params, &index);

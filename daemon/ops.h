@@ -25,6 +25,7 @@ enum op_param {
 	P_URIS,
 	P_INPUT_RESPONSES,
 	P_REQUEST_STATE,
+	P_TOKEN,
 	P__COUNT
 };
 

@@ -22,6 +22,9 @@ struct pool_user {
 
 struct pool {
 	struct pool_limits limits;
+	struct pool_limits ceiling;        /* what pool_check() allows: limits, or the counts
+					      busy entries held when they were lowered */
+	uint64_t generation;               /* stamped on new entries */
 	struct pool_callbacks cb;
 	void *ctx;
 	struct hmap by_key;                /* entries not DRAINING, by "user:mcp" */
@@ -188,6 +191,7 @@ struct pool *pool_new(const struct pool_limits *limits, const struct pool_callba
 		return NULL;
 	}
 	p->limits = *limits;
+	p->ceiling = *limits;
 	p->cb = *cb;
 	p->ctx = ctx;
 	for (int s = 0; s < N_STATES; s++)
@@ -319,6 +323,7 @@ struct pool_entry *pool_insert(struct pool *p, const char *user, const char *mcp
 	e->mcp = e->key + e->user_len + 1;
 	memcpy(e->auth_hash, auth_hash, sizeof(e->auth_hash));
 	e->conn = conn;
+	e->generation = p->generation;
 	e->create_wall_ms = now->wall_ms;
 	e->last_used_wall_ms = now->wall_ms;
 	e->last_used_mono_ms = now->mono_ms;
@@ -437,6 +442,94 @@ size_t pool_evict(struct pool *p, const char *user, const char *mcp)
 		}
 		if (last)
 			break;
+	}
+	return retired;
+}
+
+/* ---- reloads ---------------------------------------------------------------- */
+
+/* Closes u's least recently used idle entries while u is above max; returns how many. */
+static size_t trim_user(struct pool *p, struct pool_user *u, unsigned max, unsigned *highest)
+{
+	size_t closed = 0;
+	unsigned count = u->count;
+	struct list_node *lru;
+
+	/* Closing the user's last entry frees u: its count is read before. */
+	while (count > max && (lru = list_last(&u->idle))) {
+		bool last = --count == 0;
+
+		entry_close(p, entry_of_idle_node(lru), "evicted: limit lowered");
+		closed++;
+		if (last)
+			return closed;
+	}
+	if (count > *highest)
+		*highest = count;
+	return closed;
+}
+
+size_t pool_set_limits(struct pool *p, const struct pool_limits *limits)
+{
+	struct hmap_node *n, *next;
+	struct list_node *lru;
+	unsigned highest = 0;
+	size_t closed = 0;
+
+	p->limits = *limits;
+	for (n = hmap_next(&p->users, NULL); n; n = next) {
+		next = hmap_next(&p->users, n);
+		closed += trim_user(p, container_of(n, struct pool_user, node),
+				    limits->max_per_user, &highest);
+	}
+	while (pool_total(p) > limits->max_total && (lru = list_last(&p->lists[ENTRY_IDLE]))) {
+		entry_close(p, entry_of_state_node(lru), "evicted: limit lowered");
+		closed++;
+	}
+	p->ceiling.max_per_user = highest > limits->max_per_user ? highest : limits->max_per_user;
+	p->ceiling.max_total = pool_total(p) > limits->max_total ? pool_total(p) : limits->max_total;
+	return closed;
+}
+
+void pool_set_generation(struct pool *p, uint64_t generation)
+{
+	p->generation = generation;
+}
+
+uint64_t pool_oldest_generation(const struct pool *p)
+{
+	uint64_t oldest = UINT64_MAX;
+
+	for (int s = 0; s < N_STATES; s++) {
+		const struct list_node *n;
+
+		list_for_each(n, &p->lists[s]) {
+			const struct pool_entry *e = entry_of_state_node(n);
+
+			if (e->generation < oldest)
+				oldest = e->generation;
+		}
+	}
+	return oldest;
+}
+
+size_t pool_retire_mcp(struct pool *p, const char *mcp, const char *reason)
+{
+	static const enum entry_state live[] = { ENTRY_STARTING, ENTRY_IDLE, ENTRY_ACTIVE };
+	size_t retired = 0;
+
+	/* A retired entry leaves its list (closed, or moved to DRAINING): the walk is safe. */
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		struct list_node *n, *tmp;
+
+		list_for_each_safe(n, tmp, &p->lists[live[i]]) {
+			struct pool_entry *e = entry_of_state_node(n);
+
+			if (strcmp(e->mcp, mcp) != 0)
+				continue;
+			pool_retire(p, e, reason);
+			retired++;
+		}
 	}
 	return retired;
 }
@@ -561,8 +654,8 @@ static int check_user(const struct pool *p, const struct pool_user *u, unsigned 
 	unsigned len = 0;
 
 	CHECK(u->count > 0, "user %s is kept with no entries", u->id);
-	CHECK(u->count <= p->limits.max_per_user, "user %s has %u entries, above its limit %u",
-	      u->id, u->count, p->limits.max_per_user);
+	CHECK(u->count <= p->ceiling.max_per_user, "user %s has %u entries, above its limit %u",
+	      u->id, u->count, p->ceiling.max_per_user);
 	CHECK(user_find(p, u->id) == u, "user %s is not reachable by id", u->id);
 	list_for_each(n, &u->entries) {
 		CHECK(list_entry(n, const struct pool_entry, user_node)->user == u,
@@ -597,8 +690,8 @@ static int check_users(const struct pool *p, char *err, size_t errlen)
 	      pool_total(p));
 	CHECK(idle == p->counts[ENTRY_IDLE], "user idle lists hold %u entries, the pool's %u",
 	      idle, p->counts[ENTRY_IDLE]);
-	CHECK(pool_total(p) <= p->limits.max_total, "%u entries, above the total limit %u",
-	      pool_total(p), p->limits.max_total);
+	CHECK(pool_total(p) <= p->ceiling.max_total, "%u entries, above the total limit %u",
+	      pool_total(p), p->ceiling.max_total);
 	return 0;
 }
 

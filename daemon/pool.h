@@ -36,7 +36,10 @@ enum entry_state {
  *   most one entry per key is;
  * - the idle lists are ordered by last_used_mono_ms, most recent at the head;
  * - a user's count is the number of its entries, never above max_per_user, and
- *   the counts add up to pool_total(), never above max_total.
+ *   the counts add up to pool_total(), never above max_total; except after
+ *   pool_set_limits() lowered a limit below counts that busy entries held:
+ *   then the counts never exceed those of that moment (nothing new is let in
+ *   above a limit, and the excess closes as the busy entries go).
  */
 struct pool_entry {
 	/* Read-only for the owner, except conn. */
@@ -51,6 +54,7 @@ struct pool_entry {
 	uint64_t last_used_mono_ms; /* monotonic ms: for timeouts and LRU order */
 	unsigned char auth_hash[32];
 	void *conn;                 /* the owner's connection object */
+	uint64_t generation;        /* the pool's generation at insert (pool_set_generation) */
 
 	/* Private to the pool. */
 	struct list_node state_node; /* on the list of its state */
@@ -194,6 +198,33 @@ void pool_foreach_user(const struct pool *p,
 /* Calls fn for every entry, DRAINING included, in any order; fn must not modify the pool. */
 void pool_foreach_entry(const struct pool *p,
 			void (*fn)(void *arg, const struct pool_entry *e), void *arg);
+
+/*
+ * Applies new limits at once (a configuration reload). Raised limits let new
+ * entries in; lowered ones close IDLE entries over them, least recently used
+ * first (on_close "evicted: limit lowered"), and never a busy one: those keep
+ * counting until they go, and no new entry is let in above a limit meanwhile.
+ * Returns how many were closed. O(closed + users).
+ */
+size_t pool_set_limits(struct pool *p, const struct pool_limits *limits);
+
+/*
+ * The generation stamped on entries inserted from now on (starts at 0). The
+ * owner raises it when the configuration behind new connections changes (a
+ * catalog reload), so that pool_oldest_generation() tells when nothing made
+ * under an old configuration is left.
+ */
+void pool_set_generation(struct pool *p, uint64_t generation);
+
+/* The smallest generation of any entry, DRAINING included; UINT64_MAX when empty. O(n). */
+uint64_t pool_oldest_generation(const struct pool *p);
+
+/*
+ * Retires (as pool_retire(), with reason) every live entry whose server name
+ * is mcp, of every user: idle ones close now, busy ones drain. Returns how
+ * many. O(n).
+ */
+size_t pool_retire_mcp(struct pool *p, const char *mcp, const char *reason);
 
 /*
  * Checks every invariant above (and that each list matches its counter).

@@ -46,6 +46,8 @@ struct session {
 	bool close_after_flush;
 	uid_t peer_uid;
 	pid_t peer_pid;
+	bool admin_peer;  /* our uid, root, or MCPPOOL_ADMIN_GROUP at connect */
+	bool admin_token; /* sent the admin token (the admin op) */
 	struct list_node requests;
 	unsigned nrequests; /* on requests: bounded by MCPPOOL_MAX_INFLIGHT */
 	size_t input_reserved;        /* of d->input_reserved: the large frame being read */
@@ -623,6 +625,25 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
+/*
+ * True when the peer's groups, as the kernel recorded them when it connected
+ * (SO_PEERCRED's primary group, SO_PEERGROUPS's supplementary ones), hold gid.
+ */
+static bool peer_in_group(int fd, gid_t primary, gid_t gid)
+{
+	gid_t groups[512];
+	socklen_t len = sizeof(groups);
+
+	if (primary == gid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false; /* more groups than fit: not counted as a member */
+	for (size_t i = 0; i < len / sizeof(groups[0]); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
 struct session *session_new(struct daemon *d, int fd)
 {
 	struct session *s = calloc(1, sizeof(*s));
@@ -640,6 +661,8 @@ struct session *session_new(struct daemon *d, int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
 		s->peer_uid = cred.uid;
 		s->peer_pid = cred.pid;
+		s->admin_peer = cred.uid == 0 || cred.uid == d->uid ||
+				(d->cfg.admin_group && peer_in_group(fd, cred.gid, d->cfg.admin_gid));
 	}
 	frame_reader_init(&s->in, d->cfg.max_frame);
 	msgpack_zone_init(&s->zone, ZONE_CHUNK);
@@ -746,7 +769,18 @@ void session_init(struct daemon *d)
 
 bool session_is_admin(const struct session *s)
 {
-	return s->peer_uid == 0 || s->peer_uid == s->d->uid;
+	return s->admin_peer || s->admin_token;
+}
+
+void session_grant_admin(struct session *s)
+{
+	s->admin_token = true;
+}
+
+void session_peer(const struct session *s, long *uid, long *pid)
+{
+	*uid = s->peer_uid == (uid_t)-1 ? -1 : (long)s->peer_uid;
+	*pid = (long)s->peer_pid;
 }
 
 struct list_node *session_requests(struct session *s)

@@ -40,8 +40,18 @@ bool session_all_quiet(const struct daemon *d);
 /* Sets up the daemon's session lists. */
 void session_init(struct daemon *d);
 
-/* True when the peer may run admin ops (cleanup, evict): our uid or root. */
+/*
+ * True when the peer may run admin ops (pool_status, cleanup, metrics,
+ * reload): our uid, root, a member of MCPPOOL_ADMIN_GROUP when it connected,
+ * or a session that sent the admin token (session_grant_admin()).
+ */
 bool session_is_admin(const struct session *s);
+
+/* The session sent the right admin token: admin ops are allowed from now on. */
+void session_grant_admin(struct session *s);
+
+/* The peer's uid (-1 when unknown) and pid, for logs. */
+void session_peer(const struct session *s, long *uid, long *pid);
 
 /* The list of requests in flight of this session (struct request, by its session node). */
 struct list_node *session_requests(struct session *s);

@@ -1,15 +1,16 @@
-/* The daemon's signals: which stop it, which it only notes in the log. */
+/* The daemon's signals: which stop it, which reload it, which it only notes in the log. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "daemon.h"
 #include "log.h"
+#include "reload.h"
 #include "signals.h"
 
 enum signal_action {
 	SIG_ACT_STOP,   /* SIGTERM, SIGINT: drain the first time, then stop at once; SIGQUIT: at once */
-	SIG_ACT_RELOAD, /* SIGHUP: reload, once implemented; logged and ignored until then */
+	SIG_ACT_RELOAD, /* SIGHUP: reload the .env file and the catalog */
 	SIG_ACT_NOTE,   /* logged and ignored */
 };
 
@@ -85,10 +86,14 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 			daemon_drain(d, why);
 		break;
 	}
-	case SIG_ACT_RELOAD:
-		log_warn("received %s: ignored (reloading the configuration is not implemented "
-			 "yet: restart mcppoold to apply changes)", name);
+	case SIG_ACT_RELOAD: {
+		char why[64], err[1024];
+
+		/* reload_run() logs the outcome, a refusal included. */
+		snprintf(why, sizeof(why), "received %s", name);
+		json_decref(reload_run(d, why, err, sizeof(err)));
 		break;
+	}
 	case SIG_ACT_NOTE:
 		log_warn("received %s: ignored (mcppoold stops on SIGTERM, SIGINT or SIGQUIT)",
 			 name);

@@ -1,4 +1,4 @@
-/* The daemon's signals: which stop it, which it only notes in the log. */
+/* The daemon's signals: which stop it, which reload it, which it only notes in the log. */
 #ifndef MCPPOOL_SIGNALS_H
 #define MCPPOOL_SIGNALS_H
 
@@ -15,7 +15,9 @@ struct daemon;
  *   once (daemon_stop_now); either way daemon_run() then answers what is
  *   still in flight, closes and reaps every child and removes the socket;
  *   one that arrives while it does so is only logged;
- * - SIGHUP (the reload signal, not implemented yet), SIGUSR1, SIGUSR2,
+ * - SIGHUP reloads the .env file and the catalog (reload_run(); refused while
+ *   stopping);
+ * - SIGUSR1, SIGUSR2,
  *   SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGXCPU, SIGXFSZ, SIGPWR, SIGSTKFLT,
  *   SIGTRAP and the real-time signals are logged and ignored.
  * The signals of a fault in the daemon itself (SIGSEGV, SIGBUS, SIGILL, SIGFPE,

@@ -1446,6 +1446,23 @@ size_t upstream_evict(struct daemon *d, const char *user, const char *mcp)
 	return n;
 }
 
+size_t upstream_apply_config(struct daemon *d)
+{
+	struct pool_limits limits = { .max_per_user = d->cfg.max_per_user,
+				      .max_total = d->cfg.max_total };
+	double interval = d->cfg.cleanup_interval_ms / 1000.0;
+	size_t n;
+
+	d->pool_closing = CLOSE_EVICTED;
+	n = pool_set_limits(d->pool, &limits);
+	pool_checked(d);
+	if (d->sweep_timer.repeat != interval) {
+		d->sweep_timer.repeat = interval;
+		ev_timer_again(d->loop, &d->sweep_timer);
+	}
+	return n;
+}
+
 static void probe_entry(void *arg, const struct pool_entry *e)
 {
 	(void)arg;
@@ -1515,6 +1532,55 @@ void upstream_end_listens(struct daemon *d, int code, const char *reason)
 	for (unsigned i = 0; i < n; i++)
 		end_listens_of(all[i], code, reason);
 	free(all);
+}
+
+/* Collects the upstreams of one server name (every entry of the pool, DRAINING included). */
+struct server_walk {
+	const char *mcp;
+	struct upstream **out;
+	size_t n;
+};
+
+static void collect_server(void *arg, const struct pool_entry *e)
+{
+	struct server_walk *w = arg;
+
+	if (strcmp(e->mcp, w->mcp) == 0)
+		w->out[w->n++] = e->conn;
+}
+
+size_t upstream_retire_server(struct daemon *d, const char *mcp)
+{
+	unsigned total = pool_total(d->pool);
+	struct server_walk w = { mcp, calloc(total ? total : 1, sizeof(*w.out)), 0 };
+	size_t n, mlen = strlen(mcp);
+	struct hmap_node *f, *next;
+
+	/*
+	 * A listen never ends by itself: it would hold a retired connection, and
+	 * the old server, forever. It ends now; the app listens again and gets
+	 * the new one.
+	 */
+	if (w.out) {
+		pool_foreach_entry(d->pool, collect_server, &w);
+		for (size_t i = 0; i < w.n; i++)
+			end_listens_of(w.out[i], ERR_UPSTREAM_CLOSED,
+				       "the server's catalog entry changed or was removed: listen again");
+		free(w.out);
+	}
+	d->pool_closing = CLOSE_RETIRED;
+	n = pool_retire_mcp(d->pool, mcp, "its catalog entry changed or was removed");
+	pool_checked(d);
+	for (f = hmap_next(d->start_failures, NULL); f; f = next) {
+		struct start_failure *sf = container_of(f, struct start_failure, node);
+		size_t klen = strlen(sf->key);
+
+		next = hmap_next(d->start_failures, f);
+		if (klen > mlen && sf->key[klen - mlen - 1] == ':' &&
+		    strcmp(sf->key + klen - mlen, mcp) == 0)
+			failure_free(d, sf);
+	}
+	return n;
 }
 
 void upstream_shutdown(struct daemon *d)

@@ -149,6 +149,22 @@ size_t upstream_cleanup(struct daemon *d);
 size_t upstream_evict(struct daemon *d, const char *user, const char *mcp);
 
 /*
+ * A reload changed or removed the catalog entry mcp: every live connection
+ * to it is retired (idle ones close now, busy ones finish their requests in
+ * flight, then close; the next request starts a new one) and its start
+ * failures are forgotten (a fixed command is tried at once). Returns how many
+ * connections were retired.
+ */
+size_t upstream_retire_server(struct daemon *d, const char *mcp);
+
+/*
+ * A reload changed the limits or CLEANUP_INTERVAL (already in d->cfg): the
+ * pool takes the limits at once (idle connections over a lowered limit close)
+ * and the sweep timer the interval. Returns how many connections closed.
+ */
+size_t upstream_apply_config(struct daemon *d);
+
+/*
  * Ends every listen request with code (a drain: listens never end by themselves,
  * and would hold it until MCPPOOL_SHUTDOWN_TIMEOUT); their subscriptions are
  * undone. Other requests go on.

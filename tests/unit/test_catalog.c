@@ -670,3 +670,23 @@ Test(catalog, free_is_null_safe_and_idempotent)
 	cr_expect_eq(cat.n, 0);
 	cr_expect_null(cat.entries);
 }
+
+/* ---- what a reload compares ------------------------------------------------- */
+
+Test(catalog, entries_are_the_same_server_whatever_their_key_order_and_spacing)
+{
+	struct catalog a = { 0 }, b = { 0 };
+
+	cr_assert_eq(catalog_load_string(&a, "{\"mcpServers\": {\"x\": {\"command\": \"c\", "
+				      "\"args\": [\"1\"], \"env\": {\"K\": \"v\"}}, "
+				      "\"y\": {\"url\": \"http://h/mcp\"}}}", "a", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(catalog_load_string(&b, "{\"mcpServers\": {\"x\": {\"env\": {\"K\": \"v\"},"
+				      "\"args\":[\"1\"],\"command\":\"c\"}, "
+				      "\"y\": {\"url\": \"http://h/mcp\", \"timeout\": 5000}}}", "b", err,
+				      sizeof(err)), 0, "%s", err);
+	cr_assert(catalog_entry_same(catalog_find(&a, "x"), catalog_find(&b, "x")));
+	cr_assert(!catalog_entry_same(catalog_find(&a, "y"), catalog_find(&b, "y")),
+		  "a new key (timeout) is a change");
+	catalog_free(&a);
+	catalog_free(&b);
+}

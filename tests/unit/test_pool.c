@@ -1002,3 +1002,73 @@ Test(pool, randomized_operations_match_a_reference_model)
 		cr_assert_gt(seen[s], 0, "the run never reached state %s", pool_state_name(s));
 	pool_free(m.p);
 }
+
+/* ---- reloads: limits, generations, retiring a server ------------------------- */
+
+Test(pool, lowered_limits_close_idle_entries_lru_first_and_never_a_busy_one)
+{
+	struct closed_log log = { 0 };
+	struct pool *p = pool_with(3, 6, &log);
+	struct pool_limits lower = { .max_per_user = 1, .max_total = 2 };
+	struct pool_entry *busy;
+
+	idle_at(p, "alice", "a", 10);
+	idle_at(p, "alice", "b", 20);
+	busy = active_at(p, "alice", "c", 30);
+	idle_at(p, "bob", "a", 40);
+	idle_at(p, "bob", "b", 50);
+
+	/* alice keeps only her busy entry (above the limit of 1 until it goes); bob keeps b. */
+	cr_assert_eq(pool_set_limits(p, &lower), 3);
+	ASSERT_SANE(p);
+	cr_assert_str_eq(log.reason[0], "evicted: limit lowered");
+	cr_assert_eq(pool_total(p), 2);
+	cr_assert_null(pool_lookup(p, "alice", "a"));
+	cr_assert_null(pool_lookup(p, "alice", "b"));
+	cr_assert_null(pool_lookup(p, "bob", "a"));
+	cr_assert_not_null(pool_lookup(p, "alice", "c"));
+	cr_assert_not_null(pool_lookup(p, "bob", "b"));
+	/* Nothing new is let in above a limit. */
+	cr_assert_eq(pool_make_room(p, "alice"), -1);
+	cr_assert(end(p, busy, 60) == false);
+	pool_free(p);
+}
+
+Test(pool, entries_carry_the_generation_of_their_insert)
+{
+	struct closed_log log = { 0 };
+	struct pool *p = pool_with(10, 10, &log);
+	struct pool_entry *old;
+
+	cr_assert_eq(pool_oldest_generation(p), UINT64_MAX);
+	old = idle_at(p, "alice", "a", 10);
+	pool_set_generation(p, 1);
+	idle_at(p, "alice", "b", 20);
+	cr_assert_eq(pool_oldest_generation(p), 0);
+	pool_remove(p, old);
+	ASSERT_SANE(p);
+	cr_assert_eq(pool_oldest_generation(p), 1);
+	pool_free(p);
+}
+
+Test(pool, retiring_a_server_closes_idle_entries_and_drains_busy_ones_of_every_user)
+{
+	struct closed_log log = { 0 };
+	struct pool *p = pool_with(10, 10, &log);
+	struct pool_entry *busy;
+
+	idle_at(p, "alice", "gone", 10);
+	busy = active_at(p, "bob", "gone", 20);
+	idle_at(p, "alice", "kept", 30);
+	cr_assert_eq(pool_retire_mcp(p, "gone", "removed"), 2);
+	ASSERT_SANE(p);
+	cr_assert_eq(log.n, 1);
+	cr_assert_str_eq(log.key[0], "alice:gone");
+	cr_assert_eq(busy->state, ENTRY_DRAINING);
+	cr_assert_null(pool_lookup(p, "bob", "gone"));
+	cr_assert_not_null(pool_lookup(p, "alice", "kept"));
+	cr_assert(end(p, busy, 40), "the drained entry must be closed by its owner");
+	pool_remove(p, busy);
+	ASSERT_SANE(p);
+	pool_free(p);
+}
