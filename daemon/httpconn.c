@@ -1095,15 +1095,15 @@ static int start_delete(struct http_conn *h)
 
 /*
  * Opens the listening stream (a GET) after delay_ms, resuming from last_id
- * when there is one. Only in the legacy era with a session: a modern server
- * has none, and without a session the server cannot tell whose stream it is.
+ * when there is one. Only in the legacy era (a modern server has none); a
+ * server without sessions may offer one too (the conformance suite's does).
  */
 static void listen_start(struct http_conn *h, long delay_ms, const char *last_id, unsigned attempts)
 {
 	struct xfer *x;
 
-	if (h->listen || h->listen_off || !h->listen_wanted || h->modern || !h->session_id ||
-	    h->reinit || h->state != HTTP_OPEN || h->failed)
+	if (h->listen || h->listen_off || !h->listen_wanted || h->modern || h->reinit ||
+	    h->state != HTTP_OPEN || h->failed)
 		return;
 	if (!(x = xfer_new(h, XFER_LISTEN)))
 		return; /* out of memory: no listening stream, the session still works */
