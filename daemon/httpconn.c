@@ -1317,9 +1317,11 @@ static void session_renew(struct http_conn *h, long status)
 static void session_lost_by(struct xfer *x)
 {
 	struct http_conn *h = x->h;
+	char data[48];
 
 	if (x->info.retried) {
-		fail_request(h, x->info.num, ERR_UPSTREAM_CLOSED, NULL,
+		snprintf(data, sizeof(data), "{\"status\":%ld}", x->status);
+		fail_request(h, x->info.num, ERR_UPSTREAM_CLOSED, data,
 			     "session expired (HTTP %ld from %s) again right after a new one was "
 			     "initialized", x->status, h->where);
 		return;
@@ -1343,8 +1345,9 @@ static void post_refused(struct xfer *x)
 		auth_failed(x);
 		return;
 	}
+	snprintf(data, sizeof(data), "{\"status\":%ld}", x->status);
 	if (x->role == XFER_RESUME) {
-		fail_request(h, x->info.num, ERR_UPSTREAM_CLOSED, NULL,
+		fail_request(h, x->info.num, ERR_UPSTREAM_CLOSED, data,
 			     "the response stream from %s ended before the answer, and resuming it "
 			     "failed (HTTP %ld)", h->where, x->status);
 		return;
@@ -1364,7 +1367,6 @@ static void post_refused(struct xfer *x)
 			conn_fail(h, "out of memory queuing a message");
 		return;
 	}
-	snprintf(data, sizeof(data), "{\"status\":%ld}", x->status);
 	if (x->info.probe && x->status >= 400 && x->status < 500) {
 		fail_request(h, x->info.num, ERR_UPSTREAM_ERROR, data, "HTTP %ld from %s: not a %s "
 			     "server", x->status, h->where, MODERN_VERSION);
