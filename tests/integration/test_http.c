@@ -1480,6 +1480,9 @@ Test(http, a_401_at_start_fails_with_auth_required_naming_the_challenge)
 	cr_assert_str_eq(it_error_code(r), "AUTH_REQUIRED", "%s", err_message(r));
 	cr_assert(strstr(err_message(r), "HTTP 401") && strstr(err_message(r), RESOURCE_METADATA),
 		  "message: %s", err_message(r));
+	cr_assert_eq(json_integer_value(json_object_get(err_data(r), "status")), 401);
+	cr_assert_str_eq(str_of(err_data(r), "resource_metadata"), RESOURCE_METADATA);
+	cr_assert_str_eq(str_of(err_data(r), "scope"), "files:read");
 	json_decref(r);
 
 	itd_stop(&d);
