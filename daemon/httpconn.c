@@ -352,18 +352,21 @@ static uint64_t stream_of(const struct xfer *x)
 static int inq_push(struct xfer *x, const char *text, size_t len)
 {
 	struct http_conn *h = x->h;
-	struct inmsg *m = calloc(1, sizeof(*m) + len + 1);
+	struct inmsg *m = malloc(sizeof(*m) + len + 1); /* the text is copied over: not zeroed */
 	char err[8];
 
 	if (!m)
 		return -1;
+	memset(m, 0, sizeof(*m));
 	m->len = len;
 	m->stream_of = stream_of(x);
 	memcpy(m->text, text, len);
 	m->text[len] = '\0';
 	m->scanned = jsonrpc_scan_keep(m->text, len, WIRE_MAX_DEPTH, &m->m, err, sizeof(err)) == 0;
+	/* Only the response to x's own request answers it (a stream may carry another's). */
 	if (m->scanned && m->m.method.end == m->m.method.start &&
-	    (m->m.result.end > m->m.result.start || m->m.error.end > m->m.error.start)) {
+	    (m->m.result.end > m->m.result.start || m->m.error.end > m->m.error.start) &&
+	    (x->role == XFER_REINIT || (m->m.id_is_int && (uint64_t)m->m.id_int == x->info.num))) {
 		mark_answered(x);
 		if (x->role == XFER_REINIT && m->m.result.end > m->m.result.start)
 			x->init_ok = true;
@@ -1175,16 +1178,28 @@ static void error_detail(const struct xfer *x, char *out, size_t outlen)
 	json_decref(body);
 }
 
-/* True when the body of an error answer is a JSON-RPC response to x's request. */
-static bool error_is_our_response(const struct xfer *x)
+/*
+ * The JSON-RPC error in the body of an error answer to x, as the response to
+ * x's request (JSON text to free), or NULL. A legacy server's error counts
+ * when it names the request's id (else the status says more); a modern
+ * exchange's (the probe's included) counts whatever its id: modern servers
+ * answer header and version failures so, and the upstream must see them.
+ */
+static char *error_response(const struct xfer *x)
 {
 	json_t *body = x->body_len ? json_loadb(x->body, x->body_len, 0, NULL) : NULL;
-	json_t *id = json_object_get(body, "id");
-	bool ours = json_is_object(json_object_get(body, "error")) && json_is_integer(id) &&
-		    (uint64_t)json_integer_value(id) == x->info.num;
+	json_t *id = json_object_get(body, "id"), *error = json_object_get(body, "error");
+	char *text = NULL;
 
+	if (json_is_object(error) &&
+	    (x->modern || (json_is_integer(id) && (uint64_t)json_integer_value(id) == x->info.num))) {
+		json_t *resp = json_pack("{s:s, s:I, s:O}", "jsonrpc", "2.0", "id",
+					 (json_int_t)x->info.num, "error", error);
+		text = json_dumps(resp, JSON_COMPACT);
+		json_decref(resp);
+	}
 	json_decref(body);
-	return ours;
+	return text;
 }
 
 /* Copies one auth-param value (token or quoted-string) from *p; advances *p past it. */
@@ -1362,9 +1377,11 @@ static void post_refused(struct xfer *x)
 		return;
 	}
 	/* The server's JSON-RPC error for it is its answer (a modern server's errors come so). */
-	if (error_is_our_response(x)) {
-		if (queue_message(x, x->body, x->body_len) < 0)
+	char *resp = error_response(x);
+	if (resp) {
+		if (queue_message(x, resp, strlen(resp)) < 0)
 			conn_fail(h, "out of memory queuing a message");
+		free(resp);
 		return;
 	}
 	if (x->info.probe && x->status >= 400 && x->status < 500) {

@@ -28,8 +28,9 @@
  *               WWW-Authenticate challenge: {"status", "scheme",
  *               "resource_metadata", "scope", "error", "error_description",
  *               "realm" (those given), "wwwAuthenticate": the header}
- *   >= 300      a JSON-RPC error body with the request's id is delivered as its
- *               response; else ERR_UPSTREAM_ERROR "HTTP 413 from URL[: the
+ *   >= 300      a JSON-RPC error body with the request's id (on a modern
+ *               exchange or the probe: any JSON-RPC error body) is delivered
+ *               as its response, under its id; else ERR_UPSTREAM_ERROR "HTTP 413 from URL[: the
  *               body's error message]" with data_json {"status": 413}. The
  *               server/discover probe gets "HTTP 400 from URL: not a
  *               2026-07-28 server" for any 4xx (the upstream falls back to
