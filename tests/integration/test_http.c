@@ -1550,6 +1550,12 @@ Test(http, a_modern_server_gets_the_2026_headers_and_no_session)
 	cr_assert_str_eq(call.mcp_name, "shout");
 	cr_assert_str_eq(call.session, "");
 	cr_assert_str_eq(call.auth, "Bearer a1");
+	/* A name that is not plain ASCII goes Base64-encoded ("Value Encoding"). */
+	json_decref(ctl(&d, &st, ARGS("request", "alice", "remote", "resources/read",
+				      "{\"uri\":\"memo://caf\u00e9\"}", "-a", "token=a1")));
+	cr_assert(tiny_find(t, "POST", "resources/read", 0, &x), "no resources/read");
+	cr_assert_str_eq(x.mcp_method, "resources/read");
+	cr_assert_str_eq(x.mcp_name, "=?base64?bWVtbzovL2NhZsOp?=");
 	cr_assert(!tiny_find(t, "POST", "initialize", 0, &x), "a modern server was initialized");
 	json_decref(ctl(&d, &st, ARGS("evict", "alice")));
 	it_sleep_ms(100);
