@@ -980,6 +980,9 @@ static int classify(struct http_conn *h, const struct transport_msg *msg, struct
 		snprintf(info->cancels, sizeof(info->cancels), "%llu",
 			 (unsigned long long)msg->cancels);
 	}
+	/* Only modern exchanges send them: a legacy message costs no copy. */
+	if (!h->modern && !info->probe)
+		return 0;
 	if ((msg->method && !(info->method = strdup(msg->method))) ||
 	    (msg->name && !(info->name = strdup(msg->name)))) {
 		outinfo_free(info);
@@ -1512,8 +1515,7 @@ static void reinit_done(struct xfer *x, CURLcode rc)
 	h->no_delete = false;
 	h->listen_off = false;
 	memset(&info, 0, sizeof(info));
-	if (!(info.method = strdup("notifications/initialized")) ||
-	    start_post(h, note, sizeof(note) - 1, &info) < 0)
+	if (start_post(h, note, sizeof(note) - 1, &info) < 0)
 		conn_fail(h, "cannot start an HTTP request to %s (out of memory)", h->where);
 }
 
