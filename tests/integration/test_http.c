@@ -141,7 +141,8 @@ struct everything {
 	char log[512];
 };
 
-static void start_everything(struct everything *ev)
+/* Starts server-everything on ev->port, or on a free port when it is 0. */
+static void start_everything_on(struct everything *ev)
 {
 	char bin[4096], port[16], dir[] = "/tmp/mcppool-http-XXXXXX";
 	pid_t pid;
@@ -149,7 +150,8 @@ static void start_everything(struct everything *ev)
 	if (!realpath("tests/interop/node_modules/.bin/mcp-server-everything", bin))
 		cr_assert_fail("server-everything is not installed (scripts/npm-setup.sh)");
 	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-	ev->port = free_port();
+	if (!ev->port)
+		ev->port = free_port();
 	snprintf(port, sizeof(port), "%d", ev->port);
 	snprintf(ev->log, sizeof(ev->log), "%s/everything.log", dir);
 	pid = fork();
@@ -175,6 +177,12 @@ static void start_everything(struct everything *ev)
 		it_sleep_ms(10);
 	}
 	cr_assert_fail("server-everything did not accept on port %d within 15 s", ev->port);
+}
+
+static void start_everything(struct everything *ev)
+{
+	ev->port = 0;
+	start_everything_on(ev);
 }
 
 static void kill_everything(void)
@@ -885,6 +893,29 @@ Test(http, evict_ends_the_server_everything_session_with_delete)
 		it_sleep_ms(10);
 	}
 	cr_assert(ended, "server-everything saw no DELETE; see %s", ev.log);
+
+	itd_stop(&d);
+	kill_everything();
+	it_assert_no_children();
+}
+
+Test(http, a_restarted_server_everything_gets_a_new_session_and_no_call_fails)
+{
+	struct itd d;
+	struct everything ev;
+	char cat[1024];
+
+	start_everything(&ev);
+	http_catalog(cat, sizeof(cat), ev.port, NULL);
+	start_daemon(&d, cat, NULL);
+	json_decref(everything_call(&d, "alice", "echo", "{\"message\":\"before\"}", "token=a1"));
+	kill_everything(); /* its sessions are gone with it */
+	start_everything_on(&ev);
+	json_t *r = everything_call(&d, "alice", "echo", "{\"message\":\"after the restart\"}",
+				    "token=a1");
+	cr_assert(strstr(it_text(r), "after the restart"), "echo: %s", it_text(r));
+	json_decref(r);
+	cr_assert(itd_log_contains(&d, "initializing a new one"), "no new session; see %s", d.log);
 
 	itd_stop(&d);
 	kill_everything();
