@@ -12,7 +12,6 @@
 #include <sodium.h>
 
 #include "daemon.h"
-#include "errcode.h"
 #include "httpconn.h"
 #include "jsontext.h"
 #include "list.h"
@@ -28,6 +27,14 @@
 #define SSE_FIELD_SLACK 64         /* an SSE line may exceed max_message by its field name */
 #define LINGER_S 2.0               /* an answered request's stream left open longer is cut */
 #define RPC_ID_MAX 64              /* bytes of a JSON-RPC id we track */
+#define EVENT_ID_MAX 256           /* bytes of an SSE event id we keep for Last-Event-ID */
+#define WWW_AUTH_MAX 2048          /* bytes of a WWW-Authenticate challenge we keep */
+#define RESUME_ATTEMPTS 3          /* resumptions of a broken stream in a row that bring no event */
+#define RESUME_DELAY_MS 1000L      /* before resuming, when the server sent no retry field */
+#define RETRY_MIN_MS 50L           /* a server's retry field is bounded to [min, max] */
+#define RETRY_MAX_MS 30000L
+#define LISTEN_BACKOFF_MAX_MS 30000L /* the listening stream reconnects at most this far apart */
+#define MODERN_VERSION "2026-07-28" /* the first stateless revision (no session, no GET stream) */
 #define USER_AGENT "mcppool/0.1.0"
 
 /*
@@ -50,11 +57,18 @@ enum body_kind {
 	BODY_ERROR,   /* status >= 300: kept (bounded) to explain the failure */
 };
 
-/* A message received, waiting to be delivered from outside libcurl's callbacks. */
+/*
+ * What waits to be told to the owner from outside libcurl's callbacks, in
+ * the order it happened: a message received, or one request that failed.
+ */
 struct inmsg {
 	struct inmsg *next;
+	bool is_failure;      /* on_request_failed(stream_of, fail_code, text, fail_data) */
 	bool scanned;         /* m is text's jsonrpc_scan_keep */
 	struct jsonrpc_msg m;
+	uint64_t stream_of;   /* the request whose stream carried it; the failed request */
+	int fail_code;
+	char *fail_data;      /* JSON object text, or NULL */
 	size_t len;
 	char text[];
 };
@@ -62,8 +76,13 @@ struct inmsg {
 /* What the transport needs to know of a message it posts. */
 struct outinfo {
 	bool is_request;           /* has a method and an id: a response must follow */
+	bool is_init;              /* initialize: its answer brings the session id */
+	bool probe;                /* server/discover: sent the modern way before any era is known */
+	bool retried;              /* posted again after the session was re-initialised */
+	uint64_t num;              /* a request's id */
 	char id[RPC_ID_MAX];       /* a request's id as JSON text */
 	char cancels[RPC_ID_MAX];  /* notifications/cancelled: the requestId as JSON text, else "" */
+	char *method, *name;       /* owned: the modern Mcp-Method and Mcp-Name, or NULL */
 };
 
 /* A message waiting for the POST of an earlier notification or response to finish. */
@@ -86,22 +105,45 @@ struct sse_parser {
 
 struct http_conn;
 
-/* One HTTP exchange: a POST of one message, or the DELETE at close. */
+/* What an exchange is for. */
+enum xfer_role {
+	XFER_POST,   /* one message posted */
+	XFER_RESUME, /* GET with Last-Event-ID: the rest of a request's broken stream */
+	XFER_LISTEN, /* GET: the session's listening stream (server messages outside any request) */
+	XFER_REINIT, /* the saved initialize, posted again for a new session; nothing is delivered */
+	XFER_DELETE, /* the end of the session, at close */
+};
+
+/*
+ * One HTTP exchange. A resumption or a reconnection may wait (x->wait) before
+ * it starts; its headers are built when it starts, with the session of then.
+ */
 struct xfer {
 	struct list_node link; /* h->xfers */
 	struct http_conn *h;
+	enum xfer_role role;
 	CURL *easy;
 	struct curl_slist *headers;
-	bool is_request; /* a JSON-RPC request: its response must come back on this POST */
-	char rpc_id[RPC_ID_MAX]; /* that request's id as JSON text */
-	bool is_delete;
-	bool sent_session; /* carried Mcp-Session-Id */
-	bool answered;     /* a response came back on it */
+	ev_timer wait;      /* a delayed start (resumption, reconnection) */
+	bool started;       /* added to the multi handle */
+	struct outinfo info; /* POST, RESUME: the message (its request id for RESUME) */
+	char *req_body;     /* POST: what is posted (kept to post it again after a new session) */
+	size_t req_len;
+	bool modern;        /* sent the 2026-07-28 way: protocol headers, no session */
+	bool sent_session;  /* carried Mcp-Session-Id */
+	unsigned session_gen; /* h->session_gen when it started */
+	bool answered;      /* a response came back on it */
+	bool init_ok;       /* REINIT: a result came back */
 	ev_tstamp answered_at;
+	char last_event_id[EVENT_ID_MAX]; /* the last SSE event id seen on this stream ("" none) */
+	bool got_event;     /* an event with an id arrived on this exchange */
+	long retry_ms;      /* the stream's SSE retry field, -1 when none */
+	unsigned attempts;  /* RESUME, LISTEN: reconnections in a row that brought nothing */
 	long status;
 	enum body_kind kind;
 	char ctype[64];    /* media type of the response, lower case, no parameters */
 	char *session_id;  /* as the response's headers gave it */
+	char *www_auth;    /* the WWW-Authenticate challenge, bounded */
 	char *body;
 	size_t body_len, body_cap;
 	struct sse_parser sse;
@@ -127,8 +169,16 @@ struct http_conn {
 	char *hostport;
 	struct curl_slist *entry_headers; /* "Name: value" of the catalog entry: wiped */
 	char *session_id;
+	unsigned session_gen; /* counts re-initialisations: a 404 of an older one needs none */
 	bool no_delete; /* the session is known to be gone: DELETE is pointless */
 	char version[32];
+	bool modern;    /* negotiated 2026-07-28 or later: stateless, modern headers */
+	char *init_body; /* the initialize the owner sent, posted again when the session is lost */
+	size_t init_len;
+	struct xfer *reinit;  /* the re-initialisation running, or NULL */
+	bool listen_wanted;   /* legacy era negotiated: a listening stream is opened */
+	bool listen_off;      /* the server offers none (405 and the like) */
+	struct xfer *listen;  /* the listening stream, running or waiting to reconnect */
 	size_t max_message;
 	long exchange_timeout_ms;
 	struct transport_callbacks cb;
@@ -156,7 +206,7 @@ static bool curl_ready;
 
 static const char *const managed_headers[] = {
 	"Content-Type", "Accept", "Content-Length", "Transfer-Encoding", "Expect",
-	"Mcp-Session-Id", "MCP-Protocol-Version", "Last-Event-ID", NULL,
+	"Mcp-Session-Id", "MCP-Protocol-Version", "Last-Event-ID", "Mcp-Method", "Mcp-Name", NULL,
 };
 
 static void pump(struct http_conn *h);
@@ -190,6 +240,14 @@ static bool has_control_char(const char *s, bool allow_tab)
 	return false;
 }
 
+static bool has_control_char_n(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+			return true;
+	return false;
+}
+
 /* RFC 9110 token characters: what a header name may be made of. */
 static bool is_token(const char *s)
 {
@@ -198,6 +256,16 @@ static bool is_token(const char *s)
 	for (; *s; s++)
 		if (!(((unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f) &&
 		      !strchr("\"(),/:;<=>?@[\\]{}", *s)))
+			return false;
+	return true;
+}
+
+/* A method name as a header value: token characters and '/' (tools/call). */
+static bool is_token_or_slash(const char *s)
+{
+	for (; *s; s++)
+		if (*s != '/' && !(((unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f) &&
+				   !strchr("\"(),:;<=>?@[\\]{}", *s)))
 			return false;
 	return true;
 }
@@ -258,32 +326,58 @@ static void mark_answered(struct xfer *x)
 	x->answered = true;
 }
 
-/*
- * Queues one message received on x, scanned here once for the session: a
- * response marks x answered. Text that is not a JSON-RPC message is queued
- * unscanned: the session logs and skips it.
- */
-static int inq_push(struct xfer *x, const char *text, size_t len)
+/* Appends m to the queue of what the owner is told. */
+static void inq_append(struct http_conn *h, struct inmsg *m)
 {
-	struct http_conn *h = x->h;
-	struct inmsg *m = malloc(sizeof(*m) + len + 1);
-	char err[8];
-
-	if (!m)
-		return -1;
 	m->next = NULL;
-	m->len = len;
-	memcpy(m->text, text, len);
-	m->text[len] = '\0';
-	m->scanned = jsonrpc_scan_keep(m->text, len, WIRE_MAX_DEPTH, &m->m, err, sizeof(err)) == 0;
-	if (m->scanned && m->m.method.end == m->m.method.start &&
-	    (m->m.result.end > m->m.result.start || m->m.error.end > m->m.error.start))
-		mark_answered(x);
 	if (h->in_tail)
 		h->in_tail->next = m;
 	else
 		h->in_head = m;
 	h->in_tail = m;
+}
+
+/* The request a message received on x belongs to (on_scanned's stream_of). */
+static uint64_t stream_of(const struct xfer *x)
+{
+	return x->role == XFER_POST || x->role == XFER_RESUME ? x->info.num : 0;
+}
+
+/*
+ * Queues one message received on x, scanned here once for the session: a
+ * response marks x answered. Text that is not a JSON-RPC message is queued
+ * unscanned: the session logs and skips it. What a re-initialisation
+ * receives is ours: it only tells whether initialize succeeded.
+ */
+static int inq_push(struct xfer *x, const char *text, size_t len)
+{
+	struct http_conn *h = x->h;
+	struct inmsg *m = malloc(sizeof(*m) + len + 1); /* the text is copied over: not zeroed */
+	char err[8];
+
+	if (!m)
+		return -1;
+	memset(m, 0, sizeof(*m));
+	m->len = len;
+	m->stream_of = stream_of(x);
+	memcpy(m->text, text, len);
+	m->text[len] = '\0';
+	m->scanned = jsonrpc_scan_keep(m->text, len, WIRE_MAX_DEPTH, &m->m, err, sizeof(err)) == 0;
+	/* Only the response to x's own request answers it (a stream may carry another's). */
+	if (m->scanned && m->m.method.end == m->m.method.start &&
+	    (m->m.result.end > m->m.result.start || m->m.error.end > m->m.error.start) &&
+	    (x->role == XFER_REINIT || (m->m.id_is_int && (uint64_t)m->m.id_int == x->info.num))) {
+		mark_answered(x);
+		if (x->role == XFER_REINIT && m->m.result.end > m->m.result.start)
+			x->init_ok = true;
+	}
+	if (x->role == XFER_REINIT) {
+		if (m->scanned)
+			jsonrpc_msg_release(&m->m);
+		free(m);
+		return 0;
+	}
+	inq_append(h, m);
 	return 0;
 }
 
@@ -291,6 +385,7 @@ static void inmsg_free(struct inmsg *m)
 {
 	if (m->scanned)
 		jsonrpc_msg_release(&m->m);
+	free(m->fail_data);
 	free(m);
 }
 
@@ -303,6 +398,42 @@ static void inq_free(struct http_conn *h)
 		inmsg_free(m);
 	}
 	h->in_tail = NULL;
+}
+
+/*
+ * Queues the failure of request id (on_request_failed): only that request
+ * fails. data_json is copied (NULL: none). Out of memory fails the transport.
+ */
+static void fail_request(struct http_conn *h, uint64_t id, int code, const char *data_json,
+			 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void fail_request(struct http_conn *h, uint64_t id, int code, const char *data_json,
+			 const char *fmt, ...)
+{
+	char text[400];
+	struct inmsg *m;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(text))
+		n = (int)sizeof(text) - 1;
+	if (!(m = calloc(1, sizeof(*m) + (size_t)n + 1)) ||
+	    (data_json && !(m->fail_data = strdup(data_json)))) {
+		free(m);
+		conn_fail(h, "out of memory");
+		return;
+	}
+	m->is_failure = true;
+	m->stream_of = id;
+	m->fail_code = code;
+	m->len = (size_t)n;
+	memcpy(m->text, text, (size_t)n + 1);
+	inq_append(h, m);
 }
 
 static int inq_push_elem(void *ctx, const char *text, size_t len)
@@ -348,7 +479,42 @@ static int sse_dispatch(struct xfer *x)
 	return rc;
 }
 
-/* One complete line (NUL-terminated in p->line). Fields other than data are of no use to us. */
+/*
+ * An id field: the stream's last event id, sent as Last-Event-ID to resume it
+ * (the SSE standard: an id with a NUL is ignored). One longer than we keep is
+ * ignored too: a resumption from an older id would replay what we have.
+ */
+static void sse_event_id(struct xfer *x, const char *v, size_t n)
+{
+	if (memchr(v, '\0', n))
+		return;
+	if (n >= sizeof(x->last_event_id) || has_control_char_n(v, n)) {
+		log_debug("[%s] ignoring an SSE event id of %zu bytes or with control characters",
+			  x->h->tag, n);
+		return;
+	}
+	memcpy(x->last_event_id, v, n);
+	x->last_event_id[n] = '\0';
+	x->got_event = true;
+}
+
+/* A retry field: milliseconds to wait before reconnecting (ASCII digits only, else ignored). */
+static void sse_retry(struct xfer *x, const char *v, size_t n)
+{
+	long ms = 0;
+
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return;
+		if (ms < RETRY_MAX_MS)
+			ms = ms * 10 + (v[i] - '0');
+	}
+	x->retry_ms = ms;
+}
+
+/* One complete line (NUL-terminated in p->line): data, id and retry fields; others are of no use. */
 static int sse_line(struct xfer *x)
 {
 	struct sse_parser *p = &x->sse;
@@ -369,12 +535,21 @@ static int sse_line(struct xfer *x)
 		return 0;
 	/* "data" alone is a data field with an empty value. */
 	colon = memchr(line, ':', len);
-	if ((colon ? (size_t)(colon - line) : len) != 4 || memcmp(line, "data", 4) != 0)
-		return 0;
+	size_t nlen = colon ? (size_t)(colon - line) : len;
 	value = colon ? colon + 1 : line + len;
 	if (colon && *value == ' ')
 		value++;
 	size_t vlen = len - (size_t)(value - line);
+	if (nlen == 2 && memcmp(line, "id", 2) == 0) {
+		sse_event_id(x, value, vlen);
+		return 0;
+	}
+	if (nlen == 5 && memcmp(line, "retry", 5) == 0) {
+		sse_retry(x, value, vlen);
+		return 0;
+	}
+	if (nlen != 4 || memcmp(line, "data", 4) != 0)
+		return 0;
 	if (p->data_len + vlen + (p->has_data ? 1 : 0) > x->h->max_message) {
 		xfer_fail(x, "message exceeds %zu bytes", x->h->max_message);
 		return -1;
@@ -486,13 +661,13 @@ static void headers_complete(struct xfer *x)
 	 * initialize result, and the session posts its next message, before
 	 * the server closes the stream.
 	 */
-	if (x->status < 300 && x->session_id && !x->h->session_id) {
+	if (x->status < 300 && x->session_id && x->info.is_init && !x->modern && !x->h->session_id) {
 		x->h->session_id = x->session_id;
 		x->session_id = NULL;
 	}
 	if (x->status >= 300)
 		x->kind = BODY_ERROR;
-	else if (x->status == 202 || x->is_delete)
+	else if (x->status == 202 || x->role == XFER_DELETE)
 		x->kind = BODY_IGNORED;
 	else if (strcmp(x->ctype, "text/event-stream") == 0)
 		x->kind = BODY_SSE;
@@ -514,6 +689,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 		media_type(v, vlen, x->ctype, sizeof(x->ctype));
 	else if ((v = header_value(line, len, "mcp-session-id", &vlen)))
 		take_session_id(x, v, vlen);
+	else if ((v = header_value(line, len, "www-authenticate", &vlen)) && !x->www_auth && vlen &&
+		 vlen < WWW_AUTH_MAX && !has_control_char_n(v, vlen))
+		x->www_auth = strndup(v, vlen); /* the first challenge; none when out of memory */
 	return x->fail[0] ? 0 : len;
 }
 
@@ -549,15 +727,39 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 
 /* ---- transfers ------------------------------------------------------------------- */
 
+static void outinfo_free(struct outinfo *info)
+{
+	free(info->method);
+	free(info->name);
+	info->method = info->name = NULL;
+}
+
+/* Frees x: stops it (no callback), forgets it wherever the session points at it. */
 static void xfer_free(struct xfer *x)
 {
+	struct http_conn *h;
+
 	if (!x)
 		return;
+	h = x->h;
 	list_del(&x->link);
-	if (x->easy)
+	ev_timer_stop(h->loop, &x->wait);
+	if (h->barrier == x)
+		h->barrier = NULL;
+	if (h->listen == x)
+		h->listen = NULL;
+	if (h->reinit == x)
+		h->reinit = NULL;
+	if (x->easy) {
+		if (x->started)
+			curl_multi_remove_handle(h->multi, x->easy);
 		curl_easy_cleanup(x->easy);
+	}
 	slist_wipe_free(x->headers);
+	outinfo_free(&x->info);
+	free(x->req_body);
 	free(x->session_id);
+	free(x->www_auth);
 	free(x->body);
 	sse_free(&x->sse);
 	free(x);
@@ -568,11 +770,8 @@ static void drop_xfers(struct http_conn *h)
 {
 	struct list_node *pos, *tmp;
 
-	list_for_each_safe(pos, tmp, &h->xfers) {
-		struct xfer *x = list_entry(pos, struct xfer, link);
-		curl_multi_remove_handle(h->multi, x->easy);
-		xfer_free(x);
-	}
+	list_for_each_safe(pos, tmp, &h->xfers)
+		xfer_free(list_entry(pos, struct xfer, link));
 	h->barrier = NULL;
 	ev_timer_stop(h->loop, &h->linger);
 }
@@ -600,13 +799,77 @@ static int add_header(struct curl_slist **l, const char *fmt, ...)
 	return 0;
 }
 
-/* The headers of one exchange: ours, the entry's, and the session's once known. */
-static struct curl_slist *build_headers(struct http_conn *h, bool post)
+/*
+ * True when v may go into a header as it is (2026-07-28 "Value Encoding"):
+ * visible ASCII, space and tab, no space at either end, and not the
+ * =?base64?...?= sentinel.
+ */
+static bool header_plain(const char *v)
 {
+	size_t n = strlen(v);
+
+	if (n && (v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || (unsigned char)v[i] >= 0x7f)
+			return false;
+	return !(n >= 11 && strncmp(v, "=?base64?", 9) == 0 && strcmp(v + n - 2, "?=") == 0);
+}
+
+/* Mcp-Name: the name as it is, or in the =?base64?...?= form when it cannot be. */
+static int add_name_header(struct curl_slist **l, const char *name)
+{
+	size_t n = strlen(name), cap;
+	char *b64;
+	int rc;
+
+	if (header_plain(name))
+		return add_header(l, "Mcp-Name: %s", name);
+	cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+	if (!(b64 = malloc(cap)))
+		return -1;
+	sodium_bin2base64(b64, cap, (const unsigned char *)name, n, sodium_base64_VARIANT_ORIGINAL);
+	rc = add_header(l, "Mcp-Name: =?base64?%s?=", b64);
+	free(b64);
+	return rc;
+}
+
+/* The modern request metadata headers of x (2026-07-28 "Request Metadata"). */
+static int add_modern_headers(struct curl_slist **l, const struct xfer *x)
+{
+	const struct http_conn *h = x->h;
+	const char *method = x->info.method;
+
+	if (add_header(l, "MCP-Protocol-Version: %s", h->modern ? h->version : MODERN_VERSION) < 0)
+		return -1;
+	/* A method is a header token; one that is not (an app's bad method) goes without. */
+	if (method && *method && is_token_or_slash(method) &&
+	    add_header(l, "Mcp-Method: %s", method) < 0)
+		return -1;
+	if (x->info.name && add_name_header(l, x->info.name) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The headers of x, built when it starts: ours, the entry's, and the
+ * session's as it is now (a resumption after a re-initialisation carries the
+ * new one). Legacy exchanges carry Mcp-Session-Id and the negotiated version;
+ * modern ones the request metadata and no session; a re-initialisation
+ * neither, like the first initialize.
+ */
+static struct curl_slist *build_headers(struct xfer *x)
+{
+	struct http_conn *h = x->h;
+	bool post = x->role == XFER_POST || x->role == XFER_REINIT;
+	bool get = x->role == XFER_RESUME || x->role == XFER_LISTEN;
 	struct curl_slist *l = NULL, *n;
 
 	if (post && (add_header(&l, "Content-Type: application/json") < 0 ||
 		     add_header(&l, "Accept: application/json, text/event-stream") < 0))
+		goto fail;
+	if (get && (add_header(&l, "Accept: text/event-stream") < 0 ||
+		    (x->last_event_id[0] && add_header(&l, "Last-Event-ID: %s", x->last_event_id) < 0)))
 		goto fail;
 	/* No "Expect: 100-continue" round trip for large messages. */
 	if (add_header(&l, "Expect:") < 0)
@@ -616,37 +879,56 @@ static struct curl_slist *build_headers(struct http_conn *h, bool post)
 			goto fail;
 		l = n;
 	}
-	if (h->session_id && add_header(&l, "Mcp-Session-Id: %s", h->session_id) < 0)
-		goto fail;
-	if (h->version[0] && add_header(&l, "MCP-Protocol-Version: %s", h->version) < 0)
-		goto fail;
+	x->sent_session = false;
+	if (x->modern) {
+		if (add_modern_headers(&l, x) < 0)
+			goto fail;
+	} else if (x->role != XFER_REINIT) {
+		if (h->session_id && add_header(&l, "Mcp-Session-Id: %s", h->session_id) < 0)
+			goto fail;
+		x->sent_session = h->session_id != NULL;
+		if (h->version[0] && add_header(&l, "MCP-Protocol-Version: %s", h->version) < 0)
+			goto fail;
+	}
 	return l;
 fail:
 	slist_wipe_free(l);
 	return NULL;
 }
 
-static struct xfer *xfer_new(struct http_conn *h, bool post)
+static void on_wait(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* A new exchange of role, in h->xfers, not started. NULL when out of memory. */
+static struct xfer *xfer_new(struct http_conn *h, enum xfer_role role)
 {
 	struct xfer *x = calloc(1, sizeof(*x));
 
 	if (!x)
 		return NULL;
-	list_init(&x->link);
 	x->h = h;
+	x->role = role;
+	x->retry_ms = -1;
 	x->sse.first_line = true;
-	x->sent_session = h->session_id != NULL;
-	if (!(x->easy = curl_easy_init()) || !(x->headers = build_headers(h, post))) {
+	ev_timer_init(&x->wait, on_wait, 0., 0.);
+	x->wait.data = x;
+	list_add_tail(&h->xfers, &x->link);
+	if (!(x->easy = curl_easy_init())) {
 		xfer_free(x);
 		return NULL;
 	}
 	curl_easy_setopt(x->easy, CURLOPT_URL, h->url);
 	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
 	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, USER_AGENT);
 	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, h->exchange_timeout_ms);
+	/*
+	 * A request's exchange and the listening stream are bounded by the
+	 * session, not by a timeout here: a request's deadline may be longer
+	 * than REQUEST_TIMEOUT, and at the deadline the session cancels it,
+	 * which ends its exchange (forget_request).
+	 */
+	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS,
+			 role == XFER_RESUME || role == XFER_LISTEN ? 0L : h->exchange_timeout_ms);
 	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
@@ -656,45 +938,121 @@ static struct xfer *xfer_new(struct http_conn *h, bool post)
 	return x;
 }
 
+/* Starts x now, with the session's headers of now. -1 when out of memory (x is not started). */
+static int xfer_start(struct xfer *x)
+{
+	struct http_conn *h = x->h;
+
+	slist_wipe_free(x->headers);
+	if (!(x->headers = build_headers(x)))
+		return -1;
+	x->session_gen = h->session_gen;
+	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
+	if (curl_multi_add_handle(h->multi, x->easy) != CURLM_OK)
+		return -1;
+	x->started = true;
+	return 0;
+}
+
+/* Starts x after delay_ms (now when 0). -1 when it cannot start now. */
+static int xfer_start_after(struct xfer *x, long delay_ms)
+{
+	if (delay_ms <= 0)
+		return xfer_start(x);
+	ev_timer_set(&x->wait, (double)delay_ms / 1000.0, 0.);
+	ev_timer_start(x->h->loop, &x->wait);
+	return 0;
+}
+
 /* What the transport needs of an outgoing message, from what the upstream says it is. */
-static void classify(const struct transport_msg *msg, struct outinfo *info)
+static int classify(struct http_conn *h, const struct transport_msg *msg, struct outinfo *info)
 {
 	memset(info, 0, sizeof(*info));
 	if (msg->kind == TRANSPORT_MSG_REQUEST) {
 		info->is_request = true;
+		info->num = msg->id;
 		snprintf(info->id, sizeof(info->id), "%llu", (unsigned long long)msg->id);
+		info->probe = msg->method && strcmp(msg->method, "server/discover") == 0;
+		/* An owner that names no method sends initialize first: nothing else goes before it. */
+		info->is_init = msg->method ? strcmp(msg->method, "initialize") == 0
+					    : !h->version[0] && !h->init_body;
 	} else if (msg->cancels) {
 		snprintf(info->cancels, sizeof(info->cancels), "%llu",
 			 (unsigned long long)msg->cancels);
 	}
+	/* Only modern exchanges send them: a legacy message costs no copy. */
+	if (!h->modern && !info->probe)
+		return 0;
+	if ((msg->method && !(info->method = strdup(msg->method))) ||
+	    (msg->name && !(info->name = strdup(msg->name)))) {
+		outinfo_free(info);
+		return -1;
+	}
+	return 0;
 }
 
-/* Starts the POST of one message. -1 on failure (nothing started). */
-static int start_post(struct http_conn *h, const char *body, size_t len, const struct outinfo *info)
+/*
+ * Starts the POST of one message; takes info's strings whatever happens.
+ * -1 on failure (nothing started).
+ */
+static int start_post(struct http_conn *h, const char *body, size_t len, struct outinfo *info)
 {
-	struct xfer *x = xfer_new(h, true);
+	struct xfer *x = xfer_new(h, XFER_POST);
 
-	if (!x)
+	if (!x) {
+		outinfo_free(info);
 		return -1;
-	x->is_request = info->is_request;
-	memcpy(x->rpc_id, info->id, sizeof(x->rpc_id));
-	/*
-	 * A request's exchange is bounded by the session, not by a timeout here:
-	 * its deadline may be longer than REQUEST_TIMEOUT, and at the deadline the
-	 * session cancels it, which ends this POST (forget_request).
-	 */
-	if (x->is_request)
+	}
+	x->info = *info;
+	info->method = info->name = NULL;
+	x->modern = h->modern || x->info.probe;
+	if (x->info.is_request)
 		curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, 0L);
-	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	if (curl_easy_setopt(x->easy, CURLOPT_COPYPOSTFIELDS, body) != CURLE_OK ||
-	    curl_multi_add_handle(h->multi, x->easy) != CURLM_OK) {
+	if (!(x->req_body = malloc(len + 1))) {
 		xfer_free(x);
 		return -1;
 	}
-	list_add_tail(&h->xfers, &x->link);
-	if (!x->is_request)
+	memcpy(x->req_body, body, len);
+	x->req_body[len] = '\0';
+	x->req_len = len;
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->req_body);
+	if (xfer_start(x) < 0) {
+		xfer_free(x);
+		return -1;
+	}
+	if (!x->info.is_request)
 		h->barrier = x;
 	return 0;
+}
+
+/* Appends a message to those waiting for the barrier; takes info's strings. -1: out of memory. */
+static int outq_push(struct http_conn *h, const char *body, size_t len, struct outinfo *info)
+{
+	struct outmsg *m = malloc(sizeof(*m) + len + 1);
+
+	if (!m) {
+		outinfo_free(info);
+		return -1;
+	}
+	m->next = NULL;
+	m->info = *info;
+	info->method = info->name = NULL;
+	m->len = len;
+	memcpy(m->body, body, len);
+	m->body[len] = '\0';
+	if (h->out_tail)
+		h->out_tail->next = m;
+	else
+		h->out_head = m;
+	h->out_tail = m;
+	return 0;
+}
+
+static void outmsg_free(struct outmsg *m)
+{
+	outinfo_free(&m->info);
+	free(m);
 }
 
 static void outq_free(struct http_conn *h)
@@ -703,7 +1061,7 @@ static void outq_free(struct http_conn *h)
 
 	while ((m = h->out_head)) {
 		h->out_head = m->next;
-		free(m);
+		outmsg_free(m);
 	}
 	h->out_tail = NULL;
 }
@@ -719,27 +1077,71 @@ static void flush_outq(struct http_conn *h)
 			h->out_tail = NULL;
 		if (start_post(h, m->body, m->len, &m->info) < 0)
 			conn_fail(h, "cannot start an HTTP request to %s (out of memory)", h->where);
-		free(m);
+		outmsg_free(m);
 	}
 }
 
 static int start_delete(struct http_conn *h)
 {
-	struct xfer *x = xfer_new(h, false);
+	struct xfer *x = xfer_new(h, XFER_DELETE);
 
 	if (!x)
 		return -1;
-	x->is_delete = true;
 	curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, "DELETE");
 	curl_easy_setopt(x->easy, CURLOPT_NOBODY, 0L);
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, DELETE_TIMEOUT_MS);
 	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, DELETE_TIMEOUT_MS);
-	if (curl_multi_add_handle(h->multi, x->easy) != CURLM_OK) {
+	if (xfer_start(x) < 0) {
 		xfer_free(x);
 		return -1;
 	}
-	list_add_tail(&h->xfers, &x->link);
 	log_info("[%s] ending the HTTP session with DELETE %s", h->tag, h->where);
+	return 0;
+}
+
+/*
+ * Opens the listening stream (a GET) after delay_ms, resuming from last_id
+ * when there is one. Only in the legacy era (a modern server has none); a
+ * server without sessions may offer one too (the conformance suite's does).
+ */
+static void listen_start(struct http_conn *h, long delay_ms, const char *last_id, unsigned attempts)
+{
+	struct xfer *x;
+
+	if (h->listen || h->listen_off || !h->listen_wanted || h->modern || h->reinit ||
+	    h->state != HTTP_OPEN || h->failed)
+		return;
+	if (!(x = xfer_new(h, XFER_LISTEN)))
+		return; /* out of memory: no listening stream, the session still works */
+	snprintf(x->last_event_id, sizeof(x->last_event_id), "%s", last_id ? last_id : "");
+	x->attempts = attempts;
+	h->listen = x;
+	if (xfer_start_after(x, delay_ms) < 0)
+		xfer_free(x);
+}
+
+/* The saved initialize, posted again for a new session; later messages wait for it. */
+static int start_reinit(struct http_conn *h)
+{
+	struct xfer *x = xfer_new(h, XFER_REINIT);
+
+	if (!x)
+		return -1;
+	x->info.is_request = x->info.is_init = true;
+	if (!(x->req_body = malloc(h->init_len + 1))) {
+		xfer_free(x);
+		return -1;
+	}
+	memcpy(x->req_body, h->init_body, h->init_len + 1);
+	x->req_len = h->init_len;
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->req_len);
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->req_body);
+	if (xfer_start(x) < 0) {
+		xfer_free(x);
+		return -1;
+	}
+	h->reinit = x;
+	h->barrier = x;
 	return 0;
 }
 
@@ -779,6 +1181,387 @@ static void error_detail(const struct xfer *x, char *out, size_t outlen)
 	json_decref(body);
 }
 
+/*
+ * The JSON-RPC error in the body of an error answer to x, as the response to
+ * x's request (JSON text to free), or NULL. A legacy server's error counts
+ * when it names the request's id (else the status says more); a modern
+ * exchange's (the probe's included) counts whatever its id: modern servers
+ * answer header and version failures so, and the upstream must see them.
+ */
+static char *error_response(const struct xfer *x)
+{
+	json_t *body = x->body_len ? json_loadb(x->body, x->body_len, 0, NULL) : NULL;
+	json_t *id = json_object_get(body, "id"), *error = json_object_get(body, "error");
+	char *text = NULL;
+
+	if (json_is_object(error) &&
+	    (x->modern || (json_is_integer(id) && (uint64_t)json_integer_value(id) == x->info.num))) {
+		json_t *resp = json_pack("{s:s, s:I, s:O}", "jsonrpc", "2.0", "id",
+					 (json_int_t)x->info.num, "error", error);
+		text = json_dumps(resp, JSON_COMPACT);
+		json_decref(resp);
+	}
+	json_decref(body);
+	return text;
+}
+
+/* Copies one auth-param value (token or quoted-string) from *p; advances *p past it. */
+static void auth_param_value(const char **p, char *out, size_t outlen)
+{
+	const char *s = *p;
+	size_t k = 0;
+
+	if (*s == '"') {
+		for (s++; *s && *s != '"'; s++) {
+			if (*s == '\\' && s[1])
+				s++;
+			if (k + 1 < outlen)
+				out[k++] = *s;
+		}
+		if (*s == '"')
+			s++;
+	} else {
+		for (; *s && *s != ',' && *s != ' ' && *s != '\t'; s++)
+			if (k + 1 < outlen)
+				out[k++] = *s;
+	}
+	out[k] = '\0';
+	*p = s;
+}
+
+/*
+ * The data of AUTH_REQUIRED, as JSON text (NULL when out of memory):
+ * {"status", "scheme", the auth-params resource_metadata, scope, error,
+ * error_description and realm that the challenge gives, "wwwAuthenticate":
+ * the header as it came}. The challenge is RFC 9110's: a scheme, then
+ * name=token or name="quoted string" parameters separated by commas; a
+ * second challenge (a bare token) ends the parsing.
+ */
+static char *auth_data(long status, const char *raw)
+{
+	static const char *const known[] = { "resource_metadata", "scope", "error",
+					     "error_description", "realm", NULL };
+	json_t *o = json_object();
+	char name[64], value[WWW_AUTH_MAX];
+	const char *p = raw;
+	char *text;
+
+	json_object_set_new(o, "status", json_integer(status));
+	if (raw) {
+		size_t n = strcspn(p, " \t,");
+		json_object_set_new(o, "scheme", json_stringn(p, n));
+		for (p += n; *p;) {
+			p += strspn(p, " \t,");
+			n = strcspn(p, " \t,=");
+			if (!n)
+				break;
+			snprintf(name, sizeof(name), "%.*s", (int)(n < 63 ? n : 63), p);
+			p += n;
+			p += strspn(p, " \t");
+			if (*p != '=')
+				break;
+			p++;
+			p += strspn(p, " \t");
+			auth_param_value(&p, value, sizeof(value));
+			for (const char *const *k = known; *k; k++)
+				if (strcasecmp(name, *k) == 0 && !json_object_get(o, *k))
+					json_object_set_new(o, *k, json_string(value));
+		}
+		json_object_set_new(o, "wwwAuthenticate", json_string(raw));
+	}
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return text;
+}
+
+/* 401 or 403: the request fails with AUTH_REQUIRED and the challenge; the session lives on. */
+static void auth_failed(struct xfer *x)
+{
+	struct http_conn *h = x->h;
+	char *data;
+
+	if (!x->info.is_request || x->role == XFER_REINIT) {
+		log_warn("[%s] HTTP %ld from %s for a notification or response: it is lost "
+			 "(authorization required)", h->tag, x->status, h->where);
+		return;
+	}
+	data = auth_data(x->status, x->www_auth);
+	fail_request(h, x->info.num, ERR_AUTH_REQUIRED, data, "HTTP %ld from %s: %s%s%.200s%s",
+		     x->status, h->where, x->status == 401 ? "authorization required"
+							    : "access forbidden",
+		     x->www_auth ? " (WWW-Authenticate: " : "", x->www_auth ? x->www_auth : "",
+		     x->www_auth ? ")" : "");
+	free(data);
+}
+
+/*
+ * True when x's answer says that the session it carried is unknown: 404 (the
+ * spec's answer for an ended session), or 400 whose body speaks of the
+ * session (the answer of some SDKs to an id they do not know).
+ */
+static bool session_lost(const struct xfer *x)
+{
+	if (!x->sent_session || x->modern)
+		return false;
+	if (x->status == 404)
+		return true;
+	return x->status == 400 && x->body_len && strcasestr(x->body, "session");
+}
+
+/*
+ * The server lost the session: a new one is initialized with the initialize
+ * the owner sent first, and every later message waits for it. Without that
+ * initialize the transport fails, as before.
+ */
+static void session_renew(struct http_conn *h, long status)
+{
+	if (h->reinit)
+		return;
+	h->no_delete = true; /* the old session is gone; a new one gets its own DELETE */
+	if (!h->init_body) {
+		conn_fail(h, "session expired (HTTP %ld)", status);
+		return;
+	}
+	log_info("[%s] the server lost the session (HTTP %ld): initializing a new one", h->tag, status);
+	secret_free(h->session_id);
+	h->session_id = NULL;
+	h->session_gen++;
+	xfer_free(h->listen); /* it belonged to the old session */
+	if (start_reinit(h) < 0)
+		conn_fail(h, "cannot start an HTTP request to %s (out of memory)", h->where);
+}
+
+/* A message posted with a session the server lost: posted again once, after a new session. */
+static void session_lost_by(struct xfer *x)
+{
+	struct http_conn *h = x->h;
+	char data[48];
+
+	if (x->info.retried) {
+		snprintf(data, sizeof(data), "{\"status\":%ld}", x->status);
+		fail_request(h, x->info.num, ERR_UPSTREAM_CLOSED, data,
+			     "session expired (HTTP %ld from %s) again right after a new one was "
+			     "initialized", x->status, h->where);
+		return;
+	}
+	if (x->session_gen == h->session_gen)
+		session_renew(h, x->status);
+	if (!x->info.is_request || h->failed)
+		return; /* a notification of the old session means nothing to the new one */
+	x->info.retried = true;
+	if (outq_push(h, x->req_body, x->req_len, &x->info) < 0)
+		conn_fail(h, "out of memory");
+}
+
+/* A request's exchange ended with an HTTP status of 300 or more. */
+static void post_refused(struct xfer *x)
+{
+	struct http_conn *h = x->h;
+	char detail[170], data[48];
+
+	if (x->status == 401 || x->status == 403) {
+		auth_failed(x);
+		return;
+	}
+	snprintf(data, sizeof(data), "{\"status\":%ld}", x->status);
+	if (x->role == XFER_RESUME) {
+		fail_request(h, x->info.num, ERR_UPSTREAM_CLOSED, data,
+			     "the response stream from %s ended before the answer, and resuming it "
+			     "failed (HTTP %ld)", h->where, x->status);
+		return;
+	}
+	if (session_lost(x)) {
+		session_lost_by(x);
+		return;
+	}
+	if (!x->info.is_request) {
+		log_warn("[%s] HTTP %ld from %s for a notification or response: it is lost", h->tag,
+			 x->status, h->where);
+		return;
+	}
+	/* The server's JSON-RPC error for it is its answer (a modern server's errors come so). */
+	char *resp = error_response(x);
+	if (resp) {
+		if (queue_message(x, resp, strlen(resp)) < 0)
+			conn_fail(h, "out of memory queuing a message");
+		free(resp);
+		return;
+	}
+	if (x->info.probe && x->status >= 400 && x->status < 500) {
+		fail_request(h, x->info.num, ERR_UPSTREAM_ERROR, data, "HTTP %ld from %s: not a %s "
+			     "server", x->status, h->where, MODERN_VERSION);
+		return;
+	}
+	error_detail(x, detail, sizeof(detail));
+	fail_request(h, x->info.num, ERR_UPSTREAM_ERROR, data, "HTTP %ld from %s%s", x->status,
+		     h->where, detail);
+}
+
+/* A server's retry field, bounded; fallback when it sent none. */
+static long retry_delay(const struct xfer *x, long fallback)
+{
+	if (x->retry_ms < 0)
+		return fallback;
+	return x->retry_ms < RETRY_MIN_MS ? RETRY_MIN_MS
+					  : x->retry_ms > RETRY_MAX_MS ? RETRY_MAX_MS : x->retry_ms;
+}
+
+/* Continues x's broken stream with a GET and Last-Event-ID, after the server's retry time. */
+static void resume_start(struct xfer *x, unsigned attempts)
+{
+	struct http_conn *h = x->h;
+	struct xfer *y = xfer_new(h, XFER_RESUME);
+	long delay = retry_delay(x, RESUME_DELAY_MS);
+
+	if (!y) {
+		fail_request(h, x->info.num, ERR_UPSTREAM_CLOSED, NULL, "out of memory resuming a "
+			     "response stream");
+		return;
+	}
+	y->info.is_request = true;
+	y->info.num = x->info.num;
+	memcpy(y->info.id, x->info.id, sizeof(y->info.id));
+	memcpy(y->last_event_id, x->last_event_id, sizeof(y->last_event_id));
+	y->retry_ms = x->retry_ms;
+	y->attempts = attempts;
+	log_info("[%s] the response stream of request %s ended before its answer: resuming it "
+		 "in %ld ms", h->tag, x->info.id, delay);
+	if (xfer_start_after(y, delay) < 0) {
+		xfer_free(y);
+		fail_request(h, x->info.num, ERR_UPSTREAM_CLOSED, NULL, "out of memory resuming a "
+			     "response stream");
+	}
+}
+
+/*
+ * A request's stream ended without its answer: resumed when the server gave
+ * it an event id (2025-11-25 lets a server close a stream at any time), up
+ * to RESUME_ATTEMPTS resumptions in a row that bring nothing; else only this
+ * request fails. 2026-07-28 streams are not resumable.
+ */
+static void stream_lost(struct xfer *x, CURLcode rc)
+{
+	struct http_conn *h = x->h;
+	unsigned attempts = x->role == XFER_RESUME && !x->got_event ? x->attempts + 1 : 0;
+	char why[CURL_ERROR_SIZE + 40];
+
+	if (rc != CURLE_OK)
+		snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+	else
+		snprintf(why, sizeof(why), "HTTP %ld, %s", x->status, x->ctype[0] ? x->ctype : "no body");
+	if (!x->modern && x->last_event_id[0] && attempts < RESUME_ATTEMPTS) {
+		resume_start(x, attempts);
+		return;
+	}
+	fail_request(h, x->info.num, ERR_UPSTREAM_CLOSED, NULL,
+		     "the response stream from %s ended before the answer (%s)%s", h->where, why,
+		     x->modern ? "" : x->last_event_id[0] ? "; resuming it brought nothing"
+							  : "; it had no event id to resume from");
+}
+
+/* A POST or a resumption ended. */
+static void request_done(struct xfer *x, CURLcode rc)
+{
+	struct http_conn *h = x->h;
+
+	if (x->fail[0]) {
+		conn_fail(h, "%s", x->fail);
+	} else if (rc != CURLE_OK && x->role == XFER_POST && is_reach_failure(x, rc)) {
+		h->no_delete = true;
+		conn_fail(h, "cannot reach %s: %s", h->hostport,
+			  x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+	} else if (x->status >= 300) {
+		post_refused(x);
+	} else if (x->kind == BODY_JSON && rc == CURLE_OK &&
+		   queue_message(x, x->body, x->body_len) < 0) {
+		conn_fail(h, "out of memory queuing a message");
+	} else if (!x->info.is_request) {
+		if (rc != CURLE_OK)
+			log_warn("[%s] posting a notification or response to %s failed: %s", h->tag,
+				 h->where, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+		else
+			listen_start(h, 0, NULL, 0); /* notifications/initialized is in: the session serves */
+	} else if (!x->answered) {
+		stream_lost(x, rc);
+	}
+}
+
+/* The re-initialisation ended: the new session serves (after notifications/initialized), or the transport fails. */
+static void reinit_done(struct xfer *x, CURLcode rc)
+{
+	static const char note[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}";
+	struct http_conn *h = x->h;
+	struct outinfo info;
+
+	if (x->kind == BODY_JSON && rc == CURLE_OK)
+		queue_message(x, x->body, x->body_len); /* sets init_ok; nothing is queued */
+	h->reinit = NULL;
+	if (h->barrier == x)
+		h->barrier = NULL;
+	if (x->fail[0]) {
+		conn_fail(h, "%s", x->fail);
+		return;
+	}
+	if (!x->init_ok) {
+		if (x->status == 0 && rc != CURLE_OK)
+			conn_fail(h, "the server lost the session, and initializing a new one failed: %s",
+				  x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+		else
+			conn_fail(h, "the server lost the session, and initializing a new one failed "
+				  "(HTTP %ld from %s)", x->status, h->where);
+		return;
+	}
+	log_info("[%s] new session initialized; what met the old one is posted again", h->tag);
+	h->no_delete = false;
+	h->listen_off = false;
+	memset(&info, 0, sizeof(info));
+	if (start_post(h, note, sizeof(note) - 1, &info) < 0)
+		conn_fail(h, "cannot start an HTTP request to %s (out of memory)", h->where);
+}
+
+/*
+ * The listening stream ended: reconnected after the server's retry time (from
+ * its last event id), backing off while reconnections bring nothing. A status
+ * of 300 or more (405: the server offers none) ends it for this session.
+ */
+static void listen_done(struct xfer *x, CURLcode rc)
+{
+	struct http_conn *h = x->h;
+	unsigned attempts = x->got_event ? 0 : x->attempts + 1;
+	long backoff = RESUME_DELAY_MS, delay;
+
+	h->listen = NULL;
+	if (x->fail[0]) {
+		conn_fail(h, "%s", x->fail);
+		return;
+	}
+	if (x->status >= 300) {
+		h->listen_off = true;
+		if (x->status == 405)
+			log_debug("[%s] the server offers no listening stream (HTTP 405)", h->tag);
+		else
+			log_info("[%s] the server refused the listening stream (HTTP %ld): its messages "
+				 "come on request streams only", h->tag, x->status);
+		return;
+	}
+	if (x->kind == BODY_JSON && rc == CURLE_OK && queue_message(x, x->body, x->body_len) < 0) {
+		conn_fail(h, "out of memory queuing a message");
+		return;
+	}
+	for (unsigned i = 1; i < attempts && backoff < LISTEN_BACKOFF_MAX_MS; i++)
+		backoff *= 2;
+	if (backoff > LISTEN_BACKOFF_MAX_MS)
+		backoff = LISTEN_BACKOFF_MAX_MS;
+	delay = retry_delay(x, RESUME_DELAY_MS);
+	if (attempts && delay < backoff)
+		delay = backoff;
+	log_debug("[%s] the listening stream ended (%s): reconnecting in %ld ms", h->tag,
+		  rc == CURLE_OK ? "closed by the server" : curl_easy_strerror(rc), delay);
+	listen_start(h, delay, x->last_event_id, attempts);
+	if (h->listen)
+		h->listen->retry_ms = x->retry_ms;
+}
+
 static void delete_done(struct xfer *x, CURLcode rc)
 {
 	struct http_conn *h = x->h;
@@ -788,69 +1571,9 @@ static void delete_done(struct xfer *x, CURLcode rc)
 	else
 		log_info("[%s] DELETE %s failed: %s", h->tag, h->where,
 			 x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
-	xfer_free(x);
-	if (h->state == HTTP_CLOSING && list_empty(&h->xfers))
-		conn_release(h);
 }
 
-/* A POST ended with an HTTP status of 300 or more. */
-static void post_refused(struct xfer *x)
-{
-	struct http_conn *h = x->h;
-	char detail[170];
-
-	if (x->status == 404 && x->sent_session) {
-		h->no_delete = true;
-		conn_fail(h, "session expired (HTTP 404)");
-		return;
-	}
-	error_detail(x, detail, sizeof(detail));
-	conn_fail(h, "HTTP %ld from %s%s", x->status, h->where, detail);
-}
-
-/* A POST ended: its outcome decides whether the transport lives on. */
-static void post_done(struct xfer *x, CURLcode rc)
-{
-	struct http_conn *h = x->h;
-	uint64_t refused_id = 0; /* a start-up request refused with a 4xx: it alone fails */
-	long refused = x->status;
-	char detail[170] = "";
-
-	if (x->fail[0]) {
-		conn_fail(h, "%s", x->fail);
-	} else if (rc != CURLE_OK && is_reach_failure(x, rc)) {
-		h->no_delete = true;
-		conn_fail(h, "cannot reach %s: %s", h->hostport,
-			  x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
-	} else if (x->is_request && !x->sent_session && refused >= 400 && refused < 500 &&
-		   refused != 401 && refused != 403) {
-		/* initialize refused: the upstream may try the old HTTP+SSE transport (urlconn.h) */
-		refused_id = strtoull(x->rpc_id, NULL, 10);
-		error_detail(x, detail, sizeof(detail));
-	} else if (x->status >= 300) {
-		post_refused(x);
-	} else if (rc != CURLE_OK && !(x->kind == BODY_SSE && (x->answered || !x->is_request))) {
-		conn_fail(h, "HTTP exchange with %s failed: %s", h->where,
-			  x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
-	} else {
-		if (x->kind == BODY_JSON && queue_message(x, x->body, x->body_len) < 0)
-			conn_fail(h, "out of memory queuing a message");
-		if (x->is_request && !x->answered)
-			conn_fail(h, "HTTP %ld (%s) from %s without the response to a request",
-				  x->status, x->ctype[0] ? x->ctype : "no body", h->where);
-	}
-	if (h->barrier == x)
-		h->barrier = NULL;
-	xfer_free(x);
-	flush_outq(h);
-	if (refused_id && h->state == HTTP_OPEN) {
-		char msg[300], data[32];
-		snprintf(msg, sizeof(msg), "HTTP %ld from %s%s", refused, h->where, detail);
-		snprintf(data, sizeof(data), "{\"status\":%ld}", refused);
-		h->cb.on_request_failed(h->ctx, refused_id, ERR_UPSTREAM_ERROR, msg, data);
-	}
-}
-
+/* An exchange ended: its role decides what follows; then x goes, and what waited for it is posted. */
 static void xfer_done(struct http_conn *h, CURL *easy, CURLcode rc)
 {
 	char *priv = NULL;
@@ -859,10 +1582,29 @@ static void xfer_done(struct http_conn *h, CURL *easy, CURLcode rc)
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
 	x = (struct xfer *)(void *)priv;
 	curl_multi_remove_handle(h->multi, easy);
-	if (x->is_delete)
+	x->started = false;
+	switch (x->role) {
+	case XFER_DELETE:
 		delete_done(x, rc);
-	else
-		post_done(x, rc);
+		break;
+	case XFER_LISTEN:
+		listen_done(x, rc);
+		break;
+	case XFER_REINIT:
+		reinit_done(x, rc);
+		break;
+	case XFER_POST:
+	case XFER_RESUME:
+		request_done(x, rc);
+		break;
+	}
+	xfer_free(x);
+	if (h->state == HTTP_CLOSING) {
+		if (list_empty(&h->xfers))
+			conn_release(h);
+		return;
+	}
+	flush_outq(h);
 }
 
 /* ---- driving libcurl from the loop ----------------------------------------------- */
@@ -888,6 +1630,7 @@ static void conn_free(struct http_conn *h)
 	ev_timer_stop(h->loop, &h->linger);
 	secret_free(h->url);
 	secret_free(h->session_id);
+	free(h->init_body);
 	slist_wipe_free(h->entry_headers);
 	secret_free(h->where); /* an ${auth.NAME} in the url's path or host shows here */
 	secret_free(h->hostport);
@@ -911,7 +1654,7 @@ static void conn_release(struct http_conn *h)
 	daemon_defer_free(h->d, &h->free_node, conn_free_deferred);
 }
 
-/* Delivers what was parsed; stops as soon as the owner closes us. */
+/* Delivers what was parsed, and failed requests; stops as soon as the owner closes us. */
 static void deliver_messages(struct http_conn *h)
 {
 	struct inmsg *m;
@@ -920,8 +1663,10 @@ static void deliver_messages(struct http_conn *h)
 		h->in_head = m->next;
 		if (!h->in_head)
 			h->in_tail = NULL;
-		if (m->scanned)
-			h->cb.on_scanned(h->ctx, m->text, m->len, &m->m, 0);
+		if (m->is_failure)
+			h->cb.on_request_failed(h->ctx, m->stream_of, m->fail_code, m->text, m->fail_data);
+		else if (m->scanned)
+			h->cb.on_scanned(h->ctx, m->text, m->len, &m->m, m->stream_of);
 		else
 			h->cb.on_message(h->ctx, m->text, m->len);
 		inmsg_free(m);
@@ -986,6 +1731,23 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	pump(h);
 }
 
+/* A delayed exchange (a resumption, a reconnection of the listening stream) starts now. */
+static void on_wait(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct xfer *x = w->data;
+	struct http_conn *h = x->h;
+
+	(void)loop;
+	(void)revents;
+	if (xfer_start(x) < 0) {
+		if (x->role == XFER_RESUME)
+			fail_request(h, x->info.num, ERR_UPSTREAM_CLOSED, NULL,
+				     "out of memory resuming a response stream");
+		xfer_free(x);
+	}
+	pump(h);
+}
+
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 {
 	struct http_conn *h = arg;
@@ -1042,10 +1804,9 @@ static void forget_request(struct http_conn *h, const char *id)
 
 	list_for_each_safe(pos, tmp, &h->xfers) {
 		struct xfer *x = list_entry(pos, struct xfer, link);
-		if (x->is_request && strcmp(x->rpc_id, id) == 0) {
-			curl_multi_remove_handle(h->multi, x->easy);
+		if ((x->role == XFER_POST || x->role == XFER_RESUME) && x->info.is_request &&
+		    strcmp(x->info.id, id) == 0)
 			xfer_free(x);
-		}
 	}
 	while (*pp) {
 		struct outmsg *m = *pp;
@@ -1053,7 +1814,7 @@ static void forget_request(struct http_conn *h, const char *id)
 			*pp = m->next;
 			if (h->out_tail == m)
 				h->out_tail = prev;
-			free(m);
+			outmsg_free(m);
 		} else {
 			prev = m;
 			pp = &m->next;
@@ -1074,12 +1835,15 @@ static void on_linger(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	list_for_each_safe(pos, tmp, &h->xfers) {
 		struct xfer *x = list_entry(pos, struct xfer, link);
-		if (x->is_request && x->answered && ev_now(loop) - x->answered_at >= LINGER_S) {
-			curl_multi_remove_handle(h->multi, x->easy);
+		if (x->info.is_request && x->answered && ev_now(loop) - x->answered_at >= LINGER_S) {
+			/* A new session is answered: it need not wait for its stream to end. */
+			if (x->role == XFER_REINIT)
+				reinit_done(x, CURLE_OK);
 			xfer_free(x);
 		}
 	}
-	linger_arm(h);
+	flush_outq(h);
+	pump(h);
 }
 
 /*
@@ -1097,7 +1861,7 @@ static void linger_arm(struct http_conn *h)
 		return;
 	list_for_each(pos, &h->xfers) {
 		struct xfer *x = list_entry(pos, struct xfer, link);
-		if (x->is_request && x->answered && (!any || x->answered_at < first)) {
+		if (x->info.is_request && x->answered && (!any || x->answered_at < first)) {
 			first = x->answered_at;
 			any = true;
 		}
@@ -1120,35 +1884,51 @@ static int http_send(void *impl, const char *line, size_t len, const struct tran
 		return -1;
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
-	classify(msg, &info);
-	if (info.cancels[0])
+	if (classify(h, msg, &info) < 0)
+		return -1;
+	if (info.cancels[0]) {
 		forget_request(h, info.cancels);
-	if (h->barrier || h->out_head) {
-		struct outmsg *m = malloc(sizeof(*m) + len + 1);
-		if (!m)
-			return -1;
-		m->next = NULL;
-		m->info = info;
-		m->len = len;
-		memcpy(m->body, line, len);
-		m->body[len] = '\0';
-		if (h->out_tail)
-			h->out_tail->next = m;
-		else
-			h->out_head = m;
-		h->out_tail = m;
-		return 0;
+		/* 2026-07-28: closing the request's stream is its cancellation; nothing is posted. */
+		if (h->modern) {
+			outinfo_free(&info);
+			return 0;
+		}
 	}
-	/* CURLOPT_COPYPOSTFIELDS copies len bytes; the line need not be NUL-terminated there. */
+	if (info.is_init) {
+		char *copy = malloc(len + 1);
+		if (!copy) {
+			outinfo_free(&info);
+			return -1;
+		}
+		memcpy(copy, line, len);
+		copy[len] = '\0';
+		free(h->init_body);
+		h->init_body = copy;
+		h->init_len = len;
+	}
+	if (h->barrier || h->out_head)
+		return outq_push(h, line, len, &info);
 	return start_post(h, line, len, &info);
 }
 
+/*
+ * The era is known. 2026-07-28 and later are stateless: modern headers on
+ * every message, no session, no listening stream. Before it, the listening
+ * stream opens once notifications/initialized is accepted.
+ */
 static void http_negotiated(void *impl, const char *version)
 {
 	struct http_conn *h = impl;
 
-	if (strlen(version) < sizeof(h->version) && !has_control_char(version, false))
-		snprintf(h->version, sizeof(h->version), "%s", version);
+	if (strlen(version) >= sizeof(h->version) || has_control_char(version, false))
+		return;
+	snprintf(h->version, sizeof(h->version), "%s", version);
+	h->modern = strcmp(version, MODERN_VERSION) >= 0;
+	h->listen_wanted = !h->modern;
+	if (h->modern) {
+		secret_free(h->session_id);
+		h->session_id = NULL;
+	}
 }
 
 static void http_close(void *impl)

@@ -1177,6 +1177,28 @@ static void on_closed(void *ctx, const char *reason)
 }
 
 /*
+ * The start needs authorization (HTTP 401/403): every call waiting for it
+ * gets AUTH_REQUIRED with the server's challenge as data, before the close
+ * answers what is left without it.
+ */
+static void start_needs_auth(struct upstream *u, const char *message, const char *data_json)
+{
+	json_t *data = data_json ? json_loads(data_json, 0, NULL) : NULL;
+	char text[512];
+	struct request *r;
+
+	snprintf(text, sizeof(text), "%s: initialize failed: %s", u->tag, message);
+	while (json_is_object(data) && (r = table_any(u))) {
+		if (r->session) {
+			session_untrack(r->session, &r->session_node);
+			session_reply_error_data(r->session, r->client_id, ERR_AUTH_REQUIRED, text, data);
+		}
+		request_finish(r);
+	}
+	json_decref(data);
+}
+
+/*
  * One request failed in the transport (an HTTP status on its POST): it fails,
  * the connection does not. A start-up request failing fails the start.
  */
@@ -1194,6 +1216,8 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 	switch (r->kind) {
 	case REQ_INITIALIZE:
 		request_finish(r);
+		if (code == ERR_AUTH_REQUIRED)
+			start_needs_auth(u, message, data_json);
 		upstream_close(u, CLOSE_START_FAILED,
 			       code == ERR_AUTH_REQUIRED ? ERR_AUTH_REQUIRED : ERR_UPSTREAM_START_FAILED,
 			       "initialize failed: %s", message);
