@@ -44,6 +44,7 @@ node_suite() {
 python_suite
 [ -f client/node/package.json ] && node_suite node client/node
 [ -f tests/bridge/package.json ] && node_suite bridge tests/bridge
+[ -f tests/conformance/package.json ] && node_suite conformance tests/conformance
 
 echo "$passed passed, $failed failed"
 exit $status

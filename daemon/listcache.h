@@ -1,0 +1,74 @@
+/*
+ * The cache of cacheable list results: tools/list, prompts/list,
+ * resources/list, resources/templates/list and resources/read.
+ *
+ * A result is stored under a scope and a request (method + params text):
+ * - a modern server's result with ttlMs: scope "private" is its pool entry
+ *   (the user's key and auth hash: a different auth is a different scope),
+ *   "public" the catalog entry, shared by every user of it;
+ * - a legacy server that declared listChanged: its connection, until the
+ *   server's notifications/.../list_changed or the connection's end.
+ * The cache holds at most max_bytes of results (keys and results counted);
+ * past that the least recently used go first. Expired results are dropped
+ * when met. Results are copied in; a hit hands out the cache's own copy,
+ * valid until the next call that changes the cache.
+ */
+#ifndef MCPPOOL_LISTCACHE_H
+#define MCPPOOL_LISTCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hmap.h"
+#include "list.h"
+
+#define LISTCACHE_FOREVER UINT64_MAX /* an expiry that never comes: until dropped */
+
+struct listcache {
+	struct hmap entries; /* key (scope, method, params) -> struct cache_entry */
+	struct hmap scopes;  /* scope name -> struct cache_scope */
+	struct list_node lru; /* entries, most recently used first */
+	size_t max_bytes;
+	size_t bytes;
+	uint64_t hits, misses, stores, evictions;
+};
+
+/* An empty cache of at most max_bytes (0: caches nothing). 0, or -1 when out of memory. */
+int listcache_init(struct listcache *c, size_t max_bytes);
+
+/* Frees every entry. */
+void listcache_destroy(struct listcache *c);
+
+/* True when method's results may be cached at all. */
+bool listcache_method(const char *method, size_t len);
+
+/*
+ * The result stored for (scope, method, params) and not expired at now_ms, or
+ * NULL; counts a hit or a miss. *len gets its length.
+ */
+const char *listcache_get(struct listcache *c, const char *scope, const char *method,
+			  const char *params, size_t params_len, uint64_t now_ms, size_t *len);
+
+/*
+ * Stores result (len bytes) for (scope, method, params) until expires_ms,
+ * replacing what was there. A result larger than an eighth of the cache is
+ * not stored (it would flush everything else). 0, or -1 when not stored.
+ */
+int listcache_put(struct listcache *c, const char *scope, const char *method,
+		  const char *params, size_t params_len, const char *result, size_t len,
+		  uint64_t expires_ms);
+
+/*
+ * Drops scope's results whose method starts with prefix (NULL: all of them):
+ * a list_changed notification, or the end of the connection that was the scope.
+ */
+void listcache_drop(struct listcache *c, const char *scope, const char *prefix);
+
+/* Results stored now. */
+static inline size_t listcache_count(const struct listcache *c)
+{
+	return hmap_count(&c->entries);
+}
+
+#endif
