@@ -2,6 +2,7 @@
 #ifndef MCPPOOL_TRANSPORT_H
 #define MCPPOOL_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,13 @@ struct transport_ops {
 	void (*close)(void *impl);
 	/* The child's pid, 0 when there is none. */
 	long (*pid)(const void *impl);
+	/*
+	 * The transport carries the server/discover era probe of an auto entry: a
+	 * legacy server's refusal of it comes back as an answer, a silence or an
+	 * on_request_failed(), never as the end of the transport. When false, an
+	 * entry without "protocol": "modern" is spoken to as legacy at once.
+	 */
+	bool era_probe;
 };
 
 struct transport {

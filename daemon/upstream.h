@@ -20,10 +20,12 @@
  *
  * Lifecycle of an upstream (u->state), moved only by upstream_set_state(),
  * which also moves its pool entry:
- *   STARTING  the transport is open and initialize was sent; app requests wait
- *             on the send queue. Pool entry STARTING.
- *   READY     initialize answered: requests go straight to the server. Pool
- *             entry IDLE, ACTIVE or DRAINING (the pool counts the requests).
+ *   STARTING  the transport is open; the era is being found (daemon/era.h:
+ *             the server/discover probe, then initialize for a legacy
+ *             server); app requests wait on the send queue. Pool entry STARTING.
+ *   READY     the era is known (and initialize answered, for a legacy
+ *             server): requests go straight to the server. Pool entry IDLE,
+ *             ACTIVE or DRAINING (the pool counts the requests).
  *   CLOSED    every request was answered (UPSTREAM_CLOSED, SHUTTING_DOWN, ...),
  *             the transport is closed and the entry is out of the pool; the
  *             memory goes at the daemon's next deferred free.
@@ -35,8 +37,11 @@ enum upstream_state {
 	UPSTREAM_CLOSED,
 };
 
-/* The protocol version we offer, and every version we accept in the answer. */
+/* The legacy protocol version we offer at initialize (the modern one is in era.h). */
 #define MCP_PROTOCOL_VERSION "2025-11-25"
+/* Who the daemon says it is: initialize's clientInfo, and a modern request's _meta. */
+#define MCP_CLIENT_NAME "mcppool"
+#define MCP_CLIENT_VERSION "0.1.0"
 
 struct daemon;
 struct session;
@@ -45,12 +50,13 @@ struct pool_entry;
 
 enum request_kind {
 	REQ_RESULT,     /* call, request, tools: the reply is the MCP result */
-	REQ_WARM,       /* warm: a ping; the reply describes the connection */
+	REQ_WARM,       /* warm: a ping (server/discover when modern); the reply describes the connection */
 	REQ_INITIALIZE, /* the upstream's own: its answer makes the connection READY */
-	REQ_PING,       /* the upstream's own: a health ping */
+	REQ_PING,       /* the upstream's own: a health ping (server/discover when modern) */
 	REQ_LISTEN,     /* listen: never sent, no deadline; gets the connection's change notifications */
 	REQ_SUBSCRIBE,  /* the upstream's own: resources/subscribe for a listen (listen_id) */
 	REQ_UNSUBSCRIBE,/* the upstream's own: resources/unsubscribe when a listen ends */
+	REQ_DISCOVER,   /* the upstream's own: the server/discover probe that finds the era */
 };
 
 /*
@@ -68,9 +74,17 @@ struct request {
 	struct request *hnext;   /* id table chain */
 	enum request_kind kind;
 	ev_timer deadline;
-	struct list_node send_node; /* on u's send queue while it starts, with line */
-	char *line;
-	size_t line_len;
+	struct list_node send_node; /* on u's send queue while it starts */
+	/*
+	 * What was asked (params as the app gave them, NULL for none), kept while
+	 * it waits on the send queue (the era decides its line) and, on a modern
+	 * connection, until it is answered: an UnsupportedProtocolVersionError or
+	 * a broken response stream sends it again, once, with a new id.
+	 */
+	char *method;
+	char *params;
+	size_t params_len;
+	unsigned resends;
 
 	/* app requests */
 	struct session *session;
