@@ -25,7 +25,9 @@ TestSuite(era, .init = it_subreaper, .timeout = 60);
 	"\"future-dual\": {\"command\": \"@FIXTURE@\","                                    \
 	" \"args\": [\"--era\", \"dual\", \"--versions\", \"2027-01-01\"]},"                \
 	"\"future\": {\"command\": \"@FIXTURE@\","                                         \
-	" \"args\": [\"--era\", \"modern\", \"--versions\", \"2027-01-01\"]}"               \
+	" \"args\": [\"--era\", \"modern\", \"--versions\", \"2027-01-01\"]},"              \
+	"\"fickle\": {\"command\": \"@FIXTURE@\","                                         \
+	" \"args\": [\"--era\", \"modern\", \"--discover-once\"]}"                         \
 	"}}"
 
 /* Runs mcpctl, asserting success; returns the reply. */
@@ -252,6 +254,37 @@ Test(era, health_checks_and_warm_on_a_modern_server_use_server_discover)
 	cr_assert(it_poll(health_checked, &d, 5000), "no health checks by server/discover");
 	cr_assert_eq(stat_of(&d, "alice", "modern", "pings"), 0, "a modern server got a ping");
 	cr_assert_leq(itd_metric(&d, "mcppool_upstream_hung_total"), 0, "a live server was closed");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* The pid the fixture of alice's connection to mcp reports. */
+static long pid_of(struct itd *d, const char *mcp)
+{
+	json_t *r = ok(d, ARGS("call", "alice", mcp, "pid"));
+	long pid = atol(it_text(r));
+
+	json_decref(r);
+	return pid;
+}
+
+static bool reprobe_logged(void *arg)
+{
+	return itd_log_contains(arg, "retiring the connection (the next request probes the era again)");
+}
+
+Test(era, a_modern_server_failing_its_health_discover_is_retired_and_the_next_call_probes_again)
+{
+	const char *env[] = { "CLEANUP_INTERVAL=100", NULL };
+	struct itd d;
+
+	itd_start(&d, ERA_CATALOG, env);
+	long first = pid_of(&d, "fickle");
+	cr_assert(it_poll(reprobe_logged, &d, 5000), "the failed health check did not retire it");
+	cr_assert(it_wait_gone((pid_t)first, 5000), "the retired server still runs");
+	long second = pid_of(&d, "fickle");
+	cr_assert_neq(second, first, "the retired connection served again");
+	assert_served_in(&d, "alice", "fickle", "2026-07-28");
 	itd_stop(&d);
 	it_assert_no_children();
 }
