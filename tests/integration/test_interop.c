@@ -111,7 +111,8 @@ static void era_catalog(char *buf, size_t len, const char *mode)
 		cr_assert_fail("@modelcontextprotocol/server is not installed (scripts/npm-setup.sh)");
 	snprintf(buf, len,
 		 "{\"mcpServers\": {\"era\": {\"command\": \"node\", \"args\": [\"%s\", \"%s\"],"
-		 " \"env\": {\"USER_TOKEN\": \"${auth.token}\"}}}}", script, mode);
+		 " \"env\": {\"USER_TOKEN\": \"${auth.token}\"},"
+		 " \"clientCapabilities\": {\"elicitation\": {\"form\": {}}}}}}", script, mode);
 }
 
 static json_t *era_ok(struct itd *d, const char *const *args)
@@ -131,7 +132,10 @@ static bool json_has(json_t *r, const char *needle)
 	return found;
 }
 
-/* tools/list, tools/call, prompts and resources through the pool, for two users, in 2026-07-28. */
+/*
+ * tools/list, tools/call, prompts, resources and an input_required round trip through
+ * the pool, for two users, in 2026-07-28.
+ */
 static void serves_everything_in_2026_07_28(const char *mode)
 {
 	struct itd d;
@@ -167,13 +171,30 @@ static void serves_everything_in_2026_07_28(const char *mode)
 	cr_assert_str_neq(it_text(r) + 3, alice_pid, "bob got alice's server");
 	json_decref(r);
 
+	/* input_required reaches the app as the result; its retry (params untouched) completes. */
+	r = era_ok(&d, ARGS("request", "alice", "era", "tools/call",
+			    "{\"name\":\"confirm\",\"arguments\":{\"what\":\"deploy\"}}", "-a", "token=a1"));
+	cr_assert_str_eq(json_string_value(json_object_get(it_data(r), "resultType")), "input_required",
+			 "%s", json_dumps(r, 0));
+	cr_assert(json_has(r, "elicitation/create"), "no elicitation in %s", json_dumps(r, 0));
+	cr_assert_str_eq(json_string_value(json_object_get(it_data(r), "requestState")),
+			 "state-of-deploy");
+	json_decref(r);
+	r = era_ok(&d, ARGS("request", "alice", "era", "tools/call",
+			    "{\"name\":\"confirm\",\"arguments\":{\"what\":\"deploy\"},"
+			    "\"inputResponses\":{\"confirm\":{\"action\":\"accept\","
+			    "\"content\":{\"confirm\":true}}},\"requestState\":\"state-of-deploy\"}",
+			    "-a", "token=a1"));
+	cr_assert_str_eq(it_text(r), "confirmed deploy (state-of-deploy)");
+	json_decref(r);
+
 	cr_assert(itd_log_contains(&d, "modern protocol 2026-07-28"), "not spoken to in 2026-07-28");
 	cr_assert_not(itd_log_contains(&d, "legacy server"), "the probe fell back to legacy");
 	itd_stop(&d);
 	it_assert_no_children();
 }
 
-Test(interop, a_modern_only_sdk_v2_server_serves_tools_prompts_resources_and_two_users)
+Test(interop, a_modern_only_sdk_v2_server_serves_tools_prompts_resources_input_and_two_users)
 {
 	serves_everything_in_2026_07_28("modern");
 }

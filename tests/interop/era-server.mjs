@@ -1,7 +1,7 @@
 // A small MCP server on stdio built on @modelcontextprotocol/server 2.x, for mcppool's
 // era interop tests: `node era-server.mjs modern` speaks only 2026-07-28 (an initialize
 // is refused), `node era-server.mjs dual` serves both eras (the opening decides).
-import { McpServer } from '@modelcontextprotocol/server';
+import { McpServer, acceptedContent, inputRequired } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { z } from 'zod';
 
@@ -19,6 +19,19 @@ function server() {
         async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }));
     s.registerTool('token', { description: 'Returns USER_TOKEN and the pid.' },
         async () => ({ content: [{ type: 'text', text: `${process.env.USER_TOKEN ?? ''} ${process.pid}` }] }));
+    // A multi-round-trip tool: input_required (an elicitation, with requestState) until
+    // the retry brings the user's confirmation; the answer echoes the state it got back.
+    s.registerTool('confirm', { description: 'Asks to confirm what, then answers.', inputSchema: z.object({ what: z.string() }) },
+        async ({ what }, ctx) => {
+            const answer = acceptedContent(ctx.mcpReq.inputResponses, 'confirm');
+            if (answer?.confirm !== true)
+                return inputRequired({
+                    inputRequests: { confirm: inputRequired.elicit({ message: `Confirm ${what}?`,
+                        requestedSchema: z.object({ confirm: z.boolean() }) }) },
+                    requestState: `state-of-${what}`,
+                });
+            return { content: [{ type: 'text', text: `confirmed ${what} (${ctx.mcpReq.requestState() ?? 'no state'})` }] };
+        });
     s.registerPrompt('greet', { description: 'Greets name.', argsSchema: z.object({ name: z.string() }) },
         ({ name }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `Hello, ${name}!` } }] }));
     s.registerResource('memo', 'memo://hello', { mimeType: 'text/plain' },
