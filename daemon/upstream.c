@@ -1854,3 +1854,9 @@ const char *upstream_entry_transport(const struct pool_entry *e)
 	const struct upstream *u = e->conn;
 	return u ? u->t.ops->name : "stdio";
 }
+
+const char *upstream_entry_protocol(const struct pool_entry *e)
+{
+	const struct upstream *u = e->conn;
+	return u ? u->version : "";
+}

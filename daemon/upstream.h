@@ -165,6 +165,8 @@ void upstream_shutdown(struct daemon *d);
 long upstream_entry_pid(const struct pool_entry *e);
 /* "stdio" or "http". */
 const char *upstream_entry_transport(const struct pool_entry *e);
+/* The MCP protocol version spoken ("2026-07-28" for a modern server), "" while it starts. */
+const char *upstream_entry_protocol(const struct pool_entry *e);
 
 /* True when v is a protocol version we accept in an initialize answer. */
 bool mcp_version_supported(const char *v);

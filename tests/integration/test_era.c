@@ -120,6 +120,22 @@ Test(era, a_dual_era_server_is_spoken_to_in_2026_07_28_without_initialize)
 	cr_assert_eq(stat_of(&d, "alice", "dual", "initialized"), 0, "a modern server got initialize");
 	assert_served_in(&d, "alice", "legacy", "2025-11-25");
 	cr_assert(itd_log_contains(&d, "modern protocol 2026-07-28"));
+
+	/* pool-status shows each connection's protocol. */
+	json_t *st = itd_pool_status(&d), *e;
+	size_t i;
+	unsigned seen = 0;
+	json_array_foreach(json_object_get(st, "connectionDetails"), i, e) {
+		const char *key = json_string_value(json_object_get(e, "key"));
+		const char *proto = json_string_value(json_object_get(e, "protocol"));
+		cr_assert(proto, "no protocol for %s", key);
+		if (strcmp(key, "alice:dual") == 0 && ++seen)
+			cr_assert_str_eq(proto, "2026-07-28");
+		if (strcmp(key, "alice:legacy") == 0 && ++seen)
+			cr_assert_str_eq(proto, "2025-11-25");
+	}
+	cr_assert_eq(seen, 2);
+	json_decref(st);
 	itd_stop(&d);
 	it_assert_no_children();
 }
