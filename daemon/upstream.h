@@ -66,7 +66,8 @@ enum request_kind {
  * list. It is answered exactly once: by the server's reply, its deadline, a
  * cancel, or the upstream's close; one whose session went away is dropped
  * without a reply. The upstream's own requests (initialize, health pings)
- * have no session: their deadline closes the connection.
+ * have no session: their deadline closes the connection (the server/discover
+ * probe's makes it legacy instead).
  */
 struct request {
 	struct upstream *u;
