@@ -3,9 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include <criterion/criterion.h>
 
+#include "errcode.h"
 #include "harness.h"
+#include "wire.h"
 
 TestSuite(era, .init = it_subreaper, .timeout = 60);
 
@@ -301,6 +305,51 @@ Test(era, a_modern_server_failing_its_health_discover_is_retired_and_the_next_ca
 	long second = pid_of(&d, "fickle");
 	cr_assert_neq(second, first, "the retired connection served again");
 	assert_served_in(&d, "alice", "fickle", "2026-07-28");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* A progress call with events on mcp over the raw wire: the number of progress events before its reply. */
+static unsigned progress_events(struct itd *d, const char *mcp, char *text, size_t text_len)
+{
+	msgpack_zone zone;
+	struct wire_msg m;
+	unsigned events = 0;
+	char req[256];
+	int fd = it_raw_connect(d);
+
+	msgpack_zone_init(&zone, 4096);
+	it_raw_request(fd, 1, "hello", "{\"version\": 2}");
+	cr_assert_eq(it_raw_recv(fd, &zone, &m, 5000), 0);
+	snprintf(req, sizeof(req), "{\"user\": \"alice\", \"mcp\": \"%s\", \"tool\": \"progress\", "
+		 "\"arguments\": {\"steps\": 3, \"ms\": 10}, \"events\": true}", mcp);
+	it_raw_request(fd, 2, "call", req);
+	for (;;) {
+		cr_assert_eq(it_raw_recv(fd, &zone, &m, 10000), 0, "no reply");
+		if (m.type == WIRE_REPLY)
+			break;
+		if (m.op_len == 8 && memcmp(m.op, "progress", 8) == 0)
+			events++;
+	}
+	cr_assert_eq(m.err_code, ERR_OK);
+	const msgpack_object *c = wire_map_get(m.result, "content");
+	const msgpack_object *t = c && c->via.array.size ? wire_map_get(&c->via.array.ptr[0], "text")
+							: NULL;
+	snprintf(text, text_len, "%.*s", t ? (int)t->via.str.size : 0, t ? t->via.str.ptr : "");
+	close(fd);
+	msgpack_zone_destroy(&zone);
+	return events;
+}
+
+Test(era, progress_events_of_a_modern_server_reach_the_app)
+{
+	struct itd d;
+	char text[64];
+
+	itd_start(&d, ERA_CATALOG, NULL);
+	cr_assert_eq(progress_events(&d, "modern", text, sizeof(text)), 3,
+		     "the progress token did not survive the modern _meta");
+	cr_assert_str_eq(text, "done 3");
 	itd_stop(&d);
 	it_assert_no_children();
 }
