@@ -353,3 +353,23 @@ Test(era, progress_events_of_a_modern_server_reach_the_app)
 	itd_stop(&d);
 	it_assert_no_children();
 }
+
+static bool cancel_seen(void *arg)
+{
+	return stat_of(arg, "alice", "modern", "cancelled") >= 1;
+}
+
+Test(era, a_modern_request_past_its_deadline_is_cancelled_upstream)
+{
+	struct itd d;
+	int st;
+
+	itd_start(&d, ERA_CATALOG, NULL);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "modern", "sleep", "{\"ms\":20000}",
+					       "--timeout", "200"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_TIMEOUT");
+	json_decref(r);
+	cr_assert(it_poll(cancel_seen, &d, 5000), "the server was not told to cancel");
+	itd_stop(&d);
+	it_assert_no_children();
+}
