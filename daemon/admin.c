@@ -76,7 +76,7 @@ static void pack_entry(void *arg, const struct pool_entry *e)
 	char t[32];
 	uint64_t idle = w->now_wall > e->last_used_wall_ms ? w->now_wall - e->last_used_wall_ms : 0;
 
-	msgpack_pack_map(pk, 10);
+	msgpack_pack_map(pk, 11);
 	wire_pack_str(pk, "key");
 	wire_pack_str(pk, e->key);
 	wire_pack_str(pk, "name");
@@ -99,6 +99,8 @@ static void pack_entry(void *arg, const struct pool_entry *e)
 	msgpack_pack_long(pk, upstream_entry_pid(e));
 	wire_pack_str(pk, "transport");
 	wire_pack_str(pk, upstream_entry_transport(e));
+	wire_pack_str(pk, "protocol");
+	wire_pack_str(pk, upstream_entry_protocol(e));
 }
 
 static void pack_config(msgpack_packer *pk, const struct config *cfg)

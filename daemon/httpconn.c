@@ -1958,6 +1958,7 @@ static const struct transport_ops http_ops = {
 	.negotiated = http_negotiated,
 	.close = http_close,
 	.pid = http_pid,
+	.era_probe = true,
 };
 
 /* ---- opening ----------------------------------------------------------------------- */

@@ -36,6 +36,7 @@ static const struct transport_ops stdio_ops = {
 	.negotiated = stdio_negotiated,
 	.close = stdio_close_impl,
 	.pid = stdio_pid_impl,
+	.era_probe = true,
 };
 
 static int open_stdio(struct transport *t, struct ev_loop *loop, const struct transport_spec *spec,

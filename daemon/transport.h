@@ -76,6 +76,13 @@ struct transport_ops {
 	long (*pid)(const void *impl);
 	/* The name now, for a transport that can change (urlconn.h); NULL: name. */
 	const char *(*kind)(const void *impl);
+	/*
+	 * The transport carries the server/discover era probe of an auto entry: a
+	 * legacy server's refusal of it comes back as an answer, a silence or an
+	 * on_request_failed(), never as the end of the transport. When false, an
+	 * entry without "protocol": "modern" is spoken to as legacy at once.
+	 */
+	bool era_probe;
 };
 
 struct transport {

@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "daemon.h"
+#include "era.h"
 #include "errcode.h"
 #include "events.h"
 #include "hmap.h"
@@ -24,13 +25,17 @@
 #include "upstream.h"
 #include "wire.h"
 
-#define MCP_CLIENT_NAME "mcppool"
-#define MCP_CLIENT_VERSION "0.1.0"
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 30000
 #define BACKOFF_FORGET_MS (10 * 60 * 1000) /* records older than this are dropped by the sweep */
 #define LINE_KEEP_MAX (64 * 1024) /* request lines up to this size keep their buffer */
 #define BAD_LINES_LOGGED 10
+/*
+ * The server/discover probe waits at most this long, or half of
+ * MCPPOOL_START_TIMEOUT when that is less: a legacy server may say nothing to
+ * a request before initialize. initialize gets what is left of the start timeout.
+ */
+#define DISCOVER_WAIT_MAX_MS 2000
 
 /* Appends a string literal. */
 #define append_lit(b, lit) jbuf_append((b), (lit), sizeof(lit) - 1)
@@ -52,9 +57,12 @@ struct upstream {
 	struct list_node send_queue; /* requests waiting for READY, oldest first */
 	struct request *ping;        /* the health ping in flight, or NULL */
 
-	char version[32];         /* what initialize answered ("" while starting) */
-	json_t *server;           /* initialize's protocolVersion, capabilities, serverInfo, instructions */
-	char *client_caps;        /* the entry's clientCapabilities: declared at initialize, accepted (inputreq.c) */
+	enum era era;             /* ERA_UNKNOWN until the probe (or the catalog's pin) decides */
+	enum protocol_pin pin;    /* the catalog entry's "protocol" */
+	char *client_caps;        /* the entry's clientCapabilities (JSON text): declared to the server, accepted (inputreq.c) */
+	uint64_t start_ms;        /* monotonic: the probe and initialize share MCPPOOL_START_TIMEOUT */
+	char version[32];         /* the version spoken: initialize's answer, or ERA_MODERN_VERSION ("" while starting) */
+	json_t *server;           /* protocolVersion, capabilities, serverInfo, instructions (and supportedVersions when modern) */
 	unsigned bad_lines;
 
 	/* A failure found where the owner of the call stack must not be closed under it. */
@@ -85,6 +93,12 @@ struct start_failure {
 static void upstream_close(struct upstream *u, enum close_reason why, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void request_finish(struct request *r);
+static void upstream_ready(struct upstream *u);
+static void era_legacy(struct upstream *u, const char *version, const char *why);
+static void discover_answered(struct upstream *u, const char *text, size_t len);
+static void discover_refused(struct upstream *u, json_t *error);
+static void modern_assumption_failed(struct upstream *u, const char *why);
+static json_t *server_of_discover(json_t *result);
 static void request_finish_error(struct request *r, int code, const char *reason);
 static void send_line(struct upstream *u, const char *line, size_t len, const struct transport_msg *info);
 
@@ -405,71 +419,150 @@ static int request_line(struct jbuf *b, uint64_t id, const char *method, const c
 	return jbuf_append(b, "}\n", 2);
 }
 
-/*
- * Sends r (in the table already) as method with params; while u starts, the
- * line waits on the send queue. Returns 0, or -1 when out of memory.
- */
-static int request_send(struct upstream *u, struct request *r, const char *method,
-			const char *params, size_t params_len)
+/* True for the requests the upstream sends while it starts, which never wait on the send queue. */
+static bool request_is_startup(const struct request *r)
 {
-	/* One buffer for every line (the daemon has one thread): no allocation per request. */
-	static struct jbuf line;
-	struct transport_msg info = { .kind = TRANSPORT_MSG_REQUEST, .id = r->rpc_id, .method = method };
+	return r->kind == REQ_INITIALIZE || r->kind == REQ_DISCOVER;
+}
 
-	jbuf_reset(&line, LINE_KEEP_MAX);
-	if (request_line(&line, r->rpc_id, method, params, params_len) < 0)
-		return -1;
-	if (u->state == UPSTREAM_STARTING && r->kind != REQ_INITIALIZE) {
-		if (!(r->line = malloc(line.len)))
-			return -1;
-		memcpy(r->line, line.data, line.len);
-		r->line_len = line.len;
-		list_add_tail(&u->send_queue, &r->send_node);
+/* Keeps a copy of method and params in r (for the send queue, or a resend). -1 when out of memory. */
+static int request_keep(struct request *r, const char *method, const char *params, size_t params_len)
+{
+	if (r->method)
 		return 0;
+	if (!(r->method = strdup(method)))
+		return -1;
+	if (params && params_len) {
+		if (!(r->params = malloc(params_len + 1))) {
+			free(r->method);
+			r->method = NULL;
+			return -1;
+		}
+		memcpy(r->params, params, params_len);
+		r->params[params_len] = '\0';
+		r->params_len = params_len;
 	}
-	send_line(u, line.data, line.len, &info);
 	return 0;
 }
 
 /*
- * Sends r with its events on: the params carry the daemon's progress token,
- * which is r's own id (unique on this connection, and the id table finds it).
+ * Writes r's line for u's era now and sends it: its params get r's progress
+ * token (when it asked for events: the token is r's id, which the id table
+ * finds) and, on a modern connection (and for the probe), the daemon's _meta;
+ * a health ping or warm on a modern connection is a server/discover, as
+ * 2026-07-28 has no ping. Returns 0, or -1 with the reason in err (params that
+ * are not an object, out of memory).
  */
-static int request_send_with_events(struct upstream *u, struct request *r,
-				    const struct mcp_call *call)
+static int request_transmit(struct upstream *u, struct request *r, const char *method,
+			    const char *params, size_t params_len, char *err, size_t errlen)
 {
-	static struct jbuf params; /* one thread: no allocation per request */
-	char err[160];
+	/* One buffer each for every line (the daemon has one thread): no allocation per request. */
+	static struct jbuf line, with_token, with_meta;
+	bool modern = u->era == ERA_MODERN || r->kind == REQ_DISCOVER;
+	struct transport_msg info = { .kind = TRANSPORT_MSG_REQUEST, .id = r->rpc_id };
+	const char *name_key;
+	char *name = NULL;
 
-	jbuf_reset(&params, LINE_KEEP_MAX);
-	if (events_params_with_token(call->params, call->params_len, r->rpc_id, &params, err,
-				     sizeof(err)) < 0) {
-		log_warn("[%s] could not add a progress token: %s", u->tag, err);
+	if (r->events) {
+		jbuf_reset(&with_token, LINE_KEEP_MAX);
+		if (events_params_with_token(params, params_len, r->rpc_id, &with_token, err, errlen) < 0)
+			return -1;
+		params = with_token.data;
+		params_len = with_token.len;
+	}
+	if (modern) {
+		if (r->kind == REQ_PING || r->kind == REQ_WARM)
+			method = "server/discover";
+		jbuf_reset(&with_meta, LINE_KEEP_MAX);
+		if (era_params_with_meta(params, params_len, u->version[0] ? u->version : ERA_MODERN_VERSION,
+					 u->client_caps, &with_meta, err, errlen) < 0)
+			return -1;
+		params = with_meta.data;
+		params_len = with_meta.len;
+	}
+	jbuf_reset(&line, LINE_KEEP_MAX);
+	if (request_line(&line, r->rpc_id, method, params, params_len) < 0) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	r->events = true;
-	r->started_ms = now_mono_ms();
-	return request_send(u, r, call->method, params.data, params.len);
+	info.method = method;
+	if ((name_key = era_name_key(method)))
+		info.name = name = era_param_string(params, params_len, name_key);
+	send_line(u, line.data, line.len, &info);
+	free(name);
+	return 0;
 }
 
-/* Sends what waited for READY, in order. */
+/*
+ * Sends r (in the table already) as method with params; while u starts, r
+ * waits on the send queue with a copy of both (the era decides its line). A
+ * modern request keeps its copy until it is answered, to be sent again.
+ * Returns 0, or -1 with the reason in err.
+ */
+static int request_send(struct upstream *u, struct request *r, const char *method,
+			const char *params, size_t params_len, char *err, size_t errlen)
+{
+	bool queued = u->state == UPSTREAM_STARTING && !request_is_startup(r);
+
+	if ((queued || (u->era == ERA_MODERN && r->session)) &&
+	    request_keep(r, method, params, params_len) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (queued) {
+		list_add_tail(&u->send_queue, &r->send_node);
+		return 0;
+	}
+	return request_transmit(u, r, method, params, params_len, err, errlen);
+}
+
+/*
+ * Sends r again with a new id, once (a modern request refused for its version,
+ * or whose response stream broke); r was taken out of the id table by the
+ * failure. Its deadline runs on. Returns 0, or -1 (r untouched) when it cannot be.
+ */
+static int request_resend(struct upstream *u, struct request *r)
+{
+	char err[160];
+
+	if (r->resends || !r->method || u->state != UPSTREAM_READY || r->rpc_id || table_add(u, r) < 0)
+		return -1;
+	r->resends++;
+	if (request_transmit(u, r, r->method, r->params, r->params_len, err, sizeof(err)) < 0) {
+		table_take(u, r->rpc_id);
+		return -1;
+	}
+	log_info("[%s] sent %s again (request %" PRIu64 ")", u->tag, r->method, r->rpc_id);
+	return 0;
+}
+
+static void request_finish_error(struct request *r, int code, const char *reason);
+
+/* Sends what waited for READY, in order; one that cannot be sent fails on its own. */
 static void flush_send_queue(struct upstream *u)
 {
 	while (!list_empty(&u->send_queue) && u->state == UPSTREAM_READY) {
 		struct request *r = list_entry(u->send_queue.next, struct request, send_node);
-		struct transport_msg info = { .kind = TRANSPORT_MSG_REQUEST, .id = r->rpc_id };
+		char err[160];
 
 		list_del(&r->send_node);
-		send_line(u, r->line, r->line_len, &info);
-		free(r->line);
-		r->line = NULL;
+		if (request_transmit(u, r, r->method, r->params, r->params_len, err, sizeof(err)) < 0) {
+			request_finish_error(r, ERR_BAD_REQUEST, err);
+			continue;
+		}
+		if (u->era != ERA_MODERN || !r->session) {
+			free(r->method);
+			free(r->params);
+			r->method = r->params = NULL;
+		}
 	}
 }
 
 /* Tells the server that id is cancelled; the transport stops waiting for its answer. */
 static void send_cancelled(struct upstream *u, uint64_t id, const char *reason)
 {
-	struct transport_msg info = { .kind = TRANSPORT_MSG_NOTIFICATION, .cancels = id };
+	struct transport_msg info = { .kind = TRANSPORT_MSG_NOTIFICATION, .cancels = id,
+				      .method = "notifications/cancelled" };
 	struct jbuf b;
 
 	jbuf_init(&b);
@@ -529,7 +622,8 @@ static void request_finish(struct request *r)
 	free(r->uris);
 	if (list_linked(&r->send_node))
 		list_del(&r->send_node);
-	free(r->line);
+	free(r->method);
+	free(r->params);
 	if (r->session)
 		session_untrack(r->session, &r->session_node);
 	metrics_request_end(d, &r->obs, r->obs.code);
@@ -588,6 +682,7 @@ static int send_uri_request(struct upstream *u, enum request_kind kind, const ch
 {
 	struct request *r;
 	struct jbuf params;
+	char err[160];
 	int rc = -1;
 
 	if (!(r = request_new(u, kind, u->d->cfg.request_timeout_ms)))
@@ -596,7 +691,7 @@ static int send_uri_request(struct upstream *u, enum request_kind kind, const ch
 	jbuf_init(&params);
 	if (append_lit(&params, "{\"uri\":") == 0 &&
 	    jsontext_append_string(&params, uri, strlen(uri)) == 0 && append_lit(&params, "}") == 0)
-		rc = request_send(u, r, method, params.data, params.len);
+		rc = request_send(u, r, method, params.data, params.len, err, sizeof(err));
 	jbuf_free(&params);
 	if (rc < 0) {
 		request_finish(r);
@@ -648,16 +743,19 @@ static void listen_notify(struct upstream *u, const struct event_note *note)
  * times out, and for idle upstreams at each sweep, the daemon sends a ping; one
  * unanswered for MCPPOOL_PING_TIMEOUT closes the connection, so that the next
  * call starts a fresh server. Any answer, an error included, is a sign of life.
+ * A modern server has no ping: it gets server/discover, which it must answer
+ * (an error there means the era assumption failed: see modern_assumption_failed()).
  */
 static void upstream_probe(struct upstream *u)
 {
 	struct request *r;
+	char err[160];
 
 	if (u->ping || u->state != UPSTREAM_READY)
 		return;
 	if (!(r = request_new(u, REQ_PING, u->d->cfg.ping_timeout_ms)))
 		return;
-	if (request_send(u, r, "ping", NULL, 0) < 0) {
+	if (request_send(u, r, "ping", NULL, 0, err, sizeof(err)) < 0) {
 		request_finish(r);
 		return;
 	}
@@ -692,6 +790,14 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	case REQ_PING:
 		ping_expired(u);
 		return;
+	case REQ_DISCOVER: {
+		char why[80];
+		snprintf(why, sizeof(why), "no answer to server/discover within %" PRIu64 " ms",
+			 r->timeout_ms);
+		request_finish(r);
+		era_legacy(u, MCP_PROTOCOL_VERSION, why);
+		return;
+	}
 	case REQ_SUBSCRIBE:
 		listen_failed(r, ERR_UPSTREAM_TIMEOUT, "resources/subscribe: no answer within "
 			      "%" PRIu64 " ms", r->timeout_ms);
@@ -772,8 +878,6 @@ static json_t *server_of(json_t *result)
 /* initialize answered with result (the span's text): the upstream serves, or it failed. */
 static void initialized(struct upstream *u, const char *result, size_t len)
 {
-	static const char note[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
-	struct transport_msg info = { .kind = TRANSPORT_MSG_NOTIFICATION };
 	/* Once per connection, and warm hands it on as a tree: parsed whole. */
 	json_t *tree = json_loadb(result, len, 0, NULL);
 	const char *v = json_string_value(json_object_get(tree, "protocolVersion"));
@@ -788,15 +892,7 @@ static void initialized(struct upstream *u, const char *result, size_t len)
 	snprintf(u->version, sizeof(u->version), "%s", v);
 	u->server = server_of(tree);
 	json_decref(tree);
-	u->t.ops->negotiated(u->t.impl, u->version);
-	send_line(u, note, sizeof(note) - 1, &info);
-	upstream_set_state(u, UPSTREAM_READY);
-	struct start_failure *f = failure_find(u->d, u->tag);
-	if (f)
-		failure_free(u->d, f);
-	log_info("[%s] ready (%s, pid %ld, protocol %s)", u->tag, u->t.ops->name,
-		 u->t.ops->pid(u->t.impl), u->version);
-	flush_send_queue(u);
+	upstream_ready(u);
 }
 
 static void reply_warm(struct request *r)
@@ -825,6 +921,28 @@ static void reply_warm(struct request *r)
 	session_reply_end(r->session, start);
 }
 
+/*
+ * A modern server refused r's version (UnsupportedProtocolVersionError): when
+ * its list still holds the version mcppool speaks, r is sent again once, with
+ * a new id, and true is returned. When it holds none, the connection's era
+ * assumption failed: it is retired, and r gets the error (false).
+ */
+static bool modern_version_refused(struct request *r, json_t *error)
+{
+	json_t *code = json_object_get(error, "code");
+	char legacy[32], shown[200], why[260];
+
+	if (!json_is_integer(code) || json_integer_value(code) != ERA_UNSUPPORTED_VERSION)
+		return false;
+	if (era_choose(json_object_get(json_object_get(error, "data"), "supported"), legacy,
+		       sizeof(legacy), shown, sizeof(shown)) == ERA_CHOOSE_MODERN)
+		return request_resend(r->u, r) == 0;
+	snprintf(why, sizeof(why), "the server no longer supports " ERA_MODERN_VERSION
+		 " (it lists %s)", shown);
+	modern_assumption_failed(r->u, why); /* r is in flight: the connection drains */
+	return false;
+}
+
 /* The server's error object (m->error) as a reply to r. */
 static void answer_error(struct request *r, const char *line, const struct jsonrpc_msg *m)
 {
@@ -842,8 +960,14 @@ static void answer_error(struct request *r, const char *line, const struct jsonr
 		upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
 			       "initialize failed: %s", msg);
 		break;
+	case REQ_DISCOVER:
+		request_finish(r);
+		discover_refused(u, error);
+		break;
 	case REQ_PING:
 		request_finish(r); /* an error is an answer too: the server lives */
+		if (u->era == ERA_MODERN) /* but a modern server must answer server/discover */
+			modern_assumption_failed(u, "the server answered server/discover with an error");
 		break;
 	case REQ_SUBSCRIBE:
 		listen_failed(r, ERR_UPSTREAM_ERROR, "resources/subscribe failed: %s", msg);
@@ -855,6 +979,8 @@ static void answer_error(struct request *r, const char *line, const struct jsonr
 	case REQ_LISTEN: /* never sent: cannot be answered */
 	case REQ_RESULT:
 	case REQ_WARM:
+		if (u->era == ERA_MODERN && modern_version_refused(r, error))
+			break;
 		r->obs.code = ERR_UPSTREAM_ERROR;
 		session_untrack(r->session, &r->session_node);
 		if (json_is_object(error))
@@ -867,7 +993,24 @@ static void answer_error(struct request *r, const char *line, const struct jsonr
 	json_decref(error);
 }
 
-/* The server's result (m->result) as a reply to r: relayed from the line, no tree built. */
+/* A modern server answered server/discover (health or warm): what warm shows is refreshed. */
+static void server_refresh(struct upstream *u, const char *line, const struct jsonrpc_msg *m)
+{
+	json_t *result = json_loadb(line + m->result.start, m->result.end - m->result.start, 0, NULL);
+	json_t *server = json_is_object(result) ? server_of_discover(result) : NULL;
+
+	if (server) {
+		json_decref(u->server);
+		u->server = server;
+	}
+	json_decref(result);
+}
+
+/*
+ * The server's result (m->result) as a reply to r: relayed from the line, no
+ * tree built. A result without resultType (every legacy server's) is complete:
+ * the app gets it as it is, and a modern input_required result too.
+ */
 static void answer_result(struct request *r, const char *line, const struct jsonrpc_msg *m)
 {
 	struct upstream *u = r->u;
@@ -877,8 +1020,14 @@ static void answer_result(struct request *r, const char *line, const struct json
 		request_finish(r);
 		initialized(u, line + m->result.start, m->result.end - m->result.start);
 		return;
+	case REQ_DISCOVER:
+		request_finish(r);
+		discover_answered(u, line + m->result.start, m->result.end - m->result.start);
+		return;
 	case REQ_PING:
 		log_debug("[%s] answered a health ping", u->tag);
+		if (u->era == ERA_MODERN)
+			server_refresh(u, line, m);
 		request_finish(r);
 		return;
 	case REQ_SUBSCRIBE:
@@ -887,6 +1036,8 @@ static void answer_result(struct request *r, const char *line, const struct json
 		request_finish(r);
 		return;
 	case REQ_WARM:
+		if (u->era == ERA_MODERN)
+			server_refresh(u, line, m);
 		session_untrack(r->session, &r->session_node);
 		u->d->metrics.replies_by_code[ERR_OK]++; /* errors are counted by the session */
 		reply_warm(r);
@@ -918,6 +1069,9 @@ static void handle_response(struct upstream *u, const char *line, const struct j
 		request_finish(r);
 		upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
 			       "initialize failed: the response has neither result nor error");
+	} else if (r->kind == REQ_DISCOVER) {
+		request_finish(r);
+		era_legacy(u, MCP_PROTOCOL_VERSION, "its server/discover response is not one");
 	} else
 		request_finish_error(r, ERR_UPSTREAM_ERROR,
 				     "the server's response has neither result nor error");
@@ -1222,6 +1376,17 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 			       code == ERR_AUTH_REQUIRED ? ERR_AUTH_REQUIRED : ERR_UPSTREAM_START_FAILED,
 			       "initialize failed: %s", message);
 		return;
+	case REQ_DISCOVER: /* HTTP: a 4xx without a modern error body is a legacy server */
+		request_finish(r);
+		if (code == ERR_AUTH_REQUIRED) {
+			upstream_close(u, CLOSE_START_FAILED, ERR_AUTH_REQUIRED,
+				       "server/discover failed: %s", message);
+			return;
+		}
+		char why[200];
+		snprintf(why, sizeof(why), "server/discover failed: %.160s", message);
+		era_legacy(u, MCP_PROTOCOL_VERSION, why);
+		return;
 	case REQ_PING: /* the server answered something: it lives */
 	case REQ_UNSUBSCRIBE:
 	case REQ_LISTEN:
@@ -1240,6 +1405,10 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 		request_finish(r);
 		return;
 	}
+	/* 2026-07-28: a broken response stream loses the request; one that may be repeated is. */
+	if (u->era == ERA_MODERN && code == ERR_UPSTREAM_CLOSED && r->method &&
+	    era_method_idempotent(r->method) && request_resend(u, r) == 0)
+		return;
 	session_untrack(r->session, &r->session_node);
 	data = data_json ? json_loads(data_json, 0, NULL) : NULL;
 	if (json_is_object(data))
@@ -1259,26 +1428,35 @@ static const struct transport_callbacks transport_cb = {
 
 /* ---- starting ------------------------------------------------------------------ */
 
-/*
- * Sends initialize; its deadline is MCPPOOL_START_TIMEOUT. -1 when out of memory.
- * The capabilities are the entry's clientCapabilities: what inputreq.c accepts.
- */
-static int send_initialize(struct upstream *u)
+/* What is left of MCPPOOL_START_TIMEOUT since u started (at least 1 ms). */
+static uint64_t start_left_ms(const struct upstream *u)
 {
-	static const char head[] = "{\"protocolVersion\":\"" MCP_PROTOCOL_VERSION "\",\"capabilities\":";
-	static const char tail[] = ",\"clientInfo\":{\"name\":\"" MCP_CLIENT_NAME
-				   "\",\"version\":\"" MCP_CLIENT_VERSION "\"}}";
-	const char *caps = u->client_caps ? u->client_caps : "{}";
-	struct request *r = request_new(u, REQ_INITIALIZE, u->d->cfg.start_timeout_ms);
+	uint64_t spent = now_mono_ms() - u->start_ms, total = u->d->cfg.start_timeout_ms;
+
+	return spent < total ? total - spent : 1;
+}
+
+/*
+ * Sends initialize offering version, declaring the entry's clientCapabilities;
+ * its deadline is what is left of MCPPOOL_START_TIMEOUT. -1 when out of memory.
+ */
+static int send_initialize(struct upstream *u, const char *version)
+{
+	struct request *r = request_new(u, REQ_INITIALIZE, start_left_ms(u));
 	struct jbuf params;
+	char err[160];
 	int rc = -1;
 
 	if (!r)
 		return -1;
 	jbuf_init(&params);
-	if (append_lit(&params, head) == 0 && jbuf_append(&params, caps, strlen(caps)) == 0 &&
-	    append_lit(&params, tail) == 0)
-		rc = request_send(u, r, "initialize", params.data, params.len);
+	if (append_lit(&params, "{\"protocolVersion\":") == 0 &&
+	    jsontext_append_string(&params, version, strlen(version)) == 0 &&
+	    append_lit(&params, ",\"capabilities\":") == 0 &&
+	    jbuf_append(&params, u->client_caps, strlen(u->client_caps)) == 0 &&
+	    append_lit(&params, ",\"clientInfo\":{\"name\":\"" MCP_CLIENT_NAME "\",\"version\":\""
+				MCP_CLIENT_VERSION "\"}}") == 0)
+		rc = request_send(u, r, "initialize", params.data, params.len, err, sizeof(err));
 	jbuf_free(&params);
 	if (rc < 0) {
 		request_finish(r);
@@ -1286,6 +1464,200 @@ static int send_initialize(struct upstream *u)
 	}
 	ev_timer_start(u->d->loop, &r->deadline);
 	return 0;
+}
+
+/*
+ * Sends the server/discover probe (with the modern _meta); its deadline is
+ * DISCOVER_WAIT_MAX_MS or half of MCPPOOL_START_TIMEOUT, whichever is less.
+ * -1 when out of memory.
+ */
+static int send_discover(struct upstream *u)
+{
+	uint64_t wait = u->d->cfg.start_timeout_ms / 2;
+	struct request *r;
+	char err[160];
+
+	if (wait > DISCOVER_WAIT_MAX_MS)
+		wait = DISCOVER_WAIT_MAX_MS;
+	if (!(r = request_new(u, REQ_DISCOVER, wait ? wait : 1)))
+		return -1;
+	if (request_send(u, r, "server/discover", NULL, 0, err, sizeof(err)) < 0) {
+		request_finish(r);
+		return -1;
+	}
+	ev_timer_start(u->d->loop, &r->deadline);
+	return 0;
+}
+
+/*
+ * The era is known (and initialize answered, for a legacy server, which is
+ * told so with notifications/initialized): u serves.
+ */
+static void upstream_ready(struct upstream *u)
+{
+	static const char note[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
+	struct transport_msg info = { .kind = TRANSPORT_MSG_NOTIFICATION,
+				      .method = "notifications/initialized" };
+	struct start_failure *f;
+
+	u->t.ops->negotiated(u->t.impl, u->version);
+	if (u->era == ERA_LEGACY)
+		send_line(u, note, sizeof(note) - 1, &info);
+	upstream_set_state(u, UPSTREAM_READY);
+	if ((f = failure_find(u->d, u->tag)))
+		failure_free(u->d, f);
+	log_info("[%s] ready (%s, pid %ld, %s protocol %s)", u->tag, u->t.ops->name,
+		 u->t.ops->pid(u->t.impl), era_name(u->era), u->version);
+	flush_send_queue(u);
+}
+
+/*
+ * What an app may learn of a modern server (warm's "server"): the members of
+ * its DiscoverResult that describe it, in the shape of an initialize result
+ * (protocolVersion is the version spoken; serverInfo comes from the result's
+ * _meta "io.modelcontextprotocol/serverInfo", or its own serverInfo), with
+ * supportedVersions. NULL when result is NULL.
+ */
+static json_t *server_of_discover(json_t *result)
+{
+	static const char *keep[] = { "capabilities", "instructions", "supportedVersions" };
+	json_t *out, *info;
+
+	if (!result || !(out = json_pack("{s:s}", "protocolVersion", ERA_MODERN_VERSION)))
+		return NULL;
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		json_t *v = json_object_get(result, keep[i]);
+		if (v)
+			json_object_set(out, keep[i], v);
+	}
+	info = json_object_get(json_object_get(result, "_meta"), "io.modelcontextprotocol/serverInfo");
+	if (!json_is_object(info))
+		info = json_object_get(result, "serverInfo");
+	if (json_is_object(info))
+		json_object_set(out, "serverInfo", info);
+	return out;
+}
+
+/* A modern server: no handshake; result is its DiscoverResult, or NULL (pinned, or a modern error). */
+static void era_modern(struct upstream *u, json_t *result)
+{
+	u->era = ERA_MODERN;
+	snprintf(u->version, sizeof(u->version), "%s", ERA_MODERN_VERSION);
+	json_decref(u->server);
+	u->server = server_of_discover(result);
+	upstream_ready(u);
+}
+
+/* A legacy server (why: how the probe showed it): initialize offering version. */
+static void era_legacy(struct upstream *u, const char *version, const char *why)
+{
+	log_info("[%s] legacy server (%s): initialize with %s", u->tag, why, version);
+	u->era = ERA_LEGACY;
+	if (send_initialize(u, version) < 0)
+		upstream_close(u, CLOSE_START_FAILED, ERR_INTERNAL, "out of memory");
+}
+
+/* The probe found no version both speak: the start fails, naming the server's versions. */
+static void era_none(struct upstream *u, const char *shown)
+{
+	upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
+		       "the server supports protocol versions %s; mcppool speaks " ERA_MODERN_VERSION
+		       ", 2025-11-25, 2025-06-18, 2025-03-26 and 2024-11-05", shown);
+}
+
+/* Acts on a version list the probe got (DiscoverResult or UnsupportedProtocolVersionError). */
+static void era_from_versions(struct upstream *u, json_t *supported, json_t *result, const char *what)
+{
+	char legacy[32], shown[200], why[260];
+
+	switch (era_choose(supported, legacy, sizeof(legacy), shown, sizeof(shown))) {
+	case ERA_CHOOSE_MODERN:
+		era_modern(u, result);
+		return;
+	case ERA_CHOOSE_LEGACY:
+		snprintf(why, sizeof(why), "%s lists versions %s", what, shown);
+		era_legacy(u, legacy, why);
+		return;
+	case ERA_CHOOSE_NONE:
+		era_none(u, shown);
+		return;
+	}
+}
+
+/* server/discover answered with result: a modern server (or one whose versions say otherwise). */
+static void discover_answered(struct upstream *u, const char *text, size_t len)
+{
+	/* Once per connection, and warm hands it on as a tree: parsed whole. */
+	json_t *result = json_loadb(text, len, 0, NULL);
+	json_t *supported = json_object_get(result, "supportedVersions");
+
+	if (!json_is_object(result))
+		era_legacy(u, MCP_PROTOCOL_VERSION, "its server/discover result is not an object");
+	else if (!supported)
+		era_modern(u, result); /* a DiscoverResult without its list: it is modern all the same */
+	else
+		era_from_versions(u, supported, result, "server/discover");
+	json_decref(result);
+}
+
+/*
+ * server/discover answered with error: a recognised modern error means a
+ * modern server (UnsupportedProtocolVersionError: its list decides); any
+ * other error a legacy one. Never keyed to one code: legacy servers answer an
+ * unknown request before initialize as they please (-32601, -32602, ...).
+ */
+static void discover_refused(struct upstream *u, json_t *error)
+{
+	json_int_t code = json_integer_value(json_object_get(error, "code"));
+	char why[80];
+
+	if (!json_is_integer(json_object_get(error, "code")) || !era_error_is_modern(code)) {
+		snprintf(why, sizeof(why), "server/discover answered error %" JSON_INTEGER_FORMAT, code);
+		era_legacy(u, MCP_PROTOCOL_VERSION, why);
+	} else if (code == ERA_UNSUPPORTED_VERSION)
+		era_from_versions(u, json_object_get(json_object_get(error, "data"), "supported"), NULL,
+				  "UnsupportedProtocolVersionError");
+	else
+		era_modern(u, NULL);
+}
+
+/* Starts finding u's era: the catalog's pin decides, or the server/discover probe. -1 when out of memory. */
+static int era_start(struct upstream *u)
+{
+	switch (u->pin) {
+	case PROTOCOL_MODERN:
+		era_modern(u, NULL);
+		return 0;
+	case PROTOCOL_LEGACY:
+		u->era = ERA_LEGACY;
+		return send_initialize(u, MCP_PROTOCOL_VERSION);
+	case PROTOCOL_AUTO:
+		break;
+	}
+	if (!u->t.ops->era_probe) {
+		u->era = ERA_LEGACY;
+		return send_initialize(u, MCP_PROTOCOL_VERSION);
+	}
+	return send_discover(u);
+}
+
+/*
+ * A modern connection stopped behaving as one (its health server/discover
+ * failed, or it refused every version mcppool speaks): it is retired, its
+ * requests in flight finish, and the next request starts a fresh connection,
+ * which probes the era again.
+ */
+static void modern_assumption_failed(struct upstream *u, const char *why)
+{
+	struct daemon *d = u->d;
+
+	if (!u->entry || u->state != UPSTREAM_READY || u->entry->state == ENTRY_DRAINING)
+		return;
+	log_warn("[%s] %s: retiring the connection (the next request probes the era again)", u->tag,
+		 why);
+	d->pool_closing = CLOSE_RETIRED;
+	pool_retire(d->pool, u->entry, "the server's era changed");
+	pool_checked(d);
 }
 
 /* Starts an upstream for (user, mcp); answers the session itself on failure. */
@@ -1313,6 +1685,13 @@ static struct upstream *upstream_start(struct daemon *d, struct session *s, uint
 	}
 	u->d = d;
 	u->state = UPSTREAM_STARTING;
+	u->pin = call->entry->protocol;
+	u->start_ms = now_mono_ms();
+	if (!(u->client_caps = strdup(call->entry->client_caps ? call->entry->client_caps : "{}"))) {
+		free(u);
+		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
 	memcpy(u->tag, key, klen + 1);
 	list_init(&u->send_queue);
 	ev_timer_init(&u->death_w, on_death, 0., 0.);
@@ -1321,17 +1700,17 @@ static struct upstream *upstream_start(struct daemon *d, struct session *s, uint
 	d->metrics.spawns++;
 	if (launch_open(d, call->entry, call->auth, key, &u->t, &transport_cb, u, err,
 			sizeof(err)) < 0) {
+		free(u->client_caps);
 		free(u);
 		failure_record(d, key, hash, err);
 		log_warn("[%s] start failed: %s", key, err);
 		session_reply_error(s, client_id, ERR_UPSTREAM_START_FAILED, "%s: %s", key, err);
 		return NULL;
 	}
-	u->client_caps = strdup(call->entry->client_caps); /* NULL (out of memory): declares none */
 	u->entry = pool_insert(d->pool, call->user, call->entry->name, hash, u, &now);
 	pool_checked(d);
 	metrics_pool_grew(d);
-	if (!u->entry || send_initialize(u) < 0) {
+	if (!u->entry || era_start(u) < 0) {
 		upstream_close(u, CLOSE_START_FAILED, ERR_INTERNAL, "out of memory");
 		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
 		return NULL;
@@ -1395,8 +1774,8 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 	struct upstream *u;
 	struct request *r = NULL;
 	struct metrics_req obs;
+	char err[160];
 	bool reused;
-	int rc;
 
 	d->metrics.requests++;
 	metrics_request_begin(d, &obs, call);
@@ -1429,12 +1808,13 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 			log_info("[%s] listening (request %" PRIu64 ")", u->tag, client_id);
 		goto out; /* never sent, no deadline */
 	}
-	if (call->events)
-		rc = request_send_with_events(u, r, call);
-	else
-		rc = request_send(u, r, call->method, call->params, call->params_len);
-	if (rc < 0) {
-		request_finish_error(r, ERR_INTERNAL, "could not send the request");
+	if (call->events) {
+		r->events = true;
+		r->started_ms = now_mono_ms();
+	}
+	if (request_send(u, r, call->method, call->params, call->params_len, err, sizeof(err)) < 0) {
+		request_finish_error(r, strcmp(err, "out of memory") == 0 ? ERR_INTERNAL : ERR_BAD_REQUEST,
+				     err);
 		goto out;
 	}
 	ev_timer_start(d->loop, &r->deadline);
@@ -1641,4 +2021,10 @@ const char *upstream_entry_transport(const struct pool_entry *e)
 {
 	const struct upstream *u = e->conn;
 	return u ? transport_name(&u->t) : "stdio";
+}
+
+const char *upstream_entry_protocol(const struct pool_entry *e)
+{
+	const struct upstream *u = e->conn;
+	return u ? u->version : "";
 }

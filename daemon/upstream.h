@@ -21,10 +21,12 @@
  *
  * Lifecycle of an upstream (u->state), moved only by upstream_set_state(),
  * which also moves its pool entry:
- *   STARTING  the transport is open and initialize was sent; app requests wait
- *             on the send queue. Pool entry STARTING.
- *   READY     initialize answered: requests go straight to the server. Pool
- *             entry IDLE, ACTIVE or DRAINING (the pool counts the requests).
+ *   STARTING  the transport is open; the era is being found (daemon/era.h:
+ *             the server/discover probe, then initialize for a legacy
+ *             server); app requests wait on the send queue. Pool entry STARTING.
+ *   READY     the era is known (and initialize answered, for a legacy
+ *             server): requests go straight to the server. Pool entry IDLE,
+ *             ACTIVE or DRAINING (the pool counts the requests).
  *   CLOSED    every request was answered (UPSTREAM_CLOSED, SHUTTING_DOWN, ...),
  *             the transport is closed and the entry is out of the pool; the
  *             memory goes at the daemon's next deferred free.
@@ -36,8 +38,11 @@ enum upstream_state {
 	UPSTREAM_CLOSED,
 };
 
-/* The protocol version we offer, and every version we accept in the answer. */
+/* The legacy protocol version we offer at initialize (the modern one is in era.h). */
 #define MCP_PROTOCOL_VERSION "2025-11-25"
+/* Who the daemon says it is: initialize's clientInfo, and a modern request's _meta. */
+#define MCP_CLIENT_NAME "mcppool"
+#define MCP_CLIENT_VERSION "0.1.0"
 
 struct daemon;
 struct session;
@@ -46,12 +51,13 @@ struct pool_entry;
 
 enum request_kind {
 	REQ_RESULT,     /* call, request, tools: the reply is the MCP result */
-	REQ_WARM,       /* warm: a ping; the reply describes the connection */
+	REQ_WARM,       /* warm: a ping (server/discover when modern); the reply describes the connection */
 	REQ_INITIALIZE, /* the upstream's own: its answer makes the connection READY */
-	REQ_PING,       /* the upstream's own: a health ping */
+	REQ_PING,       /* the upstream's own: a health ping (server/discover when modern) */
 	REQ_LISTEN,     /* listen: never sent, no deadline; gets the connection's change notifications */
 	REQ_SUBSCRIBE,  /* the upstream's own: resources/subscribe for a listen (listen_id) */
 	REQ_UNSUBSCRIBE,/* the upstream's own: resources/unsubscribe when a listen ends */
+	REQ_DISCOVER,   /* the upstream's own: the server/discover probe that finds the era */
 };
 
 /*
@@ -63,7 +69,8 @@ enum request_kind {
  * without a reply. Between an input_required result and its retry an app
  * request has no session (inputreq.h): only the retry or its deadline ends
  * it. The upstream's own requests (initialize, health pings)
- * have no session: their deadline closes the connection.
+ * have no session: their deadline closes the connection (the server/discover
+ * probe's makes it legacy instead).
  */
 struct request {
 	struct upstream *u;
@@ -71,9 +78,17 @@ struct request {
 	struct request *hnext;   /* id table chain */
 	enum request_kind kind;
 	ev_timer deadline;
-	struct list_node send_node; /* on u's send queue while it starts, with line */
-	char *line;
-	size_t line_len;
+	struct list_node send_node; /* on u's send queue while it starts */
+	/*
+	 * What was asked (params as the app gave them, NULL for none), kept while
+	 * it waits on the send queue (the era decides its line) and, on a modern
+	 * connection, until it is answered: an UnsupportedProtocolVersionError or
+	 * a broken response stream sends it again, once, with a new id.
+	 */
+	char *method;
+	char *params;
+	size_t params_len;
+	unsigned resends;
 
 	/* app requests */
 	struct session *session;
@@ -178,6 +193,8 @@ void upstream_shutdown(struct daemon *d);
 long upstream_entry_pid(const struct pool_entry *e);
 /* "stdio" or "http". */
 const char *upstream_entry_transport(const struct pool_entry *e);
+/* The MCP protocol version spoken ("2026-07-28" for a modern server), "" while it starts. */
+const char *upstream_entry_protocol(const struct pool_entry *e);
 
 /* Sends line (ending with '\n') to u's server: our answer to one of its requests. */
 void upstream_send_response(struct upstream *u, const char *line, size_t len);

@@ -210,6 +210,7 @@ static const struct transport_ops url_ops = {
 	.close = url_close,
 	.pid = url_pid,
 	.kind = url_kind,
+	.era_probe = true, /* its Streamable HTTP half carries the probe */
 };
 
 /* Keeps a copy of spec's URL and headers for the fallback. -1 when out of memory. */

@@ -1,4 +1,8 @@
-/* Integration: pooling @modelcontextprotocol/server-everything, a real MCP server from npm. */
+/*
+ * Integration: pooling real MCP servers from npm: @modelcontextprotocol/server-everything
+ * (legacy, the 1.x SDK), and tests/interop/era-server.mjs on @modelcontextprotocol/server
+ * 2.x, modern-only and dual-era.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,4 +100,106 @@ Test(interop, server_everything_is_pooled_per_user_with_each_users_auth)
 
 	itd_stop(&d);
 	it_assert_no_children();
+}
+
+/* A catalog with era-server.mjs in mode (modern or dual) as "era", given each user's token. */
+static void era_catalog(char *buf, size_t len, const char *mode)
+{
+	char script[4096];
+	if (!realpath("tests/interop/era-server.mjs", script) ||
+	    access("tests/interop/node_modules/@modelcontextprotocol/server/package.json", R_OK) != 0)
+		cr_assert_fail("@modelcontextprotocol/server is not installed (scripts/npm-setup.sh)");
+	snprintf(buf, len,
+		 "{\"mcpServers\": {\"era\": {\"command\": \"node\", \"args\": [\"%s\", \"%s\"],"
+		 " \"env\": {\"USER_TOKEN\": \"${auth.token}\"},"
+		 " \"clientCapabilities\": {\"elicitation\": {\"form\": {}}}}}}", script, mode);
+}
+
+static json_t *era_ok(struct itd *d, const char *const *args)
+{
+	int st;
+	json_t *r = itd_ctl_json(d, &st, args);
+	cr_assert_eq(st, 0, "%s %s failed: %s", args[0], args[3] ? args[3] : "",
+		     r ? json_dumps(r, JSON_COMPACT) : "(no JSON)");
+	return r;
+}
+
+static bool json_has(json_t *r, const char *needle)
+{
+	char *text = json_dumps(r, JSON_COMPACT);
+	bool found = text && strstr(text, needle);
+	free(text);
+	return found;
+}
+
+/*
+ * tools/list, tools/call, prompts, resources and an input_required round trip through
+ * the pool, for two users, in 2026-07-28.
+ */
+static void serves_everything_in_2026_07_28(const char *mode)
+{
+	struct itd d;
+	char cat[8192], alice_pid[64];
+
+	era_catalog(cat, sizeof(cat), mode);
+	itd_start(&d, cat, NULL);
+	json_t *r = era_ok(&d, ARGS("tools", "alice", "era", "-a", "token=a1", "--timeout", "30000"));
+	cr_assert(json_has(r, "\"echo\"") && json_has(r, "\"add\""), "tools: %s", json_dumps(r, 0));
+	json_decref(r);
+	r = era_ok(&d, ARGS("call", "alice", "era", "add", "{\"a\":2,\"b\":40}", "-a", "token=a1"));
+	cr_assert_str_eq(it_text(r), "42");
+	json_decref(r);
+	r = era_ok(&d, ARGS("request", "alice", "era", "prompts/list", "{}", "-a", "token=a1"));
+	cr_assert(json_has(r, "\"greet\""), "prompts/list: %s", json_dumps(r, 0));
+	json_decref(r);
+	r = era_ok(&d, ARGS("request", "alice", "era", "prompts/get",
+			    "{\"name\":\"greet\",\"arguments\":{\"name\":\"pool\"}}", "-a", "token=a1"));
+	cr_assert(json_has(r, "Hello, pool!"), "prompts/get: %s", json_dumps(r, 0));
+	json_decref(r);
+	r = era_ok(&d, ARGS("request", "alice", "era", "resources/read", "{\"uri\":\"memo://hello\"}",
+			    "-a", "token=a1"));
+	cr_assert(json_has(r, "memo from era-"), "resources/read: %s", json_dumps(r, 0));
+	json_decref(r);
+
+	/* Two users: each their own server, with their own token. */
+	r = era_ok(&d, ARGS("call", "alice", "era", "token", "{}", "-a", "token=a1"));
+	cr_assert(strncmp(it_text(r), "a1 ", 3) == 0, "alice's token: %s", it_text(r));
+	snprintf(alice_pid, sizeof(alice_pid), "%s", it_text(r) + 3);
+	json_decref(r);
+	r = era_ok(&d, ARGS("call", "bob", "era", "token", "{}", "-a", "token=b1"));
+	cr_assert(strncmp(it_text(r), "b1 ", 3) == 0, "bob's token: %s", it_text(r));
+	cr_assert_str_neq(it_text(r) + 3, alice_pid, "bob got alice's server");
+	json_decref(r);
+
+	/* input_required reaches the app as the result; its retry (params untouched) completes. */
+	r = era_ok(&d, ARGS("request", "alice", "era", "tools/call",
+			    "{\"name\":\"confirm\",\"arguments\":{\"what\":\"deploy\"}}", "-a", "token=a1"));
+	cr_assert_str_eq(json_string_value(json_object_get(it_data(r), "resultType")), "input_required",
+			 "%s", json_dumps(r, 0));
+	cr_assert(json_has(r, "elicitation/create"), "no elicitation in %s", json_dumps(r, 0));
+	cr_assert_str_eq(json_string_value(json_object_get(it_data(r), "requestState")),
+			 "state-of-deploy");
+	json_decref(r);
+	r = era_ok(&d, ARGS("request", "alice", "era", "tools/call",
+			    "{\"name\":\"confirm\",\"arguments\":{\"what\":\"deploy\"},"
+			    "\"inputResponses\":{\"confirm\":{\"action\":\"accept\","
+			    "\"content\":{\"confirm\":true}}},\"requestState\":\"state-of-deploy\"}",
+			    "-a", "token=a1"));
+	cr_assert_str_eq(it_text(r), "confirmed deploy (state-of-deploy)");
+	json_decref(r);
+
+	cr_assert(itd_log_contains(&d, "modern protocol 2026-07-28"), "not spoken to in 2026-07-28");
+	cr_assert_not(itd_log_contains(&d, "legacy server"), "the probe fell back to legacy");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(interop, a_modern_only_sdk_v2_server_serves_tools_prompts_resources_input_and_two_users)
+{
+	serves_everything_in_2026_07_28("modern");
+}
+
+Test(interop, a_dual_era_sdk_v2_server_is_spoken_to_in_2026_07_28)
+{
+	serves_everything_in_2026_07_28("dual");
 }

@@ -80,7 +80,11 @@ static unsigned lines_in(struct itd *d, const char *name)
 	return n;
 }
 
-/* The answer to initialize (the first request: id 1), as a server's script prints it. */
+/*
+ * The answer to initialize (the first request: id 1), as a server's script
+ * prints it. The scripts' catalog entries pin "protocol": "legacy", so that no
+ * server/discover probe comes first.
+ */
 #define SCRIPT_INIT_REPLY \
 	"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2025-11-25\"," \
 	"\"capabilities\":{},\"serverInfo\":{\"name\":\"script\",\"version\":\"1\"}}}"
@@ -162,7 +166,8 @@ Test(upstream, a_server_answering_pings_slower_than_half_the_timeout_is_kept)
 	struct itd d;
 	int st;
 
-	itd_start(&d, "{\"mcpServers\": {\"slow\": {\"command\": \"@DIR@/slowping.sh\"}}}", env);
+	itd_start(&d, "{\"mcpServers\": {\"slow\": {\"command\": \"@DIR@/slowping.sh\","
+		      " \"protocol\": \"legacy\"}}}", env);
 	write_script(&d, "slowping.sh",
 		     "while read -r line; do\n"
 		     "  id=$(printf '%s' \"$line\" | sed -n 's/.*\"id\":\\([0-9]*\\).*/\\1/p')\n"
@@ -213,7 +218,8 @@ Test(upstream, a_server_that_floods_and_never_reads_its_stdin_is_closed_and_coun
 	struct itd d;
 	int st;
 
-	itd_start(&d, "{\"mcpServers\": {\"flood\": {\"command\": \"@DIR@/flood.sh\"}}}", env);
+	itd_start(&d, "{\"mcpServers\": {\"flood\": {\"command\": \"@DIR@/flood.sh\","
+		      " \"protocol\": \"legacy\"}}}", env);
 	write_script(&d, "flood.sh",
 		     "read -r line\n"
 		     "echo '" SCRIPT_INIT_REPLY "'\n"
