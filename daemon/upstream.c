@@ -1378,7 +1378,8 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 		return;
 	case REQ_DISCOVER: /* HTTP: a 4xx without a modern error body is a legacy server */
 		request_finish(r);
-		if (code == ERR_AUTH_REQUIRED) {
+		if (code == ERR_AUTH_REQUIRED) { /* both eras need it: the challenge goes to the callers */
+			start_needs_auth(u, message, data_json);
 			upstream_close(u, CLOSE_START_FAILED, ERR_AUTH_REQUIRED,
 				       "server/discover failed: %s", message);
 			return;
@@ -1593,8 +1594,13 @@ static void discover_answered(struct upstream *u, const char *text, size_t len)
 
 	if (!json_is_object(result))
 		era_legacy(u, MCP_PROTOCOL_VERSION, "its server/discover result is not an object");
-	else if (!supported)
-		era_modern(u, result); /* a DiscoverResult without its list: it is modern all the same */
+	else if (!json_is_array(supported))
+		/*
+		 * supportedVersions is what makes a DiscoverResult: a legacy server
+		 * that answers every unknown method with an empty result (some test
+		 * servers do) is not modern.
+		 */
+		era_legacy(u, MCP_PROTOCOL_VERSION, "its server/discover result has no supportedVersions");
 	else
 		era_from_versions(u, supported, result, "server/discover");
 	json_decref(result);

@@ -99,7 +99,7 @@ fi
 # daemon (CLIENT_SUITES=0 skips them: make asan does).
 if [ "$what" = all ] && [ "${CLIENT_SUITES:-1}" = 1 ]; then
     out=$("$R" scripts/run-client-suites.sh "$B" 2>&1); rc=$?
-    printf '%s\n' "$out" | grep -E '^\[(python|node|bridge)\]|^reaper: ' | sed 's|^|[clients] |'
+    printf '%s\n' "$out" | grep -E '^\[(python|node|bridge|conformance)\]|^reaper: ' | sed 's|^|[clients] |'
     line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
     p=$(printf '%s' "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
     f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed$/\1/p')

@@ -26,6 +26,7 @@ TestSuite(era, .init = it_subreaper, .timeout = 60);
 	"\"dual-modern\": {\"command\": \"@FIXTURE@\", \"args\": [\"--era\", \"dual\"],"    \
 	" \"protocol\": \"modern\"},"                                                      \
 	"\"silent\": {\"command\": \"@FIXTURE@\", \"args\": [\"--silent-discover\"]},"      \
+	"\"empty\": {\"command\": \"@FIXTURE@\", \"args\": [\"--empty-discover\"]},"        \
 	"\"future-dual\": {\"command\": \"@FIXTURE@\","                                    \
 	" \"args\": [\"--era\", \"dual\", \"--versions\", \"2027-01-01\"]},"                \
 	"\"future\": {\"command\": \"@FIXTURE@\","                                         \
@@ -222,6 +223,17 @@ Test(era, a_server_silent_to_discover_is_spoken_to_as_legacy_within_the_bound)
 	itd_start(&d, ERA_CATALOG, env);
 	assert_served_in(&d, "alice", "silent", "2025-11-25");
 	cr_assert(itd_log_contains(&d, "no answer to server/discover within 400 ms"));
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(era, an_empty_result_to_discover_is_not_a_discover_result_and_means_legacy)
+{
+	struct itd d;
+
+	itd_start(&d, ERA_CATALOG, NULL);
+	assert_served_in(&d, "alice", "empty", "2025-11-25");
+	cr_assert(itd_log_contains(&d, "has no supportedVersions"));
 	itd_stop(&d);
 	it_assert_no_children();
 }

@@ -217,6 +217,7 @@ enum tiny_mode {
 	TINY_AUTH_401,     /* tools/call answers 401 with a challenge */
 	TINY_AUTH_403,     /* tools/call answers 403 insufficient_scope */
 	TINY_AUTH_INIT,    /* initialize answers 401 with a challenge */
+	TINY_AUTH_ALL,     /* every request answers 401 with a challenge (the era probe too) */
 	TINY_MODERN,       /* a 2026-07-28 server: answers server/discover, no sessions */
 };
 
@@ -425,7 +426,8 @@ static void answer_post(struct tiny *t, int fd, json_t *msg, const char *rpc, co
 			      "{\"code\":-32001,\"message\":\"Session not found\"},\"id\":null}");
 	} else if (!id) {
 		reply(fd, "202 Accepted", "", NULL, "");
-	} else if (strcmp(rpc, "initialize") == 0 && t->mode == TINY_AUTH_INIT) {
+	} else if ((strcmp(rpc, "initialize") == 0 && t->mode == TINY_AUTH_INIT) ||
+		   t->mode == TINY_AUTH_ALL) {
 		reply(fd, "401 Unauthorized", "WWW-Authenticate: Bearer resource_metadata=\""
 		      RESOURCE_METADATA "\", scope=\"files:read\"\r\n", NULL, "");
 	} else if (strcmp(rpc, "server/discover") == 0 && t->mode == TINY_MODERN) {
@@ -1497,9 +1499,10 @@ Test(http, a_401_or_403_fails_the_call_with_auth_required_and_the_challenge_keep
 	it_assert_no_children();
 }
 
-Test(http, a_401_at_start_fails_with_auth_required_naming_the_challenge)
+/* At initialize (after the era probe) and at the probe itself: the caller gets the challenge. */
+static void a_401_at_start(int mode)
 {
-	struct tiny *t = tiny_start(TINY_AUTH_INIT);
+	struct tiny *t = tiny_start(mode);
 	struct itd d;
 	char cat[1024];
 	int st;
@@ -1519,6 +1522,12 @@ Test(http, a_401_at_start_fails_with_auth_required_naming_the_challenge)
 	itd_stop(&d);
 	tiny_stop(t);
 	it_assert_no_children();
+}
+
+Test(http, a_401_at_start_fails_with_auth_required_naming_the_challenge)
+{
+	a_401_at_start(TINY_AUTH_INIT);
+	a_401_at_start(TINY_AUTH_ALL);
 }
 
 /* Passes before and after the upstream probes with server/discover: a legacy server is spoken to the legacy way. */
