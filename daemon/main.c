@@ -9,6 +9,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "rlimit.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -123,6 +124,12 @@ int main(int argc, char **argv)
 	if (d.cfg.servers_path &&
 	    catalog_load_file(&d.catalog, d.cfg.servers_path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mcppoold: %s\n", err);
+		config_free(&d.cfg);
+		return EXIT_CONFIG;
+	}
+	if (rlimit_fit(&d.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mcppoold: %s\n", err);
+		catalog_free(&d.catalog);
 		config_free(&d.cfg);
 		return EXIT_CONFIG;
 	}
