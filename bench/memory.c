@@ -6,6 +6,7 @@
 #define STATUS_SAMPLES 5
 #define CALL_WARMUP 100
 #define CALL_SAMPLES 1000
+#define COLD_SAMPLES 5
 
 /* The time of one pool-status (the whole pool walked and sent), in µs. */
 static double pool_status_us(mcppool_conn *c)
@@ -19,6 +20,31 @@ static double pool_status_us(mcppool_conn *c)
 	t0 = now_ns() - t0;
 	mcppool_result_free(res);
 	return (double)t0 / 1000.0;
+}
+
+/*
+ * The time (ms) of a new connection (spawn + initialize) with n already pooled,
+ * median of COLD_SAMPLES; each is evicted again so that the pool keeps n.
+ */
+static double cold_ms(mcppool_conn *c, const struct bench_opts *o, unsigned n)
+{
+	double ms[COLD_SAMPLES];
+	mcppool_result *res;
+	mcppool_error err;
+	char user[64];
+
+	for (int i = 0; i < COLD_SAMPLES; i++) {
+		uint64_t t0 = now_ns();
+
+		snprintf(user, sizeof(user), "scale-cold-%u-%d", n, i);
+		if (mcppool_warm(c, user, o->mcp, NULL, 0, &res, &err) < 0)
+			die("warm %s: %s", user, err.message);
+		ms[i] = (double)(now_ns() - t0) / 1e6;
+		mcppool_result_free(res);
+		if (mcppool_evict(c, user, o->mcp, NULL, &err) < 0)
+			die("evict %s: %s", user, err.message);
+	}
+	return median(ms, COLD_SAMPLES);
 }
 
 /* One row: memory, pool-status time and warm-call latency on the first user's connection. */
@@ -53,9 +79,10 @@ static void print_row(mcppool_conn *c, const struct bench_opts *o, unsigned n, u
 		fputs("— | 0 | — | ", stdout);
 	printf("%.0f (%.0f–%.0f) | ", m, status[0], status[STATUS_SAMPLES - 1]);
 	if (n)
-		printf("%.1f / %.1f |\n", samples_quantile_us(&lat, 0.5), samples_quantile_us(&lat, 0.99));
+		printf("%.1f / %.1f | ", samples_quantile_us(&lat, 0.5), samples_quantile_us(&lat, 0.99));
 	else
-		puts("— |");
+		fputs("— | ", stdout);
+	printf("%.1f |\n", cold_ms(c, o, n));
 	fflush(stdout);
 	samples_destroy(&lat);
 }

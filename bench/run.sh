@@ -62,7 +62,12 @@ stop() { # $1 = pid, $2 = grace seconds
 }
 
 cleanup() {
+    _rc=$?
     for p in $procs; do stop "$p" 2; done
+    if [ "$_rc" != 0 ] && [ -s "$report" ]; then
+        cp "$report" /tmp/mcppool-bench-partial.md
+        say "failed; the report so far is in /tmp/mcppool-bench-partial.md"
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -174,11 +179,11 @@ wxu() {
     section "0. The scenario: W app workers × U users" "W Node worker processes serve the same U users; each worker makes every user's first call at once (a worker that just started), then every user keeps one call in flight in every worker. *Per-worker pools* is the design mcppool replaces: each worker keeps an MCP SDK \`Client\` (\`StdioClientTransport\`) per user, so W × U servers. *mcppoold*: every worker calls through one daemon with the Node client (\`client/node\`), U servers. Each round starts both from nothing (new workers, a new daemon); 3 rounds, the two designs in turns. Memory is PSS of the servers and the daemon right after the first calls; the workers' own PSS is shown apart."
     for w in 4 16; do
         node "$root/bench/npm/wxu.mjs" --bin "$bin" --label "mcp-fixture (C)" --command "$bin/mcp-fixture" \
-            --args '[]' --workers $w --users 20 --rounds 3 --steady-seconds 2
+            --args '[]' --workers $w --users 20 --rounds 3 --steady-seconds 1
         echo
     done
     node "$root/bench/npm/wxu.mjs" --bin "$bin" --label "server-everything (Node)" --command "$everything" \
-        --args '["stdio"]' --workers 4 --users 5 --rounds 3 --steady-seconds 2
+        --args '["stdio"]' --workers 4 --users 5 --rounds 3 --steady-seconds 1
 }
 
 node_cmp() {
@@ -219,7 +224,7 @@ hot_path() {
 throughput() {
     section "2. Throughput" "Each app connection keeps 8 calls in flight (\`mcppool_submit_call_msgpack\` + \`mcppool_process\`, one connection per thread at most); calls rotate over the pooled connections (users). The echo server gets the same load shape with frames of the same size; it does nothing per frame and has no MCP server behind it. Everything shares the same CPUs. CPU per call is utime + stime from /proc over the window."
     measure throughput --daemon "$dsock" --daemon-pid "$dpid" --echo "$esock" --echo-pid "$epid" \
-        --fixture "$bin/mcp-fixture" --seconds 2 --rounds 5
+        --fixture "$bin/mcp-fixture" --seconds 2 --rounds 3
 }
 
 # Total instructions (callgrind) of a daemon that served $1 calls after one warm-up call.
@@ -333,22 +338,22 @@ scale_run() { # $1 = connections, $2 = from, $3... = command prefix
 scale() {
     hard=$(ulimit -Hn)
     section "6. Scale: pooled connections" "A fresh daemon (MAX_TOTAL_CONNECTIONS 100 above the row's count, MCPPOOL_MAX_CLIENTS=64); each pooled connection is a C fixture server opened with \`warm\` for a new user. Daemon RSS and PSS; the servers' PSS summed; \`pool-status\` (the whole pool walked and sent) median of 5 (min–max); 1100 warm calls one at a time on one of the pooled connections (median / p99 of the last 1000). Up to 5,000 under this machine's open-file hard limit ($hard); the daemon raises its soft limit to it."
-    echo "| pooled connections | server processes | daemon RSS (MiB) | daemon PSS (MiB) | daemon PSS per connection (bytes, above 0) | servers' PSS (MiB) | per server (KiB) | pool-status (µs) | warm call median / p99 (µs) |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| pooled connections | server processes | daemon RSS (MiB) | daemon PSS (MiB) | daemon PSS per connection (bytes, above 0) | servers' PSS (MiB) | per server (KiB) | pool-status (µs) | warm call median / p99 (µs) | new connection at this size, median of 5 (ms) |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     stopped=""
     scale_run 5000 0
     big=10000
     need=$(( (big + 100) * 3 + 64 + 32 ))
-    if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
-        if [ "$(id -u)" = 0 ]; then
-            scale_run $big $big prlimit --nofile=$need:$need
-            note="The $big row ran with the hard limit raised to $need (as root, \`prlimit --nofile\`): the daemon refuses that pool under $hard, as it should: $(env MAX_TOTAL_CONNECTIONS=$((big + 100)) MCPPOOL_MAX_CLIENTS=64 "$bin/mcppoold" --check-config --env-file "$tmp/empty.env" 2>&1 >/dev/null | tail -n 1)"
-        else
-            note="No $big row: its daemon needs $need descriptors and the hard limit is $hard (raise it as root to measure it)."
-        fi
-    else
+    refusal=$(env MAX_TOTAL_CONNECTIONS=$((big + 100)) MCPPOOL_MAX_CLIENTS=64 "$bin/mcppoold" \
+        --check-config --env-file "$tmp/empty.env" 2>&1 >/dev/null | tail -n 1)
+    if [ "$hard" = unlimited ] || [ "$hard" -ge "$need" ]; then
         scale_run $big $big
         note=""
+    elif prlimit --nofile=$need:$need true 2>/dev/null; then
+        scale_run $big $big prlimit --nofile=$need:$need
+        note="The $big row ran with the hard limit raised to $need (\`prlimit --nofile\`, as root); under $hard the daemon refuses it: $refusal"
+    else
+        note="No $big row on this machine: the hard limit cannot be raised here (\`prlimit --nofile=$need:$need\` is refused), and the daemon refuses that pool at start, as it should: $refusal"
     fi
     echo
     [ -z "$note" ] || { echo "$note"; echo; }
