@@ -384,7 +384,8 @@ dpid=$pid
         say "$s ($(( $(date +%s) - started )) s)"
         "$s"
     done
-    printf '\nWall time of the whole run: %s s.\n' "$(( $(date +%s) - started ))"
+    printf '\nWall time of the whole run: %s s. Load average at the end: %s.\n' \
+        "$(( $(date +%s) - started ))" "$(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$report"
 
 cat "$report"
