@@ -74,8 +74,11 @@ async function worker(o) {
       }
     }));
     await send({ calls: n });
-    await close();
-    process.exit(0);
+    // The servers stay until the orchestrator has read their CPU time.
+    process.once('message', async () => {
+      await close();
+      process.exit(0);
+    });
   }
   await send({ ready: true });
 }
@@ -115,6 +118,9 @@ async function round(o, mode) {
     for (const w of workers) w.send({ warmMs: 500, measureMs });
     const calls = (await Promise.all(counts)).reduce((a, m) => a + m.calls, 0);
     const cpu1 = [...servers, ...(d ? [d.pid] : [])].reduce((a, p) => a + cpuSeconds(p), 0);
+    const exits = workers.map((w) => new Promise((r) => (w.exitCode === null ? w.once('exit', r) : r())));
+    for (const w of workers) w.send({ close: true });
+    await Promise.all(exits);
     return { servers: servers.length, firstMs, serverPss, daemonPss, workerPss, rate: calls / (measureMs / 1000),
       cpuPerCall: calls ? ((cpu1 - cpu0) * 1e6) / calls : NaN };
   } finally {
