@@ -143,7 +143,7 @@ pkg_version() { # $1 = package-lock.json, $2 = package name
 
 machine() {
     commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
-    if [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    if [ -n "$(git -C "$root" status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null)" ]; then
         commit="$commit (with uncommitted changes)"
     fi
     cat <<MD
