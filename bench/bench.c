@@ -7,7 +7,7 @@
  *   bench throughput --daemon S --daemon-pid P --echo S --echo-pid P [--seconds T] [--rounds R]
  *   bench peers      --daemon S --daemon-pid P --url URL --peer-pid P [--iterations N] ...
  *   bench cold       --daemon S --mcp NAME --label TEXT [--count N] [--warm N]
- *   bench memory     --daemon S --daemon-pid P --count N
+ *   bench memory     --daemon S --daemon-pid P --count N [--from N]
  *   bench calls      --daemon S --count N      (the load that runs under callgrind)
  */
 #include <getopt.h>
@@ -171,6 +171,7 @@ static void parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "warm", 1, NULL, 'w' },       { "threads", 1, NULL, 't' },
 		{ "seconds", 1, NULL, 's' },    { "busy", 1, NULL, 'b' },
 		{ "busy-pid", 1, NULL, 'B' },   { "busy-us", 1, NULL, 'U' },
+		{ "from", 1, NULL, 'F' },
 		{ 0 },
 	};
 	int ch;
@@ -195,6 +196,7 @@ static void parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 'b': o->busy = optarg; break;
 		case 'B': o->busy_pid = (pid_t)parse_uint("busy-pid", optarg); break;
 		case 'U': o->busy_us = parse_uint("busy-us", optarg); break;
+		case 'F': o->from = parse_uint("from", optarg); break;
 		default: exit(2);
 		}
 	}

@@ -27,6 +27,7 @@ struct bench_opts {
 	unsigned rounds;        /* --rounds: interleaved repetitions */
 	unsigned count;         /* --count: calls (calls), cold samples (cold), connections (memory) */
 	unsigned warm;          /* --warm: warm samples (cold) */
+	unsigned from;          /* --from: the smallest pool size memory prints a row for */
 	unsigned threads;       /* --threads: load workers */
 	double seconds;         /* --seconds: each throughput window */
 };

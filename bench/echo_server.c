@@ -1,7 +1,7 @@
 /*
  * echo_server: the benchmark's physical floor. An epoll server on a Unix socket
  * that sends every length-prefixed frame (4-byte big-endian length, payload)
- * back as it came, with none of the daemon's work in between.
+ * back as it came, one send(2) per frame as an MCP server writes one message per write(2), with none of the daemon's work in between.
  *
  * Usage: echo_server SOCKET_PATH MAX_SECONDS
  * It exits 0 on SIGTERM or SIGINT, or by itself after MAX_SECONDS.
@@ -108,21 +108,6 @@ static size_t whole_frames(const struct client *c)
 	return pos;
 }
 
-/* Moves whole frames from in to out while out has room. */
-static void echo_frames(struct client *c)
-{
-	size_t n = whole_frames(c);
-
-	if (c->out_pos == c->out_len)
-		c->out_pos = c->out_len = 0;
-	if (n > BUF_SIZE - c->out_len)
-		return;
-	memcpy(c->out + c->out_len, c->in, n);
-	c->out_len += n;
-	memmove(c->in, c->in + n, c->in_len - n);
-	c->in_len -= n;
-}
-
 /* Returns -1 when the peer is gone. */
 static int flush_out(struct client *c)
 {
@@ -133,6 +118,36 @@ static int flush_out(struct client *c)
 			return errno == EAGAIN ? 0 : -1;
 		c->out_pos += (size_t)n;
 	}
+	return 0;
+}
+
+/*
+ * Sends whole frames back one send(2) each, while out has room: the shape of an
+ * MCP server's output (one write per message), so that the reader can wake for
+ * the first answer while the rest are still being written. Echoing a batch in one
+ * send makes the two sides take turns instead, and this floor slower than the MCP
+ * server it is the floor of. Returns -1 when the peer is gone.
+ */
+static int echo_frames(struct client *c)
+{
+	size_t pos = 0, end = whole_frames(c);
+
+	while (pos < end) {
+		const unsigned char *h = (const unsigned char *)c->in + pos;
+		size_t len = 4 + ((size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3]);
+
+		if (c->out_pos == c->out_len)
+			c->out_pos = c->out_len = 0;
+		if (len > BUF_SIZE - c->out_len)
+			break;
+		memcpy(c->out + c->out_len, c->in + pos, len);
+		c->out_len += len;
+		pos += len;
+		if (flush_out(c) < 0)
+			return -1;
+	}
+	memmove(c->in, c->in + pos, c->in_len - pos);
+	c->in_len -= pos;
 	return 0;
 }
 
@@ -164,8 +179,7 @@ static int serve(int ep, struct client *c)
 	}
 	if (c->in_len == BUF_SIZE && !whole_frames(c))
 		return -1;
-	echo_frames(c);
-	if (flush_out(c) < 0)
+	if (echo_frames(c) < 0 || flush_out(c) < 0)
 		return -1;
 	rewatch(ep, c);
 	return 0;

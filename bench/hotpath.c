@@ -1,5 +1,6 @@
 /* Section 1: latency of one small tools/call through mcppoold, directly, and on the physical floor. */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -7,6 +8,7 @@
 #include "rawecho.h"
 
 #define WARMUP 200
+#define MAX_ROUNDS 32
 
 /* PATH_BUSY, mcppoold with MCPPOOL_BUSY_POLL_US, runs when --busy is given. */
 enum path { PATH_RAW, PATH_DIRECT, PATH_DAEMON, PATH_BUSY, NPATHS };
@@ -26,7 +28,9 @@ struct hotpath {
 	mcppool_conn *daemon, *busy;
 	char user[32];      /* of this round's calls through the daemons: a new server each round */
 	int npaths;
-	struct samples lat[NPATHS];
+	struct samples lat[NPATHS];  /* every sample of every round */
+	double med[NPATHS][MAX_ROUNDS], p99[NPATHS][MAX_ROUNDS]; /* each round's own */
+	unsigned round;
 	struct cpu_use used[NPATHS]; /* over the measured windows only */
 };
 
@@ -74,7 +78,9 @@ static void measure(struct hotpath *h, enum path p, unsigned n)
 {
 	pid_t pid = server_of(h, p);
 	struct cpu_use a = { 0 }, b = { 0 };
+	struct samples round;
 
+	samples_init(&round);
 	for (unsigned i = 0; i < WARMUP; i++)
 		one_call(h, p);
 	if (pid)
@@ -83,10 +89,14 @@ static void measure(struct hotpath *h, enum path p, unsigned n)
 		uint64_t t0 = now_ns();
 
 		one_call(h, p);
-		samples_add(&h->lat[p], now_ns() - t0);
+		samples_add(&round, now_ns() - t0);
 	}
 	if (pid)
 		cpu_use_take(&b, pid);
+	h->med[p][h->round] = samples_quantile_us(&round, 0.5);
+	h->p99[p][h->round] = samples_quantile_us(&round, 0.99);
+	samples_merge(&h->lat[p], &round);
+	samples_destroy(&round);
 	h->used[p].user += b.user - a.user;
 	h->used[p].sys += b.sys - a.sys;
 	h->used[p].children += b.children - a.children;
@@ -137,42 +147,79 @@ static void hotpath_close(struct hotpath *h)
 		samples_destroy(&h->lat[p]);
 }
 
-static void print_row(const char *what, double median, double p99, double floor)
+/* "median (min–max)" of n per-round values. */
+static void print_spread(const double *v, unsigned n)
 {
-	printf("| %s | %.1f | %.1f | ", what, median, p99);
-	print_ratio(median, floor);
+	double s[MAX_ROUNDS], m;
+
+	memcpy(s, v, n * sizeof(*s));
+	m = median(s, n); /* sorts s */
+	printf("%.1f (%.1f–%.1f)", m, s[0], s[n - 1]);
+}
+
+/*
+ * One path: its per-round median and p99 as "median of the rounds (min–max)", the
+ * 10th and 90th percentiles of all its samples (two far-apart values there show a
+ * bimodal path that one median would hide), and the median in raw round trips.
+ */
+static void print_row(const struct hotpath *h, const char *what, enum path p)
+{
+	struct samples *all = (struct samples *)&h->lat[p];
+	double ratio[MAX_ROUNDS];
+
+	for (unsigned r = 0; r < h->o->rounds; r++)
+		ratio[r] = h->med[p][r] / h->med[PATH_RAW][r];
+	printf("| %s | ", what);
+	print_spread(h->med[p], h->o->rounds);
+	printf(" | %.1f / %.1f | ", samples_quantile_us(all, 0.1), samples_quantile_us(all, 0.9));
+	print_spread(h->p99[p], h->o->rounds);
+	printf(" | ");
+	print_spread(ratio, h->o->rounds);
 	puts(" |");
+}
+
+/* What path p adds to path base, round by round (each round's pair measured back to back). */
+static void print_added(const struct hotpath *h, const char *what, enum path p, enum path base)
+{
+	double d[MAX_ROUNDS], d99[MAX_ROUNDS], ratio[MAX_ROUNDS];
+
+	for (unsigned r = 0; r < h->o->rounds; r++) {
+		d[r] = h->med[p][r] - h->med[base][r];
+		d99[r] = h->p99[p][r] - h->p99[base][r];
+		ratio[r] = d[r] / h->med[PATH_RAW][r];
+	}
+	printf("| %s | ", what);
+	print_spread(d, h->o->rounds);
+	printf(" | | ");
+	print_spread(d99, h->o->rounds);
+	printf(" | **");
+	print_spread(ratio, h->o->rounds);
+	puts("** |");
 }
 
 static void print_table(struct hotpath *h)
 {
-	double med[NPATHS], p99[NPATHS];
 	char floor_label[96], label[160];
 
-	for (int p = 0; p < h->npaths; p++) {
-		med[p] = samples_quantile_us(&h->lat[p], 0.5);
-		p99[p] = samples_quantile_us(&h->lat[p], 0.99);
-	}
-	printf("| path (%zu samples each) | median (µs) | p99 (µs) | in raw round trips |\n",
-	       h->lat[PATH_RAW].n);
-	puts("|---|---:|---:|---:|");
+	printf("| path (%u rounds × %zu samples) | median µs: of the rounds (min–max) | p10 / p90 µs, "
+	       "all samples | p99 µs: of the rounds (min–max) | median in raw round trips |\n",
+	       h->o->rounds, h->lat[PATH_RAW].n / h->o->rounds);
+	puts("|---|---:|---:|---:|---:|");
 	snprintf(floor_label, sizeof(floor_label),
 		 "(b) raw Unix-socket echo round trip, %zu-byte frames: the floor", h->frame_len);
-	print_row(floor_label, med[PATH_RAW], p99[PATH_RAW], med[PATH_RAW]);
-	print_row("(a) direct: the benchmark speaks JSON-RPC to the fixture over its stdio pipes",
-		  med[PATH_DIRECT], p99[PATH_DIRECT], med[PATH_RAW]);
-	print_row("mcppoold: `mcppool_call` → daemon → the same fixture", med[PATH_DAEMON],
-		  p99[PATH_DAEMON], med[PATH_RAW]);
-	print_row("**added by mcppoold** (mcppoold − direct; target ≤ 1.5 round trips)",
-		  med[PATH_DAEMON] - med[PATH_DIRECT], p99[PATH_DAEMON] - p99[PATH_DIRECT],
-		  med[PATH_RAW]);
+	print_row(h, floor_label, PATH_RAW);
+	print_row(h, "(a) direct: the benchmark speaks JSON-RPC to the fixture over its stdio pipes",
+		  PATH_DIRECT);
+	print_row(h, "mcppoold: `mcppool_call` → daemon → the same fixture", PATH_DAEMON);
+	print_added(h, "**added by mcppoold** (mcppoold − direct, per round; target ≤ 1.5 round trips)",
+		    PATH_DAEMON, PATH_DIRECT);
 	if (h->npaths <= PATH_BUSY)
 		return;
 	snprintf(label, sizeof(label), "mcppoold with `MCPPOOL_BUSY_POLL_US=%u` → the same fixture",
 		 h->o->busy_us);
-	print_row(label, med[PATH_BUSY], p99[PATH_BUSY], med[PATH_RAW]);
-	print_row("**added by mcppoold polling** (mcppoold polling − direct)",
-		  med[PATH_BUSY] - med[PATH_DIRECT], p99[PATH_BUSY] - p99[PATH_DIRECT], med[PATH_RAW]);
+	print_row(h, label, PATH_BUSY);
+	print_added(h, "**added by mcppoold polling** (mcppoold polling − direct, per round)",
+		    PATH_BUSY, PATH_DIRECT);
 }
 
 static void print_cpu_row(const char *who, const struct cpu_use *u, double calls)
@@ -205,9 +252,12 @@ int section_hotpath(const struct bench_opts *o)
 	struct hotpath h = { 0 };
 	unsigned per_round = o->iterations / o->rounds;
 
+	if (o->rounds > MAX_ROUNDS)
+		die("hotpath takes at most %d rounds", MAX_ROUNDS);
 	hotpath_open(&h, o);
 	/* Rounds rotate the paths so that drift in the machine hits each one alike. */
 	for (unsigned r = 0; r < o->rounds; r++) {
+		h.round = r;
 		new_round(&h, r);
 		for (int k = 0; k < h.npaths; k++)
 			measure(&h, (enum path)((r + (unsigned)k) % (unsigned)h.npaths),

@@ -2,14 +2,14 @@
 # `make bench`: runs every section side by side on this machine and writes the
 # Markdown report to bench/results/latest.md and bench/results/YYYY-MM-DD.md.
 #   bench/run.sh [BUILD_DIR [SECTION...]]
-# SECTIONs (all by default): hot_path throughput callgrind pool_scale cold_warm peers memory.
+# SECTIONs (all by default): wxu node_cmp hot_path throughput callgrind pool_scale cold_warm peers scale.
 # A run of chosen sections only prints its report; bench/results/ keeps full runs.
 # Everything stays on Unix sockets and 127.0.0.1. Every process started here
 # runs in its own process group and is stopped on exit, failure or Ctrl-C.
 set -eu
 B=${1:-build}
 [ $# -gt 0 ] && shift
-all_sections="hot_path throughput callgrind pool_scale cold_warm peers memory"
+all_sections="wxu node_cmp hot_path throughput callgrind pool_scale cold_warm peers scale"
 sections=${*:-$all_sections}
 root=$(cd "$(dirname "$0")/.." && pwd)
 case $B in /*) bdir=$B ;; *) bdir=$root/$B ;; esac
@@ -62,7 +62,12 @@ stop() { # $1 = pid, $2 = grace seconds
 }
 
 cleanup() {
+    _rc=$?
     for p in $procs; do stop "$p" 2; done
+    if [ "$_rc" != 0 ] && [ -s "$report" ]; then
+        cp "$report" /tmp/mcppool-bench-partial.md
+        say "failed; the report so far is in /tmp/mcppool-bench-partial.md"
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -92,6 +97,7 @@ start_daemon() { # $1 = socket, $2 = log file, $3... = command
 
 npm_setup() {
     "$root/scripts/npm-setup.sh"
+    "$root/scripts/npm-setup.sh" client/node
     cd "$root/bench/npm"
     if ! cmp -s package-lock.json node_modules/.mcppool-lock 2>/dev/null; then
         npm ci --no-audit --no-fund --loglevel=error >&2
@@ -137,7 +143,7 @@ pkg_version() { # $1 = package-lock.json, $2 = package name
 
 machine() {
     commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
-    if [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    if [ -n "$(git -C "$root" status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null)" ]; then
         commit="$commit (with uncommitted changes)"
     fi
     cat <<MD
@@ -152,10 +158,14 @@ Reproduce with \`make bench\`. Run on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $
 | memory | $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) |
 | kernel | $(uname -sr) |
 | compiler | $(${CC:-cc} --version | head -n 1) |
-| node | $(node --version) (supergateway $(pkg_version "$root/bench/npm/package-lock.json" supergateway), server-everything $(pkg_version "$root/tests/interop/package-lock.json" @modelcontextprotocol/server-everything)) |
+| node | $(node --version) (@modelcontextprotocol/sdk $(pkg_version "$root/bench/npm/package-lock.json" @modelcontextprotocol/sdk), supergateway $(pkg_version "$root/bench/npm/package-lock.json" supergateway), server-everything $(pkg_version "$root/tests/interop/package-lock.json" @modelcontextprotocol/server-everything)) |
+| load average at the start | $(cut -d' ' -f1-3 /proc/loadavg) |
 
-Every figure below was measured in this one run, its baseline beside it. Latencies
-are medians and 99th percentiles of every sample; rates are medians of the rounds.
+Every figure below was measured in this one run, its baseline beside it. A figure
+is the median of its rounds with the smallest and largest round in brackets,
+"median (min–max)"; latencies also give their 99th percentile the same way, and
+10th / 90th percentiles where one median would hide two modes. Memory is PSS
+(/proc/PID/smaps_rollup: shared pages split between the processes that map them).
 MD
 }
 
@@ -165,9 +175,27 @@ section() { # $1 = title, $2 = what it measures
 
 # ---- sections --------------------------------------------------------------------
 
+wxu() {
+    section "0. The scenario: W app workers × U users" "W Node worker processes serve the same U users; each worker makes every user's first call at once (a worker that just started), then every user keeps one call in flight in every worker. *Per-worker pools* is the design mcppool replaces: each worker keeps an MCP SDK \`Client\` (\`StdioClientTransport\`) per user, so W × U servers. *mcppoold*: every worker calls through one daemon with the Node client (\`client/node\`), U servers. Each round starts both from nothing (new workers, a new daemon); 3 rounds, the two designs in turns. Memory is PSS of the servers and the daemon right after the first calls; the workers' own PSS is shown apart."
+    for w in 4 16; do
+        node "$root/bench/npm/wxu.mjs" --bin "$bin" --label "mcp-fixture (C)" --command "$bin/mcp-fixture" \
+            --args '[]' --workers $w --users 20 --rounds 3 --steady-seconds 1
+        echo
+    done
+    node "$root/bench/npm/wxu.mjs" --bin "$bin" --label "server-everything (Node)" --command "$everything" \
+        --args '["stdio"]' --workers 4 --users 5 --rounds 3 --steady-seconds 1
+}
+
+node_cmp() {
+    section "0b. Node: the MCP SDK in process against the Node client through mcppoold" "The same C fixture, one \`tools/call\` (\`echo\`) at a time and then with 32 in flight: the SDK's \`Client\` over \`StdioClientTransport\` in the benchmark's process, against \`pool.call()\` of the Node client through mcppoold. 5 rounds, each with a server process of its own (a new SDK client, a new pool user), the two paths in turns; each round 2000 timed calls after 200, then 1 s of calls/s at 1 and at 32 in flight. Default scheduling first (as deployed: on this idle-ish 2-vCPU VM each hop that wakes a process sleeping on the other vCPU pays a wake-up), then every process on CPU 0."
+    node "$root/bench/npm/nodecmp.mjs" --bin "$bin" --command "$bin/mcp-fixture" --rounds 5 --calls 2000
+    echo
+    taskset -c 0 node "$root/bench/npm/nodecmp.mjs" --bin "$bin" --command "$bin/mcp-fixture" --rounds 5 --calls 2000 --pin
+}
+
 hot_path() {
     busy_us=100
-    section "1. Hot path" "One small \`tools/call\` (\`echo\`), one at a time, warm. The paths take turns in 10 rounds, each round with server processes of its own (a new fixture for the direct path, a new user, so a new child, for the daemon), since where the scheduler puts a pair of processes tends to stay for their life. First with the scheduler free to spread the processes over the CPUs (as deployed), then with every process of the run on CPU 0 (\`taskset -c 0\`), which takes the cost of waking another, idle CPU out of each hop."
+    section "1. Hot path (C)" "One small \`tools/call\` (\`echo\`), one at a time, warm, from C (libmcppool). The paths take turns in 10 rounds, each round with server processes of its own (a new fixture for the direct path, a new user, so a new child, for the daemon), since where the scheduler puts a pair of processes tends to stay for their life. First with the scheduler free to spread the processes over the CPUs (as deployed), then with every process of the run on CPU 0 (\`taskset -c 0\`), which takes the cost of waking another, idle CPU out of each hop."
     echo "### Default scheduling"
     echo
     echo "A fourth path runs through a second daemon started with \`MCPPOOL_BUSY_POLL_US=$busy_us\` (off by default; see mcppoold(8)): it polls instead of sleeping for that long after each message, so the server's answer and the next request find it running."
@@ -196,7 +224,7 @@ hot_path() {
 throughput() {
     section "2. Throughput" "Each app connection keeps 8 calls in flight (\`mcppool_submit_call_msgpack\` + \`mcppool_process\`, one connection per thread at most); calls rotate over the pooled connections (users). The echo server gets the same load shape with frames of the same size; it does nothing per frame and has no MCP server behind it. Everything shares the same CPUs. CPU per call is utime + stime from /proc over the window."
     measure throughput --daemon "$dsock" --daemon-pid "$dpid" --echo "$esock" --echo-pid "$epid" \
-        --fixture "$bin/mcp-fixture" --seconds 2 --rounds 5
+        --fixture "$bin/mcp-fixture" --seconds 2 --rounds 3
 }
 
 # Total instructions (callgrind) of a daemon that served $1 calls after one warm-up call.
@@ -266,9 +294,9 @@ pool_scale() {
 }
 
 cold_warm() {
-    section "4. Cold versus warm" "The first call of a new user (spawn + \`initialize\` + the call) against calls on a reused connection, taken in turns; each cold connection is evicted and its server gone before the next sample."
-    echo "| server | cold samples | cold median (ms) | cold p99 (ms) | warm samples | warm median (µs) | warm p99 (µs) | cold / warm |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    section "4. Cold versus warm" "The first call of a new user (spawn + \`initialize\` + the call) against calls on a reused connection. Steady warm calls are 1000 in a row after 200; the calls taken between spawns (10 after each) are shown apart: the spawn's work still costs them. Each cold connection is evicted and its server gone before the next sample."
+    echo "| server | cold samples | cold median (ms) | cold p99 (ms) | steady warm samples | warm median (µs) | warm p99 (µs) | warm between spawns: median / p99 (µs) | cold / steady warm |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     measure cold --daemon "$dsock" --mcp fixture --label "mcp-fixture (C)" --count 20 --warm 200
     measure cold --daemon "$dsock" --mcp everything \
         --label "@modelcontextprotocol/server-everything (node)" --count 20 --warm 200
@@ -287,22 +315,49 @@ peers() {
     stop "$sgpid" 5
 }
 
-memory() {
-    section "6. Memory" "A fresh daemon (MAX_TOTAL_CONNECTIONS=1100); each pooled connection is a fixture server opened with \`warm\` for a new user. RSS is the daemon's VmRSS; the servers' own memory is not counted."
-    start_daemon "$tmp/mem.sock" "$tmp/mem.log" env MAX_TOTAL_CONNECTIONS=1100 "$bin/mcppoold"
+# A scale daemon: MAX_TOTAL_CONNECTIONS=$1 + 100, 64 clients; "$2..." prefixes the command
+# (prlimit). Prints the rows of \`bench memory\` from --from $3 up to $1 connections.
+scale_run() { # $1 = connections, $2 = from, $3... = command prefix
+    _n=$1; _from=$2; shift 2
+    start_daemon "$tmp/mem.sock" "$tmp/mem.log" "$@" env MAX_TOTAL_CONNECTIONS=$((_n + 100)) \
+        MCPPOOL_MAX_CLIENTS=64 "$bin/mcppoold"
     mpid=$pid
-    measure memory --daemon "$tmp/mem.sock" --daemon-pid "$mpid" --count 1000
+    measure memory --daemon "$tmp/mem.sock" --daemon-pid "$mpid" --count "$_n" --from "$_from"
     servers=$(descendants "$mpid")
     t0=$(date +%s%N)
     kill -TERM "$mpid"
     i=0
-    while alive "$mpid" && [ $i -lt 1500 ]; do sleep 0.02; i=$((i + 1)); done
-    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    while alive "$mpid" && [ $i -lt 3000 ]; do sleep 0.02; i=$((i + 1)); done
+    stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     left=0
     for p in $servers; do if alive "$p"; then left=$((left + 1)); fi; done
     stop "$mpid" 1
+    stopped="$stopped $(echo $servers | wc -w) servers in $stop_ms ms ($left left running);"
+}
+
+scale() {
+    hard=$(ulimit -Hn)
+    section "6. Scale: pooled connections" "A fresh daemon (MAX_TOTAL_CONNECTIONS 100 above the row's count, MCPPOOL_MAX_CLIENTS=64); each pooled connection is a C fixture server opened with \`warm\` for a new user. Daemon RSS and PSS; the servers' PSS summed; \`pool-status\` (the whole pool walked and sent) median of 5 (min–max); 1100 warm calls one at a time on one of the pooled connections (median / p99 of the last 1000). Up to 5,000 under this machine's open-file hard limit ($hard); the daemon raises its soft limit to it."
+    echo "| pooled connections | server processes | daemon RSS (MiB) | daemon PSS (MiB) | daemon PSS per connection (bytes, above 0) | servers' PSS (MiB) | per server (KiB) | pool-status (µs) | warm call median / p99 (µs) | new connection at this size, median of 5 (ms) |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    stopped=""
+    scale_run 5000 0
+    big=10000
+    need=$(( (big + 100) * 3 + 64 + 32 ))
+    refusal=$(env MAX_TOTAL_CONNECTIONS=$((big + 100)) MCPPOOL_MAX_CLIENTS=64 "$bin/mcppoold" \
+        --check-config --env-file "$tmp/empty.env" 2>&1 >/dev/null | tail -n 1)
+    if [ "$hard" = unlimited ] || [ "$hard" -ge "$need" ]; then
+        scale_run $big $big
+        note=""
+    elif prlimit --nofile=$need:$need true 2>/dev/null; then
+        scale_run $big $big prlimit --nofile=$need:$need
+        note="The $big row ran with the hard limit raised to $need (\`prlimit --nofile\`, as root); under $hard the daemon refuses it: $refusal"
+    else
+        note="No $big row on this machine: the hard limit cannot be raised here (\`prlimit --nofile=$need:$need\` is refused), and the daemon refuses that pool at start, as it should: $refusal"
+    fi
     echo
-    echo "SIGTERM: the daemon closed its $(echo $servers | wc -w) servers and exited in $ms ms; $left of them were left running."
+    [ -z "$note" ] || { echo "$note"; echo; }
+    echo "SIGTERM: the daemons closed${stopped%;}."
 }
 
 # ---- main ------------------------------------------------------------------------
@@ -326,10 +381,11 @@ dpid=$pid
 {
     machine
     for s in $sections; do
-        say "$s"
+        say "$s ($(( $(date +%s) - started )) s)"
         "$s"
     done
-    printf '\nWall time of the whole run: %s s.\n' "$(( $(date +%s) - started ))"
+    printf '\nWall time of the whole run: %s s. Load average at the end: %s.\n' \
+        "$(( $(date +%s) - started ))" "$(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$report"
 
 cat "$report"

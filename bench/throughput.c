@@ -93,10 +93,11 @@ static void print_per_call(uint64_t ns, uint64_t calls)
 static void print_cell(struct cell *cell, unsigned conns, const char *pooled,
 		       const struct baselines *base)
 {
-	double rate = cell_rate(cell);
+	double rate = cell_rate(cell); /* sorts the rounds' rates: the first is the smallest */
 
-	printf("| %u × 8 | %s | %.0f | %.0f | %.0f | ", conns, pooled, rate,
-	       samples_quantile_us(&cell->lat, 0.5), samples_quantile_us(&cell->lat, 0.99));
+	printf("| %u × 8 | %s | %.0f (%.0f–%.0f) | %.0f | %.0f | ", conns, pooled, rate, cell->rate[0],
+	       cell->rate[cell->rounds - 1], samples_quantile_us(&cell->lat, 0.5),
+	       samples_quantile_us(&cell->lat, 0.99));
 	print_per_call(cell->cpu_ns, cell->cpu_ns ? cell->calls : 0);
 	print_per_call(cell->children_cpu_ns, cell->children_cpu_ns ? cell->calls : 0);
 	print_per_call(cell->client_cpu_ns, cell->calls);
@@ -114,8 +115,8 @@ static void print_header(unsigned rounds)
 	     "mcppoold, whose calls from all app connections rotate over N users, that is over N "
 	     "pooled connections (N servers) shared by all app connections. *vs echo server* and "
 	     "*vs direct* divide the row's calls/s by theirs.\n");
-	printf("| app conns × in flight | pooled conns | calls/s (median of %u) | latency median (µs) "
-	       "| latency p99 (µs) | CPU/call (µs): daemon or echo server | CPU/call: fixtures "
+	printf("| app conns × in flight | pooled conns | calls/s: median (min–max) of %u rounds | latency median (µs), all samples "
+	       "| latency p99 (µs), all samples | CPU/call (µs): daemon or echo server | CPU/call: fixtures "
 	       "| CPU/call: load generator | vs echo server | vs direct |\n", rounds);
 	puts("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 }

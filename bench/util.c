@@ -253,3 +253,41 @@ int proc_alive(pid_t pid)
 	state = stat_state(buf);
 	return state && state != 'Z' && state != 'X';
 }
+
+uint64_t proc_pss_bytes(pid_t pid)
+{
+	char path[64], buf[4096];
+	const char *p;
+	unsigned long kb;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	if (read_small_file(path, buf, sizeof(buf)) < 0 || !(p = strstr(buf, "\nPss:")) ||
+	    sscanf(p + 5, "%lu", &kb) != 1)
+		return 0;
+	return (uint64_t)kb * 1024;
+}
+
+/* The PSS of the processes listed in pid's children file and of their descendants; counts them in *n. */
+static uint64_t descendants_pss(pid_t pid, int depth, unsigned *n)
+{
+	char path[64];
+	uint64_t sum = 0;
+	FILE *list;
+	int child;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	if (depth > 8 || !(list = fopen(path, "r")))
+		return 0;
+	while (fscanf(list, "%d", &child) == 1) {
+		sum += proc_pss_bytes(child) + descendants_pss(child, depth + 1, n);
+		(*n)++;
+	}
+	fclose(list);
+	return sum;
+}
+
+uint64_t proc_children_pss_bytes(pid_t pid, unsigned *n)
+{
+	*n = 0;
+	return descendants_pss(pid, 0, n);
+}

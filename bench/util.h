@@ -43,6 +43,10 @@ void cpu_mark_take(struct cpu_mark *m, pid_t server);
 
 /* VmRSS of process pid, in bytes. Dies if unreadable. */
 uint64_t proc_rss_bytes(pid_t pid);
+/* PSS of process pid (its share of the pages it maps), in bytes, from /proc/PID/smaps_rollup; 0 if gone. */
+uint64_t proc_pss_bytes(pid_t pid);
+/* The PSS of every descendant of pid (its main thread's children, recursively); their number in *n. */
+uint64_t proc_children_pss_bytes(pid_t pid, unsigned *n);
 /* 1 while pid exists and is not a zombie. */
 int proc_alive(pid_t pid);
 

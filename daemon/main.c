@@ -10,6 +10,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "rlimit.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -139,6 +140,12 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	confcheck_run(&d.cfg, &d.catalog, check_only);
+	if (rlimit_fit(&d.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mcppoold: %s\n", err);
+		catalog_free(&d.catalog);
+		config_free(&d.cfg);
+		return EXIT_CONFIG;
+	}
 	if (check_only) {
 		config_print(&d.cfg, stdout);
 		print_catalog(&d.catalog, stdout);

@@ -1,0 +1,71 @@
+/* Integration: the open-file limit: raised at start, and a configuration that cannot fit refused. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(rlimit, .init = it_subreaper, .timeout = 30);
+
+/* Criterion runs each test in a process of its own: limits lowered here end with it. */
+static void set_nofile(rlim_t soft, rlim_t hard)
+{
+	struct rlimit rl = { soft, hard };
+
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit(%llu, %llu): %m",
+		     (unsigned long long)soft, (unsigned long long)hard);
+}
+
+Test(rlimit, a_configuration_that_cannot_fit_in_the_hard_limit_is_refused_with_the_arithmetic)
+{
+	static const char *const env[] = { "MAX_TOTAL_CONNECTIONS=100", "MCPPOOL_MAX_CLIENTS=1024",
+					   NULL };
+	struct itd d;
+	int rc;
+
+	set_nofile(200, 200);
+	rc = itd_run_to_exit(&d, NULL, env, NULL);
+	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
+	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=100 needs 3 descriptors each + "
+				       "MCPPOOL_MAX_CLIENTS=1024 + 32 reserved = 1356, but the "
+				       "open-file hard limit is 200"),
+		  "see %s", d.log);
+	cr_assert(itd_log_contains(&d, "LimitNOFILE="), "the fix is not named; see %s", d.log);
+}
+
+/* The "Max open files" soft and hard limits of a process, from /proc/PID/limits. */
+static void proc_nofile(pid_t pid, unsigned long long *soft, unsigned long long *hard)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	*soft = *hard = 0;
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	cr_assert_not_null(f = fopen(path, "r"), "%s: %m", path);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Max open files %llu %llu", soft, hard) == 2)
+			break;
+	fclose(f);
+}
+
+Test(rlimit, the_soft_open_file_limit_is_raised_to_the_hard_limit_at_start)
+{
+	struct rlimit old;
+	unsigned long long soft, hard;
+	struct itd d;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	if (old.rlim_max != RLIM_INFINITY && old.rlim_max < 2000)
+		cr_skip_test("the hard open-file limit (%llu) is below the 2000 this test needs",
+			     (unsigned long long)old.rlim_max);
+	set_nofile(256, 2000);
+	itd_start(&d, NULL, NULL);
+	proc_nofile(d.pid, &soft, &hard);
+	cr_assert_eq(hard, 2000);
+	cr_assert_eq(soft, 2000, "the daemon's soft limit is %llu", soft);
+	cr_assert(itd_log_contains(&d, "open-file limit raised from 256 to 2000"), "see %s", d.log);
+	itd_stop(&d);
+	it_assert_no_children();
+}
