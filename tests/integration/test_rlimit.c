@@ -1,6 +1,7 @@
 /* Integration: the open-file limit: raised at start, and a configuration that cannot fit refused. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include <criterion/criterion.h>
@@ -67,5 +68,35 @@ Test(rlimit, the_soft_open_file_limit_is_raised_to_the_hard_limit_at_start)
 	cr_assert_eq(soft, 2000, "the daemon's soft limit is %llu", soft);
 	cr_assert(itd_log_contains(&d, "open-file limit raised from 256 to 2000"), "see %s", d.log);
 	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(rlimit, a_reload_to_limits_that_cannot_fit_is_refused_and_the_old_ones_kept)
+{
+	static const char *const env[] = { "MCPPOOL_MAX_CLIENTS=100", NULL };
+	char path[] = "/tmp/mcppool-rlimit-env-XXXXXX";
+	struct itd d;
+	FILE *f;
+	int fd, st;
+
+	set_nofile(1000, 1000); /* 100 x 3 + 100 + 32 = 432 fits; 400 x 3 + 100 + 32 does not */
+	cr_assert((fd = mkstemp(path)) >= 0);
+	cr_assert(write(fd, "MAX_TOTAL_CONNECTIONS=100\n", 26) == 26);
+	close(fd);
+	itd_start_args(&d, NULL, env, NULL, ARGS("--env-file", path));
+	cr_assert(f = fopen(path, "w"));
+	fputs("MAX_TOTAL_CONNECTIONS=400\n", f);
+	fclose(f);
+	json_t *r = itd_ctl_json(&d, &st, ARGS("reload"));
+	cr_assert_eq(st, 1, "the reload was not refused; see %s", d.log);
+	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=400 needs 3 descriptors each"),
+		  "see %s", d.log);
+	json_decref(r);
+	r = itd_pool_status(&d);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "config"),
+							 "maxTotalConnections")), 100);
+	json_decref(r);
+	itd_stop(&d);
+	unlink(path);
 	it_assert_no_children();
 }
