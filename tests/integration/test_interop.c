@@ -102,17 +102,34 @@ Test(interop, server_everything_is_pooled_per_user_with_each_users_auth)
 	it_assert_no_children();
 }
 
-/* A catalog with era-server.mjs in mode (modern or dual) as "era", given each user's token. */
-static void era_catalog(char *buf, size_t len, const char *mode)
+/* era-server.mjs's path; fails the test when the 2.x SDK is not installed. */
+static void era_script(char *script)
 {
-	char script[4096];
 	if (!realpath("tests/interop/era-server.mjs", script) ||
 	    access("tests/interop/node_modules/@modelcontextprotocol/server/package.json", R_OK) != 0)
 		cr_assert_fail("@modelcontextprotocol/server is not installed (scripts/npm-setup.sh)");
-	snprintf(buf, len,
-		 "{\"mcpServers\": {\"era\": {\"command\": \"node\", \"args\": [\"%s\", \"%s\"],"
-		 " \"env\": {\"USER_TOKEN\": \"${auth.token}\"},"
-		 " \"clientCapabilities\": {\"elicitation\": {\"form\": {}}}}}}", script, mode);
+}
+
+/*
+ * A catalog with era-server.mjs in mode (modern or dual) as "era", given each user's
+ * token: over stdio (port 0: a child per user, the token in its environment) or over
+ * Streamable HTTP at port (one server, the token in each user's Authorization header).
+ */
+static void era_catalog(char *buf, size_t len, const char *mode, int port)
+{
+	char script[4096];
+
+	era_script(script);
+	if (port)
+		snprintf(buf, len,
+			 "{\"mcpServers\": {\"era\": {\"url\": \"http://127.0.0.1:%d/mcp\","
+			 " \"headers\": {\"Authorization\": \"Bearer ${auth.token}\"},"
+			 " \"clientCapabilities\": {\"elicitation\": {\"form\": {}}}}}}", port);
+	else
+		snprintf(buf, len,
+			 "{\"mcpServers\": {\"era\": {\"command\": \"node\", \"args\": [\"%s\", \"%s\"],"
+			 " \"env\": {\"USER_TOKEN\": \"${auth.token}\"},"
+			 " \"clientCapabilities\": {\"elicitation\": {\"form\": {}}}}}}", script, mode);
 }
 
 static json_t *era_ok(struct itd *d, const char *const *args)
@@ -134,15 +151,26 @@ static bool json_has(json_t *r, const char *needle)
 
 /*
  * tools/list, tools/call, prompts, resources and an input_required round trip through
- * the pool, for two users, in 2026-07-28.
+ * the pool, for two users, in 2026-07-28; over stdio, or over Streamable HTTP when
+ * http (one server for both users: each user's own token reaches it).
  */
-static void serves_everything_in_2026_07_28(const char *mode)
+static void serves_everything_in_2026_07_28(const char *mode, bool http)
 {
 	struct itd d;
-	char cat[8192], alice_pid[64];
+	char cat[8192], alice_pid[64], script[4096], port_arg[16], log[4200];
+	pid_t server = 0;
+	int port = 0;
 
-	era_catalog(cat, sizeof(cat), mode);
+	if (http)
+		port = it_free_port();
+	era_catalog(cat, sizeof(cat), mode, port);
 	itd_start(&d, cat, NULL);
+	if (http) { /* the daemon connects at the first call: the server's log goes in its dir */
+		era_script(script);
+		snprintf(port_arg, sizeof(port_arg), "%d", port);
+		snprintf(log, sizeof(log), "%s/era-server.log", d.dir);
+		server = it_start_server(ARGS("node", script, mode, "--http", port_arg), port, log);
+	}
 	json_t *r = era_ok(&d, ARGS("tools", "alice", "era", "-a", "token=a1", "--timeout", "30000"));
 	cr_assert(json_has(r, "\"echo\"") && json_has(r, "\"add\""), "tools: %s", json_dumps(r, 0));
 	json_decref(r);
@@ -168,7 +196,8 @@ static void serves_everything_in_2026_07_28(const char *mode)
 	json_decref(r);
 	r = era_ok(&d, ARGS("call", "bob", "era", "token", "{}", "-a", "token=b1"));
 	cr_assert(strncmp(it_text(r), "b1 ", 3) == 0, "bob's token: %s", it_text(r));
-	cr_assert_str_neq(it_text(r) + 3, alice_pid, "bob got alice's server");
+	if (!http) /* over HTTP both users reach the one server, each with their own token */
+		cr_assert_str_neq(it_text(r) + 3, alice_pid, "bob got alice's server");
 	json_decref(r);
 
 	/* input_required reaches the app as the result; its retry (params untouched) completes. */
@@ -191,15 +220,26 @@ static void serves_everything_in_2026_07_28(const char *mode)
 	cr_assert(itd_log_contains(&d, "modern protocol 2026-07-28"), "not spoken to in 2026-07-28");
 	cr_assert_not(itd_log_contains(&d, "legacy server"), "the probe fell back to legacy");
 	itd_stop(&d);
+	it_stop_server(server);
 	it_assert_no_children();
 }
 
 Test(interop, a_modern_only_sdk_v2_server_serves_tools_prompts_resources_input_and_two_users)
 {
-	serves_everything_in_2026_07_28("modern");
+	serves_everything_in_2026_07_28("modern", false);
 }
 
 Test(interop, a_dual_era_sdk_v2_server_is_spoken_to_in_2026_07_28)
 {
-	serves_everything_in_2026_07_28("dual");
+	serves_everything_in_2026_07_28("dual", false);
+}
+
+Test(interop, a_modern_only_sdk_v2_server_over_streamable_http_serves_the_same_calls)
+{
+	serves_everything_in_2026_07_28("modern", true);
+}
+
+Test(interop, a_dual_era_sdk_v2_server_over_streamable_http_is_spoken_to_in_2026_07_28)
+{
+	serves_everything_in_2026_07_28("dual", true);
 }

@@ -1,13 +1,19 @@
-// A small MCP server on stdio built on @modelcontextprotocol/server 2.x, for mcppool's
-// era interop tests: `node era-server.mjs modern` speaks only 2026-07-28 (an initialize
+// A small MCP server built on @modelcontextprotocol/server 2.x, for mcppool's era
+// interop tests: `node era-server.mjs modern` speaks only 2026-07-28 (an initialize
 // is refused), `node era-server.mjs dual` serves both eras (the opening decides).
-import { McpServer, acceptedContent, inputRequired } from '@modelcontextprotocol/server';
+// On stdio by default; with `--http PORT` (0: any) on Streamable HTTP at
+// http://127.0.0.1:PORT/mcp, printing "listening PORT" once it accepts. Over HTTP the
+// `token` tool answers the request's Authorization header instead of USER_TOKEN.
+import http from 'node:http';
+import { Readable } from 'node:stream';
+import { McpServer, acceptedContent, createMcpHandler, inputRequired } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { z } from 'zod';
 
 const mode = process.argv[2];
-if (mode !== 'modern' && mode !== 'dual') {
-    process.stderr.write('usage: node era-server.mjs modern|dual\n');
+const httpPort = process.argv[3] === '--http' ? Number(process.argv[4]) : null;
+if ((mode !== 'modern' && mode !== 'dual') || Number.isNaN(httpPort)) {
+    process.stderr.write('usage: node era-server.mjs modern|dual [--http PORT]\n');
     process.exit(2);
 }
 
@@ -18,7 +24,8 @@ function server() {
     s.registerTool('add', { description: 'Returns a + b.', inputSchema: z.object({ a: z.number(), b: z.number() }) },
         async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }));
     s.registerTool('token', { description: 'Returns USER_TOKEN and the pid.' },
-        async () => ({ content: [{ type: 'text', text: `${process.env.USER_TOKEN ?? ''} ${process.pid}` }] }));
+        async (ctx) => ({ content: [{ type: 'text', text: `${httpPort === null ? (process.env.USER_TOKEN ?? '')
+            : (ctx.http?.authInfo?.token ?? '')} ${process.pid}` }] }));
     // A multi-round-trip tool: input_required (an elicitation, with requestState) until
     // the retry brings the user's confirmation; the answer echoes the state it got back.
     s.registerTool('confirm', { description: 'Asks to confirm what, then answers.', inputSchema: z.object({ what: z.string() }) },
@@ -39,4 +46,28 @@ function server() {
     return s;
 }
 
-serveStdio(server, { legacy: mode === 'modern' ? 'reject' : 'serve' });
+if (httpPort === null) {
+    serveStdio(server, { legacy: mode === 'modern' ? 'reject' : 'serve' });
+} else {
+    // The handler is fetch-shaped; node:http's request and response are adapted here.
+    // The bearer token is handed on as authInfo (this test server verifies nothing).
+    const handler = createMcpHandler(server, { legacy: mode === 'modern' ? 'reject' : 'stateless' });
+    const srv = http.createServer(async (req, res) => {
+        try {
+            const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : Readable.toWeb(req);
+            const request = new Request(`http://${req.headers.host}${req.url}`,
+                { method: req.method, headers: req.headers, body, duplex: 'half' });
+            const bearer = /^Bearer (.*)$/.exec(req.headers.authorization ?? '')?.[1];
+            const response = await handler.fetch(request,
+                bearer ? { authInfo: { token: bearer, clientId: 'mcppool-test', scopes: [] } } : {});
+            res.writeHead(response.status, Object.fromEntries(response.headers));
+            if (response.body)
+                Readable.fromWeb(response.body).pipe(res);
+            else
+                res.end();
+        } catch (e) {
+            res.writeHead(500).end(String(e));
+        }
+    });
+    srv.listen(httpPort, '127.0.0.1', () => process.stdout.write(`listening ${srv.address().port}\n`));
+}
