@@ -217,6 +217,22 @@ static void serves_everything_in_2026_07_28(const char *mode, bool http)
 	cr_assert_str_eq(it_text(r), "confirmed deploy (state-of-deploy)");
 	json_decref(r);
 
+	/* A call past its deadline is cancelled at the server (stdio: notifications/cancelled; HTTP: its stream closed). */
+	int st;
+	r = itd_ctl_json(&d, &st, ARGS("call", "alice", "era", "wait", "{\"ms\":20000}", "-a", "token=a1",
+				       "--timeout", "300"));
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_TIMEOUT", "%s", json_dumps(r, 0));
+	json_decref(r);
+	bool cancelled = false;
+	for (int i = 0; i < 500 && !cancelled; i++) {
+		r = era_ok(&d, ARGS("call", "alice", "era", "aborted", "{}", "-a", "token=a1"));
+		cancelled = strcmp(it_text(r), "0") != 0;
+		json_decref(r);
+		if (!cancelled)
+			usleep(10000);
+	}
+	cr_assert(cancelled, "the server never saw the call cancelled");
+
 	cr_assert(itd_log_contains(&d, "modern protocol 2026-07-28"), "not spoken to in 2026-07-28");
 	cr_assert_not(itd_log_contains(&d, "legacy server"), "the probe fell back to legacy");
 	itd_stop(&d);

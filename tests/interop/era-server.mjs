@@ -17,6 +17,9 @@ if ((mode !== 'modern' && mode !== 'dual') || Number.isNaN(httpPort)) {
     process.exit(2);
 }
 
+// Requests whose caller cancelled them (the `wait` tool counts; `aborted` answers).
+let aborted = 0;
+
 function server() {
     const s = new McpServer({ name: `era-${mode}`, version: '1.0.0' });
     s.registerTool('echo', { description: 'Returns message.', inputSchema: z.object({ message: z.string() }) },
@@ -39,6 +42,17 @@ function server() {
                 });
             return { content: [{ type: 'text', text: `confirmed ${what} (${ctx.mcpReq.requestState() ?? 'no state'})` }] };
         });
+    s.registerTool('wait', { description: 'Waits ms, or until cancelled.', inputSchema: z.object({ ms: z.number() }) },
+        async ({ ms }, ctx) => new Promise(resolve => {
+            const done = setTimeout(() => resolve({ content: [{ type: 'text', text: 'waited' }] }), ms);
+            ctx.mcpReq.signal.addEventListener('abort', () => {
+                aborted++;
+                clearTimeout(done);
+                resolve({ content: [{ type: 'text', text: 'cancelled' }] });
+            });
+        }));
+    s.registerTool('aborted', { description: 'How many wait calls were cancelled.' },
+        async () => ({ content: [{ type: 'text', text: String(aborted) }] }));
     s.registerPrompt('greet', { description: 'Greets name.', argsSchema: z.object({ name: z.string() }) },
         ({ name }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `Hello, ${name}!` } }] }));
     s.registerResource('memo', 'memo://hello', { mimeType: 'text/plain' },
@@ -55,8 +69,11 @@ if (httpPort === null) {
     const srv = http.createServer(async (req, res) => {
         try {
             const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : Readable.toWeb(req);
+            // A client that goes away aborts the request (how 2026-07-28 cancels over HTTP).
+            const gone = new AbortController();
+            res.on('close', () => { if (!res.writableFinished) gone.abort(); });
             const request = new Request(`http://${req.headers.host}${req.url}`,
-                { method: req.method, headers: req.headers, body, duplex: 'half' });
+                { method: req.method, headers: req.headers, body, duplex: 'half', signal: gone.signal });
             const bearer = /^Bearer (.*)$/.exec(req.headers.authorization ?? '')?.[1];
             const response = await handler.fetch(request,
                 bearer ? { authInfo: { token: bearer, clientId: 'mcppool-test', scopes: [] } } : {});
