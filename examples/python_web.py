@@ -17,6 +17,12 @@ Run it against `make run` (from the top of the source tree):
     PYTHONPATH=client/python/src python3 examples/python_web.py \
         --socket build/demo/mcppool.sock --port 8080
     curl 'http://127.0.0.1:8080/call/alice/demo/echo?message=hello'
+    # {"content": [{"type": "text", "text": "hello"}]}
+    curl -H 'Authorization: Bearer s3cret' -d '{"name":"DEMO_TOKEN"}' \
+        http://127.0.0.1:8080/call/bob/demo-auth/getenv
+    # {"content": [{"type": "text", "text": "s3cret"}], "structuredContent": {...}}
+
+python3 is Debian's, with python3-msgpack (or pip install ./client/python).
 """
 import argparse
 import json
@@ -28,7 +34,8 @@ import mcppool
 
 # The HTTP status for each error code; anything else is a 502 (the server behind failed).
 STATUS = {
-    "BAD_REQUEST": 400, "AUTH_INVALID": 401, "FORBIDDEN": 403, "UNKNOWN_MCP": 404,
+    "BAD_REQUEST": 400, "AUTH_INVALID": 401, "AUTH_REQUIRED": 401, "FORBIDDEN": 403,
+    "UNKNOWN_MCP": 404,
     "POOL_EXHAUSTED": 503, "SHUTTING_DOWN": 503, "NOT_CONNECTED": 503,
     "UPSTREAM_TIMEOUT": 504, "TIMEOUT": 504,
 }
