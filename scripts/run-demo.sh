@@ -14,7 +14,8 @@ cat > "$demo/servers.json" <<JSON
   "mcpServers": {
     "demo": {
       "command": "$fixture",
-      "args": ["--name", "demo"]
+      "args": ["--name", "demo"],
+      "clientCapabilities": {"elicitation": {}, "roots": {}}
     },
     "demo-auth": {
       "command": "$fixture",
