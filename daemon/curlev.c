@@ -195,24 +195,29 @@ void curlev_media_type(const char *v, size_t n, char *out, size_t outlen)
 	out[k] = '\0';
 }
 
-int curlev_has_control_char(const char *s, int allow_tab)
+int curlev_has_control_char_n(const char *s, size_t n, int allow_tab)
 {
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
 		if ((c < 0x20 && !(allow_tab && c == '\t')) || c == 0x7f)
 			return 1;
 	}
 	return 0;
 }
 
-/* RFC 9110 token characters: what a header name may be made of. */
-static int is_token(const char *s)
+int curlev_has_control_char(const char *s, int allow_tab)
+{
+	return curlev_has_control_char_n(s, strlen(s), allow_tab);
+}
+
+int curlev_is_token(const char *s, int allow_slash)
 {
 	if (!*s)
 		return 0;
 	for (; *s; s++)
-		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ||
-		    strchr("\"(),/:;<=>?@[\\]{}", *s))
+		if (!(allow_slash && *s == '/') &&
+		    ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ||
+		     strchr("\"(),/:;<=>?@[\\]{}", *s)))
 			return 0;
 	return 1;
 }
@@ -222,7 +227,7 @@ int curlev_entry_headers(struct curl_slist **l, const struct kv *hdr, size_t n,
 {
 	for (size_t i = 0; i < n; i++) {
 		const char *name = hdr[i].key, *value = hdr[i].value;
-		if (!is_token(name)) {
+		if (!curlev_is_token(name, 0)) {
 			snprintf(err, errlen, "header name \"%.64s\" is not a valid HTTP header name",
 				 curlev_has_control_char(name, 0) ? "(with control characters)" : name);
 			return -1;

@@ -72,6 +72,16 @@ void curlev_media_type(const char *v, size_t n, char *out, size_t outlen);
 /* True when s holds a control character (tab allowed when allow_tab). */
 int curlev_has_control_char(const char *s, int allow_tab);
 
+/* The same for the n bytes at s (a NUL among them counts). */
+int curlev_has_control_char_n(const char *s, size_t n, int allow_tab);
+
+/*
+ * True when s is an RFC 9110 token (what a header name is made of); with
+ * allow_slash, '/' is allowed too: a method name such as tools/call, sent
+ * as a header value.
+ */
+int curlev_is_token(const char *s, int allow_slash);
+
 /*
  * What may be shown of url: *where = "scheme://host:port/path" (no query, no
  * user info: they may hold auth values) and *origin = "scheme://host:port"
