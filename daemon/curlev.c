@@ -18,6 +18,9 @@ struct curlev_sock {
 	ev_io io;
 };
 
+#define CONNECT_TIMEOUT_MS 10000L
+#define USER_AGENT "mcppool/0.1.0"
+
 static unsigned global_users;
 
 static void on_sock_event(struct ev_loop *loop, ev_io *w, int revents)
@@ -141,7 +144,57 @@ void curlev_global_cleanup(void)
 	}
 }
 
+int curlev_global_hold(bool *held, char *err, size_t errlen)
+{
+	if (*held)
+		return 0;
+	if (curlev_global_init(err, errlen) < 0)
+		return -1;
+	*held = true;
+	return 0;
+}
+
+void curlev_global_release(bool *held)
+{
+	if (*held) {
+		curlev_global_cleanup();
+		*held = false;
+	}
+}
+
 /* ---- the checks and pieces of a request ---- */
+
+CURL *curlev_easy_new(const char *url, curl_write_callback on_header,
+		      curl_write_callback on_body, void *arg, char *errbuf)
+{
+	CURL *easy = curl_easy_init();
+
+	if (!easy)
+		return NULL;
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, arg);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, arg);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, arg);
+	return easy;
+}
+
+int curlev_append_lines(struct curl_slist **l, const struct curl_slist *from)
+{
+	for (; from; from = from->next) {
+		struct curl_slist *n = curl_slist_append(*l, from->data);
+		if (!n)
+			return -1;
+		*l = n;
+	}
+	return 0;
+}
 
 void curlev_slist_wipe_free(struct curl_slist *l)
 {

@@ -20,7 +20,6 @@
 #include "sseparse.h"
 #include "wire.h"
 
-#define CONNECT_TIMEOUT_MS 10000L
 #define EXCHANGE_MARGIN_MS 5000u   /* on top of request_timeout_ms: the session enforces deadlines */
 #define DELETE_TIMEOUT_MS 2000L    /* the whole DELETE at close */
 #define SHUTDOWN_WAIT_S 2.0        /* http_shutdown_all() waits this long for DELETEs */
@@ -35,7 +34,6 @@
 #define RETRY_MAX_MS 30000L
 #define LISTEN_BACKOFF_MAX_MS 30000L /* the listening stream reconnects at most this far apart */
 #define MODERN_VERSION "2026-07-28" /* the first stateless revision (no session, no GET stream) */
-#define USER_AGENT "mcppool/0.1.0"
 
 /*
  * Lifecycle (h->state):
@@ -191,14 +189,6 @@ static void linger_arm(struct http_conn *h);
 static void conn_release(struct http_conn *h);
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-static void secret_free(char *s)
-{
-	if (s) {
-		sodium_memzero(s, strlen(s));
-		free(s);
-	}
-}
 
 /* Records why x breaks the transport; the first reason counts. */
 #define xfer_fail(x, ...) curlev_first_reason((x)->fail, sizeof((x)->fail), __VA_ARGS__)
@@ -604,7 +594,7 @@ static struct curl_slist *build_headers(struct xfer *x)
 	struct http_conn *h = x->h;
 	bool post = x->role == XFER_POST || x->role == XFER_REINIT;
 	bool get = x->role == XFER_RESUME || x->role == XFER_LISTEN;
-	struct curl_slist *l = NULL, *n;
+	struct curl_slist *l = NULL;
 
 	if (post && (curlev_add_header(&l, "Content-Type: application/json") < 0 ||
 		     curlev_add_header(&l, "Accept: application/json, text/event-stream") < 0))
@@ -613,13 +603,8 @@ static struct curl_slist *build_headers(struct xfer *x)
 		    (x->sse.last_id[0] && curlev_add_header(&l, "Last-Event-ID: %s", x->sse.last_id) < 0)))
 		goto fail;
 	/* No "Expect: 100-continue" round trip for large messages. */
-	if (curlev_add_header(&l, "Expect:") < 0)
+	if (curlev_add_header(&l, "Expect:") < 0 || curlev_append_lines(&l, h->entry_headers) < 0)
 		goto fail;
-	for (struct curl_slist *e = h->entry_headers; e; e = e->next) {
-		if (!(n = curl_slist_append(l, e->data)))
-			goto fail;
-		l = n;
-	}
 	x->sent_session = false;
 	if (x->modern) {
 		if (add_modern_headers(&l, x) < 0)
@@ -653,15 +638,10 @@ static struct xfer *xfer_new(struct http_conn *h, enum xfer_role role)
 	ev_timer_init(&x->wait, on_wait, 0., 0.);
 	x->wait.data = x;
 	list_add_tail(&h->xfers, &x->link);
-	if (!(x->easy = curl_easy_init())) {
+	if (!(x->easy = curlev_easy_new(h->url, on_header, on_body, x, x->errbuf))) {
 		xfer_free(x);
 		return NULL;
 	}
-	curl_easy_setopt(x->easy, CURLOPT_URL, h->url);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, USER_AGENT);
-	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
 	/*
 	 * A request's exchange and the listening stream are bounded by the
 	 * session, not by a timeout here: a request's deadline may be longer
@@ -670,12 +650,6 @@ static struct xfer *xfer_new(struct http_conn *h, enum xfer_role role)
 	 */
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS,
 			 role == XFER_RESUME || role == XFER_LISTEN ? 0L : h->exchange_timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
 	return x;
 }
 
@@ -1064,7 +1038,7 @@ static void session_renew(struct http_conn *h, long status)
 		return;
 	}
 	log_info("[%s] the server lost the session (HTTP %ld): initializing a new one", h->tag, status);
-	secret_free(h->session_id);
+	auth_secret_free(h->session_id);
 	h->session_id = NULL;
 	h->session_gen++;
 	xfer_free(h->listen); /* it belonged to the old session */
@@ -1359,12 +1333,12 @@ static void conn_free(struct http_conn *h)
 	outq_free(h);
 	curlev_destroy(&h->cev);
 	ev_timer_stop(h->loop, &h->linger);
-	secret_free(h->url);
-	secret_free(h->session_id);
+	auth_secret_free(h->url);
+	auth_secret_free(h->session_id);
 	free(h->init_body);
 	curlev_slist_wipe_free(h->entry_headers);
-	secret_free(h->where); /* an ${auth.NAME} in the url's path or host shows here */
-	secret_free(h->origin);
+	auth_secret_free(h->where); /* an ${auth.NAME} in the url's path or host shows here */
+	auth_secret_free(h->origin);
 	free(h->tag);
 	list_del(&h->link);
 	live_sessions--;
@@ -1590,7 +1564,7 @@ static void http_negotiated(void *impl, const char *version)
 	h->modern = strcmp(version, MODERN_VERSION) >= 0;
 	h->listen_wanted = !h->modern;
 	if (h->modern) {
-		secret_free(h->session_id);
+		auth_secret_free(h->session_id);
 		h->session_id = NULL;
 	}
 }
@@ -1661,11 +1635,8 @@ int http_transport_open(struct transport *t, struct ev_loop *loop, const struct 
 {
 	struct http_conn *h;
 
-	if (!curl_held) {
-		if (curlev_global_init(err, errlen) < 0)
-			return -1;
-		curl_held = true;
-	}
+	if (curlev_global_hold(&curl_held, err, errlen) < 0)
+		return -1;
 	if (!(h = calloc(1, sizeof(*h)))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -1723,8 +1694,5 @@ void http_shutdown_all(struct daemon *d)
 	daemon_reap(d); /* those whose DELETE is done, before libcurl goes */
 	list_for_each_safe(pos, tmp, &all_sessions)
 		conn_free(list_entry(pos, struct http_conn, link));
-	if (curl_held) {
-		curlev_global_cleanup();
-		curl_held = false;
-	}
+	curlev_global_release(&curl_held);
 }
