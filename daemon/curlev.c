@@ -18,6 +18,9 @@ struct curlev_sock {
 	ev_io io;
 };
 
+#define CONNECT_TIMEOUT_MS 10000L
+#define USER_AGENT "mcppool/0.1.0"
+
 static unsigned global_users;
 
 static void on_sock_event(struct ev_loop *loop, ev_io *w, int revents)
@@ -141,7 +144,57 @@ void curlev_global_cleanup(void)
 	}
 }
 
+int curlev_global_hold(bool *held, char *err, size_t errlen)
+{
+	if (*held)
+		return 0;
+	if (curlev_global_init(err, errlen) < 0)
+		return -1;
+	*held = true;
+	return 0;
+}
+
+void curlev_global_release(bool *held)
+{
+	if (*held) {
+		curlev_global_cleanup();
+		*held = false;
+	}
+}
+
 /* ---- the checks and pieces of a request ---- */
+
+CURL *curlev_easy_new(const char *url, curl_write_callback on_header,
+		      curl_write_callback on_body, void *arg, char *errbuf)
+{
+	CURL *easy = curl_easy_init();
+
+	if (!easy)
+		return NULL;
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, arg);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, arg);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, arg);
+	return easy;
+}
+
+int curlev_append_lines(struct curl_slist **l, const struct curl_slist *from)
+{
+	for (; from; from = from->next) {
+		struct curl_slist *n = curl_slist_append(*l, from->data);
+		if (!n)
+			return -1;
+		*l = n;
+	}
+	return 0;
+}
 
 void curlev_slist_wipe_free(struct curl_slist *l)
 {
@@ -195,24 +248,29 @@ void curlev_media_type(const char *v, size_t n, char *out, size_t outlen)
 	out[k] = '\0';
 }
 
-int curlev_has_control_char(const char *s, int allow_tab)
+int curlev_has_control_char_n(const char *s, size_t n, int allow_tab)
 {
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
 		if ((c < 0x20 && !(allow_tab && c == '\t')) || c == 0x7f)
 			return 1;
 	}
 	return 0;
 }
 
-/* RFC 9110 token characters: what a header name may be made of. */
-static int is_token(const char *s)
+int curlev_has_control_char(const char *s, int allow_tab)
+{
+	return curlev_has_control_char_n(s, strlen(s), allow_tab);
+}
+
+int curlev_is_token(const char *s, int allow_slash)
 {
 	if (!*s)
 		return 0;
 	for (; *s; s++)
-		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ||
-		    strchr("\"(),/:;<=>?@[\\]{}", *s))
+		if (!(allow_slash && *s == '/') &&
+		    ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ||
+		     strchr("\"(),/:;<=>?@[\\]{}", *s)))
 			return 0;
 	return 1;
 }
@@ -222,7 +280,7 @@ int curlev_entry_headers(struct curl_slist **l, const struct kv *hdr, size_t n,
 {
 	for (size_t i = 0; i < n; i++) {
 		const char *name = hdr[i].key, *value = hdr[i].value;
-		if (!is_token(name)) {
+		if (!curlev_is_token(name, 0)) {
 			snprintf(err, errlen, "header name \"%.64s\" is not a valid HTTP header name",
 				 curlev_has_control_char(name, 0) ? "(with control characters)" : name);
 			return -1;

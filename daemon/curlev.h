@@ -2,6 +2,7 @@
 #ifndef MCPPOOL_CURLEV_H
 #define MCPPOOL_CURLEV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <curl/curl.h>
@@ -41,7 +42,26 @@ void curlev_destroy(struct curlev *c);
 int curlev_global_init(char *err, size_t errlen);
 void curlev_global_cleanup(void);
 
+/*
+ * The same for a module that may open many connections: the first call
+ * takes the hold (*held set), later ones do nothing; release gives it back.
+ */
+int curlev_global_hold(bool *held, char *err, size_t errlen);
+void curlev_global_release(bool *held);
+
 /* ---- the checks and pieces of a request ---- */
+
+/*
+ * A new easy handle for url with what every exchange of ours sets: http(s)
+ * only, our User-Agent, no signals, a 10 s connect timeout, on_header and
+ * on_body called with arg (also its CURLOPT_PRIVATE), libcurl's error text
+ * in errbuf (CURL_ERROR_SIZE bytes). NULL when out of memory.
+ */
+CURL *curlev_easy_new(const char *url, curl_write_callback on_header,
+		      curl_write_callback on_body, void *arg, char *errbuf);
+
+/* Appends a copy of every line of from to *l. 0, or -1 when out of memory (*l keeps what it had). */
+int curlev_append_lines(struct curl_slist **l, const struct curl_slist *from);
 
 /* Frees a header list after wiping its values (they may hold auth values). NULL-safe. */
 void curlev_slist_wipe_free(struct curl_slist *l);
@@ -71,6 +91,16 @@ void curlev_media_type(const char *v, size_t n, char *out, size_t outlen);
 
 /* True when s holds a control character (tab allowed when allow_tab). */
 int curlev_has_control_char(const char *s, int allow_tab);
+
+/* The same for the n bytes at s (a NUL among them counts). */
+int curlev_has_control_char_n(const char *s, size_t n, int allow_tab);
+
+/*
+ * True when s is an RFC 9110 token (what a header name is made of); with
+ * allow_slash, '/' is allowed too: a method name such as tools/call, sent
+ * as a header value.
+ */
+int curlev_is_token(const char *s, int allow_slash);
 
 /*
  * What may be shown of url: *where = "scheme://host:port/path" (no query, no

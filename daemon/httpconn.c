@@ -11,23 +11,22 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "curlev.h"
 #include "daemon.h"
 #include "httpconn.h"
 #include "jsontext.h"
 #include "list.h"
 #include "log.h"
+#include "sseparse.h"
 #include "wire.h"
 
-#define CONNECT_TIMEOUT_MS 10000L
 #define EXCHANGE_MARGIN_MS 5000u   /* on top of request_timeout_ms: the session enforces deadlines */
 #define DELETE_TIMEOUT_MS 2000L    /* the whole DELETE at close */
 #define SHUTDOWN_WAIT_S 2.0        /* http_shutdown_all() waits this long for DELETEs */
 #define SESSION_ID_MAX 1024        /* bytes of an Mcp-Session-Id we accept */
 #define ERROR_BODY_MAX 4096        /* bytes of an error response kept for the reason */
-#define SSE_FIELD_SLACK 64         /* an SSE line may exceed max_message by its field name */
 #define LINGER_S 2.0               /* an answered request's stream left open longer is cut */
 #define RPC_ID_MAX 64              /* bytes of a JSON-RPC id we track */
-#define EVENT_ID_MAX 256           /* bytes of an SSE event id we keep for Last-Event-ID */
 #define WWW_AUTH_MAX 2048          /* bytes of a WWW-Authenticate challenge we keep */
 #define RESUME_ATTEMPTS 3          /* resumptions of a broken stream in a row that bring no event */
 #define RESUME_DELAY_MS 1000L      /* before resuming, when the server sent no retry field */
@@ -35,7 +34,6 @@
 #define RETRY_MAX_MS 30000L
 #define LISTEN_BACKOFF_MAX_MS 30000L /* the listening stream reconnects at most this far apart */
 #define MODERN_VERSION "2026-07-28" /* the first stateless revision (no session, no GET stream) */
-#define USER_AGENT "mcppool/0.1.0"
 
 /*
  * Lifecycle (h->state):
@@ -93,16 +91,6 @@ struct outmsg {
 	char body[];
 };
 
-struct sse_parser {
-	char *line;
-	size_t line_len, line_cap;
-	char *data;
-	size_t data_len, data_cap;
-	bool has_data;   /* a data field was seen in the current event */
-	bool after_cr;   /* the last byte ended a line with CR: a following LF is part of it */
-	bool first_line; /* strip a UTF-8 BOM */
-};
-
 struct http_conn;
 
 /* What an exchange is for. */
@@ -135,28 +123,16 @@ struct xfer {
 	bool answered;      /* a response came back on it */
 	bool init_ok;       /* REINIT: a result came back */
 	ev_tstamp answered_at;
-	char last_event_id[EVENT_ID_MAX]; /* the last SSE event id seen on this stream ("" none) */
-	bool got_event;     /* an event with an id arrived on this exchange */
-	long retry_ms;      /* the stream's SSE retry field, -1 when none */
 	unsigned attempts;  /* RESUME, LISTEN: reconnections in a row that brought nothing */
 	long status;
 	enum body_kind kind;
 	char ctype[64];    /* media type of the response, lower case, no parameters */
 	char *session_id;  /* as the response's headers gave it */
 	char *www_auth;    /* the WWW-Authenticate challenge, bounded */
-	char *body;
-	size_t body_len, body_cap;
-	struct sse_parser sse;
+	struct jbuf body;   /* BODY_JSON, BODY_ERROR */
+	struct sse_parser sse; /* BODY_SSE; its last_id is the stream's Last-Event-ID */
 	char fail[200]; /* why this transfer breaks the transport ("" when it does not) */
 	char errbuf[CURL_ERROR_SIZE];
-};
-
-/* A socket libcurl asked us to watch. */
-struct http_sock {
-	struct list_node link; /* h->socks */
-	struct http_conn *h;
-	curl_socket_t fd;
-	ev_io io;
 };
 
 struct http_conn {
@@ -166,7 +142,8 @@ struct http_conn {
 	char *tag;
 	char *url;      /* may hold secrets: wiped */
 	char *where;    /* scheme://host:port/path: the only form of the URL we show */
-	char *hostport;
+	char *origin;   /* scheme://host:port */
+	const char *hostport; /* host:port, in origin */
 	struct curl_slist *entry_headers; /* "Name: value" of the catalog entry: wiped */
 	char *session_id;
 	unsigned session_gen; /* counts re-initialisations: a 404 of an older one needs none */
@@ -184,11 +161,9 @@ struct http_conn {
 	struct transport_callbacks cb;
 	void *ctx;
 
-	CURLM *multi;
-	ev_timer timer;
+	struct curlev cev;
 	ev_timer linger; /* cuts answered streams that the server keeps open */
 	struct list_node xfers;
-	struct list_node socks;
 	struct xfer *barrier; /* a POST later messages wait for */
 	struct outmsg *out_head, *out_tail;
 	struct inmsg *in_head, *in_tail;
@@ -202,105 +177,21 @@ struct http_conn {
 
 static struct list_node all_sessions = { &all_sessions, &all_sessions };
 static unsigned live_sessions;
-static bool curl_ready;
+static bool curl_held; /* curlev_global_init() was called for this module */
 
 static const char *const managed_headers[] = {
 	"Content-Type", "Accept", "Content-Length", "Transfer-Encoding", "Expect",
 	"Mcp-Session-Id", "MCP-Protocol-Version", "Last-Event-ID", "Mcp-Method", "Mcp-Name", NULL,
 };
 
-static void pump(struct http_conn *h);
+static void pump(void *ctx);
 static void linger_arm(struct http_conn *h);
 static void conn_release(struct http_conn *h);
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static void secret_free(char *s)
-{
-	if (s) {
-		sodium_memzero(s, strlen(s));
-		free(s);
-	}
-}
-
-static void slist_wipe_free(struct curl_slist *l)
-{
-	for (struct curl_slist *n = l; n; n = n->next)
-		sodium_memzero(n->data, strlen(n->data));
-	curl_slist_free_all(l);
-}
-
-static bool has_control_char(const char *s, bool allow_tab)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c < 0x20 && !(allow_tab && c == '\t')) || c == 0x7f)
-			return true;
-	}
-	return false;
-}
-
-static bool has_control_char_n(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-			return true;
-	return false;
-}
-
-/* RFC 9110 token characters: what a header name may be made of. */
-static bool is_token(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!(((unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f) &&
-		      !strchr("\"(),/:;<=>?@[\\]{}", *s)))
-			return false;
-	return true;
-}
-
-/* A method name as a header value: token characters and '/' (tools/call). */
-static bool is_token_or_slash(const char *s)
-{
-	for (; *s; s++)
-		if (*s != '/' && !(((unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f) &&
-				   !strchr("\"(),:;<=>?@[\\]{}", *s)))
-			return false;
-	return true;
-}
-
-/* Appends len bytes to a growing buffer, keeping it NUL-terminated. */
-static int buf_append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
-{
-	if (*len + n + 1 > *cap) {
-		size_t ncap = *cap ? *cap : 256;
-		while (ncap < *len + n + 1)
-			ncap *= 2;
-		char *nb = realloc(*buf, ncap);
-		if (!nb)
-			return -1;
-		*buf = nb;
-		*cap = ncap;
-	}
-	memcpy(*buf + *len, p, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return 0;
-}
-
-static void xfer_fail(struct xfer *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void xfer_fail(struct xfer *x, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (x->fail[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(x->fail, sizeof(x->fail), fmt, ap);
-	va_end(ap);
-}
+/* Records why x breaks the transport; the first reason counts. */
+#define xfer_fail(x, ...) curlev_first_reason((x)->fail, sizeof((x)->fail), __VA_ARGS__)
 
 /* Records why the transport fails; pump() reports the first reason once. */
 static void conn_fail(struct http_conn *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -457,164 +348,23 @@ static int queue_message(struct xfer *x, const char *text, size_t len)
 
 /* ---- server-sent events ---------------------------------------------------------- */
 
-static void sse_free(struct sse_parser *p)
-{
-	free(p->line);
-	free(p->data);
-}
-
-/* The end of an event: its data, if any, is one message. */
-static int sse_dispatch(struct xfer *x)
-{
-	struct sse_parser *p = &x->sse;
-	int rc = 0;
-
-	/* The priming event of 2025-11-25 servers has an id and empty data. */
-	if (p->has_data && p->data_len > 0 && queue_message(x, p->data, p->data_len) < 0) {
-		xfer_fail(x, "out of memory queuing a message");
-		rc = -1;
-	}
-	p->data_len = 0;
-	p->has_data = false;
-	return rc;
-}
-
 /*
- * An id field: the stream's last event id, sent as Last-Event-ID to resume it
- * (the SSE standard: an id with a NUL is ignored). One longer than we keep is
- * ignored too: a resumption from an older id would replay what we have.
+ * An event's data is one message. The priming event of 2025-11-25 servers
+ * has an id and empty data: the parser keeps its id, nothing is delivered.
+ * Any event type is taken: the stream carries nothing but messages.
  */
-static void sse_event_id(struct xfer *x, const char *v, size_t n)
+static int on_event(void *ctx, const struct sse_event *ev)
 {
-	if (memchr(v, '\0', n))
-		return;
-	if (n >= sizeof(x->last_event_id) || has_control_char_n(v, n)) {
-		log_debug("[%s] ignoring an SSE event id of %zu bytes or with control characters",
-			  x->h->tag, n);
-		return;
-	}
-	memcpy(x->last_event_id, v, n);
-	x->last_event_id[n] = '\0';
-	x->got_event = true;
-}
+	struct xfer *x = ctx;
 
-/* A retry field: milliseconds to wait before reconnecting (ASCII digits only, else ignored). */
-static void sse_retry(struct xfer *x, const char *v, size_t n)
-{
-	long ms = 0;
-
-	if (n == 0)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return;
-		if (ms < RETRY_MAX_MS)
-			ms = ms * 10 + (v[i] - '0');
-	}
-	x->retry_ms = ms;
-}
-
-/* One complete line (NUL-terminated in p->line): data, id and retry fields; others are of no use. */
-static int sse_line(struct xfer *x)
-{
-	struct sse_parser *p = &x->sse;
-	const char *line = p->line ? p->line : "";
-	size_t len = p->line_len;
-	const char *colon, *value;
-
-	if (p->first_line) {
-		p->first_line = false;
-		if (len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
-			line += 3;
-			len -= 3;
-		}
-	}
-	if (len == 0)
-		return sse_dispatch(x);
-	if (line[0] == ':')
-		return 0;
-	/* "data" alone is a data field with an empty value. */
-	colon = memchr(line, ':', len);
-	size_t nlen = colon ? (size_t)(colon - line) : len;
-	value = colon ? colon + 1 : line + len;
-	if (colon && *value == ' ')
-		value++;
-	size_t vlen = len - (size_t)(value - line);
-	if (nlen == 2 && memcmp(line, "id", 2) == 0) {
-		sse_event_id(x, value, vlen);
-		return 0;
-	}
-	if (nlen == 5 && memcmp(line, "retry", 5) == 0) {
-		sse_retry(x, value, vlen);
-		return 0;
-	}
-	if (nlen != 4 || memcmp(line, "data", 4) != 0)
-		return 0;
-	if (p->data_len + vlen + (p->has_data ? 1 : 0) > x->h->max_message) {
-		xfer_fail(x, "message exceeds %zu bytes", x->h->max_message);
+	if (ev->len > 0 && queue_message(x, ev->data, ev->len) < 0) {
+		xfer_fail(x, "out of memory queuing a message");
 		return -1;
-	}
-	if ((p->has_data && buf_append(&p->data, &p->data_len, &p->data_cap, "\n", 1) < 0) ||
-	    buf_append(&p->data, &p->data_len, &p->data_cap, value, vlen) < 0) {
-		xfer_fail(x, "out of memory reading an event");
-		return -1;
-	}
-	p->has_data = true;
-	return 0;
-}
-
-/* Feeds bytes of an event stream; lines end with LF, CR LF or CR. -1 when x failed. */
-static int sse_feed(struct xfer *x, const char *buf, size_t n)
-{
-	struct sse_parser *p = &x->sse;
-	size_t i = 0;
-
-	while (i < n) {
-		if (p->after_cr) {
-			p->after_cr = false;
-			if (buf[i] == '\n') {
-				i++;
-				continue;
-			}
-		}
-		size_t j = i;
-		while (j < n && buf[j] != '\n' && buf[j] != '\r')
-			j++;
-		if (p->line_len + (j - i) > x->h->max_message + SSE_FIELD_SLACK) {
-			xfer_fail(x, "message exceeds %zu bytes", x->h->max_message);
-			return -1;
-		}
-		if (j > i && buf_append(&p->line, &p->line_len, &p->line_cap, buf + i, j - i) < 0) {
-			xfer_fail(x, "out of memory reading an event");
-			return -1;
-		}
-		if (j == n)
-			break;
-		p->after_cr = buf[j] == '\r';
-		if (sse_line(x) < 0)
-			return -1;
-		p->line_len = 0;
-		i = j + 1;
 	}
 	return 0;
 }
 
 /* ---- libcurl's callbacks of one transfer: parse only, never call libcurl or the owner --- */
-
-/* Copies the media type of a Content-Type value: lower case, parameters dropped. */
-static void media_type(const char *v, size_t n, char *out, size_t outlen)
-{
-	size_t k = 0;
-
-	while (n && (*v == ' ' || *v == '\t')) {
-		v++;
-		n--;
-	}
-	for (; n && k + 1 < outlen && *v != ';' && *v != ' ' && *v != '\t' && *v != '\r' &&
-	       *v != '\n'; v++, n--)
-		out[k++] = (char)((*v >= 'A' && *v <= 'Z') ? *v - 'A' + 'a' : *v);
-	out[k] = '\0';
-}
 
 /* The value of a header line "Name: value\r\n" when its name is name, else NULL. */
 static const char *header_value(const char *line, size_t len, const char *name, size_t *vlen)
@@ -686,11 +436,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	if (len <= 2 && (line[0] == '\r' || line[0] == '\n'))
 		headers_complete(x);
 	else if ((v = header_value(line, len, "content-type", &vlen)))
-		media_type(v, vlen, x->ctype, sizeof(x->ctype));
+		curlev_media_type(v, vlen, x->ctype, sizeof(x->ctype));
 	else if ((v = header_value(line, len, "mcp-session-id", &vlen)))
 		take_session_id(x, v, vlen);
 	else if ((v = header_value(line, len, "www-authenticate", &vlen)) && !x->www_auth && vlen &&
-		 vlen < WWW_AUTH_MAX && !has_control_char_n(v, vlen))
+		 vlen < WWW_AUTH_MAX && !curlev_has_control_char_n(v, vlen, 0))
 		x->www_auth = strndup(v, vlen); /* the first challenge; none when out of memory */
 	return x->fail[0] ? 0 : len;
 }
@@ -702,21 +452,25 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 
 	switch (x->kind) {
 	case BODY_SSE:
-		return sse_feed(x, data, len) < 0 ? 0 : len;
+		if (sse_parser_feed(&x->sse, data, len) < 0) {
+			xfer_fail(x, "%s", x->sse.err); /* on_event's reason comes first */
+			return 0;
+		}
+		return len;
 	case BODY_JSON:
-		if (x->body_len + len > x->h->max_message) {
+		if (x->body.len + len > x->h->max_message) {
 			xfer_fail(x, "response exceeds %zu bytes", x->h->max_message);
 			return 0;
 		}
-		if (buf_append(&x->body, &x->body_len, &x->body_cap, data, len) < 0) {
+		if (jbuf_append(&x->body, data, len) < 0) {
 			xfer_fail(x, "out of memory reading a response");
 			return 0;
 		}
 		return len;
 	case BODY_ERROR:
-		if (x->body_len < ERROR_BODY_MAX) {
-			size_t n = len < ERROR_BODY_MAX - x->body_len ? len : ERROR_BODY_MAX - x->body_len;
-			if (buf_append(&x->body, &x->body_len, &x->body_cap, data, n) < 0)
+		if (x->body.len < ERROR_BODY_MAX) {
+			size_t n = len < ERROR_BODY_MAX - x->body.len ? len : ERROR_BODY_MAX - x->body.len;
+			if (jbuf_append(&x->body, data, n) < 0)
 				return 0;
 		}
 		return len;
@@ -752,16 +506,16 @@ static void xfer_free(struct xfer *x)
 		h->reinit = NULL;
 	if (x->easy) {
 		if (x->started)
-			curl_multi_remove_handle(h->multi, x->easy);
+			curl_multi_remove_handle(h->cev.multi, x->easy);
 		curl_easy_cleanup(x->easy);
 	}
-	slist_wipe_free(x->headers);
+	curlev_slist_wipe_free(x->headers);
 	outinfo_free(&x->info);
 	free(x->req_body);
 	free(x->session_id);
 	free(x->www_auth);
-	free(x->body);
-	sse_free(&x->sse);
+	jbuf_free(&x->body);
+	sse_parser_free(&x->sse);
 	free(x);
 }
 
@@ -774,29 +528,6 @@ static void drop_xfers(struct http_conn *h)
 		xfer_free(list_entry(pos, struct xfer, link));
 	h->barrier = NULL;
 	ev_timer_stop(h->loop, &h->linger);
-}
-
-static int add_header(struct curl_slist **l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int add_header(struct curl_slist **l, const char *fmt, ...)
-{
-	struct curl_slist *n = NULL;
-	char *line;
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vasprintf(&line, fmt, ap);
-	va_end(ap);
-	if (len < 0)
-		return -1;
-	n = curl_slist_append(*l, line);
-	sodium_memzero(line, (size_t)len);
-	free(line);
-	if (!n)
-		return -1;
-	*l = n;
-	return 0;
 }
 
 /*
@@ -824,12 +555,12 @@ static int add_name_header(struct curl_slist **l, const char *name)
 	int rc;
 
 	if (header_plain(name))
-		return add_header(l, "Mcp-Name: %s", name);
+		return curlev_add_header(l, "Mcp-Name: %s", name);
 	cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
 	if (!(b64 = malloc(cap)))
 		return -1;
 	sodium_bin2base64(b64, cap, (const unsigned char *)name, n, sodium_base64_VARIANT_ORIGINAL);
-	rc = add_header(l, "Mcp-Name: =?base64?%s?=", b64);
+	rc = curlev_add_header(l, "Mcp-Name: =?base64?%s?=", b64);
 	free(b64);
 	return rc;
 }
@@ -840,11 +571,11 @@ static int add_modern_headers(struct curl_slist **l, const struct xfer *x)
 	const struct http_conn *h = x->h;
 	const char *method = x->info.method;
 
-	if (add_header(l, "MCP-Protocol-Version: %s", h->modern ? h->version : MODERN_VERSION) < 0)
+	if (curlev_add_header(l, "MCP-Protocol-Version: %s", h->modern ? h->version : MODERN_VERSION) < 0)
 		return -1;
 	/* A method is a header token; one that is not (an app's bad method) goes without. */
-	if (method && *method && is_token_or_slash(method) &&
-	    add_header(l, "Mcp-Method: %s", method) < 0)
+	if (method && *method && curlev_is_token(method, 1) &&
+	    curlev_add_header(l, "Mcp-Method: %s", method) < 0)
 		return -1;
 	if (x->info.name && add_name_header(l, x->info.name) < 0)
 		return -1;
@@ -863,36 +594,31 @@ static struct curl_slist *build_headers(struct xfer *x)
 	struct http_conn *h = x->h;
 	bool post = x->role == XFER_POST || x->role == XFER_REINIT;
 	bool get = x->role == XFER_RESUME || x->role == XFER_LISTEN;
-	struct curl_slist *l = NULL, *n;
+	struct curl_slist *l = NULL;
 
-	if (post && (add_header(&l, "Content-Type: application/json") < 0 ||
-		     add_header(&l, "Accept: application/json, text/event-stream") < 0))
+	if (post && (curlev_add_header(&l, "Content-Type: application/json") < 0 ||
+		     curlev_add_header(&l, "Accept: application/json, text/event-stream") < 0))
 		goto fail;
-	if (get && (add_header(&l, "Accept: text/event-stream") < 0 ||
-		    (x->last_event_id[0] && add_header(&l, "Last-Event-ID: %s", x->last_event_id) < 0)))
+	if (get && (curlev_add_header(&l, "Accept: text/event-stream") < 0 ||
+		    (x->sse.last_id[0] && curlev_add_header(&l, "Last-Event-ID: %s", x->sse.last_id) < 0)))
 		goto fail;
 	/* No "Expect: 100-continue" round trip for large messages. */
-	if (add_header(&l, "Expect:") < 0)
+	if (curlev_add_header(&l, "Expect:") < 0 || curlev_append_lines(&l, h->entry_headers) < 0)
 		goto fail;
-	for (struct curl_slist *e = h->entry_headers; e; e = e->next) {
-		if (!(n = curl_slist_append(l, e->data)))
-			goto fail;
-		l = n;
-	}
 	x->sent_session = false;
 	if (x->modern) {
 		if (add_modern_headers(&l, x) < 0)
 			goto fail;
 	} else if (x->role != XFER_REINIT) {
-		if (h->session_id && add_header(&l, "Mcp-Session-Id: %s", h->session_id) < 0)
+		if (h->session_id && curlev_add_header(&l, "Mcp-Session-Id: %s", h->session_id) < 0)
 			goto fail;
 		x->sent_session = h->session_id != NULL;
-		if (h->version[0] && add_header(&l, "MCP-Protocol-Version: %s", h->version) < 0)
+		if (h->version[0] && curlev_add_header(&l, "MCP-Protocol-Version: %s", h->version) < 0)
 			goto fail;
 	}
 	return l;
 fail:
-	slist_wipe_free(l);
+	curlev_slist_wipe_free(l);
 	return NULL;
 }
 
@@ -907,20 +633,15 @@ static struct xfer *xfer_new(struct http_conn *h, enum xfer_role role)
 		return NULL;
 	x->h = h;
 	x->role = role;
-	x->retry_ms = -1;
-	x->sse.first_line = true;
+	jbuf_init(&x->body);
+	sse_parser_init(&x->sse, h->max_message, on_event, x);
 	ev_timer_init(&x->wait, on_wait, 0., 0.);
 	x->wait.data = x;
 	list_add_tail(&h->xfers, &x->link);
-	if (!(x->easy = curl_easy_init())) {
+	if (!(x->easy = curlev_easy_new(h->url, on_header, on_body, x, x->errbuf))) {
 		xfer_free(x);
 		return NULL;
 	}
-	curl_easy_setopt(x->easy, CURLOPT_URL, h->url);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, USER_AGENT);
-	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
 	/*
 	 * A request's exchange and the listening stream are bounded by the
 	 * session, not by a timeout here: a request's deadline may be longer
@@ -929,12 +650,6 @@ static struct xfer *xfer_new(struct http_conn *h, enum xfer_role role)
 	 */
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS,
 			 role == XFER_RESUME || role == XFER_LISTEN ? 0L : h->exchange_timeout_ms);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
 	return x;
 }
 
@@ -943,12 +658,12 @@ static int xfer_start(struct xfer *x)
 {
 	struct http_conn *h = x->h;
 
-	slist_wipe_free(x->headers);
+	curlev_slist_wipe_free(x->headers);
 	if (!(x->headers = build_headers(x)))
 		return -1;
 	x->session_gen = h->session_gen;
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
-	if (curl_multi_add_handle(h->multi, x->easy) != CURLM_OK)
+	if (curl_multi_add_handle(h->cev.multi, x->easy) != CURLM_OK)
 		return -1;
 	x->started = true;
 	return 0;
@@ -1113,7 +828,7 @@ static void listen_start(struct http_conn *h, long delay_ms, const char *last_id
 		return;
 	if (!(x = xfer_new(h, XFER_LISTEN)))
 		return; /* out of memory: no listening stream, the session still works */
-	snprintf(x->last_event_id, sizeof(x->last_event_id), "%s", last_id ? last_id : "");
+	snprintf(x->sse.last_id, sizeof(x->sse.last_id), "%s", last_id ? last_id : "");
 	x->attempts = attempts;
 	h->listen = x;
 	if (xfer_start_after(x, delay_ms) < 0)
@@ -1171,7 +886,7 @@ static bool is_reach_failure(struct xfer *x, CURLcode rc)
 /* The server's own words about an error, when its body is a JSON-RPC error: ": message". */
 static void error_detail(const struct xfer *x, char *out, size_t outlen)
 {
-	json_t *body = x->body_len ? json_loadb(x->body, x->body_len, 0, NULL) : NULL;
+	json_t *body = x->body.len ? json_loadb(x->body.data, x->body.len, 0, NULL) : NULL;
 	const char *m = json_string_value(json_object_get(json_object_get(body, "error"), "message"));
 
 	if (m)
@@ -1190,7 +905,7 @@ static void error_detail(const struct xfer *x, char *out, size_t outlen)
  */
 static char *error_response(const struct xfer *x)
 {
-	json_t *body = x->body_len ? json_loadb(x->body, x->body_len, 0, NULL) : NULL;
+	json_t *body = x->body.len ? json_loadb(x->body.data, x->body.len, 0, NULL) : NULL;
 	json_t *id = json_object_get(body, "id"), *error = json_object_get(body, "error");
 	char *text = NULL;
 
@@ -1305,7 +1020,7 @@ static bool session_lost(const struct xfer *x)
 		return false;
 	if (x->status == 404)
 		return true;
-	return x->status == 400 && x->body_len && strcasestr(x->body, "session");
+	return x->status == 400 && x->body.len && strcasestr(x->body.data, "session");
 }
 
 /*
@@ -1323,7 +1038,7 @@ static void session_renew(struct http_conn *h, long status)
 		return;
 	}
 	log_info("[%s] the server lost the session (HTTP %ld): initializing a new one", h->tag, status);
-	secret_free(h->session_id);
+	auth_secret_free(h->session_id);
 	h->session_id = NULL;
 	h->session_gen++;
 	xfer_free(h->listen); /* it belonged to the old session */
@@ -1400,10 +1115,11 @@ static void post_refused(struct xfer *x)
 /* A server's retry field, bounded; fallback when it sent none. */
 static long retry_delay(const struct xfer *x, long fallback)
 {
-	if (x->retry_ms < 0)
+	long ms = x->sse.retry_ms;
+
+	if (ms < 0)
 		return fallback;
-	return x->retry_ms < RETRY_MIN_MS ? RETRY_MIN_MS
-					  : x->retry_ms > RETRY_MAX_MS ? RETRY_MAX_MS : x->retry_ms;
+	return ms < RETRY_MIN_MS ? RETRY_MIN_MS : ms > RETRY_MAX_MS ? RETRY_MAX_MS : ms;
 }
 
 /* Continues x's broken stream with a GET and Last-Event-ID, after the server's retry time. */
@@ -1421,8 +1137,8 @@ static void resume_start(struct xfer *x, unsigned attempts)
 	y->info.is_request = true;
 	y->info.num = x->info.num;
 	memcpy(y->info.id, x->info.id, sizeof(y->info.id));
-	memcpy(y->last_event_id, x->last_event_id, sizeof(y->last_event_id));
-	y->retry_ms = x->retry_ms;
+	memcpy(y->sse.last_id, x->sse.last_id, sizeof(y->sse.last_id));
+	y->sse.retry_ms = x->sse.retry_ms;
 	y->attempts = attempts;
 	log_info("[%s] the response stream of request %s ended before its answer: resuming it "
 		 "in %ld ms", h->tag, x->info.id, delay);
@@ -1442,20 +1158,20 @@ static void resume_start(struct xfer *x, unsigned attempts)
 static void stream_lost(struct xfer *x, CURLcode rc)
 {
 	struct http_conn *h = x->h;
-	unsigned attempts = x->role == XFER_RESUME && !x->got_event ? x->attempts + 1 : 0;
+	unsigned attempts = x->role == XFER_RESUME && !x->sse.id_seen ? x->attempts + 1 : 0;
 	char why[CURL_ERROR_SIZE + 40];
 
 	if (rc != CURLE_OK)
 		snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
 	else
 		snprintf(why, sizeof(why), "HTTP %ld, %s", x->status, x->ctype[0] ? x->ctype : "no body");
-	if (!x->modern && x->last_event_id[0] && attempts < RESUME_ATTEMPTS) {
+	if (!x->modern && x->sse.last_id[0] && attempts < RESUME_ATTEMPTS) {
 		resume_start(x, attempts);
 		return;
 	}
 	fail_request(h, x->info.num, ERR_UPSTREAM_CLOSED, NULL,
 		     "the response stream from %s ended before the answer (%s)%s", h->where, why,
-		     x->modern ? "" : x->last_event_id[0] ? "; resuming it brought nothing"
+		     x->modern ? "" : x->sse.last_id[0] ? "; resuming it brought nothing"
 							  : "; it had no event id to resume from");
 }
 
@@ -1473,7 +1189,7 @@ static void request_done(struct xfer *x, CURLcode rc)
 	} else if (x->status >= 300) {
 		post_refused(x);
 	} else if (x->kind == BODY_JSON && rc == CURLE_OK &&
-		   queue_message(x, x->body, x->body_len) < 0) {
+		   queue_message(x, x->body.data, x->body.len) < 0) {
 		conn_fail(h, "out of memory queuing a message");
 	} else if (!x->info.is_request) {
 		if (rc != CURLE_OK)
@@ -1494,7 +1210,7 @@ static void reinit_done(struct xfer *x, CURLcode rc)
 	struct outinfo info;
 
 	if (x->kind == BODY_JSON && rc == CURLE_OK)
-		queue_message(x, x->body, x->body_len); /* sets init_ok; nothing is queued */
+		queue_message(x, x->body.data, x->body.len); /* sets init_ok; nothing is queued */
 	h->reinit = NULL;
 	if (h->barrier == x)
 		h->barrier = NULL;
@@ -1527,7 +1243,7 @@ static void reinit_done(struct xfer *x, CURLcode rc)
 static void listen_done(struct xfer *x, CURLcode rc)
 {
 	struct http_conn *h = x->h;
-	unsigned attempts = x->got_event ? 0 : x->attempts + 1;
+	unsigned attempts = x->sse.id_seen ? 0 : x->attempts + 1;
 	long backoff = RESUME_DELAY_MS, delay;
 
 	h->listen = NULL;
@@ -1544,7 +1260,7 @@ static void listen_done(struct xfer *x, CURLcode rc)
 				 "come on request streams only", h->tag, x->status);
 		return;
 	}
-	if (x->kind == BODY_JSON && rc == CURLE_OK && queue_message(x, x->body, x->body_len) < 0) {
+	if (x->kind == BODY_JSON && rc == CURLE_OK && queue_message(x, x->body.data, x->body.len) < 0) {
 		conn_fail(h, "out of memory queuing a message");
 		return;
 	}
@@ -1557,9 +1273,9 @@ static void listen_done(struct xfer *x, CURLcode rc)
 		delay = backoff;
 	log_debug("[%s] the listening stream ended (%s): reconnecting in %ld ms", h->tag,
 		  rc == CURLE_OK ? "closed by the server" : curl_easy_strerror(rc), delay);
-	listen_start(h, delay, x->last_event_id, attempts);
+	listen_start(h, delay, x->sse.last_id, attempts);
 	if (h->listen)
-		h->listen->retry_ms = x->retry_ms;
+		h->listen->sse.retry_ms = x->sse.retry_ms;
 }
 
 static void delete_done(struct xfer *x, CURLcode rc)
@@ -1581,7 +1297,7 @@ static void xfer_done(struct http_conn *h, CURL *easy, CURLcode rc)
 
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
 	x = (struct xfer *)(void *)priv;
-	curl_multi_remove_handle(h->multi, easy);
+	curl_multi_remove_handle(h->cev.multi, easy);
 	x->started = false;
 	switch (x->role) {
 	case XFER_DELETE:
@@ -1612,28 +1328,17 @@ static void xfer_done(struct http_conn *h, CURL *easy, CURLcode rc)
 /* Frees h now: only from the deferred free, a failed open, or the end of http_shutdown_all(). */
 static void conn_free(struct http_conn *h)
 {
-	struct list_node *pos, *tmp;
-
 	drop_xfers(h);
 	inq_free(h);
 	outq_free(h);
-	if (h->multi)
-		curl_multi_cleanup(h->multi);
-	/* Sockets libcurl closed without telling us must not stay watched. */
-	list_for_each_safe(pos, tmp, &h->socks) {
-		struct http_sock *s = list_entry(pos, struct http_sock, link);
-		ev_io_stop(h->loop, &s->io);
-		list_del(&s->link);
-		free(s);
-	}
-	ev_timer_stop(h->loop, &h->timer);
+	curlev_destroy(&h->cev);
 	ev_timer_stop(h->loop, &h->linger);
-	secret_free(h->url);
-	secret_free(h->session_id);
+	auth_secret_free(h->url);
+	auth_secret_free(h->session_id);
 	free(h->init_body);
-	slist_wipe_free(h->entry_headers);
-	secret_free(h->where); /* an ${auth.NAME} in the url's path or host shows here */
-	secret_free(h->hostport);
+	curlev_slist_wipe_free(h->entry_headers);
+	auth_secret_free(h->where); /* an ${auth.NAME} in the url's path or host shows here */
+	auth_secret_free(h->origin);
 	free(h->tag);
 	list_del(&h->link);
 	live_sessions--;
@@ -1690,14 +1395,15 @@ static void report_failure(struct http_conn *h)
  * close) from inside on_message. Messages come first, then finished
  * transfers, then a failure, so that everything received before it is delivered.
  */
-static void pump(struct http_conn *h)
+static void pump(void *ctx)
 {
+	struct http_conn *h = ctx;
 	CURLMsg *msg;
 	int left;
 
 	for (;;) {
 		deliver_messages(h);
-		if (h->state == HTTP_FAILED || !(msg = curl_multi_info_read(h->multi, &left)))
+		if (h->state == HTTP_FAILED || !(msg = curl_multi_info_read(h->cev.multi, &left)))
 			break;
 		if (msg->msg == CURLMSG_DONE)
 			xfer_done(h, msg->easy_handle, msg->data.result);
@@ -1705,30 +1411,6 @@ static void pump(struct http_conn *h)
 	report_failure(h);
 	if (h->state == HTTP_OPEN)
 		linger_arm(h);
-}
-
-static void on_sock_event(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct http_sock *s = w->data;
-	struct http_conn *h = s->h;
-	int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
-		     (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
-	int running;
-
-	(void)loop;
-	curl_multi_socket_action(h->multi, s->fd, action, &running);
-	pump(h);
-}
-
-static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct http_conn *h = w->data;
-	int running;
-
-	(void)loop;
-	(void)revents;
-	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	pump(h);
 }
 
 /* A delayed exchange (a resumption, a reconnection of the listening stream) starts now. */
@@ -1746,50 +1428,6 @@ static void on_wait(struct ev_loop *loop, ev_timer *w, int revents)
 		xfer_free(x);
 	}
 	pump(h);
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
-{
-	struct http_conn *h = arg;
-	struct http_sock *s = sockp;
-	int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (s) {
-			ev_io_stop(h->loop, &s->io);
-			list_del(&s->link);
-			free(s);
-		}
-		return 0;
-	}
-	if (!s) {
-		if (!(s = calloc(1, sizeof(*s))))
-			return -1;
-		s->h = h;
-		s->fd = fd;
-		ev_io_init(&s->io, on_sock_event, fd, events);
-		s->io.data = s;
-		list_add_tail(&h->socks, &s->link);
-		curl_multi_assign(h->multi, fd, s);
-	}
-	ev_io_stop(h->loop, &s->io);
-	ev_io_set(&s->io, fd, events);
-	ev_io_start(h->loop, &s->io);
-	return 0;
-}
-
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *arg)
-{
-	struct http_conn *h = arg;
-
-	(void)multi;
-	ev_timer_stop(h->loop, &h->timer);
-	if (timeout_ms >= 0) {
-		ev_timer_set(&h->timer, (double)timeout_ms / 1000.0, 0.);
-		ev_timer_start(h->loop, &h->timer);
-	}
-	return 0;
 }
 
 /*
@@ -1920,13 +1558,13 @@ static void http_negotiated(void *impl, const char *version)
 {
 	struct http_conn *h = impl;
 
-	if (strlen(version) >= sizeof(h->version) || has_control_char(version, false))
+	if (strlen(version) >= sizeof(h->version) || curlev_has_control_char(version, 0))
 		return;
 	snprintf(h->version, sizeof(h->version), "%s", version);
 	h->modern = strcmp(version, MODERN_VERSION) >= 0;
 	h->listen_wanted = !h->modern;
 	if (h->modern) {
-		secret_free(h->session_id);
+		auth_secret_free(h->session_id);
 		h->session_id = NULL;
 	}
 }
@@ -1963,119 +1601,31 @@ static const struct transport_ops http_ops = {
 
 /* ---- opening ----------------------------------------------------------------------- */
 
-/* Fills where ("scheme://host:port/path") and hostport from url; -1 with err when it is not http(s). */
-static int parse_url(struct http_conn *h, const char *url, char *err, size_t errlen)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-	CURLUcode rc;
-	int ret = -1;
-
-	if (!u) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if ((rc = curl_url_set(u, CURLUPART_URL, url, 0)) != CURLUE_OK ||
-	    (rc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0)) != CURLUE_OK ||
-	    (rc = curl_url_get(u, CURLUPART_HOST, &host, 0)) != CURLUE_OK ||
-	    (rc = curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT)) != CURLUE_OK ||
-	    (rc = curl_url_get(u, CURLUPART_PATH, &path, 0)) != CURLUE_OK) {
-		snprintf(err, errlen, "url is not a valid URL (%s)", curl_url_strerror(rc));
-	} else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-		snprintf(err, errlen, "url has scheme \"%.20s\"; only http and https are supported",
-			 scheme);
-	} else if (asprintf(&h->where, "%s://%s:%s%s", scheme, host, port, path) < 0 ||
-		   asprintf(&h->hostport, "%s:%s", host, port) < 0) {
-		h->where = h->hostport = NULL;
-		snprintf(err, errlen, "out of memory");
-	} else {
-		ret = 0;
-	}
-	/* The host and path may hold an ${auth.NAME}'s value. */
-	if (host)
-		sodium_memzero(host, strlen(host));
-	if (path)
-		sodium_memzero(path, strlen(path));
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_url_cleanup(u);
-	return ret;
-}
-
-static bool is_managed_header(const char *name)
-{
-	for (const char *const *m = managed_headers; *m; m++)
-		if (strcasecmp(name, *m) == 0)
-			return true;
-	return false;
-}
-
-static int set_entry_headers(struct http_conn *h, const struct kv *hdr, size_t n, char *err,
-			     size_t errlen)
-{
-	for (size_t i = 0; i < n; i++) {
-		const char *name = hdr[i].key, *value = hdr[i].value;
-		if (!is_token(name)) {
-			snprintf(err, errlen, "header name \"%.64s\" is not a valid HTTP header name",
-				 has_control_char(name, false) ? "(with control characters)" : name);
-			return -1;
-		}
-		if (is_managed_header(name)) {
-			snprintf(err, errlen, "header \"%s\" is set by the http transport itself", name);
-			return -1;
-		}
-		if (has_control_char(value, true)) {
-			snprintf(err, errlen, "header \"%s\": its value contains a control character "
-				 "(CR, LF or the like; check the auth values it uses)", name);
-			return -1;
-		}
-		/* "Name;" is libcurl's way of sending an empty header; "Name:" would remove it. */
-		if (add_header(&h->entry_headers, *value ? "%s: %s" : "%s;", name, value) < 0) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int curl_init_once(char *err, size_t errlen)
-{
-	if (curl_ready)
-		return 0;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		snprintf(err, errlen, "cannot initialise libcurl");
-		return -1;
-	}
-	curl_ready = true;
-	return 0;
-}
-
 static int conn_setup(struct http_conn *h, const struct transport_spec *spec,
 		      const struct transport_options *opt, char *err, size_t errlen)
 {
 	uint64_t t = opt->request_timeout_ms + EXCHANGE_MARGIN_MS;
 
-	if (!spec->url || has_control_char(spec->url, false)) {
+	if (curlev_init(&h->cev, h->loop, pump, h) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (!spec->url || curlev_has_control_char(spec->url, 0)) {
 		snprintf(err, errlen, spec->url ? "url contains a control character (check the auth "
 				      "values it uses)" : "no url");
 		return -1;
 	}
-	if (parse_url(h, spec->url, err, errlen) < 0 ||
-	    set_entry_headers(h, spec->headers, spec->nheaders, err, errlen) < 0)
+	if (curlev_url_parts(spec->url, &h->where, &h->origin, err, errlen) < 0 ||
+	    curlev_entry_headers(&h->entry_headers, spec->headers, spec->nheaders, managed_headers,
+				 "http", err, errlen) < 0)
 		return -1;
-	if (!(h->url = strdup(spec->url)) || !(h->tag = strdup(opt->tag ? opt->tag : "http")) ||
-	    !(h->multi = curl_multi_init())) {
+	h->hostport = strstr(h->origin, "://") + 3;
+	if (!(h->url = strdup(spec->url)) || !(h->tag = strdup(opt->tag ? opt->tag : "http"))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	h->max_message = opt->max_message;
 	h->exchange_timeout_ms = t > LONG_MAX ? LONG_MAX : (long)t;
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	return 0;
 }
 
@@ -2085,7 +1635,7 @@ int http_transport_open(struct transport *t, struct ev_loop *loop, const struct 
 {
 	struct http_conn *h;
 
-	if (curl_init_once(err, errlen) < 0)
+	if (curlev_global_hold(&curl_held, err, errlen) < 0)
 		return -1;
 	if (!(h = calloc(1, sizeof(*h)))) {
 		snprintf(err, errlen, "out of memory");
@@ -2096,9 +1646,6 @@ int http_transport_open(struct transport *t, struct ev_loop *loop, const struct 
 	h->cb = *cb;
 	h->ctx = ctx;
 	list_init(&h->xfers);
-	list_init(&h->socks);
-	ev_timer_init(&h->timer, on_timer, 0., 0.);
-	h->timer.data = h;
 	ev_timer_init(&h->linger, on_linger, LINGER_S, 0.);
 	h->linger.data = h;
 	list_add_tail(&all_sessions, &h->link);
@@ -2147,8 +1694,5 @@ void http_shutdown_all(struct daemon *d)
 	daemon_reap(d); /* those whose DELETE is done, before libcurl goes */
 	list_for_each_safe(pos, tmp, &all_sessions)
 		conn_free(list_entry(pos, struct http_conn, link));
-	if (curl_ready) {
-		curl_global_cleanup();
-		curl_ready = false;
-	}
+	curlev_global_release(&curl_held);
 }

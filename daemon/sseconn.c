@@ -16,9 +16,7 @@
 #include "sseconn.h"
 #include "sseparse.h"
 
-#define CONNECT_TIMEOUT_MS 10000L
 #define ERROR_TEXT_MAX 150 /* bytes of a refused POST's body kept for the reason */
-#define USER_AGENT "mcppool/0.1.0"
 
 /*
  * Lifecycle (c->state), changed by set_state() only:
@@ -268,28 +266,13 @@ static struct xfer *xfer_start(struct sse_conn *c, const char *url, const char *
 		return NULL;
 	list_init(&x->link);
 	x->c = c;
-	if (!(x->easy = curl_easy_init()) || curlev_add_header(&x->headers, "%s", extra1) < 0 ||
+	if (!(x->easy = curlev_easy_new(url, on_header, on_body, x, x->errbuf)) ||
+	    curlev_add_header(&x->headers, "%s", extra1) < 0 ||
 	    curlev_add_header(&x->headers, "%s", extra2) < 0 ||
-	    curlev_add_header(&x->headers, "Expect:") < 0)
+	    curlev_add_header(&x->headers, "Expect:") < 0 ||
+	    curlev_append_lines(&x->headers, c->entry_headers) < 0)
 		goto fail;
-	for (struct curl_slist *e = c->entry_headers; e; e = e->next) {
-		struct curl_slist *n = curl_slist_append(x->headers, e->data);
-		if (!n)
-			goto fail;
-		x->headers = n;
-	}
-	curl_easy_setopt(x->easy, CURLOPT_URL, url);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, USER_AGENT);
-	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
 	if (body) {
 		curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, c->post_timeout_ms);
 		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -616,11 +599,8 @@ int sse_transport_open(struct transport *t, struct ev_loop *loop, const struct t
 {
 	struct sse_conn *c;
 
-	if (!curl_held) {
-		if (curlev_global_init(err, errlen) < 0)
-			return -1;
-		curl_held = true;
-	}
+	if (curlev_global_hold(&curl_held, err, errlen) < 0)
+		return -1;
 	if (!(c = calloc(1, sizeof(*c)))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -667,8 +647,5 @@ void sse_shutdown_all(struct daemon *d)
 			set_state(c, SSE_CLOSING);
 	}
 	daemon_reap(d);
-	if (curl_held) {
-		curlev_global_cleanup();
-		curl_held = false;
-	}
+	curlev_global_release(&curl_held);
 }

@@ -6,6 +6,7 @@
 #include "sseparse.h"
 
 #define FIELD_SLACK 64 /* a line may exceed max_data by its field name */
+#define RETRY_SATURATE 100000000L /* a retry field stops growing here (no overflow) */
 
 void sse_parser_init(struct sse_parser *p, size_t max_data, sse_event_fn on_event, void *ctx)
 {
@@ -22,6 +23,14 @@ void sse_parser_free(struct sse_parser *p)
 {
 	jbuf_free(&p->line);
 	jbuf_free(&p->data);
+}
+
+static bool has_control_char(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+			return true;
+	return false;
 }
 
 static int fail(struct sse_parser *p, const char *why)
@@ -68,16 +77,22 @@ static int field(struct sse_parser *p, const char *name, size_t nlen, const char
 			p->type[vlen] = '\0';
 		}
 	} else if (nlen == 2 && memcmp(name, "id", 2) == 0) {
-		/* The standard ignores an id holding NUL; we also drop one too long to keep. */
-		if (vlen < sizeof(p->last_id) && !memchr(value, '\0', vlen)) {
+		/*
+		 * The standard ignores an id holding NUL; we also drop one too long to
+		 * keep, and one with a control character: it goes into Last-Event-ID.
+		 */
+		if (vlen < sizeof(p->last_id) && !has_control_char(value, vlen)) {
 			memcpy(p->last_id, value, vlen);
 			p->last_id[vlen] = '\0';
+			p->id_seen = true;
 		}
 	} else if (nlen == 5 && memcmp(name, "retry", 5) == 0) {
+		/* ASCII digits only, else ignored; a huge value saturates (the owner bounds it). */
 		long ms = 0;
 		size_t i;
-		for (i = 0; i < vlen && value[i] >= '0' && value[i] <= '9' && ms < 100000000; i++)
-			ms = ms * 10 + (value[i] - '0');
+		for (i = 0; i < vlen && value[i] >= '0' && value[i] <= '9'; i++)
+			if (ms < RETRY_SATURATE)
+				ms = ms * 10 + (value[i] - '0');
 		if (i == vlen && vlen > 0)
 			p->retry_ms = ms;
 	}

@@ -33,14 +33,17 @@ typedef int (*sse_event_fn)(void *ctx, const struct sse_event *ev);
  * Parser state of one stream. Lines end with LF, CR LF or CR (CR LF split
  * across two feeds included); a leading UTF-8 BOM is dropped; comments
  * (":...") and unknown fields are skipped. The data of one event is bounded by
- * max_data: a larger one fails the stream before it is buffered whole.
+ * max_data: a larger one fails the stream before it is buffered whole. An id
+ * with a NUL or another control character, or of SSE_ID_MAX bytes or more, is
+ * not kept (it is sent back as a header; a shortened one would replay events).
  */
 struct sse_parser {
 	size_t max_data;
 	sse_event_fn on_event;
 	void *ctx;
-	char last_id[SSE_ID_MAX]; /* the id field last seen ("" none): for Last-Event-ID */
-	long retry_ms;            /* the retry field last seen; -1 none */
+	char last_id[SSE_ID_MAX]; /* the id field last kept ("" none): for Last-Event-ID */
+	bool id_seen;             /* an id field was kept since init (the stream made progress) */
+	long retry_ms;            /* the retry field last seen (saturated, never negative); -1 none */
 	char err[96];             /* why feed failed */
 	/* private */
 	struct jbuf line, data;

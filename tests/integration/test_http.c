@@ -43,30 +43,6 @@ TestSuite(http, .init = it_subreaper, .fini = suite_fini, .timeout = 120);
 
 /* ---- helpers -------------------------------------------------------------------- */
 
-/* A loopback port that was free a moment ago. */
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-		  getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
-static bool port_accepts(int port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-	close(fd);
-	return ok;
-}
-
 static void http_catalog(char *buf, size_t len, int port, const char *query)
 {
 	snprintf(buf, len,
@@ -151,7 +127,7 @@ static void start_everything_on(struct everything *ev)
 		cr_assert_fail("server-everything is not installed (scripts/npm-setup.sh)");
 	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
 	if (!ev->port)
-		ev->port = free_port();
+		ev->port = it_free_port();
 	snprintf(port, sizeof(port), "%d", ev->port);
 	snprintf(ev->log, sizeof(ev->log), "%s/everything.log", dir);
 	pid = fork();
@@ -168,7 +144,7 @@ static void start_everything_on(struct everything *ev)
 	setpgid(pid, pid);
 	everything_pgid = pid;
 	for (int i = 0; i < 1500; i++) {
-		if (port_accepts(ev->port))
+		if (it_port_accepts(ev->port))
 			return;
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
 			everything_pgid = 0;
@@ -1239,7 +1215,7 @@ Test(http, a_server_that_is_not_listening_fails_the_start_with_cannot_reach)
 {
 	struct itd d;
 	char cat[1024], want[64];
-	int st, port = free_port();
+	int st, port = it_free_port();
 
 	http_catalog(cat, sizeof(cat), port, NULL);
 	start_daemon(&d, cat, NULL);

@@ -101,6 +101,9 @@ Test(sseparse, id_and_retry_are_kept)
 	cr_assert_eq(feed(&p, "id: ev-42\nretry: 1500\nretry: soon\ndata\n\n", 4), 0);
 	cr_assert_str_eq(p.last_id, "ev-42");
 	cr_assert_eq(p.retry_ms, 1500);
+	/* A huge one saturates (the owner bounds it); empty or signed ones are ignored. */
+	cr_assert_eq(feed(&p, "retry: 999999999999999999999999\nretry:\nretry: -5\n\n", 5), 0);
+	cr_assert_geq(p.retry_ms, 100000000L);
 	sse_parser_free(&p);
 }
 
@@ -143,4 +146,47 @@ Test(sseparse, on_event_can_stop_the_stream)
 	cr_assert_str_eq(p.err, "stopped");
 	cr_assert_str_eq(s.text, "message=a");
 	sse_parser_free(&p);
+}
+
+/* A 2025-11-25 server primes a stream with an id and empty data: the id is what counts. */
+Test(sseparse, a_priming_event_keeps_its_id_and_delivers_empty_data)
+{
+	struct sse_parser p;
+	struct seen s = { 0 };
+
+	sse_parser_init(&p, 100, record, &s);
+	cr_assert_eq(p.id_seen, false);
+	cr_assert_eq(feed(&p, "id: prime-0\ndata:\n\n", 3), 0);
+	cr_assert_str_eq(s.text, "message=");
+	cr_assert_str_eq(p.last_id, "prime-0");
+	cr_assert_eq(p.id_seen, true);
+	sse_parser_free(&p);
+}
+
+/* The id goes back as Last-Event-ID: one that could not be sent as it came is not kept. */
+Test(sseparse, an_id_with_a_control_character_or_too_long_is_not_kept)
+{
+	struct sse_parser p;
+	struct seen s = { 0 };
+	char stream[SSE_ID_MAX + 16];
+
+	sse_parser_init(&p, 1000, record, &s);
+	cr_assert_eq(feed(&p, "id: a\x01" "b\ndata: x\n\n", 100), 0);
+	cr_assert_str_eq(p.last_id, "");
+	cr_assert_eq(p.id_seen, false);
+	cr_assert_eq(feed(&p, "id: good\n\nid: tab\there\n\n", 100), 0);
+	cr_assert_str_eq(p.last_id, "good");
+	snprintf(stream, sizeof(stream), "id: %0*d\n\n", SSE_ID_MAX, 7);
+	cr_assert_eq(feed(&p, stream, 100), 0);
+	cr_assert_str_eq(p.last_id, "good", "an id of SSE_ID_MAX bytes is dropped, not cut");
+	/* An empty id resets it, as the standard says. */
+	cr_assert_eq(feed(&p, "id\n\n", 100), 0);
+	cr_assert_str_eq(p.last_id, "");
+	cr_assert_str_eq(s.text, "message=x");
+	sse_parser_free(&p);
+}
+
+Test(sseparse, comments_between_fields_do_not_end_the_event)
+{
+	expect(":c1\r\ndata: a\r:c2\ndata: b\r\n\r\n", "message=a\nb");
 }
