@@ -325,10 +325,14 @@ static bool cache_legacy_ok(const struct upstream *u, const char *method)
 	       json_is_true(json_object_get(json_object_get(caps, cap), "listChanged"));
 }
 
-/* True when call may be served from the cache. Cheap for the warm path: tools/call fails at the method. */
+/*
+ * True when call may be served from the cache. Cheap for the warm path:
+ * tools/call fails at the method. A request that asked for events may be: its
+ * progress token is the daemon's, outside the key, and a hit has no progress.
+ */
 static bool cache_eligible(const struct daemon *d, const struct mcp_call *call)
 {
-	return call->kind == REQ_RESULT && d->cache.max_bytes && !call->events && !call->request_state &&
+	return call->kind == REQ_RESULT && d->cache.max_bytes && !call->request_state &&
 	       listcache_method(call->method, strlen(call->method)) &&
 	       listcache_params_cacheable(call->params, call->params_len);
 }

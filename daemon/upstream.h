@@ -143,7 +143,7 @@ int upstream_init(struct daemon *d);
  *
  * A REQ_RESULT call of a cacheable list (listcache_method(): tools/list,
  * prompts/list, resources/list, resources/templates/list, resources/read),
- * without inputResponses, requestState or events, is first looked up in
+ * without inputResponses or requestState, is first looked up in
  * d->cache (MCPPOOL_CACHE_BYTES) and answered from it when fresh, without
  * reaching the server; else its result is stored when it comes, if it may be:
  * - a modern server's, with a positive ttlMs (resultType complete): under its
