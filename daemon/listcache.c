@@ -86,6 +86,7 @@ void listcache_destroy(struct listcache *c)
 	entries_free(c);
 	hmap_destroy(&c->entries);
 	hmap_destroy(&c->scopes);
+	c->max_bytes = 0; /* a put now stores nothing, and a drop finds no scope */
 }
 
 void listcache_reset(struct listcache *c, size_t max_bytes)
@@ -222,7 +223,7 @@ int listcache_put(struct listcache *c, const char *scope, const char *method,
 
 void listcache_drop(struct listcache *c, const char *scope, const char *prefix)
 {
-	struct hmap_node *n = hmap_find(&c->scopes, scope, strlen(scope));
+	struct hmap_node *n = hmap_count(&c->scopes) ? hmap_find(&c->scopes, scope, strlen(scope)) : NULL;
 	struct cache_scope *s;
 	struct list_node *pos, *tmp;
 	size_t plen = prefix ? strlen(prefix) : 0;

@@ -37,7 +37,7 @@ struct listcache {
 /* An empty cache of at most max_bytes (0: caches nothing). 0, or -1 when out of memory. */
 int listcache_init(struct listcache *c, size_t max_bytes);
 
-/* Frees every entry. */
+/* Frees every entry; after it, puts store nothing and drops find nothing (a late close is harmless). */
 void listcache_destroy(struct listcache *c);
 
 /* True when method's results may be cached at all. */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -235,5 +236,57 @@ Test(cache, a_cache_of_zero_bytes_is_off)
 	cr_assert_eq(metric(&d, "mcppool_cache_hits_total"), 0);
 	cr_assert_eq(metric(&d, "mcppool_cache_misses_total"), 0);
 	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* Writes text to the .env file at path (made by mkstemp when path is empty). */
+static void env_write(char path[64], const char *text)
+{
+	FILE *f;
+
+	if (!path[0]) {
+		int fd;
+
+		strcpy(path, "/tmp/mcppool-cache-env-XXXXXX");
+		fd = mkstemp(path);
+		cr_assert(fd >= 0);
+		close(fd);
+	}
+	f = fopen(path, "w");
+	cr_assert(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void reload(struct itd *d)
+{
+	json_t *r;
+	int st;
+
+	r = itd_ctl_json(d, &st, ARGS("reload"));
+	cr_assert_eq(st, 0, "reload failed");
+	json_decref(r);
+}
+
+Test(cache, a_reload_applies_a_new_size_and_empties_the_cache)
+{
+	char env[64] = "";
+	struct itd d;
+
+	env_write(env, "MCPPOOL_CACHE_BYTES=0\n");
+	itd_start_args(&d, CACHE_CATALOG, NULL, NULL, ARGS("--env-file", env));
+	cr_assert_eq(tools_of(&d, "alice", "priv", "a").serial, 1);
+	cr_assert_eq(tools_of(&d, "alice", "priv", "a").serial, 2, "off");
+
+	env_write(env, "MCPPOOL_CACHE_BYTES=65536\n");
+	reload(&d);
+	cr_assert_eq(tools_of(&d, "alice", "priv", "a").serial, 3);
+	cr_assert_eq(tools_of(&d, "alice", "priv", "a").serial, 3, "on after the reload");
+
+	reload(&d);
+	cr_assert_eq(metric(&d, "mcppool_cache_entries"), 0, "a reload empties the cache");
+	cr_assert_eq(tools_of(&d, "alice", "priv", "a").serial, 4);
+	itd_stop(&d);
+	unlink(env);
 	it_assert_no_children();
 }
