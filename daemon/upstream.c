@@ -293,8 +293,11 @@ static void cache_private_scope(char out[CACHE_SCOPE_MAX], uint64_t gen, const c
 {
 	int n = snprintf(out, CACHE_SCOPE_MAX, "p:%" PRIu64 ":%s:", gen, key);
 
+	/* Never a scope without its hash (it would be shared by every auth): none at all. */
 	if (n > 0 && (size_t)n + 65 <= CACHE_SCOPE_MAX)
 		sodium_bin2hex(out + n, 65, hash, 32);
+	else
+		out[0] = '\0';
 }
 
 /* "c:ADDR": a legacy connection's lists, dropped when it closes (before its memory is reused). */
@@ -376,7 +379,8 @@ static bool cache_serve_modern(struct daemon *d, struct session *s, uint64_t cli
 	cache_private_scope(scopes[1], d->catalog_gen, key, hash);
 	sodium_memzero(hash, sizeof(hash));
 	for (int i = 0; i < 2; i++)
-		if ((hit = listcache_peek(&d->cache, scopes[i], call->method, call->params,
+		if (scopes[i][0] &&
+		    (hit = listcache_peek(&d->cache, scopes[i], call->method, call->params,
 					  call->params_len, now, &len))) {
 			cache_reply(d, s, client_id, hit, len, obs);
 			return true;
@@ -438,7 +442,8 @@ static void cache_store(struct request *r, const char *result, size_t len)
 	uint64_t ttl;
 	bool public;
 
-	if (u->era == ERA_MODERN && listcache_hints(result, len, &ttl, &public))
+	if (u->era == ERA_MODERN && listcache_hints(result, len, &ttl, &public) &&
+	    (public || a->private_scope[0]))
 		listcache_put(&u->d->cache, public ? a->text : a->private_scope, a->method, a->params,
 			      a->params_len, result, len, now_mono_ms() + ttl);
 	else if (cache_legacy_ok(u, a->method)) {
