@@ -290,3 +290,52 @@ Test(cache, a_reload_applies_a_new_size_and_empties_the_cache)
 	unlink(env);
 	it_assert_no_children();
 }
+
+static void notify_tools_changed(struct itd *d, const char *user, const char *mcp, const char *token)
+{
+	char auth[80];
+	json_t *r;
+	int st;
+
+	snprintf(auth, sizeof(auth), "token=%s", token);
+	r = itd_ctl_json(d, &st, ARGS("call", user, mcp, "notify",
+				      "{\"method\":\"notifications/tools/list_changed\"}", "-a", auth));
+	cr_assert_eq(st, 0);
+	json_decref(r);
+}
+
+Test(cache, a_modern_server_s_list_changed_drops_its_cached_list_before_the_ttl)
+{
+	struct itd d;
+
+	itd_start(&d, CACHE_CATALOG, NULL);
+	cr_assert_eq(tools_of(&d, "alice", "pub", "a").serial, 1);
+	cr_assert_eq(tools_of(&d, "alice", "pub", "a").serial, 1);
+	notify_tools_changed(&d, "alice", "pub", "a");
+	cr_assert_eq(tools_of(&d, "alice", "pub", "a").serial, 2, "the notification invalidates");
+	cr_assert_eq(tools_of(&d, "bob", "pub", "b").serial, 2, "public: bob gets the new list");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+static bool cache_empty(void *arg)
+{
+	return itd_metric(arg, "mcppool_cache_entries") == 0;
+}
+
+Test(cache, a_legacy_connection_s_lists_go_when_it_closes)
+{
+	struct itd d;
+	json_t *r;
+	int st;
+
+	itd_start(&d, CACHE_CATALOG, NULL);
+	cr_assert_eq(tools_of(&d, "alice", "changing", "a").serial, 1);
+	cr_assert_eq(metric(&d, "mcppool_cache_entries"), 1);
+	r = itd_ctl_json(&d, &st, ARGS("evict", "alice", "changing"));
+	cr_assert_eq(st, 0);
+	json_decref(r);
+	cr_assert(it_poll(cache_empty, &d, 5000), "the closed connection's list is still cached");
+	itd_stop(&d);
+	it_assert_no_children();
+}
