@@ -48,6 +48,7 @@ enum var_id {
 	V_MAX_REQUEST_TIME,
 	V_CORE_DUMPS,
 	V_SHUTDOWN_TIMEOUT,
+	V_CACHE_BYTES,
 	V_NUMERIC_COUNT,
 	V_LOG_LEVEL = V_NUMERIC_COUNT,
 	V_SOCKET,
@@ -85,6 +86,7 @@ static const char *const var_names[V__COUNT] = {
 	[V_MAX_REQUEST_TIME] = "MCPPOOL_MAX_REQUEST_TIME",
 	[V_CORE_DUMPS] = "MCPPOOL_CORE_DUMPS",
 	[V_SHUTDOWN_TIMEOUT] = "MCPPOOL_SHUTDOWN_TIMEOUT",
+	[V_CACHE_BYTES] = "MCPPOOL_CACHE_BYTES",
 	[V_LOG_LEVEL] = "MCPPOOL_LOG_LEVEL",
 	[V_SOCKET] = "MCPPOOL_SOCKET",
 	[V_SOCKET_GROUP] = "MCPPOOL_SOCKET_GROUP",
@@ -156,6 +158,7 @@ static const struct num_var num_vars[V_NUMERIC_COUNT] = {
 	[V_MAX_REQUEST_TIME] = NUM(NUM_U64, max_request_time_ms, 1, CONFIG_MAX_MS, 600000, "milliseconds"),
 	[V_CORE_DUMPS] = NUM(NUM_UNSIGNED, core_dumps, 0, 1, 0, "an integer"),
 	[V_SHUTDOWN_TIMEOUT] = NUM(NUM_U64, shutdown_timeout_ms, 1, CONFIG_MAX_MS, 30000, "milliseconds"),
+	[V_CACHE_BYTES] = NUM(NUM_SIZE, cache_bytes, 0, 68719476736ULL, 8388608, "a byte count"),
 };
 
 /* Values of known keys found in the .env file (malloc'd; NULL when absent). */

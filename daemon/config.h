@@ -33,6 +33,7 @@ struct config {
 	uint64_t max_request_time_ms;   /* MCPPOOL_MAX_REQUEST_TIME, default 600000: progress extends a deadline up to this long after the start */
 	uint64_t shutdown_timeout_ms;   /* MCPPOOL_SHUTDOWN_TIMEOUT, default 30000: how long the first SIGTERM/SIGINT lets requests in flight finish */
 	unsigned core_dumps;            /* MCPPOOL_CORE_DUMPS, 0 (default: the daemon is not dumpable, its memory holds secrets) or 1 */
+	size_t cache_bytes;             /* MCPPOOL_CACHE_BYTES, bytes of cached list results (listcache.h), default 8388608, 0 (off)..68719476736 */
 	size_t max_input;               /* MCPPOOL_MAX_INPUT, bytes of large frames being received from all clients at once, default 268435456, at least max_frame + 4 */
 	int log_level;                  /* MCPPOOL_LOG_LEVEL or --log-level: enum log_level (daemon/log.h), default LOG_INFO */
 	char socket_path[108];          /* -s/--socket, else MCPPOOL_SOCKET (env or .env), else the default of sockpath_resolve() */

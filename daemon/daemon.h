@@ -12,6 +12,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "list.h"
+#include "listcache.h"
 #include "metrics.h"
 
 #define MCPPOOL_DAEMON_VERSION "0.1.0"
@@ -73,6 +74,7 @@ struct daemon {
 	struct hmap *start_failures; /* key -> backoff record */
 	struct hmap *input_holds;    /* inputreq.c: requestState -> hold; NULL until the first */
 	enum close_reason pool_closing; /* why the pool's on_close is called: set before each pool call that may close */
+	struct listcache cache;      /* cacheable list results (MCPPOOL_CACHE_BYTES): see upstream.h */
 
 	/* MCPPOOL_BUSY_POLL_US: while active, the loop polls instead of sleeping. */
 	ev_idle busy_poll;

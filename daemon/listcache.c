@@ -2,7 +2,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsontext.h"
 #include "listcache.h"
+
+#define TTL_MAX_MS (24ULL * 60 * 60 * 1000) /* a longer ttlMs counts as a day */
 
 /* The results of one scope, so that a scope's end drops them without a walk of all. */
 struct cache_scope {
@@ -72,48 +75,65 @@ static void entry_free(struct listcache *c, struct cache_entry *e)
 	free(e);
 }
 
-void listcache_destroy(struct listcache *c)
+static void entries_free(struct listcache *c)
 {
 	while (!list_empty(&c->lru))
 		entry_free(c, list_entry(c->lru.next, struct cache_entry, lru));
-	hmap_destroy(&c->entries);
-	hmap_destroy(&c->scopes);
 }
 
-/* The key of (scope, method, params) in a new buffer; *method_off where the method starts. */
-static char *key_make(const char *scope, const char *method, const char *params, size_t params_len,
-		      size_t *keylen, size_t *method_off)
+void listcache_destroy(struct listcache *c)
+{
+	entries_free(c);
+	hmap_destroy(&c->entries);
+	hmap_destroy(&c->scopes);
+	c->max_bytes = 0; /* a put now stores nothing, and a drop finds no scope */
+}
+
+void listcache_reset(struct listcache *c, size_t max_bytes)
+{
+	entries_free(c);
+	c->max_bytes = max_bytes;
+}
+
+/* Bytes of a key that lookups build on the stack. */
+#define KEY_STACK 512
+
+/* Writes the key of (scope, method, params) into k (keylen bytes: see key_len). */
+static void key_fill(char *k, const char *scope, const char *method, const char *params,
+		     size_t params_len, size_t *method_off)
 {
 	size_t sl = strlen(scope), ml = strlen(method);
-	char *k;
 
-	*keylen = sl + 1 + ml + 1 + params_len;
-	if (!(k = malloc(*keylen ? *keylen : 1)))
-		return NULL;
 	memcpy(k, scope, sl + 1);
 	memcpy(k + sl + 1, method, ml + 1);
 	if (params_len)
 		memcpy(k + sl + 1 + ml + 1, params, params_len);
 	*method_off = sl + 1;
-	return k;
+}
+
+static size_t key_len(const char *scope, const char *method, size_t params_len)
+{
+	return strlen(scope) + 1 + strlen(method) + 1 + params_len;
 }
 
 static struct cache_entry *entry_find(struct listcache *c, const char *scope, const char *method,
 				      const char *params, size_t params_len)
 {
-	size_t keylen, off;
-	char *k = key_make(scope, method, params, params_len, &keylen, &off);
+	size_t keylen = key_len(scope, method, params_len), off;
+	char local[KEY_STACK], *k = keylen <= sizeof(local) ? local : malloc(keylen);
 	struct hmap_node *n;
 
 	if (!k)
 		return NULL;
+	key_fill(k, scope, method, params, params_len, &off);
 	n = hmap_find(&c->entries, k, keylen);
-	free(k);
+	if (k != local)
+		free(k);
 	return n ? container_of(n, struct cache_entry, node) : NULL;
 }
 
-const char *listcache_get(struct listcache *c, const char *scope, const char *method,
-			  const char *params, size_t params_len, uint64_t now_ms, size_t *len)
+const char *listcache_peek(struct listcache *c, const char *scope, const char *method,
+			   const char *params, size_t params_len, uint64_t now_ms, size_t *len)
 {
 	struct cache_entry *e = entry_find(c, scope, method, params, params_len);
 
@@ -121,15 +141,21 @@ const char *listcache_get(struct listcache *c, const char *scope, const char *me
 		entry_free(c, e);
 		e = NULL;
 	}
-	if (!e) {
-		c->misses++;
+	if (!e)
 		return NULL;
-	}
-	c->hits++;
 	list_del(&e->lru);
 	list_add_head(&c->lru, &e->lru);
 	*len = e->result_len;
 	return e->result;
+}
+
+const char *listcache_get(struct listcache *c, const char *scope, const char *method,
+			  const char *params, size_t params_len, uint64_t now_ms, size_t *len)
+{
+	const char *r = listcache_peek(c, scope, method, params, params_len, now_ms, len);
+
+	listcache_note(c, r != NULL);
+	return r;
 }
 
 /* The scope called name, made if there is none yet; NULL when out of memory. */
@@ -154,19 +180,13 @@ int listcache_put(struct listcache *c, const char *scope, const char *method,
 		  const char *params, size_t params_len, const char *result, size_t len,
 		  uint64_t expires_ms)
 {
+	size_t keylen = key_len(scope, method, params_len), off;
 	struct cache_entry *e, *old;
 	struct cache_scope *s;
-	size_t keylen, off;
-	char *k;
 
-	if (!(k = key_make(scope, method, params, params_len, &keylen, &off)))
+	if (keylen + len > c->max_bytes / 8 || !(e = malloc(sizeof(*e) + keylen)))
 		return -1;
-	if (keylen + len > c->max_bytes / 8 || !(e = malloc(sizeof(*e) + keylen))) {
-		free(k);
-		return -1;
-	}
-	memcpy(e->key, k, keylen);
-	free(k);
+	key_fill(e->key, scope, method, params, params_len, &off);
 	e->keylen = keylen;
 	e->method_off = off;
 	e->expires_ms = expires_ms;
@@ -203,7 +223,7 @@ int listcache_put(struct listcache *c, const char *scope, const char *method,
 
 void listcache_drop(struct listcache *c, const char *scope, const char *prefix)
 {
-	struct hmap_node *n = hmap_find(&c->scopes, scope, strlen(scope));
+	struct hmap_node *n = hmap_count(&c->scopes) ? hmap_find(&c->scopes, scope, strlen(scope)) : NULL;
 	struct cache_scope *s;
 	struct list_node *pos, *tmp;
 	size_t plen = prefix ? strlen(prefix) : 0;
@@ -221,4 +241,99 @@ void listcache_drop(struct listcache *c, const char *scope, const char *prefix)
 		if (last)
 			break;
 	}
+}
+
+bool listcache_params_cacheable(const char *params, size_t len)
+{
+	/*
+	 * The daemon writes an app's params itself (jsontext_from_msgpack), member
+	 * names unescaped: a name is found as its quoted text. A string value that
+	 * holds such text too only costs a miss.
+	 */
+	return !params || (!memmem(params, len, "\"inputResponses\"", 16) &&
+			   !memmem(params, len, "\"requestState\"", 14));
+}
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Advances *pos past JSON whitespace. */
+static void skip_ws(const char *t, size_t len, size_t *pos)
+{
+	while (*pos < len && is_ws(t[*pos]))
+		(*pos)++;
+}
+
+/* True when t[start, end) is exactly lit. */
+static bool text_is(const char *t, size_t start, size_t end, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return end - start == n && memcmp(t + start, lit, n) == 0;
+}
+
+/* The number t[start, end) in milliseconds, 0 when negative or not a number. */
+static uint64_t ttl_of(const char *t, size_t start, size_t end)
+{
+	char num[40], *stop;
+	double v;
+
+	if (end - start >= sizeof(num))
+		return t[start] == '-' ? 0 : TTL_MAX_MS; /* a number this long is huge */
+	memcpy(num, t + start, end - start);
+	num[end - start] = '\0';
+	v = strtod(num, &stop);
+	if (stop == num || !(v > 0))
+		return 0;
+	return v >= (double)TTL_MAX_MS ? TTL_MAX_MS : (uint64_t)v;
+}
+
+bool listcache_hints(const char *result, size_t len, uint64_t *ttl_ms, bool *public)
+{
+	size_t pos = 0, key, key_end, val, val_end;
+	bool complete = true;
+	char err[80];
+
+	*ttl_ms = 0;
+	*public = false;
+	skip_ws(result, len, &pos);
+	if (pos >= len || result[pos++] != '{')
+		return false;
+	for (;;) {
+		skip_ws(result, len, &pos);
+		if (pos < len && result[pos] == '}')
+			break;
+		key = pos;
+		if (pos >= len || result[pos] != '"' ||
+		    jsontext_skip(result, len, &pos, 1, err, sizeof(err)) < 0)
+			return false;
+		key_end = pos;
+		while (key_end > key && result[key_end - 1] != '"') /* the whitespace after it */
+			key_end--;
+		if (pos >= len || result[pos++] != ':')
+			return false;
+		skip_ws(result, len, &pos);
+		val = pos;
+		if (jsontext_skip(result, len, &pos, JSONTEXT_MAX_DEPTH, err, sizeof(err)) < 0)
+			return false;
+		val_end = pos;
+		while (val_end > val && is_ws(result[val_end - 1]))
+			val_end--;
+		if (text_is(result, key, key_end, "\"ttlMs\""))
+			*ttl_ms = ttl_of(result, val, val_end);
+		else if (text_is(result, key, key_end, "\"cacheScope\""))
+			*public = text_is(result, val, val_end, "\"public\"");
+		else if (text_is(result, key, key_end, "\"resultType\""))
+			complete = text_is(result, val, val_end, "\"complete\"");
+		if (pos < len && result[pos] == ',') {
+			pos++;
+			continue;
+		}
+		if (pos >= len || result[pos] != '}')
+			return false;
+		break;
+	}
+	return complete && *ttl_ms > 0;
 }

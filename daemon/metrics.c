@@ -501,6 +501,15 @@ char *metrics_render(const struct daemon *d)
 	counter(&t, "input_waits_total",
 		"Times a client stopped being read until its large frame fit MCPPOOL_MAX_INPUT.",
 		m->input_waits);
+	counter(&t, "cache_hits_total", "Cacheable list requests answered from the cache.",
+		d->cache.hits);
+	counter(&t, "cache_misses_total", "Cacheable list requests that went to the server.",
+		d->cache.misses);
+	counter(&t, "cache_stores_total", "List results stored in the cache.", d->cache.stores);
+	counter(&t, "cache_evictions_total",
+		"Cached results dropped to stay within MCPPOOL_CACHE_BYTES.", d->cache.evictions);
+	gauge(&t, "cache_bytes", "Bytes of cached list results (keys included).", d->cache.bytes);
+	gauge(&t, "cache_entries", "Cached list results.", listcache_count(&d->cache));
 	struct exposed x;
 	if (exposed_init(&x, d) < 0)
 		t.failed = 1;

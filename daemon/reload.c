@@ -288,6 +288,8 @@ static void swap_config(struct daemon *d, struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	log_set_level((enum log_level)d->cfg.log_level);
 	upstream_apply_config(d);
+	/* Simplest correct: a reload starts the cache afresh, at its new size. */
+	listcache_reset(&d->cache, d->cfg.cache_bytes);
 }
 
 static json_t *report(struct reload_diff *diff, const char *line)

@@ -17,6 +17,7 @@
 #include "inputreq.h"
 #include "jsontext.h"
 #include "launch.h"
+#include "listcache.h"
 #include "log.h"
 #include "mpjson.h"
 #include "pool.h"
@@ -264,6 +265,252 @@ static struct request *table_any(struct upstream *u)
 	return NULL;
 }
 
+/* ---- the list cache (see upstream_submit in upstream.h) ------------------------- */
+
+/* Room for any scope name: "p:" GEN ":" USER ":" MCP ":" 64 hex digits. */
+#define CACHE_SCOPE_MAX (2 + 20 + 1 + CATALOG_USER_MAX + 1 + CATALOG_NAME_MAX + 1 + 64 + 1)
+
+/*
+ * Where a cacheable request's result may go, fixed at submission (the
+ * catalog generation and the auth in force then), with the method and params
+ * as the app sent them. A legacy connection's scope is its own (cache_conn_scope).
+ */
+struct cache_ask {
+	const char *private_scope, *method, *params;
+	size_t params_len;
+	char text[]; /* public scope NUL private scope NUL method NUL params */
+};
+
+/* "P:GEN:MCP": the public results of catalog entry mcp as catalog generation gen has it. */
+static void cache_public_scope(char out[CACHE_SCOPE_MAX], uint64_t gen, const char *mcp)
+{
+	snprintf(out, CACHE_SCOPE_MAX, "P:%" PRIu64 ":%s", gen, mcp);
+}
+
+/* "p:GEN:USER:MCP:HASH": the private results of the pool entry key ("user:mcp") with that auth hash. */
+static void cache_private_scope(char out[CACHE_SCOPE_MAX], uint64_t gen, const char *key,
+				const unsigned char hash[32])
+{
+	int n = snprintf(out, CACHE_SCOPE_MAX, "p:%" PRIu64 ":%s:", gen, key);
+
+	/* Never a scope without its hash (it would be shared by every auth): none at all. */
+	if (n > 0 && (size_t)n + 65 <= CACHE_SCOPE_MAX)
+		sodium_bin2hex(out + n, 65, hash, 32);
+	else
+		out[0] = '\0';
+}
+
+/* "c:ADDR": a legacy connection's lists, dropped when it closes (before its memory is reused). */
+static void cache_conn_scope(char out[CACHE_SCOPE_MAX], const struct upstream *u)
+{
+	snprintf(out, CACHE_SCOPE_MAX, "c:%p", (const void *)u);
+}
+
+/* The capability whose listChanged lets a legacy server's result of method be cached, or NULL. */
+static const char *cache_legacy_capability(const char *method)
+{
+	if (strcmp(method, "tools/list") == 0)
+		return "tools";
+	if (strcmp(method, "prompts/list") == 0)
+		return "prompts";
+	if (strcmp(method, "resources/list") == 0 || strcmp(method, "resources/templates/list") == 0)
+		return "resources";
+	return NULL; /* resources/read: a notification that it changed needs a subscription */
+}
+
+/* True when u is a ready legacy connection whose server declared listChanged for method's list. */
+static bool cache_legacy_ok(const struct upstream *u, const char *method)
+{
+	const char *cap = cache_legacy_capability(method);
+	json_t *caps = json_object_get(u->server, "capabilities");
+
+	return u->era == ERA_LEGACY && u->state == UPSTREAM_READY && cap &&
+	       json_is_true(json_object_get(json_object_get(caps, cap), "listChanged"));
+}
+
+/*
+ * True when call may be served from the cache. Cheap for the warm path:
+ * tools/call fails at the method. A request that asked for events may be: its
+ * progress token is the daemon's, outside the key, and a hit has no progress.
+ */
+static bool cache_eligible(const struct daemon *d, const struct mcp_call *call)
+{
+	return call->kind == REQ_RESULT && d->cache.max_bytes && !call->request_state &&
+	       listcache_method(call->method, strlen(call->method)) &&
+	       listcache_params_cacheable(call->params, call->params_len);
+}
+
+/* Answers the session with a cached result: a hit, counted as an OK reply. */
+static void cache_reply(struct daemon *d, struct session *s, uint64_t client_id, const char *result,
+			size_t len, struct metrics_req *obs)
+{
+	/* No counts kept: jsonrpc_pack packs the text as it is. */
+	struct jsonrpc_msg m = { .result = { .start = 0, .end = len } };
+
+	listcache_note(&d->cache, true);
+	d->metrics.replies_by_code[ERR_OK]++;
+	session_reply_json_member(s, client_id, result, &m, &m.result);
+	metrics_request_end(d, obs, ERR_OK);
+}
+
+/*
+ * Before a connection is chosen: serves call from a modern server's fresh
+ * result, public (its catalog entry's) or private (its pool entry's: the same
+ * user and auth). scopes gets both names. True when the session was answered.
+ */
+static bool cache_serve_modern(struct daemon *d, struct session *s, uint64_t client_id,
+			       const struct mcp_call *call, char scopes[2][CACHE_SCOPE_MAX],
+			       struct metrics_req *obs)
+{
+	unsigned char hash[32];
+	uint64_t now = now_mono_ms();
+	const char *hit;
+	size_t len, ulen = strlen(call->user);
+	char key[CATALOG_USER_MAX + 1 + CATALOG_NAME_MAX + 1];
+
+	cache_public_scope(scopes[0], d->catalog_gen, call->entry->name);
+	if (call->auth->n == 0)
+		memcpy(hash, d->empty_auth_hash, sizeof(hash));
+	else
+		auth_hash(call->auth, d->auth_key, hash);
+	memcpy(key, call->user, ulen); /* bounded as in upstream_acquire() */
+	key[ulen] = ':';
+	memcpy(key + ulen + 1, call->entry->name, strlen(call->entry->name) + 1);
+	cache_private_scope(scopes[1], d->catalog_gen, key, hash);
+	sodium_memzero(hash, sizeof(hash));
+	for (int i = 0; i < 2; i++)
+		if (scopes[i][0] &&
+		    (hit = listcache_peek(&d->cache, scopes[i], call->method, call->params,
+					  call->params_len, now, &len))) {
+			cache_reply(d, s, client_id, hit, len, obs);
+			return true;
+		}
+	return false;
+}
+
+/*
+ * With u chosen: serves call from u's own lists when it is a legacy
+ * connection that caches them. *cacheable becomes false when u is a legacy
+ * connection that does not (its result is not stored). True when answered.
+ */
+static bool cache_serve_legacy(struct upstream *u, struct session *s, uint64_t client_id,
+			       const struct mcp_call *call, bool *cacheable, struct metrics_req *obs)
+{
+	char scope[CACHE_SCOPE_MAX];
+	const char *hit;
+	size_t len;
+
+	if (u->state != UPSTREAM_READY || u->era != ERA_LEGACY)
+		return false;
+	if (!cache_legacy_ok(u, call->method)) {
+		*cacheable = false;
+		return false;
+	}
+	cache_conn_scope(scope, u);
+	if (!(hit = listcache_peek(&u->d->cache, scope, call->method, call->params, call->params_len,
+				   now_mono_ms(), &len)))
+		return false;
+	cache_reply(u->d, s, client_id, hit, len, obs);
+	return true;
+}
+
+/* A miss: r (call's record) remembers where its result may go. Without memory it is not cached. */
+static void cache_ask(struct request *r, const struct mcp_call *call, char scopes[2][CACHE_SCOPE_MAX])
+{
+	size_t pl = strlen(scopes[0]) + 1, vl = strlen(scopes[1]) + 1, ml = strlen(call->method) + 1;
+	struct cache_ask *a = malloc(sizeof(*a) + pl + vl + ml + call->params_len + 1);
+
+	listcache_note(&r->u->d->cache, false);
+	if (!a)
+		return;
+	memcpy(a->text, scopes[0], pl);
+	a->private_scope = memcpy(a->text + pl, scopes[1], vl);
+	a->method = memcpy(a->text + pl + vl, call->method, ml);
+	a->params = call->params ? a->text + pl + vl + ml : NULL;
+	a->params_len = call->params_len;
+	if (call->params_len)
+		memcpy(a->text + pl + vl + ml, call->params, call->params_len);
+	r->cache = a;
+}
+
+/* r's result came (result: its JSON text): stored where its server's era and hints allow. */
+static void cache_store(struct request *r, const char *result, size_t len)
+{
+	struct upstream *u = r->u;
+	struct cache_ask *a = r->cache;
+	char scope[CACHE_SCOPE_MAX];
+	uint64_t ttl;
+	bool public;
+
+	if (u->era == ERA_MODERN && listcache_hints(result, len, &ttl, &public) &&
+	    (public || a->private_scope[0]))
+		listcache_put(&u->d->cache, public ? a->text : a->private_scope, a->method, a->params,
+			      a->params_len, result, len, now_mono_ms() + ttl);
+	else if (cache_legacy_ok(u, a->method)) {
+		cache_conn_scope(scope, u);
+		listcache_put(&u->d->cache, scope, a->method, a->params, a->params_len, result, len,
+			      LISTCACHE_FOREVER);
+	}
+}
+
+/* r's result will depend on input the app gives (a held server request): not cached. */
+static void cache_forget(struct request *r)
+{
+	if (r) {
+		free(r->cache);
+		r->cache = NULL;
+	}
+}
+
+static bool span_is(const char *line, const struct jsonrpc_span *s, const char *lit);
+
+/*
+ * A notification m from u's server: a list_changed drops that list from u's
+ * scopes: its connection's (legacy), or its catalog entry's and pool entry's
+ * (modern).
+ */
+static void cache_list_changed(struct upstream *u, const char *line, const struct jsonrpc_msg *m)
+{
+	static const struct {
+		const char *note;
+		const char *lists[2];
+	} changes[] = {
+		{ "\"notifications/tools/list_changed\"", { "tools/list", NULL } },
+		{ "\"notifications/prompts/list_changed\"", { "prompts/list", NULL } },
+		{ "\"notifications/resources/list_changed\"",
+		  { "resources/list", "resources/templates/list" } },
+	};
+	char scopes[3][CACHE_SCOPE_MAX];
+	struct daemon *d = u->d;
+
+	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		if (!span_is(line, &m->method, changes[i].note))
+			continue;
+		cache_conn_scope(scopes[0], u);
+		scopes[1][0] = scopes[2][0] = '\0';
+		if (u->era == ERA_MODERN && u->entry) {
+			cache_public_scope(scopes[1], d->catalog_gen, u->entry->mcp);
+			cache_private_scope(scopes[2], d->catalog_gen, u->entry->key, u->entry->auth_hash);
+		}
+		for (int k = 0; k < 2 && changes[i].lists[k]; k++)
+			for (int sc = 0; sc < 3; sc++)
+				if (scopes[sc][0])
+					listcache_drop(&d->cache, scopes[sc], changes[i].lists[k]);
+		log_debug("[%s] %.*s: its cached lists are dropped", u->tag,
+			  (int)(m->method.end - m->method.start), line + m->method.start);
+		return;
+	}
+}
+
+/* u closes: its own lists go (its address may be a new connection's soon). */
+static void cache_conn_closed(struct upstream *u)
+{
+	char scope[CACHE_SCOPE_MAX];
+
+	cache_conn_scope(scope, u);
+	listcache_drop(&u->d->cache, scope, NULL);
+}
+
 /* ---- the state --------------------------------------------------------------- */
 
 static void upstream_free(struct deferred *x)
@@ -310,6 +557,7 @@ static void upstream_set_state(struct upstream *u, enum upstream_state s)
 		}
 		while ((r = table_any(u)))
 			request_finish_error(r, u->close_code, u->close_reason);
+		cache_conn_closed(u);
 		u->t.ops->close(u->t.impl);
 		daemon_defer_free(d, &u->free_node, upstream_free);
 		return;
@@ -624,6 +872,7 @@ static void request_finish(struct request *r)
 		list_del(&r->send_node);
 	free(r->method);
 	free(r->params);
+	free(r->cache);
 	if (r->session)
 		session_untrack(r->session, &r->session_node);
 	metrics_request_end(d, &r->obs, r->obs.code);
@@ -1043,6 +1292,8 @@ static void answer_result(struct request *r, const char *line, const struct json
 		reply_warm(r);
 		break;
 	case REQ_RESULT:
+		if (r->cache)
+			cache_store(r, line + m->result.start, m->result.end - m->result.start);
 		session_untrack(r->session, &r->session_node);
 		u->d->metrics.replies_by_code[ERR_OK]++;
 		session_reply_json_member(r->session, r->client_id, line, m, &m->result);
@@ -1123,8 +1374,12 @@ static void handle_server_request(struct upstream *u, const char *line, const st
 	struct jbuf b;
 	int rc;
 
-	if (inputreq_server_request(&origin, asker_of(u, stream_of), line, m))
+	struct request *asker = asker_of(u, stream_of);
+
+	if (inputreq_server_request(&origin, asker, line, m)) {
+		cache_forget(asker); /* its result depends on the app's input now */
 		return;
+	}
 	jbuf_init(&b);
 	rc = append_lit(&b, "{\"jsonrpc\":\"2.0\",\"id\":") || jbuf_append(&b, id, id_len);
 	if (span_is(line, &m->method, "\"ping\"")) {
@@ -1263,8 +1518,10 @@ static void on_scanned(void *ctx, char *line, size_t len, const struct jsonrpc_m
 		log_debug("[%s] ignoring a message whose method is not a string", u->tag);
 	else if (m->id.end > m->id.start && !span_is(line, &m->id, "null"))
 		handle_server_request(u, line, m, stream_of);
-	else
+	else {
+		cache_list_changed(u, line, m);
 		handle_notification(u, line, m);
+	}
 }
 
 /* One element of a batch from the server, scanned and dispatched on its own. */
@@ -1780,8 +2037,8 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 	struct upstream *u;
 	struct request *r = NULL;
 	struct metrics_req obs;
-	char err[160];
-	bool reused;
+	char err[160], scopes[2][CACHE_SCOPE_MAX];
+	bool reused, cacheable;
 
 	d->metrics.requests++;
 	metrics_request_begin(d, &obs, call);
@@ -1793,7 +2050,12 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 		inputreq_resume(d, s, client_id, call);
 		goto out;
 	}
+	if ((cacheable = cache_eligible(d, call)) &&
+	    cache_serve_modern(d, s, client_id, call, scopes, &obs))
+		goto out;
 	if (!(u = upstream_acquire(d, s, client_id, call, &reused)))
+		goto out;
+	if (cacheable && cache_serve_legacy(u, s, client_id, call, &cacheable, &obs))
 		goto out;
 	if (!(r = request_new(u, call->kind, call->timeout_ms))) {
 		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
@@ -1818,6 +2080,8 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 		r->events = true;
 		r->started_ms = now_mono_ms();
 	}
+	if (cacheable)
+		cache_ask(r, call, scopes);
 	if (request_send(u, r, call->method, call->params, call->params_len, err, sizeof(err)) < 0) {
 		request_finish_error(r, strcmp(err, "out of memory") == 0 ? ERR_INTERNAL : ERR_BAD_REQUEST,
 				     err);
@@ -1896,7 +2160,7 @@ int upstream_init(struct daemon *d)
 				      .max_total = d->cfg.max_total };
 	static const struct pool_callbacks cb = { .on_close = on_pool_close };
 
-	if (!(d->pool = pool_new(&limits, &cb, d)))
+	if (!(d->pool = pool_new(&limits, &cb, d)) || listcache_init(&d->cache, d->cfg.cache_bytes) < 0)
 		return -1;
 	if (!(d->start_failures = calloc(1, sizeof(*d->start_failures))) ||
 	    hmap_init(d->start_failures) < 0)
@@ -2009,6 +2273,7 @@ void upstream_shutdown(struct daemon *d)
 	}
 	pool_free(d->pool);
 	d->pool = NULL;
+	listcache_destroy(&d->cache);
 	inputreq_shutdown(d);
 	while ((f = hmap_next(d->start_failures, NULL)))
 		failure_free(d, container_of(f, struct start_failure, node));

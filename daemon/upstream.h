@@ -48,6 +48,7 @@ struct daemon;
 struct session;
 struct upstream;
 struct pool_entry;
+struct cache_ask;
 
 enum request_kind {
 	REQ_RESULT,     /* call, request, tools: the reply is the MCP result */
@@ -107,6 +108,8 @@ struct request {
 	struct metrics_req obs; /* app requests: timing, server and outcome for metrics and the access log */
 	/* server requests held for the app (inputreq.h); while it has no session it waits for the retry */
 	struct inputreq_hold *hold;
+	/* a cacheable list request: where its result may be stored (upstream.c "the list cache"); NULL: nowhere */
+	struct cache_ask *cache;
 };
 
 /* What an app asks for; auth is wiped by upstream_submit(). */
@@ -137,6 +140,21 @@ int upstream_init(struct daemon *d);
  * when it does not, makes room under the limits, and answers the session
  * exactly once (at once when it fails: POOL_EXHAUSTED, UPSTREAM_START_FAILED,
  * SHUTTING_DOWN, INTERNAL).
+ *
+ * A REQ_RESULT call of a cacheable list (listcache_method(): tools/list,
+ * prompts/list, resources/list, resources/templates/list, resources/read),
+ * without inputResponses or requestState, is first looked up in
+ * d->cache (MCPPOOL_CACHE_BYTES) and answered from it when fresh, without
+ * reaching the server; else its result is stored when it comes, if it may be:
+ * - a modern server's, with a positive ttlMs (resultType complete): under its
+ *   catalog entry for cacheScope "public" (any user of the entry gets it),
+ *   else under its pool entry (the same user, catalog entry and auth hash),
+ *   until now + ttlMs; a reload starts the cache afresh;
+ * - a legacy server's list, when it declared that list's listChanged at
+ *   initialize: under its connection, until the server's
+ *   notifications/.../list_changed or the connection's close.
+ * The key is the method and the params as the app sent them (the daemon's
+ * _meta and progress token are added after).
  *
  * A REQ_LISTEN call is never sent: it stays in flight (counted by the pool,
  * without a deadline) and gets every change notification of the connection as

@@ -139,3 +139,78 @@ Test(listcache, a_zero_sized_cache_stores_nothing)
 	cr_assert_eq(listcache_put(&z, "s", "tools/list", "{}", 2, "r", 1, LISTCACHE_FOREVER), -1);
 	listcache_destroy(&z);
 }
+
+Test(listcache, peek_does_not_count_and_note_does)
+{
+	size_t len;
+
+	put("s", "tools/list", "{}", "R", LISTCACHE_FOREVER);
+	cr_assert_not_null(listcache_peek(&c, "s", "tools/list", "{}", 2, 0, &len));
+	cr_assert_null(listcache_peek(&c, "t", "tools/list", "{}", 2, 0, &len));
+	cr_assert_eq(c.hits + c.misses, 0);
+	listcache_note(&c, true);
+	listcache_note(&c, false);
+	cr_assert_eq(c.hits, 1);
+	cr_assert_eq(c.misses, 1);
+}
+
+Test(listcache, a_key_longer_than_the_stack_buffer_is_found)
+{
+	static char params[3000];
+
+	memset(params, 'p', sizeof(params) - 1);
+	put("s", "resources/read", params, "R", LISTCACHE_FOREVER);
+	cr_assert_str_eq(get("s", "resources/read", params, 0), "R");
+}
+
+Test(listcache, reset_drops_everything_keeps_the_counters_and_takes_the_new_bound)
+{
+	put("s", "tools/list", "{}", "R", LISTCACHE_FOREVER);
+	cr_assert_not_null(get("s", "tools/list", "{}", 0));
+	listcache_reset(&c, 0);
+	cr_assert_eq(listcache_count(&c), 0);
+	cr_assert_eq(c.bytes, 0);
+	cr_assert_eq(c.hits, 1);
+	cr_assert_eq(put("s", "tools/list", "{}", "R", LISTCACHE_FOREVER), -1, "0 bytes: off");
+	listcache_reset(&c, 64 * 1024);
+	cr_assert_eq(put("s", "tools/list", "{}", "R", LISTCACHE_FOREVER), 0);
+}
+
+Test(listcache, retries_with_input_responses_or_request_state_are_not_cacheable)
+{
+	cr_assert(listcache_params_cacheable(NULL, 0));
+	cr_assert(listcache_params_cacheable("{\"cursor\":\"c\"}", 14));
+	cr_assert_not(listcache_params_cacheable("{\"inputResponses\":{}}", 21));
+	cr_assert_not(listcache_params_cacheable("{\"requestState\":\"x\"}", 20));
+}
+
+static bool hints(const char *result, uint64_t *ttl, bool *pub)
+{
+	return listcache_hints(result, strlen(result), ttl, pub);
+}
+
+Test(listcache, hints_need_a_positive_ttl_and_a_complete_result)
+{
+	uint64_t ttl;
+	bool pub;
+
+	cr_assert(hints("{\"tools\":[{\"name\":\"a\"}],\"ttlMs\":5000,\"cacheScope\":\"public\"}", &ttl, &pub));
+	cr_assert_eq(ttl, 5000);
+	cr_assert(pub);
+	cr_assert(hints(" { \"ttlMs\" : 1.5e3 , \"resultType\" : \"complete\" } ", &ttl, &pub));
+	cr_assert_eq(ttl, 1500);
+	cr_assert_not(pub, "no cacheScope: private");
+	cr_assert(hints("{\"ttlMs\":10,\"cacheScope\":\"private\"}", &ttl, &pub));
+	cr_assert_not(pub);
+	cr_assert(hints("{\"ttlMs\":1e30}", &ttl, &pub));
+	cr_assert_eq(ttl, 24ULL * 3600 * 1000, "capped at a day");
+	cr_assert_not(hints("{\"tools\":[]}", &ttl, &pub), "no ttlMs: immediately stale");
+	cr_assert_not(hints("{\"ttlMs\":0}", &ttl, &pub));
+	cr_assert_not(hints("{\"ttlMs\":-5}", &ttl, &pub));
+	cr_assert_not(hints("{\"ttlMs\":\"5000\"}", &ttl, &pub));
+	cr_assert_not(hints("{\"ttlMs\":5000,\"resultType\":\"input_required\"}", &ttl, &pub));
+	cr_assert_not(hints("{\"tools\":{\"ttlMs\":5000}}", &ttl, &pub), "only the top level counts");
+	cr_assert_not(hints("[1]", &ttl, &pub));
+	cr_assert_not(hints("{\"ttlMs\":5000", &ttl, &pub));
+	cr_assert(hints("{}", &ttl, &pub) == false);
+}
