@@ -21,6 +21,7 @@ struct hmap;
 struct signals;
 struct metrics_http;
 struct catalog_gen;
+struct tasks;
 
 /*
  * A deferred free. An object that a callback on the stack may still use when it
@@ -72,6 +73,7 @@ struct daemon {
 	ev_timer sweep_timer;
 	struct hmap *start_failures; /* key -> backoff record */
 	struct hmap *input_holds;    /* inputreq.c: requestState -> hold; NULL until the first */
+	struct tasks *tasks;         /* tasks.c: task id -> the connection that created it; NULL until the first */
 	enum close_reason pool_closing; /* why the pool's on_close is called: set before each pool call that may close */
 
 	/* MCPPOOL_BUSY_POLL_US: while active, the loop polls instead of sleeping. */
