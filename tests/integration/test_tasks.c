@@ -285,3 +285,35 @@ Test(tasks, a_draining_connections_task_is_refused_while_it_finishes_its_request
 	free(id);
 	itd_stop(&d);
 }
+
+/* The reply's error code of tasks/get task-1 for alice on modern is UPSTREAM_ERROR (no longer refused). */
+static bool task_1_forwarded(void *arg)
+{
+	struct itd *d = arg;
+	int st;
+	json_t *r = itd_ctl_json(d, &st, ARGS("request", "alice", "modern", "tasks/get", GET_TASK_1));
+	const char *code = r ? it_error_code(r) : NULL;
+	bool forwarded = code && strcmp(code, "UPSTREAM_ERROR") == 0;
+
+	json_decref(r);
+	return forwarded;
+}
+
+Test(tasks, a_closed_connections_task_is_refused_only_until_its_ttl)
+{
+	struct itd d;
+	char *msg;
+	json_t *r;
+
+	itd_start(&d, TASKS_CATALOG, NULL);
+	r = ok(&d, ARGS("call", "alice", "modern", "slow_task", "{\"ttl\":300}"));
+	cr_assert_str_eq(str(r, "taskId"), "task-1");
+	json_decref(r);
+	r = ok(&d, ARGS("evict", "alice", "modern"));
+	json_decref(r);
+	msg = fails(&d, "UPSTREAM_CLOSED", ARGS("request", "alice", "modern", "tasks/get", GET_TASK_1));
+	free(msg);
+	/* Past its ttl the server would have dropped it anyway: the record goes, the poll is forwarded. */
+	cr_assert(it_poll(task_1_forwarded, &d, 3000), "still refused after its ttl");
+	itd_stop(&d);
+}
