@@ -1,5 +1,4 @@
 /* Task handles (the io.modelcontextprotocol/tasks extension): which connection made which task. */
-
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +27,6 @@ struct task_record {
 	const void *conn;         /* compared, never followed */
 	uint64_t expires_ms;      /* monotonic */
 	char gone[GONE_REASON_MAX]; /* why its connection closed, while a tombstone */
-	size_t mapkey_len;
 	char mapkey[];            /* "user:mcp" NUL taskId */
 };
 
@@ -165,12 +163,11 @@ void tasks_note_result(struct daemon *d, struct tasks_conn *c, const void *conn,
 		return;
 	}
 	if (!(n = mapkey(r->mapkey, klen + 1 + strlen(id), key, id))) {
-		log_warn("[%s] not recording task %.64s: its id is over %d bytes", key, id, TASK_ID_MAX);
+		log_warn("[%s] not recording task %.64s: its id is empty or over %d bytes", key, id, TASK_ID_MAX);
 		free(r);
 		free(id);
 		return;
 	}
-	r->mapkey_len = n;
 	r->owner = c;
 	r->conn = conn;
 	r->expires_ms = now_mono_ms() + (ttl && ttl < TASK_KEEP_MAX_MS ? ttl : TASK_KEEP_MAX_MS);
