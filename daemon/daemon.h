@@ -22,6 +22,7 @@ struct hmap;
 struct signals;
 struct metrics_http;
 struct catalog_gen;
+struct tasks;
 
 /*
  * A deferred free. An object that a callback on the stack may still use when it
@@ -73,6 +74,7 @@ struct daemon {
 	ev_timer sweep_timer;
 	struct hmap *start_failures; /* key -> backoff record */
 	struct hmap *input_holds;    /* inputreq.c: requestState -> hold; NULL until the first */
+	struct tasks *tasks;         /* tasks.c: task id -> the connection that created it; NULL until the first */
 	enum close_reason pool_closing; /* why the pool's on_close is called: set before each pool call that may close */
 	struct listcache cache;      /* cacheable list results (MCPPOOL_CACHE_BYTES): see upstream.h */
 

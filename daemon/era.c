@@ -211,6 +211,10 @@ const char *era_name_key(const char *method)
 	if (strcmp(method, "resources/read") == 0 || strcmp(method, "resources/subscribe") == 0 ||
 	    strcmp(method, "resources/unsubscribe") == 0)
 		return "uri";
+	/* The tasks extension: intermediaries route a task's requests by its id. */
+	if (strcmp(method, "tasks/get") == 0 || strcmp(method, "tasks/update") == 0 ||
+	    strcmp(method, "tasks/cancel") == 0)
+		return "taskId";
 	return NULL;
 }
 
@@ -255,6 +259,7 @@ bool era_method_idempotent(const char *method)
 	static const char *const safe[] = {
 		"server/discover", "tools/list", "prompts/list", "prompts/get", "resources/list",
 		"resources/templates/list", "resources/read", "completion/complete", "ping",
+		"tasks/get",
 	};
 
 	for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)

@@ -49,7 +49,8 @@ int era_params_with_meta(const char *params, size_t len, const char *version, co
 /*
  * The member of params that names what method acts on (the modern HTTP
  * Mcp-Name header): "name" for tools/call and prompts/get, "uri" for
- * resources/read, subscribe and unsubscribe; NULL for other methods.
+ * resources/read, subscribe and unsubscribe, "taskId" for tasks/get, update and
+ * cancel (the tasks extension asks it); NULL for other methods.
  */
 const char *era_name_key(const char *method);
 

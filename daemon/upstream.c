@@ -22,6 +22,7 @@
 #include "mpjson.h"
 #include "pool.h"
 #include "session.h"
+#include "tasks.h"
 #include "transport.h"
 #include "upstream.h"
 #include "wire.h"
@@ -65,6 +66,7 @@ struct upstream {
 	char version[32];         /* the version spoken: initialize's answer, or ERA_MODERN_VERSION ("" while starting) */
 	json_t *server;           /* protocolVersion, capabilities, serverInfo, instructions (and supportedVersions when modern) */
 	unsigned bad_lines;
+	struct tasks_conn tasks;  /* the tasks this connection created (tasks.h) */
 
 	/* A failure found where the owner of the call stack must not be closed under it. */
 	ev_timer death_w;
@@ -558,6 +560,9 @@ static void upstream_set_state(struct upstream *u, enum upstream_state s)
 		while ((r = table_any(u)))
 			request_finish_error(r, u->close_code, u->close_reason);
 		cache_conn_closed(u);
+		/* A modern HTTP server keeps its tasks; a process or a session takes them along. */
+		tasks_conn_closed(d, &u->tasks, u->era == ERA_MODERN &&
+				  strcmp(transport_name(&u->t), "stdio") != 0, u->close_reason);
 		u->t.ops->close(u->t.impl);
 		daemon_defer_free(d, &u->free_node, upstream_free);
 		return;
@@ -1296,6 +1301,8 @@ static void answer_result(struct request *r, const char *line, const struct json
 			cache_store(r, line + m->result.start, m->result.end - m->result.start);
 		session_untrack(r->session, &r->session_node);
 		u->d->metrics.replies_by_code[ERR_OK]++;
+		tasks_note_result(u->d, &u->tasks, u, u->tag, line + m->result.start,
+				  m->result.end - m->result.start);
 		session_reply_json_member(r->session, r->client_id, line, m, &m->result);
 		break;
 	}
@@ -1957,6 +1964,7 @@ static struct upstream *upstream_start(struct daemon *d, struct session *s, uint
 	}
 	memcpy(u->tag, key, klen + 1);
 	list_init(&u->send_queue);
+	tasks_conn_init(&u->tasks);
 	ev_timer_init(&u->death_w, on_death, 0., 0.);
 	u->death_w.data = u;
 	u->spawned_ns = metrics_now_ns();
@@ -2031,6 +2039,24 @@ static struct upstream *upstream_acquire(struct daemon *d, struct session *s, ui
 	return u;
 }
 
+/*
+ * A tasks/... request for a task that another connection created (tasks.h) is
+ * answered here with UPSTREAM_CLOSED: true. Asked before a connection is
+ * chosen (u NULL) and again with the one chosen.
+ */
+static bool task_refused(struct daemon *d, struct session *s, uint64_t client_id,
+			 const struct mcp_call *call, const struct upstream *u)
+{
+	char err[512];
+
+	if (tasks_route(d, call->user, call->entry->name, call->method, call->params,
+			call->params_len, u, err, sizeof(err)) == 0)
+		return false;
+	session_reply_error(s, client_id, ERR_UPSTREAM_CLOSED, "%s:%s: %s", call->user,
+			    call->entry->name, err);
+	return true;
+}
+
 void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, struct mcp_call *call)
 {
 	struct pool_clock now;
@@ -2053,7 +2079,9 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 	if ((cacheable = cache_eligible(d, call)) &&
 	    cache_serve_modern(d, s, client_id, call, scopes, &obs))
 		goto out;
-	if (!(u = upstream_acquire(d, s, client_id, call, &reused)))
+	if (task_refused(d, s, client_id, call, NULL) ||
+	    !(u = upstream_acquire(d, s, client_id, call, &reused)) ||
+	    task_refused(d, s, client_id, call, u))
 		goto out;
 	if (cacheable && cache_serve_legacy(u, s, client_id, call, &cacheable, &obs))
 		goto out;
@@ -2275,6 +2303,7 @@ void upstream_shutdown(struct daemon *d)
 	d->pool = NULL;
 	listcache_destroy(&d->cache);
 	inputreq_shutdown(d);
+	tasks_shutdown(d);
 	while ((f = hmap_next(d->start_failures, NULL)))
 		failure_free(d, container_of(f, struct start_failure, node));
 	hmap_destroy(d->start_failures);

@@ -386,6 +386,29 @@ static void answer_call_sse(struct tiny *t, int fd, json_t *id, const char *text
 	json_decref(idc);
 }
 
+/*
+ * The tasks extension, as a stateless server keeps tasks (in its store, not a
+ * connection): tools/call of start_task returns the handle http-task-1, and
+ * tasks/get of it says completed, whichever connection asks. False for other messages.
+ */
+static bool answer_task(int fd, json_t *msg, const char *rpc, const char *ids)
+{
+	const char *name = json_string_value(json_object_get(json_object_get(msg, "params"), "name"));
+	char buf[512];
+
+	if (strcmp(rpc, "tools/call") == 0 && name && strcmp(name, "start_task") == 0)
+		snprintf(buf, sizeof(buf), "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"resultType\":"
+			 "\"task\",\"taskId\":\"http-task-1\",\"status\":\"working\",\"ttlMs\":60000}}", ids);
+	else if (strcmp(rpc, "tasks/get") == 0)
+		snprintf(buf, sizeof(buf), "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"resultType\":"
+			 "\"complete\",\"taskId\":\"http-task-1\",\"status\":\"completed\",\"ttlMs\":"
+			 "60000,\"result\":{\"content\":[]}}}", ids);
+	else
+		return false;
+	reply(fd, "200 OK", "", "application/json", buf);
+	return true;
+}
+
 static void answer_post(struct tiny *t, int fd, json_t *msg, const char *rpc, const char *session)
 {
 	json_t *id = json_object_get(msg, "id");
@@ -431,6 +454,8 @@ static void answer_post(struct tiny *t, int fd, json_t *msg, const char *rpc, co
 		snprintf(buf, sizeof(buf), "[{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"tools\":[{\"name\":"
 			 "\"shout\",\"inputSchema\":{\"type\":\"object\"}}]}}]", ids);
 		reply(fd, "200 OK", "", "application/json", buf);
+	} else if (answer_task(fd, msg, rpc, ids)) {
+		/* the tasks extension (answer_task) */
 	} else if (strcmp(rpc, "tools/call") == 0 && t->mode == TINY_EXPIRE_CALLS) {
 		reply(fd, "404 Not Found", "", NULL, "");
 	} else if (strcmp(rpc, "tools/call") == 0 && t->mode == TINY_TOO_LARGE) {
@@ -1572,6 +1597,38 @@ Test(http, a_modern_server_gets_the_2026_headers_and_no_session)
 	it_sleep_ms(100);
 	cr_assert(!tiny_find(t, "DELETE", NULL, 0, &x), "a modern server got a DELETE");
 	cr_assert(!tiny_find(t, "GET", NULL, 0, &x), "a modern server got a GET");
+
+	itd_stop(&d);
+	tiny_stop(t);
+	it_assert_no_children();
+}
+
+/* The tasks extension over modern HTTP: the server keeps its tasks, so they outlive a connection. */
+Test(http, a_modern_servers_task_outlives_its_connection_and_is_named_in_mcp_name)
+{
+	struct tiny *t = tiny_start(TINY_MODERN);
+	struct tiny_req x;
+	struct itd d;
+	char cat[1024];
+	int st;
+	json_t *r;
+
+	http_catalog(cat, sizeof(cat), t->port, NULL);
+	start_daemon(&d, cat, NULL);
+	r = ctl(&d, &st, ARGS("call", "alice", "remote", "start_task", "{}", "-a", "token=a1"));
+	cr_assert_str_eq(json_string_value(json_object_get(it_data(r), "taskId")), "http-task-1",
+			 "%s %s; see %s", it_error_code(r), err_message(r), d.log);
+	json_decref(r);
+	json_decref(ctl(&d, &st, ARGS("evict", "alice")));
+	/* A stdio server's task would be gone (UPSTREAM_CLOSED); this one is asked for on a new connection. */
+	r = ctl(&d, &st, ARGS("request", "alice", "remote", "tasks/get", "{\"taskId\":\"http-task-1\"}",
+			      "-a", "token=a1"));
+	cr_assert_eq(st, 0, "%s %s; see %s", it_error_code(r), err_message(r), d.log);
+	cr_assert_str_eq(json_string_value(json_object_get(it_data(r), "status")), "completed");
+	json_decref(r);
+	cr_assert(tiny_find(t, "POST", "tasks/get", 0, &x));
+	cr_assert_str_eq(x.mcp_method, "tasks/get");
+	cr_assert_str_eq(x.mcp_name, "http-task-1");
 
 	itd_stop(&d);
 	tiny_stop(t);

@@ -82,6 +82,10 @@ Test(era_names, the_name_header_comes_from_name_or_uri)
 	cr_assert_str_eq(era_name_key("prompts/get"), "name");
 	cr_assert_str_eq(era_name_key("resources/read"), "uri");
 	cr_assert_null(era_name_key("tools/list"));
+	cr_assert_str_eq(era_name_key("tasks/get"), "taskId"); /* the tasks extension asks it */
+	cr_assert_str_eq(era_name_key("tasks/update"), "taskId");
+	cr_assert_str_eq(era_name_key("tasks/cancel"), "taskId");
+	cr_assert_null(era_name_key("tasks/list"));
 	const char *p = "{\"arguments\":{\"name\":\"no\"},\"name\":\"caf\\u00e9\"}";
 
 	s = era_param_string(p, strlen(p), "name");
@@ -114,6 +118,8 @@ Test(era_methods, only_repeatable_methods_are_idempotent)
 	cr_assert(era_method_idempotent("tools/list"));
 	cr_assert(era_method_idempotent("resources/read"));
 	cr_assert_not(era_method_idempotent("tools/call"));
+	cr_assert(era_method_idempotent("tasks/get"));
+	cr_assert_not(era_method_idempotent("tasks/update"));
 	cr_assert(era_error_is_modern(-32022));
 	cr_assert_not(era_error_is_modern(-32601));
 }
