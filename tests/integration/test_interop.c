@@ -3,6 +3,7 @@
  * (legacy, the 1.x SDK), and tests/interop/era-server.mjs on @modelcontextprotocol/server
  * 2.x, modern-only and dual-era.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,4 +203,79 @@ Test(interop, a_modern_only_sdk_v2_server_serves_tools_prompts_resources_input_a
 Test(interop, a_dual_era_sdk_v2_server_is_spoken_to_in_2026_07_28)
 {
 	serves_everything_in_2026_07_28("dual");
+}
+
+/* ---- events (issue 11): progress and resource updates from server-everything ------- */
+
+Test(interop, server_everythings_long_running_tool_sends_progress_events_through_the_pool)
+{
+	char cat[8192], *out = NULL, *err = NULL;
+	struct itd d;
+
+	catalog(cat, sizeof(cat));
+	itd_start(&d, cat, NULL);
+	/* 0.3 s in 3 steps: a progress notification per step, for the daemon's token. */
+	cr_assert_eq(itd_ctl(&d, &out, &err, ARGS("call", "alice", "everything",
+						  "trigger-long-running-operation",
+						  "{\"duration\": 0.3, \"steps\": 3}", "-a", "token=t",
+						  "--progress", "--timeout", "30000")), 0,
+		     "call failed: %s", err);
+	cr_assert(strstr(out, "Long running operation completed"), "%s", out);
+	for (int step = 1; step <= 3; step++) {
+		char want[64];
+		snprintf(want, sizeof(want), "\"progress\":%d,\"total\":3", step);
+		cr_assert(strstr(err, want), "no progress event %s in: %s", want, err);
+	}
+	free(out);
+	free(err);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* True when the file (mcpctl's output) contains needle. */
+static bool file_has(const char *path, const char *needle)
+{
+	char buf[8192];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+Test(interop, mcpctl_listen_prints_server_everythings_resource_updates)
+{
+	static const char update[] = "{\"method\":\"notifications/resources/updated\",\"params\":"
+				     "{\"uri\":\"demo://resource/dynamic/text/1\"}}";
+	char cat[8192], path[400];
+	struct itd d;
+	bool heard = false;
+	int status;
+	pid_t pid;
+
+	catalog(cat, sizeof(cat));
+	itd_start(&d, cat, NULL);
+	pid = itd_ctl_async(&d, ARGS("listen", "alice", "everything", "-a", "token=t", "--uri",
+				     "demo://resource/dynamic/text/1"));
+	snprintf(path, sizeof(path), "%s/ctl-%ld.out", d.dir, (long)pid);
+	/*
+	 * Turning the server's simulated updates on sends one at once to the
+	 * subscribers (then every 5 s): off and on again until the listen's
+	 * subscription was in place for one.
+	 */
+	for (int i = 0; i < 20 && !heard; i++) {
+		if (i)
+			json_decref(call(&d, "alice", "toggle-subscriber-updates", "{}", "token=t"));
+		json_decref(call(&d, "alice", "toggle-subscriber-updates", "{}", "token=t"));
+		for (int w = 0; w < 30 && !(heard = file_has(path, update)); w++)
+			it_sleep_ms(10);
+	}
+	cr_assert(heard, "mcpctl listen never printed %s", update);
+	kill(pid, SIGINT);
+	json_decref(itd_ctl_wait(&d, pid, &status));
+	cr_assert_eq(status, 0, "mcpctl listen exited %d", status);
+	itd_stop(&d);
+	it_assert_no_children();
 }
