@@ -279,3 +279,33 @@ Test(interop, mcpctl_listen_prints_server_everythings_resource_updates)
 	itd_stop(&d);
 	it_assert_no_children();
 }
+
+Test(interop, mcpctl_listen_prints_a_modern_sdk_v2_servers_resource_updates)
+{
+	static const char update[] = "{\"method\":\"notifications/resources/updated\",\"params\":"
+				     "{\"uri\":\"memo://hello\"}}";
+	char cat[8192], path[400];
+	struct itd d;
+	bool heard = false;
+	int status;
+	pid_t pid;
+
+	era_catalog(cat, sizeof(cat), "modern");
+	itd_start(&d, cat, NULL);
+	pid = itd_ctl_async(&d, ARGS("listen", "alice", "era", "-a", "token=a1", "--uri",
+				     "memo://hello"));
+	snprintf(path, sizeof(path), "%s/ctl-%ld.out", d.dir, (long)pid);
+	/* The listen (subscriptions/listen) may not be open yet: touch until it hears. */
+	for (int i = 0; i < 50 && !heard; i++) {
+		json_decref(era_ok(&d, ARGS("call", "alice", "era", "touch", "{\"uri\":\"memo://hello\"}",
+					    "-a", "token=a1")));
+		for (int w = 0; w < 10 && !(heard = file_has(path, update)); w++)
+			it_sleep_ms(10);
+	}
+	cr_assert(heard, "mcpctl listen never printed %s", update);
+	kill(pid, SIGINT);
+	json_decref(itd_ctl_wait(&d, pid, &status));
+	cr_assert_eq(status, 0, "mcpctl listen exited %d", status);
+	itd_stop(&d);
+	it_assert_no_children();
+}

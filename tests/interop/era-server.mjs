@@ -12,7 +12,8 @@ if (mode !== 'modern' && mode !== 'dual') {
 }
 
 function server() {
-    const s = new McpServer({ name: `era-${mode}`, version: '1.0.0' });
+    const s = new McpServer({ name: `era-${mode}`, version: '1.0.0' },
+        { capabilities: { resources: { subscribe: true, listChanged: true } } });
     s.registerTool('echo', { description: 'Returns message.', inputSchema: z.object({ message: z.string() }) },
         async ({ message }) => ({ content: [{ type: 'text', text: message }] }));
     s.registerTool('add', { description: 'Returns a + b.', inputSchema: z.object({ a: z.number(), b: z.number() }) },
@@ -36,6 +37,12 @@ function server() {
         ({ name }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `Hello, ${name}!` } }] }));
     s.registerResource('memo', 'memo://hello', { mimeType: 'text/plain' },
         async uri => ({ contents: [{ uri: uri.href, text: `memo from era-${mode}` }] }));
+    // Change notifications: a modern connection delivers them on subscriptions/listen streams.
+    s.registerTool('touch', { description: 'Sends notifications/resources/updated for uri.', inputSchema: z.object({ uri: z.string() }) },
+        async ({ uri }) => {
+            await s.server.sendResourceUpdated({ uri });
+            return { content: [{ type: 'text', text: `touched ${uri}` }] };
+        });
     return s;
 }
 
