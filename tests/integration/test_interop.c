@@ -309,3 +309,65 @@ Test(interop, mcpctl_listen_prints_a_modern_sdk_v2_servers_resource_updates)
 	itd_stop(&d);
 	it_assert_no_children();
 }
+
+/* Counts the lines of path that contain needle. */
+static int file_count(const char *path, const char *needle)
+{
+	char line[8192];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/*
+ * Over Streamable HTTP the listen is a subscriptions/listen POST whose SSE
+ * stream carries the updates. When that stream breaks (the server's `drop`
+ * cuts it), the acknowledged listen is listened again and goes on hearing.
+ */
+Test(interop, a_listen_on_a_modern_http_server_hears_its_updates_and_survives_a_broken_stream)
+{
+	static const char update[] = "{\"method\":\"notifications/resources/updated\",\"params\":"
+				     "{\"uri\":\"memo://hello\"}}";
+	char script[4096], port[16], log[400], cat[512], path[400];
+	struct itd d;
+	int p = it_free_port(), status;
+	pid_t pgid, pid;
+
+	if (!realpath("tests/interop/era-server.mjs", script))
+		cr_assert_fail("tests/interop/era-server.mjs is missing");
+	snprintf(cat, sizeof(cat), "{\"mcpServers\": {\"era\": {\"url\": \"http://127.0.0.1:%d/\","
+		 " \"protocol\": \"modern\"}}}", p);
+	itd_start(&d, cat, NULL);
+	snprintf(port, sizeof(port), "%d", p);
+	snprintf(log, sizeof(log), "%s/era-http.log", d.dir);
+	pgid = it_start_server(ARGS("node", script, "modern-http", port), p, log);
+	pid = itd_ctl_async(&d, ARGS("listen", "alice", "era", "--uri", "memo://hello"));
+	snprintf(path, sizeof(path), "%s/ctl-%ld.out", d.dir, (long)pid);
+	for (int round = 1; round <= 2; round++) {
+		if (round == 2) { /* the server drops the listen's stream: it is listened again */
+			json_decref(era_ok(&d, ARGS("call", "alice", "era", "drop", "{}")));
+			cr_assert(itd_wait_log(&d, "sent subscriptions/listen again", 10000),
+				  "the listen was not listened again after its exchange ended (log %s)",
+				  d.log);
+		}
+		for (int i = 0; i < 50 && file_count(path, update) < round; i++) {
+			json_decref(era_ok(&d, ARGS("call", "alice", "era", "touch",
+						    "{\"uri\":\"memo://hello\"}", "--timeout", "30000")));
+			for (int w = 0; w < 10 && file_count(path, update) < round; w++)
+				it_sleep_ms(10);
+		}
+		cr_assert_geq(file_count(path, update), round, "round %d: mcpctl listen printed no "
+			      "update (log %s)", round, d.log);
+	}
+	kill(pid, SIGINT);
+	json_decref(itd_ctl_wait(&d, pid, &status));
+	cr_assert_eq(status, 0, "mcpctl listen exited %d", status);
+	itd_stop(&d);
+	it_stop_server(pgid);
+	it_assert_no_children();
+}

@@ -1,15 +1,20 @@
 // A small MCP server on stdio built on @modelcontextprotocol/server 2.x, for mcppool's
 // era interop tests: `node era-server.mjs modern` speaks only 2026-07-28 (an initialize
 // is refused), `node era-server.mjs dual` serves both eras (the opening decides).
-import { McpServer, acceptedContent, inputRequired } from '@modelcontextprotocol/server';
+// `node era-server.mjs modern-http PORT` serves 2026-07-28 over Streamable HTTP on
+// 127.0.0.1:PORT (createMcpHandler; legacy requests rejected).
+import http from 'node:http';
+import { McpServer, acceptedContent, createMcpHandler, inputRequired } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { z } from 'zod';
 
 const mode = process.argv[2];
-if (mode !== 'modern' && mode !== 'dual') {
-    process.stderr.write('usage: node era-server.mjs modern|dual\n');
+if (mode !== 'modern' && mode !== 'dual' && mode !== 'modern-http') {
+    process.stderr.write('usage: node era-server.mjs modern|dual|modern-http PORT\n');
     process.exit(2);
 }
+let handler; // modern-http: its bus reaches the subscriptions/listen streams
+const open = new Set(); // modern-http: the responses in progress
 
 function server() {
     const s = new McpServer({ name: `era-${mode}`, version: '1.0.0' },
@@ -40,10 +45,49 @@ function server() {
     // Change notifications: a modern connection delivers them on subscriptions/listen streams.
     s.registerTool('touch', { description: 'Sends notifications/resources/updated for uri.', inputSchema: z.object({ uri: z.string() }) },
         async ({ uri }) => {
-            await s.server.sendResourceUpdated({ uri });
+            if (handler)
+                handler.notify.resourceUpdated(uri);
+            else
+                await s.server.sendResourceUpdated({ uri });
             return { content: [{ type: 'text', text: `touched ${uri}` }] };
         });
+    // modern-http: cuts every open exchange (a subscriptions/listen stream too), as a proxy might.
+    s.registerTool('drop', { description: 'Closes the open exchanges (HTTP).' }, async () => {
+        setTimeout(() => { for (const res of open) res.destroy(); }, 50);
+        return { content: [{ type: 'text', text: 'dropping' }] };
+    });
     return s;
 }
 
-serveStdio(server, { legacy: mode === 'modern' ? 'reject' : 'serve' });
+/* Serves handler over node:http: each request as a fetch Request, its Response streamed back. */
+function serveHttp(port) {
+    handler = createMcpHandler(server, { legacy: 'reject' });
+    http.createServer(async (req, res) => {
+        const chunks = [];
+        for await (const c of req)
+            chunks.push(c);
+        const abort = new AbortController();
+        open.add(res);
+        res.on('close', () => { open.delete(res); abort.abort(); });
+        const request = new Request(`http://${req.headers.host}${req.url}`, {
+            method: req.method, headers: req.headers, signal: abort.signal,
+            body: req.method === 'GET' || req.method === 'HEAD' ? undefined : Buffer.concat(chunks),
+        });
+        try {
+            const response = await handler.fetch(request);
+            res.writeHead(response.status, Object.fromEntries(response.headers));
+            if (response.body)
+                for await (const chunk of response.body)
+                    res.write(chunk);
+        } catch (e) {
+            if (!res.headersSent)
+                res.writeHead(500);
+        }
+        res.end();
+    }).listen(Number(process.argv[3]), '127.0.0.1');
+}
+
+if (mode === 'modern-http')
+    serveHttp(process.argv[3]);
+else
+    serveStdio(server, { legacy: mode === 'modern' ? 'reject' : 'serve' });
