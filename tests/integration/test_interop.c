@@ -329,14 +329,23 @@ static int file_count(const char *path, const char *needle)
  * stream carries the updates. When that stream breaks (the server's `drop`
  * cuts it), the acknowledged listen is listened again and goes on hearing.
  */
-Test(interop, a_listen_on_a_modern_http_server_hears_its_updates_and_survives_a_broken_stream)
+static pid_t era_http_pgid; /* era-server.mjs modern-http, stopped by the fini if a test fails */
+
+static void stop_era_http(void)
+{
+	it_stop_server(era_http_pgid);
+	era_http_pgid = 0;
+}
+
+Test(interop, a_listen_on_a_modern_http_server_hears_its_updates_and_survives_a_broken_stream,
+     .fini = stop_era_http)
 {
 	static const char update[] = "{\"method\":\"notifications/resources/updated\",\"params\":"
 				     "{\"uri\":\"memo://hello\"}}";
 	char script[4096], port[16], log[400], cat[512], path[400];
 	struct itd d;
 	int p = it_free_port(), status;
-	pid_t pgid, pid;
+	pid_t pid;
 
 	if (!realpath("tests/interop/era-server.mjs", script))
 		cr_assert_fail("tests/interop/era-server.mjs is missing");
@@ -345,7 +354,7 @@ Test(interop, a_listen_on_a_modern_http_server_hears_its_updates_and_survives_a_
 	itd_start(&d, cat, NULL);
 	snprintf(port, sizeof(port), "%d", p);
 	snprintf(log, sizeof(log), "%s/era-http.log", d.dir);
-	pgid = it_start_server(ARGS("node", script, "modern-http", port), p, log);
+	era_http_pgid = it_start_server(ARGS("node", script, "modern-http", port), p, log);
 	pid = itd_ctl_async(&d, ARGS("listen", "alice", "era", "--uri", "memo://hello"));
 	snprintf(path, sizeof(path), "%s/ctl-%ld.out", d.dir, (long)pid);
 	for (int round = 1; round <= 2; round++) {
@@ -368,6 +377,6 @@ Test(interop, a_listen_on_a_modern_http_server_hears_its_updates_and_survives_a_
 	json_decref(itd_ctl_wait(&d, pid, &status));
 	cr_assert_eq(status, 0, "mcpctl listen exited %d", status);
 	itd_stop(&d);
-	it_stop_server(pgid);
+	stop_era_http();
 	it_assert_no_children();
 }

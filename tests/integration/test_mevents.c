@@ -1,6 +1,5 @@
 /* Integration: events from modern (2026-07-28) servers: subscriptions/listen and per-request log levels. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,11 +22,6 @@ static void setup(void)
 
 static void teardown(void)
 {
-	if (getenv("MEVENTS_LOG")) {
-		char cmd[400];
-		snprintf(cmd, sizeof(cmd), "cat %s >&2", d.log);
-		(void)!system(cmd);
-	}
 	msgpack_zone_destroy(&zone);
 	itd_stop(&d);
 	it_assert_no_children();
