@@ -109,12 +109,13 @@ static bool key_is(const char *t, const struct member *m, const char *quoted)
 	return m->key_end - m->key == n && memcmp(t + m->key, quoted, n) == 0;
 }
 
-/* The three keys the daemon fills; an app's values for them are dropped. */
+/* The keys the daemon fills; an app's values for them are dropped. */
 static bool key_is_ours(const char *t, const struct member *m)
 {
 	return key_is(t, m, META_PREFIX "protocolVersion\"") ||
 	       key_is(t, m, META_PREFIX "clientInfo\"") ||
-	       key_is(t, m, META_PREFIX "clientCapabilities\"");
+	       key_is(t, m, META_PREFIX "clientCapabilities\"") ||
+	       key_is(t, m, META_PREFIX "logLevel\"");
 }
 
 struct copy {
@@ -153,6 +154,24 @@ static int copy_member(void *ctx, const char *t, const struct member *m)
 int era_params_with_meta(const char *params, size_t len, const char *version, const char *caps,
 			 struct jbuf *out, char *err, size_t errlen)
 {
+	return era_params_with_meta_log(params, len, version, caps, NULL, out, err, errlen);
+}
+
+const char *era_log_level(const char *name, size_t len)
+{
+	static const char *const levels[] = {
+		"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency",
+	};
+
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (strlen(levels[i]) == len && memcmp(levels[i], name, len) == 0)
+			return levels[i];
+	return NULL;
+}
+
+int era_params_with_meta_log(const char *params, size_t len, const char *version, const char *caps,
+			     const char *log_level, struct jbuf *out, char *err, size_t errlen)
+{
 	struct copy c = { .out = out, .first = true };
 	size_t pos = 0;
 	int rc;
@@ -187,7 +206,13 @@ int era_params_with_meta(const char *params, size_t len, const char *version, co
 	    append_lit(out, "," META_PREFIX "clientInfo\":{\"name\":\"" MCP_CLIENT_NAME
 			    "\",\"version\":\"" MCP_CLIENT_VERSION "\"}") < 0 ||
 	    append_lit(out, "," META_PREFIX "clientCapabilities\":") < 0 ||
-	    jbuf_append(out, caps, strlen(caps)) < 0 || append_lit(out, "}}") < 0)
+	    jbuf_append(out, caps, strlen(caps)) < 0)
+		goto nomem;
+	if (log_level && (append_lit(out, "," META_PREFIX "logLevel\":\"") < 0 ||
+			  jbuf_append(out, log_level, strlen(log_level)) < 0 ||
+			  append_lit(out, "\"") < 0))
+		goto nomem;
+	if (append_lit(out, "}}") < 0)
 		goto nomem;
 	return 0;
 fail:

@@ -47,6 +47,26 @@ int era_params_with_meta(const char *params, size_t len, const char *version, co
 			 struct jbuf *out, char *err, size_t errlen);
 
 /*
+ * era_params_with_meta(), and "io.modelcontextprotocol/logLevel": log_level
+ * (one of era_log_level()'s names) when not NULL. That key is the daemon's
+ * too: a 2026-07-28 server sends log messages (notifications/message) only
+ * for a request whose _meta names a level, and the daemon relays them only as
+ * events of a request that asked for events; an app's own value is dropped.
+ */
+int era_params_with_meta_log(const char *params, size_t len, const char *version, const char *caps,
+			     const char *log_level, struct jbuf *out, char *err, size_t errlen);
+
+/* The default log level asked for on a modern request that asked for events. */
+#define ERA_LOG_LEVEL_DEFAULT "info"
+
+/*
+ * The MCP log level (RFC 5424 severities: debug, info, notice, warning, error,
+ * critical, alert, emergency) that name (len bytes) spells, as a static
+ * string; NULL when it is none.
+ */
+const char *era_log_level(const char *name, size_t len);
+
+/*
  * The member of params that names what method acts on (the modern HTTP
  * Mcp-Name header): "name" for tools/call and prompts/get, "uri" for
  * resources/read, subscribe and unsubscribe, "taskId" for tasks/get, update and

@@ -9,6 +9,8 @@
 
 #define META "_meta"
 #define TOKEN "progressToken"
+#define SUBSCRIPTION_ID "io.modelcontextprotocol/subscriptionId"
+#define append_lit(b, lit) jbuf_append((b), (lit), sizeof(lit) - 1)
 
 const char *event_name(enum event_kind kind)
 {
@@ -19,6 +21,8 @@ const char *event_name(enum event_kind kind)
 		return "message";
 	case EVENT_NOTIFICATION:
 		return "notification";
+	case EVENT_ACKNOWLEDGED:
+	case EVENT_CANCELLED:
 	case EVENT_NONE:
 		break;
 	}
@@ -181,10 +185,27 @@ static enum event_kind kind_of(const char *line, const struct jsonrpc_msg *m)
 		return EVENT_PROGRESS;
 	if (method_is(line, m, "notifications/message"))
 		return EVENT_MESSAGE;
+	if (method_is(line, m, "notifications/subscriptions/acknowledged"))
+		return EVENT_ACKNOWLEDGED;
+	if (method_is(line, m, "notifications/cancelled"))
+		return EVENT_CANCELLED;
 	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++)
 		if (method_is(line, m, changes[i]))
 			return EVENT_NOTIFICATION;
 	return EVENT_NONE;
+}
+
+/* The subscriptions/listen request note belongs to (see struct event_note), 0 when none. */
+static uint64_t subscription_of(const struct event_note *note)
+{
+	const msgpack_object *meta = wire_map_get(note->params, META), *id;
+
+	if (note->kind == EVENT_CANCELLED)
+		id = wire_map_get(note->params, "requestId");
+	else
+		id = meta && meta->type == MSGPACK_OBJECT_MAP ? wire_map_get(meta, SUBSCRIPTION_ID)
+							      : NULL;
+	return id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? id->via.u64 : 0;
 }
 
 int events_read_note(const char *line, const struct jsonrpc_msg *m, msgpack_zone *zone,
@@ -218,7 +239,83 @@ int events_read_note(const char *line, const struct jsonrpc_msg *m, msgpack_zone
 	token = wire_map_get(params, TOKEN);
 	if (note->kind == EVENT_PROGRESS && token && token->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
 		note->token = token->via.u64;
+	note->subscription = subscription_of(note);
 	return 0;
+}
+
+/* True for _meta's subscription id, the daemon's business. */
+static bool is_subscription_key(const msgpack_object *key)
+{
+	return key_is(key, SUBSCRIPTION_ID);
+}
+
+/* Packs meta (a map) without the subscription id; false (nothing packed) when nothing is left. */
+static bool pack_meta_for_app(msgpack_packer *pk, const msgpack_object *meta, bool count_only)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < meta->via.map.size; i++)
+		n += !is_subscription_key(&meta->via.map.ptr[i].key);
+	if (!n || count_only)
+		return n != 0;
+	msgpack_pack_map(pk, n);
+	for (uint32_t i = 0; i < meta->via.map.size; i++) {
+		const msgpack_object_kv *kv = &meta->via.map.ptr[i];
+		if (!is_subscription_key(&kv->key)) {
+			msgpack_pack_object(pk, kv->key);
+			msgpack_pack_object(pk, kv->val);
+		}
+	}
+	return true;
+}
+
+/* Packs a change notification's params as the app sees them (see events_pack_params()). */
+static void pack_change_params(msgpack_packer *pk, const msgpack_object *params)
+{
+	const msgpack_object *meta = wire_map_get(params, META);
+	bool keep_meta;
+	uint32_t n;
+
+	if (!meta || meta->type != MSGPACK_OBJECT_MAP) {
+		msgpack_pack_object(pk, *params);
+		return;
+	}
+	keep_meta = pack_meta_for_app(pk, meta, true);
+	n = params->via.map.size - (keep_meta ? 0 : 1);
+	msgpack_pack_map(pk, n);
+	for (uint32_t i = 0; i < params->via.map.size; i++) {
+		const msgpack_object_kv *kv = &params->via.map.ptr[i];
+		if (&kv->val == meta) {
+			if (keep_meta) {
+				msgpack_pack_object(pk, kv->key);
+				pack_meta_for_app(pk, meta, false);
+			}
+			continue;
+		}
+		msgpack_pack_object(pk, kv->key);
+		msgpack_pack_object(pk, kv->val);
+	}
+}
+
+int events_listen_params(const char *uris, size_t uris_len, struct jbuf *out)
+{
+	static const char head[] = "{\"notifications\":{\"toolsListChanged\":true,"
+				   "\"promptsListChanged\":true,\"resourcesListChanged\":true";
+
+	out->len = 0;
+	if (jbuf_append(out, head, sizeof(head) - 1) < 0)
+		return -1;
+	if (uris && uris_len) {
+		if (append_lit(out, ",\"resourceSubscriptions\":[") < 0)
+			return -1;
+		for (size_t at = 0; at < uris_len; at += strlen(uris + at) + 1)
+			if ((at && jbuf_append(out, ",", 1) < 0) ||
+			    jsontext_append_string(out, uris + at, strlen(uris + at)) < 0)
+				return -1;
+		if (jbuf_append(out, "]", 1) < 0)
+			return -1;
+	}
+	return jbuf_append(out, "}}", 2);
 }
 
 void events_pack_params(msgpack_packer *pk, const struct event_note *note)
@@ -247,8 +344,10 @@ void events_pack_params(msgpack_packer *pk, const struct event_note *note)
 		wire_pack_str(pk, "method");
 		wire_pack_strn(pk, note->method, note->method_len);
 		wire_pack_str(pk, "params");
-		msgpack_pack_object(pk, *note->params);
+		pack_change_params(pk, note->params);
 		return;
+	case EVENT_ACKNOWLEDGED:
+	case EVENT_CANCELLED:
 	case EVENT_NONE:
 		break;
 	}

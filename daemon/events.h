@@ -25,10 +25,21 @@ enum event_kind {
 	EVENT_PROGRESS,     /* notifications/progress */
 	EVENT_MESSAGE,      /* notifications/message */
 	EVENT_NOTIFICATION, /* notifications/{tools,resources,prompts}/list_changed, resources/updated */
+	/* Not relayed: they steer a modern listen (subscriptions/listen, 2026-07-28). */
+	EVENT_ACKNOWLEDGED, /* notifications/subscriptions/acknowledged: the server took the listen */
+	EVENT_CANCELLED,    /* notifications/cancelled from the server: it ended the listen (stdio) */
 };
 
 /* The wire name of an event kind: "progress", "message", "notification" ("" for EVENT_NONE). */
 const char *event_name(enum event_kind kind);
+
+/*
+ * The JSON text of subscriptions/listen params (2026-07-28) for a listen: every
+ * list-changed kind, and resources/updated for uris (NUL-separated, each
+ * NUL-terminated, uris_len bytes in all; NULL or 0 for none), as legacy
+ * listens hear them. Returns 0, or -1 when out of memory (out emptied first).
+ */
+int events_listen_params(const char *uris, size_t uris_len, struct jbuf *out);
 
 /*
  * Writes to out (emptied first) the JSON text of a request's params object with
@@ -51,6 +62,12 @@ struct event_note {
 	const msgpack_object *params;  /* valid while zone is */
 	const char *method;            /* EVENT_NOTIFICATION: the method, pointing into line */
 	size_t method_len;
+	/*
+	 * The subscriptions/listen request it belongs to, 0 when none: _meta's
+	 * io.modelcontextprotocol/subscriptionId, or EVENT_CANCELLED's requestId
+	 * (only positive integers: the daemon's ids are).
+	 */
+	uint64_t subscription;
 };
 
 /*
@@ -64,7 +81,9 @@ int events_read_note(const char *line, const struct jsonrpc_msg *m, msgpack_zone
 /*
  * Packs the params of the event that note makes: progress {progress, total?,
  * message?} (the token is the daemon's, not the app's business), message {level,
- * logger?, data} as the server sent it, notification {method, params}.
+ * logger?, data} as the server sent it, notification {method, params} (without
+ * _meta's io.modelcontextprotocol/subscriptionId, the daemon's id: a modern
+ * server's notification reaches the app as a legacy one's does).
  */
 void events_pack_params(msgpack_packer *pk, const struct event_note *note);
 

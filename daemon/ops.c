@@ -9,6 +9,7 @@
 #include "upstream.h"
 #include "catalog.h"
 #include "daemon.h"
+#include "era.h"
 #include "errcode.h"
 #include "inputreq.h"
 #include "jsontext.h"
@@ -33,6 +34,7 @@ struct mcp_params {
 	struct auth auth;
 	uint64_t timeout_ms;
 	bool events; /* wire v2: send this request's events */
+	const char *log_level; /* with events: era_log_level()'s name, NULL for the default */
 	/* A retry of an input_required result the daemon made (inputreq.h), else NULL. */
 	const char *request_state;
 	const char *input_responses; /* JSON text */
@@ -51,6 +53,7 @@ static const struct {
 	[P_URIS] = { "uris", 4 },	    [P_TOKEN] = { "token", 5 },
 	[P_INPUT_RESPONSES] = { "inputResponses", 14 },
 	[P_REQUEST_STATE] = { "requestState", 12 },
+	[P_LOG_LEVEL] = { "log_level", 9 },
 };
 
 static void params_index(const msgpack_object *map, struct op_params *p)
@@ -154,6 +157,30 @@ static int get_events(struct session *s, uint64_t id, const msgpack_object *o, b
 	return 0;
 }
 
+/*
+ * The optional str "log_level" (with events: what a modern server is asked to
+ * log). 0, or -1 when answered.
+ */
+static int get_log_level(struct session *s, uint64_t id, const msgpack_object *o, bool events,
+			 const char **level)
+{
+	*level = NULL;
+	if (!o || o->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_STR || !(*level = era_log_level(o->via.str.ptr, o->via.str.size))) {
+		session_reply_error(s, id, ERR_BAD_REQUEST,
+				    "param \"log_level\" must be one of debug, info, notice, warning, "
+				    "error, critical, alert, emergency");
+		return -1;
+	}
+	if (!events) {
+		session_reply_error(s, id, ERR_BAD_REQUEST, "param \"log_level\" needs \"events\": "
+				    "true (log messages reach the app as events)");
+		return -1;
+	}
+	return 0;
+}
+
 /* Checks user, mcp, auth, timeout_ms and events; returns 0, or -1 when the session was answered. */
 static int get_mcp_params(struct daemon *d, struct session *s, uint64_t id,
 			  const struct op_params *params, struct mcp_params *p)
@@ -185,7 +212,8 @@ static int get_mcp_params(struct daemon *d, struct session *s, uint64_t id,
 		}
 		p->timeout_ms = t->via.u64;
 	}
-	if (get_events(s, id, params->v[P_EVENTS], &p->events) < 0)
+	if (get_events(s, id, params->v[P_EVENTS], &p->events) < 0 ||
+	    get_log_level(s, id, params->v[P_LOG_LEVEL], p->events, &p->log_level) < 0)
 		return -1;
 	if (auth_from_msgpack(&p->auth, params->v[P_AUTH], err, sizeof(err)) < 0) {
 		session_reply_error(s, id, ERR_AUTH_INVALID, "%s", err);
@@ -212,6 +240,7 @@ static void submit(struct daemon *d, struct session *s, uint64_t id, struct mcp_
 		.timeout_ms = p->timeout_ms,
 		.kind = kind,
 		.events = p->events && kind == REQ_RESULT,
+		.log_level = p->log_level,
 		.request_state = p->request_state,
 		.input_responses = p->input_responses,
 		.input_responses_len = p->input_responses_len,

@@ -26,6 +26,7 @@ enum op_param {
 	P_INPUT_RESPONSES,
 	P_REQUEST_STATE,
 	P_TOKEN,
+	P_LOG_LEVEL,
 	P__COUNT
 };
 

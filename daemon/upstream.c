@@ -104,6 +104,7 @@ static void modern_assumption_failed(struct upstream *u, const char *why);
 static json_t *server_of_discover(json_t *result);
 static void request_finish_error(struct request *r, int code, const char *reason);
 static void send_line(struct upstream *u, const char *line, size_t len, const struct transport_msg *info);
+static int listen_subscribe(struct upstream *u, struct request *r, char *err, size_t errlen);
 
 bool mcp_version_supported(const char *v)
 {
@@ -716,6 +717,8 @@ static int request_transmit(struct upstream *u, struct request *r, const char *m
 	const char *name_key;
 	char *name = NULL;
 
+	if (r->kind == REQ_LISTEN && !modern)
+		return listen_subscribe(u, r, err, errlen); /* a legacy listen itself is never sent */
 	if (r->events) {
 		jbuf_reset(&with_token, LINE_KEEP_MAX);
 		if (events_params_with_token(params, params_len, r->rpc_id, &with_token, err, errlen) < 0)
@@ -727,8 +730,9 @@ static int request_transmit(struct upstream *u, struct request *r, const char *m
 		if (r->kind == REQ_PING || r->kind == REQ_WARM)
 			method = "server/discover";
 		jbuf_reset(&with_meta, LINE_KEEP_MAX);
-		if (era_params_with_meta(params, params_len, u->version[0] ? u->version : ERA_MODERN_VERSION,
-					 u->client_caps, &with_meta, err, errlen) < 0)
+		if (era_params_with_meta_log(params, params_len,
+					     u->version[0] ? u->version : ERA_MODERN_VERSION, u->client_caps,
+					     r->events ? r->log_level : NULL, &with_meta, err, errlen) < 0)
 			return -1;
 		params = with_meta.data;
 		params_len = with_meta.len;
@@ -830,7 +834,7 @@ static void send_cancelled(struct upstream *u, uint64_t id, const char *reason)
 /* ---- requests ------------------------------------------------------------------ */
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents);
-static void listen_unsubscribe(struct upstream *u, struct request *listen);
+static void listen_end(struct upstream *u, struct request *listen);
 static void send_event(struct request *r, const struct event_note *note);
 static struct request *table_find(struct upstream *u, uint64_t id);
 
@@ -868,10 +872,10 @@ static void request_finish(struct request *r)
 	struct pool_clock now;
 
 	ev_timer_stop(d->loop, &r->deadline);
+	if (r->kind == REQ_LISTEN && u->state != UPSTREAM_CLOSED)
+		listen_end(u, r);
 	if (r->rpc_id)
 		table_take(u, r->rpc_id);
-	if (r->kind == REQ_LISTEN && u->state != UPSTREAM_CLOSED)
-		listen_unsubscribe(u, r);
 	free(r->uris);
 	if (list_linked(&r->send_node))
 		list_del(&r->send_node);
@@ -955,38 +959,101 @@ static int send_uri_request(struct upstream *u, enum request_kind kind, const ch
 	return 0;
 }
 
-/* Subscribes r (a new listen request) to call's uris. Returns 0, or -1 when out of memory. */
+/*
+ * Starts r (a new listen request) with call's uris: sent as subscriptions/listen
+ * to a modern server; a legacy one gets resources/subscribe for each uri
+ * (request_transmit() calls listen_subscribe() once the era is known). Returns
+ * 0, or -1 when out of memory.
+ */
 static int listen_start(struct upstream *u, struct request *r, const struct mcp_call *call)
 {
-	if (!call->uris_len)
-		return 0;
-	if (!(r->uris = malloc(call->uris_len)))
-		return -1;
-	memcpy(r->uris, call->uris, call->uris_len);
-	r->uris_len = call->uris_len;
+	struct jbuf params;
+	char err[160];
+	int rc;
+
+	if (call->uris_len) {
+		if (!(r->uris = malloc(call->uris_len)))
+			return -1;
+		memcpy(r->uris, call->uris, call->uris_len);
+		r->uris_len = call->uris_len;
+	}
+	jbuf_init(&params);
+	rc = events_listen_params(r->uris, r->uris_len, &params) < 0
+		     ? -1 : request_send(u, r, "subscriptions/listen", params.data, params.len, err,
+					 sizeof(err));
+	jbuf_free(&params);
+	return rc;
+}
+
+/* A legacy listen goes out: resources/subscribe for each of its uris. Returns 0, or -1 with err. */
+static int listen_subscribe(struct upstream *u, struct request *r, char *err, size_t errlen)
+{
 	for (size_t at = 0; at < r->uris_len; at += strlen(r->uris + at) + 1)
 		if (send_uri_request(u, REQ_SUBSCRIBE, "resources/subscribe", r->uris + at,
-				     r->rpc_id) < 0)
+				     r->rpc_id) < 0) {
+			snprintf(err, errlen, "out of memory subscribing");
 			return -1;
+		}
 	return 0;
 }
 
-/* A listen ends on a live connection: its uris are unsubscribed from (answers ignored). */
-static void listen_unsubscribe(struct upstream *u, struct request *listen)
+/*
+ * A listen that went out ends on a live connection: a legacy one's uris are
+ * unsubscribed from (answers ignored); a modern one still in the id table (the
+ * server did not end it) is cancelled, which over HTTP closes its stream.
+ */
+static void listen_end(struct upstream *u, struct request *listen)
 {
+	if (list_linked(&listen->send_node))
+		return; /* never went out */
+	if (u->era == ERA_MODERN) {
+		if (listen->rpc_id)
+			send_cancelled(u, listen->rpc_id, "the listen ended");
+		return;
+	}
 	for (size_t at = 0; at < listen->uris_len; at += strlen(listen->uris + at) + 1)
 		if (send_uri_request(u, REQ_UNSUBSCRIBE, "resources/unsubscribe",
 				     listen->uris + at, 0) < 0)
 			log_warn("[%s] out of memory unsubscribing a listen", u->tag);
 }
 
-/* Sends the change notification note to every listen request of u. */
+/*
+ * Sends the change notification note to the listen its subscriptionId names
+ * (modern), or else to every listen request of u (legacy: a connection's
+ * notifications are every listen's).
+ */
 static void listen_notify(struct upstream *u, const struct event_note *note)
 {
+	struct request *r;
+
+	if (u->era == ERA_MODERN && note->subscription) {
+		if ((r = table_find(u, note->subscription)) && r->kind == REQ_LISTEN && r->session)
+			send_event(r, note);
+		return;
+	}
 	for (size_t i = 0; u->count && i < u->table_size; i++)
-		for (struct request *r = u->table[i]; r; r = r->hnext)
+		for (r = u->table[i]; r; r = r->hnext)
 			if (r->kind == REQ_LISTEN && r->session)
 				send_event(r, note);
+}
+
+/*
+ * A modern server acknowledged a listen (which may then be listened again
+ * once if its stream breaks), or ended it with notifications/cancelled (stdio).
+ */
+static void listen_steer(struct upstream *u, const struct event_note *note)
+{
+	struct request *r = note->subscription ? table_find(u, note->subscription) : NULL;
+
+	if (!r || r->kind != REQ_LISTEN || u->era != ERA_MODERN)
+		return; /* a legacy server's ids are its own: only a modern one's name our listens */
+	if (note->kind == EVENT_ACKNOWLEDGED) {
+		r->resends = 0;
+		return;
+	}
+	table_take(u, r->rpc_id); /* ended: nothing to cancel */
+	log_info("[%s] the server ended a subscription", u->tag);
+	request_finish_error(r, ERR_UPSTREAM_CLOSED, "the server ended the subscription: listen again");
 }
 
 /* ---- health pings -------------------------------------------------------------- */
@@ -1286,8 +1353,11 @@ static void answer_result(struct request *r, const char *line, const struct json
 		return;
 	case REQ_SUBSCRIBE:
 	case REQ_UNSUBSCRIBE:
-	case REQ_LISTEN:
 		request_finish(r);
+		return;
+	case REQ_LISTEN: /* a modern server ended the subscription gracefully */
+		request_finish_error(r, ERR_UPSTREAM_CLOSED,
+				     "the server ended the subscription: listen again");
 		return;
 	case REQ_WARM:
 		if (u->era == ERA_MODERN)
@@ -1462,10 +1532,12 @@ static void send_event(struct request *r, const struct event_note *note)
 /*
  * A notification from the server. Progress goes to the request whose id is its
  * token (when it asked for events) and restarts its deadline; a log message to
- * the oldest request in flight that asked for events (over stdio nothing ties
- * it to one, and every request of a connection is one user's).
+ * the request whose HTTP response stream carried it (stream_of), else the
+ * oldest request in flight that asked for events (over stdio nothing ties it
+ * to one, and every request of a connection is one user's).
  */
-static void handle_notification(struct upstream *u, const char *line, const struct jsonrpc_msg *m)
+static void handle_notification(struct upstream *u, const char *line, const struct jsonrpc_msg *m,
+				uint64_t stream_of)
 {
 	static msgpack_zone zone; /* one thread: emptied after each notification */
 	static bool zone_ready;
@@ -1491,11 +1563,17 @@ static void handle_notification(struct upstream *u, const char *line, const stru
 		}
 		break;
 	case EVENT_MESSAGE:
-		if ((r = oldest_with_events(u)))
+		if (!stream_of || !(r = table_find(u, stream_of)) || !r->events || !r->session)
+			r = oldest_with_events(u);
+		if (r)
 			send_event(r, &note);
 		break;
 	case EVENT_NOTIFICATION:
 		listen_notify(u, &note);
+		break;
+	case EVENT_ACKNOWLEDGED:
+	case EVENT_CANCELLED:
+		listen_steer(u, &note);
 		break;
 	case EVENT_NONE:
 		break;
@@ -1527,7 +1605,7 @@ static void on_scanned(void *ctx, char *line, size_t len, const struct jsonrpc_m
 		handle_server_request(u, line, m, stream_of);
 	else {
 		cache_list_changed(u, line, m);
-		handle_notification(u, line, m);
+		handle_notification(u, line, m, stream_of);
 	}
 }
 
@@ -1654,7 +1732,6 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 		return;
 	case REQ_PING: /* the server answered something: it lives */
 	case REQ_UNSUBSCRIBE:
-	case REQ_LISTEN:
 		request_finish(r);
 		return;
 	case REQ_SUBSCRIBE:
@@ -1663,6 +1740,7 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 		return;
 	case REQ_RESULT:
 	case REQ_WARM:
+	case REQ_LISTEN:
 		break;
 	}
 	r->obs.code = code;
@@ -1672,7 +1750,7 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 	}
 	/* 2026-07-28: a broken response stream loses the request; one that may be repeated is. */
 	if (u->era == ERA_MODERN && code == ERR_UPSTREAM_CLOSED && r->method &&
-	    era_method_idempotent(r->method) && request_resend(u, r) == 0)
+	    (era_method_idempotent(r->method) || r->kind == REQ_LISTEN) && request_resend(u, r) == 0)
 		return;
 	session_untrack(r->session, &r->session_node);
 	data = data_json ? json_loads(data_json, 0, NULL) : NULL;
@@ -2107,6 +2185,7 @@ void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, st
 	if (call->events) {
 		r->events = true;
 		r->started_ms = now_mono_ms();
+		r->log_level = call->log_level ? call->log_level : ERA_LOG_LEVEL_DEFAULT;
 	}
 	if (cacheable)
 		cache_ask(r, call, scopes);

@@ -97,6 +97,7 @@ struct request {
 	uint64_t client_id;
 	bool reused;
 	bool events;             /* wire v2: its progress token is rpc_id; events go to the session */
+	const char *log_level;   /* events on a modern server: the _meta logLevel asked for (era.h) */
 	uint64_t timeout_ms;
 	uint64_t started_ms;     /* monotonic: progress extends the deadline up to MCPPOOL_MAX_REQUEST_TIME */
 
@@ -123,6 +124,7 @@ struct mcp_call {
 	uint64_t timeout_ms;
 	enum request_kind kind; /* REQ_RESULT, REQ_WARM or REQ_LISTEN */
 	bool events;            /* send the request's events (the session speaks wire v2) */
+	const char *log_level;  /* with events: the log level a modern server is asked for (era_log_level()), NULL: the default */
 	const char *uris;       /* REQ_LISTEN: resources to subscribe to, each NUL-terminated */
 	size_t uris_len;        /* bytes of uris, every NUL included */
 	/* A retry of an input_required result whose requestState the daemon minted (inputreq.h). */
@@ -156,12 +158,18 @@ int upstream_init(struct daemon *d);
  * The key is the method and the params as the app sent them (the daemon's
  * _meta and progress token are added after).
  *
- * A REQ_LISTEN call is never sent: it stays in flight (counted by the pool,
- * without a deadline) and gets every change notification of the connection as
- * a `notification` event, until it is cancelled (CANCELLED), its session goes,
- * or the connection ends (UPSTREAM_CLOSED). Each of its uris is subscribed to
+ * A REQ_LISTEN call stays in flight (counted by the pool, without a
+ * deadline) and gets the connection's change notifications as `notification`
+ * events, until it is cancelled (CANCELLED), its session goes, or the
+ * connection ends (UPSTREAM_CLOSED). Legacy: it is never sent; it hears every
+ * change notification of the connection; each of its uris is subscribed to
  * (resources/subscribe; an error answer fails the listen with UPSTREAM_ERROR)
- * and unsubscribed from when the listen ends on a live connection.
+ * and unsubscribed from when the listen ends on a live connection. Modern: it
+ * is sent as subscriptions/listen (every list change, resources/updated for
+ * its uris) and hears the notifications carrying its id as subscriptionId;
+ * its end is notifications/cancelled (stdio) or the stream's close (HTTP); the
+ * server ending it answers UPSTREAM_CLOSED; a broken stream of a listen the
+ * server acknowledged is listened again, once per acknowledgement.
  */
 void upstream_submit(struct daemon *d, struct session *s, uint64_t client_id, struct mcp_call *call);
 

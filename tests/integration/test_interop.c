@@ -3,6 +3,7 @@
  * (legacy, the 1.x SDK), and tests/interop/era-server.mjs on @modelcontextprotocol/server
  * 2.x, modern-only and dual-era.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,4 +259,180 @@ Test(interop, a_modern_only_sdk_v2_server_over_streamable_http_serves_the_same_c
 Test(interop, a_dual_era_sdk_v2_server_over_streamable_http_is_spoken_to_in_2026_07_28)
 {
 	serves_everything_in_2026_07_28("dual", true);
+}
+
+/* ---- events (issue 11): progress and resource updates from server-everything ------- */
+
+Test(interop, server_everythings_long_running_tool_sends_progress_events_through_the_pool)
+{
+	char cat[8192], *out = NULL, *err = NULL;
+	struct itd d;
+
+	catalog(cat, sizeof(cat));
+	itd_start(&d, cat, NULL);
+	/* 0.3 s in 3 steps: a progress notification per step, for the daemon's token. */
+	cr_assert_eq(itd_ctl(&d, &out, &err, ARGS("call", "alice", "everything",
+						  "trigger-long-running-operation",
+						  "{\"duration\": 0.3, \"steps\": 3}", "-a", "token=t",
+						  "--progress", "--timeout", "30000")), 0,
+		     "call failed: %s", err);
+	cr_assert(strstr(out, "Long running operation completed"), "%s", out);
+	for (int step = 1; step <= 3; step++) {
+		char want[64];
+		snprintf(want, sizeof(want), "\"progress\":%d,\"total\":3", step);
+		cr_assert(strstr(err, want), "no progress event %s in: %s", want, err);
+	}
+	free(out);
+	free(err);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* True when the file (mcpctl's output) contains needle. */
+static bool file_has(const char *path, const char *needle)
+{
+	char buf[8192];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+Test(interop, mcpctl_listen_prints_server_everythings_resource_updates)
+{
+	static const char update[] = "{\"method\":\"notifications/resources/updated\",\"params\":"
+				     "{\"uri\":\"demo://resource/dynamic/text/1\"}}";
+	char cat[8192], path[400];
+	struct itd d;
+	bool heard = false;
+	int status;
+	pid_t pid;
+
+	catalog(cat, sizeof(cat));
+	itd_start(&d, cat, NULL);
+	pid = itd_ctl_async(&d, ARGS("listen", "alice", "everything", "-a", "token=t", "--uri",
+				     "demo://resource/dynamic/text/1"));
+	snprintf(path, sizeof(path), "%s/ctl-%ld.out", d.dir, (long)pid);
+	/*
+	 * Turning the server's simulated updates on sends one at once to the
+	 * subscribers (then every 5 s): off and on again until the listen's
+	 * subscription was in place for one.
+	 */
+	for (int i = 0; i < 20 && !heard; i++) {
+		if (i)
+			json_decref(call(&d, "alice", "toggle-subscriber-updates", "{}", "token=t"));
+		json_decref(call(&d, "alice", "toggle-subscriber-updates", "{}", "token=t"));
+		for (int w = 0; w < 30 && !(heard = file_has(path, update)); w++)
+			it_sleep_ms(10);
+	}
+	cr_assert(heard, "mcpctl listen never printed %s", update);
+	kill(pid, SIGINT);
+	json_decref(itd_ctl_wait(&d, pid, &status));
+	cr_assert_eq(status, 0, "mcpctl listen exited %d", status);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(interop, mcpctl_listen_prints_a_modern_sdk_v2_servers_resource_updates)
+{
+	static const char update[] = "{\"method\":\"notifications/resources/updated\",\"params\":"
+				     "{\"uri\":\"memo://hello\"}}";
+	char cat[8192], path[400];
+	struct itd d;
+	bool heard = false;
+	int status;
+	pid_t pid;
+
+	era_catalog(cat, sizeof(cat), "modern", 0);
+	itd_start(&d, cat, NULL);
+	pid = itd_ctl_async(&d, ARGS("listen", "alice", "era", "-a", "token=a1", "--uri",
+				     "memo://hello"));
+	snprintf(path, sizeof(path), "%s/ctl-%ld.out", d.dir, (long)pid);
+	/* The listen (subscriptions/listen) may not be open yet: touch until it hears. */
+	for (int i = 0; i < 50 && !heard; i++) {
+		json_decref(era_ok(&d, ARGS("call", "alice", "era", "touch", "{\"uri\":\"memo://hello\"}",
+					    "-a", "token=a1")));
+		for (int w = 0; w < 10 && !(heard = file_has(path, update)); w++)
+			it_sleep_ms(10);
+	}
+	cr_assert(heard, "mcpctl listen never printed %s", update);
+	kill(pid, SIGINT);
+	json_decref(itd_ctl_wait(&d, pid, &status));
+	cr_assert_eq(status, 0, "mcpctl listen exited %d", status);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* Counts the lines of path that contain needle. */
+static int file_count(const char *path, const char *needle)
+{
+	char line[8192];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/*
+ * Over Streamable HTTP the listen is a subscriptions/listen POST whose SSE
+ * stream carries the updates. When that stream breaks (the server's `drop`
+ * cuts it), the acknowledged listen is listened again and goes on hearing.
+ */
+static pid_t era_http_pgid; /* era-server.mjs modern --http, stopped by the fini if a test fails */
+
+static void stop_era_http(void)
+{
+	it_stop_server(era_http_pgid);
+	era_http_pgid = 0;
+}
+
+Test(interop, a_listen_on_a_modern_http_server_hears_its_updates_and_survives_a_broken_stream,
+     .fini = stop_era_http)
+{
+	static const char update[] = "{\"method\":\"notifications/resources/updated\",\"params\":"
+				     "{\"uri\":\"memo://hello\"}}";
+	char script[4096], port[16], log[400], cat[512], path[400];
+	struct itd d;
+	int p = it_free_port(), status;
+	pid_t pid;
+
+	if (!realpath("tests/interop/era-server.mjs", script))
+		cr_assert_fail("tests/interop/era-server.mjs is missing");
+	snprintf(cat, sizeof(cat), "{\"mcpServers\": {\"era\": {\"url\": \"http://127.0.0.1:%d/\","
+		 " \"protocol\": \"modern\"}}}", p);
+	itd_start(&d, cat, NULL);
+	snprintf(port, sizeof(port), "%d", p);
+	snprintf(log, sizeof(log), "%s/era-http.log", d.dir);
+	era_http_pgid = it_start_server(ARGS("node", script, "modern", "--http", port), p, log);
+	pid = itd_ctl_async(&d, ARGS("listen", "alice", "era", "--uri", "memo://hello"));
+	snprintf(path, sizeof(path), "%s/ctl-%ld.out", d.dir, (long)pid);
+	for (int round = 1; round <= 2; round++) {
+		if (round == 2) { /* the server drops the listen's stream: it is listened again */
+			json_decref(era_ok(&d, ARGS("call", "alice", "era", "drop", "{}")));
+			cr_assert(itd_wait_log(&d, "sent subscriptions/listen again", 10000),
+				  "the listen was not listened again after its exchange ended (log %s)",
+				  d.log);
+		}
+		for (int i = 0; i < 50 && file_count(path, update) < round; i++) {
+			json_decref(era_ok(&d, ARGS("call", "alice", "era", "touch",
+						    "{\"uri\":\"memo://hello\"}", "--timeout", "30000")));
+			for (int w = 0; w < 10 && file_count(path, update) < round; w++)
+				it_sleep_ms(10);
+		}
+		cr_assert_geq(file_count(path, update), round, "round %d: mcpctl listen printed no "
+			      "update (log %s)", round, d.log);
+	}
+	kill(pid, SIGINT);
+	json_decref(itd_ctl_wait(&d, pid, &status));
+	cr_assert_eq(status, 0, "mcpctl listen exited %d", status);
+	itd_stop(&d);
+	stop_era_http();
+	it_assert_no_children();
 }

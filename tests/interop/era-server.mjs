@@ -4,6 +4,8 @@
 // On stdio by default; with `--http PORT` (0: any) on Streamable HTTP at
 // http://127.0.0.1:PORT/mcp, printing "listening PORT" once it accepts. Over HTTP the
 // `token` tool answers the request's Authorization header instead of USER_TOKEN.
+// Over HTTP, `touch` reaches the subscriptions/listen streams and `drop` cuts every open
+// exchange, as a proxy might.
 import http from 'node:http';
 import { Readable } from 'node:stream';
 import { McpServer, acceptedContent, createMcpHandler, inputRequired } from '@modelcontextprotocol/server';
@@ -16,12 +18,15 @@ if ((mode !== 'modern' && mode !== 'dual') || Number.isNaN(httpPort)) {
     process.stderr.write('usage: node era-server.mjs modern|dual [--http PORT]\n');
     process.exit(2);
 }
+let handler; // HTTP: its bus reaches the subscriptions/listen streams
+const open = new Set(); // HTTP: the responses in progress
 
 // Requests whose caller cancelled them (the `wait` tool counts; `aborted` answers).
 let aborted = 0;
 
 function server() {
-    const s = new McpServer({ name: `era-${mode}`, version: '1.0.0' });
+    const s = new McpServer({ name: `era-${mode}`, version: '1.0.0' },
+        { capabilities: { resources: { subscribe: true, listChanged: true } } });
     s.registerTool('echo', { description: 'Returns message.', inputSchema: z.object({ message: z.string() }) },
         async ({ message }) => ({ content: [{ type: 'text', text: message }] }));
     s.registerTool('add', { description: 'Returns a + b.', inputSchema: z.object({ a: z.number(), b: z.number() }) },
@@ -57,6 +62,19 @@ function server() {
         ({ name }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `Hello, ${name}!` } }] }));
     s.registerResource('memo', 'memo://hello', { mimeType: 'text/plain' },
         async uri => ({ contents: [{ uri: uri.href, text: `memo from era-${mode}` }] }));
+    // Change notifications: a modern connection delivers them on subscriptions/listen streams.
+    s.registerTool('touch', { description: 'Sends notifications/resources/updated for uri.', inputSchema: z.object({ uri: z.string() }) },
+        async ({ uri }) => {
+            if (handler)
+                handler.notify.resourceUpdated(uri);
+            else
+                await s.server.sendResourceUpdated({ uri });
+            return { content: [{ type: 'text', text: `touched ${uri}` }] };
+        });
+    s.registerTool('drop', { description: 'Closes the open exchanges (HTTP).' }, async () => {
+        setTimeout(() => { for (const res of open) res.destroy(); }, 50);
+        return { content: [{ type: 'text', text: 'dropping' }] };
+    });
     return s;
 }
 
@@ -65,13 +83,14 @@ if (httpPort === null) {
 } else {
     // The handler is fetch-shaped; node:http's request and response are adapted here.
     // The bearer token is handed on as authInfo (this test server verifies nothing).
-    const handler = createMcpHandler(server, { legacy: mode === 'modern' ? 'reject' : 'stateless' });
+    handler = createMcpHandler(server, { legacy: mode === 'modern' ? 'reject' : 'stateless' });
     const srv = http.createServer(async (req, res) => {
         try {
             const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : Readable.toWeb(req);
             // A client that goes away aborts the request (how 2026-07-28 cancels over HTTP).
             const gone = new AbortController();
-            res.on('close', () => { if (!res.writableFinished) gone.abort(); });
+            open.add(res);
+            res.on('close', () => { open.delete(res); if (!res.writableFinished) gone.abort(); });
             const request = new Request(`http://${req.headers.host}${req.url}`,
                 { method: req.method, headers: req.headers, body, duplex: 'half', signal: gone.signal });
             const bearer = /^Bearer (.*)$/.exec(req.headers.authorization ?? '')?.[1];

@@ -43,7 +43,30 @@ Test(era_meta, the_apps_meta_keys_stay_and_the_daemons_replace_the_apps)
 				   "\"1999-01-01\",\"com.example/trace\":\"t\","
 				   "\"io.modelcontextprotocol/logLevel\":\"info\"},\"requestState\":\"s\"}"),
 			 "{\"requestState\":\"s\",\"_meta\":{\"progressToken\":4,\"com.example/trace\":\"t\","
-			 "\"io.modelcontextprotocol/logLevel\":\"info\"," OURS "{}}}");
+			 OURS "{}}}");
+}
+
+Test(era_meta, the_log_level_is_the_daemons_and_comes_last)
+{
+	static const char params[] = "{\"_meta\":{\"io.modelcontextprotocol/logLevel\":\"debug\"}}";
+	struct jbuf out;
+	char err[128];
+
+	jbuf_init(&out);
+	cr_assert_eq(era_params_with_meta_log(params, strlen(params), "2026-07-28", "{}", "warning",
+					      &out, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(out.data, "{\"_meta\":{" OURS "{},\"io.modelcontextprotocol/logLevel\":"
+				   "\"warning\"}}");
+	jbuf_free(&out);
+}
+
+Test(era_meta, log_levels_are_the_eight_of_rfc_5424)
+{
+	cr_assert_str_eq(era_log_level("notice", 6), "notice");
+	cr_assert_str_eq(era_log_level("emergency", 9), "emergency");
+	cr_assert_null(era_log_level("warn", 4));
+	cr_assert_null(era_log_level("INFO", 4));
+	cr_assert_null(era_log_level("", 0));
 }
 
 Test(era_meta, the_capabilities_are_the_ones_given)

@@ -183,7 +183,7 @@ Test(read_note, change_notifications_pack_method_and_params)
 Test(read_note, other_notifications_are_not_relayed)
 {
 	static const char *lines[] = {
-		"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":1}}",
+		"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}",
 		"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progressive\"}",
 		"{\"jsonrpc\":\"2.0\",\"method\":7}",
 	};
@@ -206,4 +206,75 @@ Test(read_note, params_that_are_not_an_object_are_refused)
 	cr_assert_eq(r.rc, -1);
 	cr_assert(strstr(r.err, "must be an object"), "%s", r.err);
 	msgpack_zone_destroy(&r.zone);
+}
+
+Test(read_note, a_modern_notification_names_its_subscription_which_the_app_does_not_see)
+{
+	struct read r;
+	char *text;
+
+	read_line(&r, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/updated\",\"params\":"
+		      "{\"_meta\":{\"io.modelcontextprotocol/subscriptionId\":7},\"uri\":\"file:///a\"}}");
+	cr_assert_eq(r.rc, 0, "%s", r.err);
+	cr_assert_eq(r.note.kind, EVENT_NOTIFICATION);
+	cr_assert_eq(r.note.subscription, 7);
+	text = packed_params(&r);
+	cr_assert_str_eq(text, "{\"method\":\"notifications/resources/updated\",\"params\":"
+			       "{\"uri\":\"file:///a\"}}");
+	free(text);
+	msgpack_zone_destroy(&r.zone);
+
+	/* The server's other _meta keys stay. */
+	read_line(&r, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\",\"params\":"
+		      "{\"_meta\":{\"x/y\":1,\"io.modelcontextprotocol/subscriptionId\":7}}}");
+	cr_assert_eq(r.rc, 0, "%s", r.err);
+	text = packed_params(&r);
+	cr_assert_str_eq(text, "{\"method\":\"notifications/tools/list_changed\",\"params\":"
+			       "{\"_meta\":{\"x/y\":1}}}");
+	free(text);
+	msgpack_zone_destroy(&r.zone);
+}
+
+Test(read_note, acknowledgements_and_the_servers_cancels_steer_listens)
+{
+	struct read r;
+
+	read_line(&r, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/subscriptions/acknowledged\","
+		      "\"params\":{\"_meta\":{\"io.modelcontextprotocol/subscriptionId\":3},"
+		      "\"notifications\":{}}}");
+	cr_assert_eq(r.rc, 0, "%s", r.err);
+	cr_assert_eq(r.note.kind, EVENT_ACKNOWLEDGED);
+	cr_assert_eq(r.note.subscription, 3);
+	msgpack_zone_destroy(&r.zone);
+
+	read_line(&r, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":"
+		      "{\"requestId\":4}}");
+	cr_assert_eq(r.rc, 0, "%s", r.err);
+	cr_assert_eq(r.note.kind, EVENT_CANCELLED);
+	cr_assert_eq(r.note.subscription, 4);
+	msgpack_zone_destroy(&r.zone);
+
+	read_line(&r, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":"
+		      "{\"requestId\":\"srv-1\"}}");
+	cr_assert_eq(r.rc, 0, "%s", r.err);
+	cr_assert_eq(r.note.subscription, 0, "a string id is never the daemon's");
+	msgpack_zone_destroy(&r.zone);
+}
+
+Test(listen_params, every_list_change_and_the_uris)
+{
+	struct jbuf out;
+	static const char uris[] = "file:///a\0x\"y\0";
+
+	jbuf_init(&out);
+	cr_assert_eq(events_listen_params(NULL, 0, &out), 0);
+	cr_assert_eq(jbuf_append(&out, "", 1), 0);
+	cr_assert_str_eq(out.data, "{\"notifications\":{\"toolsListChanged\":true,"
+			 "\"promptsListChanged\":true,\"resourcesListChanged\":true}}");
+	cr_assert_eq(events_listen_params(uris, sizeof(uris) - 1, &out), 0);
+	cr_assert_eq(jbuf_append(&out, "", 1), 0);
+	cr_assert_str_eq(out.data, "{\"notifications\":{\"toolsListChanged\":true,"
+			 "\"promptsListChanged\":true,\"resourcesListChanged\":true,"
+			 "\"resourceSubscriptions\":[\"file:///a\",\"x\\\"y\"]}}");
+	jbuf_free(&out);
 }
