@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 export type McpPoolErrorCode =
 	| 'BAD_REQUEST' | 'UNKNOWN_MCP' | 'AUTH_INVALID' | 'POOL_EXHAUSTED' | 'UPSTREAM_START_FAILED'
 	| 'UPSTREAM_CLOSED' | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_ERROR' | 'FORBIDDEN' | 'SHUTTING_DOWN'
-	| 'INTERNAL' | 'UNSUPPORTED_VERSION' | 'CANCELLED' | 'AUTH_REQUIRED'
+	| 'INTERNAL' | 'UNSUPPORTED_VERSION' | 'CANCELLED' | 'AUTH_REQUIRED' | 'TOO_MANY_CLIENTS'
 	| 'NOT_CONNECTED' | 'PROTOCOL' | 'TIMEOUT';
 
 export declare const CODES: readonly McpPoolErrorCode[];
@@ -184,7 +184,7 @@ export declare class Pool extends EventEmitter {
 	on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
-/** Opens a connection (hello and adminToken included); rejects with NOT_CONNECTED when the daemon cannot be reached, FORBIDDEN when it refuses the adminToken. */
+/** Opens a connection (hello and adminToken included); rejects with NOT_CONNECTED when the daemon cannot be reached, TOO_MANY_CLIENTS when it serves MCPPOOL_MAX_CLIENTS already, FORBIDDEN when it refuses the adminToken. */
 export declare function connect(options?: ConnectOptions): Promise<Pool>;
 
 /** The socket path libmcppool would use: explicit, $MCPPOOL_SOCKET, $XDG_RUNTIME_DIR/mcppool.sock, /tmp/mcppool-UID.sock. */

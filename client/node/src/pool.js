@@ -108,6 +108,7 @@ class Connection {
 		this.reader = new FrameReader(pool.maxIncomingFrame ?? DEFAULT_MAX_FRAME);
 		this.decoder = new Decoder();
 		this.broken = null; // the McpPoolError that broke it
+		this.refusal = null; // an id-0 TOO_MANY_CLIENTS: the daemon's reason for the close that follows
 		this.corked = false;
 		this.hello = null;
 		socket.on('data', (chunk) => this.onData(chunk));
@@ -261,8 +262,11 @@ class Connection {
 
 	onReply(id, error, result) {
 		if (id === 0) {
-			this.pool.reportConnectionError(error ? McpPoolError.fromWire(error)
-				: new McpPoolError('PROTOCOL', 'the daemon sent a reply of id 0 without an error'));
+			const err = error ? McpPoolError.fromWire(error)
+				: new McpPoolError('PROTOCOL', 'the daemon sent a reply of id 0 without an error');
+			if (err.code === 'TOO_MANY_CLIENTS')
+				this.refusal = err;
+			this.pool.reportConnectionError(err);
 			return;
 		}
 		const e = this.forget(id);
@@ -286,10 +290,16 @@ class Connection {
 		}
 	}
 
-	/* Breaks the connection once: every request in flight is rejected with err. */
+	/*
+	 * Breaks the connection once: every request in flight is rejected with err. A daemon
+	 * that refused us said why before it closed: that reason, not the close, is the news
+	 * (as in libmcppool).
+	 */
 	fail(err) {
 		if (this.broken)
 			return;
+		if (this.refusal && err.code === 'NOT_CONNECTED')
+			err = this.refusal;
 		this.broken = err;
 		this.pool.dropConnection(this);
 		this.socket.destroy();
