@@ -11,7 +11,8 @@ import os
 import socket
 
 from . import _protocol as P
-from ._errors import CANCELLED, INTERNAL, NOT_CONNECTED, PROTOCOL, TIMEOUT, McpPoolError
+from ._errors import (CANCELLED, INTERNAL, NOT_CONNECTED, PROTOCOL, TIMEOUT,
+                      TOO_MANY_CLIENTS, McpPoolError)
 
 log = logging.getLogger("mcppool")
 
@@ -51,6 +52,7 @@ class _Connection:
         self.pending = {}
         self.next_id = 1
         self.broken = None
+        self.refusal = None  # an id-0 TOO_MANY_CLIENTS: the reason for the close that follows
         self.version = 1
         self.max_frame = P.FRAME_DEFAULT_MAX
         self.frames = P.FrameReader()
@@ -149,7 +151,11 @@ class _Connection:
         self.writer.write(P.pack_frame([P.NOTIFY, "cancel", {"id": rid}], self.max_frame))
 
     def break_(self, code, message):
-        """Breaks the connection once: fails every request in flight with code."""
+        """Breaks the connection once: fails every request in flight with code.
+        A daemon that refused us said why before it closed: that reason, not the
+        close, is the news (as in libmcppool)."""
+        if code == NOT_CONNECTED and self.refusal is not None:
+            code, message = self.refusal.code, self.refusal.message
         if self.broken:
             return
         self.broken = McpPoolError(code, message)
@@ -202,7 +208,10 @@ class _Connection:
     def _dispatch(self, message):
         kind, rid, a, b = P.classify(message)
         if kind == "reply" and rid == 0:
-            self.note(McpPoolError.from_wire(a))
+            err = McpPoolError.from_wire(a)
+            if err.code == TOO_MANY_CLIENTS:
+                self.refusal = err
+            self.note(err)
         elif kind == "reply":
             sink = self.pending.pop(rid, None)
             if sink is not None:  # else: the late answer of an abandoned request

@@ -12,7 +12,8 @@ import threading
 import time
 
 from . import _protocol as P
-from ._errors import CANCELLED, INTERNAL, NOT_CONNECTED, PROTOCOL, TIMEOUT, McpPoolError
+from ._errors import (CANCELLED, INTERNAL, NOT_CONNECTED, PROTOCOL, TIMEOUT,
+                      TOO_MANY_CLIENTS, McpPoolError)
 
 log = logging.getLogger("mcppool")
 
@@ -60,6 +61,7 @@ class _Connection:
         self.pending = {}
         self.next_id = 1
         self.broken = None
+        self.refusal = None  # an id-0 TOO_MANY_CLIENTS: the reason for the close that follows
         self.version = 1
         self.max_frame = P.FRAME_DEFAULT_MAX
         self.frames = P.FrameReader()
@@ -161,7 +163,11 @@ class _Connection:
             self.break_(NOT_CONNECTED, f"writing to the daemon: {e.strerror or e}")
 
     def break_(self, code, message):
-        """Breaks the connection once: fails every request in flight with code."""
+        """Breaks the connection once: fails every request in flight with code.
+        A daemon that refused us said why before it closed: that reason, not the
+        close, is the news (as in libmcppool)."""
+        if code == NOT_CONNECTED and self.refusal is not None:
+            code, message = self.refusal.code, self.refusal.message
         with self.lock:
             if self.broken:
                 return
@@ -215,7 +221,10 @@ class _Connection:
     def _dispatch(self, message):
         kind, rid, a, b = P.classify(message)
         if kind == "reply" and rid == 0:
-            self.note(McpPoolError.from_wire(a))
+            err = McpPoolError.from_wire(a)
+            if err.code == TOO_MANY_CLIENTS:
+                self.refusal = err
+            self.note(err)
         elif kind == "reply":
             with self.lock:
                 sink = self.pending.pop(rid, None)
