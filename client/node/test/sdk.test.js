@@ -203,6 +203,19 @@ describe('SDK 2.x Client (@modelcontextprotocol/client)', () => {
 				await c.close();
 			}
 		});
+
+		test(`modern mode with a ${mcp === 'fx' ? 'legacy' : 'modern'} server: the client answers input_required itself`, async () => {
+			const c = new Client2({ name: 'sdk2-test', version: '1.0.0' },
+				{ versionNegotiation: { mode: { pin: '2026-07-28' } }, capabilities: { elicitation: { form: {} } } });
+			c.setRequestHandler('elicitation/create', async () => ({ action: 'decline' }));
+			await c.connect(new McpPoolTransport({ socket: d.socket, user: 'hal', mcp }));
+			try {
+				const r = await c.callTool({ name: 'need_input', arguments: {} });
+				assert.deepEqual(r.structuredContent, { inputResponses: { form: { action: 'decline' } }, rounds: 1 });
+			} finally {
+				await c.close();
+			}
+		});
 	}
 });
 
