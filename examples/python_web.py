@@ -8,8 +8,8 @@ shared by every request thread, and all of them go over one socket.
     POST /call/USER/MCP/TOOL                 arguments as a JSON object body
     "Authorization: Bearer T" is passed as the auth value "token".
 
-The answer is the tool's CallToolResult as JSON, or {"code", "message"} with
-an HTTP status for the pool's error. A real app takes the user from its own
+The answer is the tool's CallToolResult as JSON, or {"code", "message",
+"data"?} with an HTTP status for the pool's error. A real app takes the user from its own
 session, never from the URL.
 
 Run it against `make run` (from the top of the source tree):
@@ -66,7 +66,10 @@ class Handler(BaseHTTPRequestHandler):
         try:
             result = self.pool.call(user, mcp, tool, args, auth=auth, timeout=30)
         except mcppool.McpPoolError as e:
-            return self.answer(STATUS.get(e.code, 502), {"code": e.code, "message": e.message})
+            body = {"code": e.code, "message": e.message}
+            if e.data is not None:  # AUTH_REQUIRED: the challenge, to start the OAuth flow
+                body["data"] = e.data
+            return self.answer(STATUS.get(e.code, 502), body)
         self.answer(200, result)
 
     def answer(self, status, body):

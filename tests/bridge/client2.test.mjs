@@ -13,10 +13,10 @@ after(async () => { await daemon.stop(); });
 const clients = [];
 afterEach(async () => { await Promise.all(clients.splice(0).map((c) => c.close())); });
 
-async function open(mode, user = 'alice') {
+async function open(mode, user = 'alice', mcp = 'demo') {
   const options = mode ? { versionNegotiation: { mode } } : {};
   const client = new Client({ name: 'bridge-test-2', version: '2.0.0' }, options);
-  await client.connect(new StdioClientTransport(bridgeParams(daemon, user)));
+  await client.connect(new StdioClientTransport(bridgeParams(daemon, user, mcp)));
   clients.push(client);
   return client;
 }
@@ -71,5 +71,17 @@ test('modern mode: an aborted call is cancelled in the server', async () => {
   await assert.rejects(call);
   await until(async () => (await stats(client)).cancelNotices > before.cancelNotices,
     'notifications/cancelled to reach the server');
+  await client.close();
+});
+
+test('modern mode with a 2026-07-28 server behind the pool: list (cache hints), call in its era', async () => {
+  const client = await open({ pin: '2026-07-28' }, 'alice', 'demo-modern');
+  assert.equal(client.getProtocolEra(), 'modern');
+  assert.equal(client.getServerVersion().name, 'pooled-modern');
+  const { tools } = await client.listTools(); // the 2.x client checks ttlMs and cacheScope
+  assert.ok(tools.some((t) => t.name === 'echo'));
+  const r = await client.callTool({ name: 'protocol', arguments: {} });
+  assert.equal(r.structuredContent.era, 'modern');
+  assert.equal(r.structuredContent.version, '2026-07-28');
   await client.close();
 });

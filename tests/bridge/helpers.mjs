@@ -33,7 +33,8 @@ export async function until(fn, what) {
 }
 
 /**
- * Starts mcppoold with the fixture as "demo" (serverInfo name "pooled-demo"), waits until
+ * Starts mcppoold with the fixture as "demo" (serverInfo name "pooled-demo") and as
+ * "demo-modern" (--era modern, "pooled-modern"), waits until
  * its socket accepts. Returns {sock, ctl(args), stop()}.
  */
 export async function startDaemon() {
@@ -42,6 +43,7 @@ export async function startDaemon() {
   const servers = join(dir, 'servers.json');
   writeFileSync(servers, JSON.stringify({ mcpServers: {
     demo: { command: join(build, 'mcp-fixture'), args: ['--name', 'pooled-demo'] },
+    'demo-modern': { command: join(build, 'mcp-fixture'), args: ['--name', 'pooled-modern', '--era', 'modern'] },
   } }));
   const log = join(dir, 'mcppoold.log');
   const logFd = openSync(log, 'w');

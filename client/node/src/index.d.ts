@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 export type McpPoolErrorCode =
 	| 'BAD_REQUEST' | 'UNKNOWN_MCP' | 'AUTH_INVALID' | 'POOL_EXHAUSTED' | 'UPSTREAM_START_FAILED'
 	| 'UPSTREAM_CLOSED' | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_ERROR' | 'FORBIDDEN' | 'SHUTTING_DOWN'
-	| 'INTERNAL' | 'UNSUPPORTED_VERSION' | 'CANCELLED' | 'AUTH_REQUIRED'
+	| 'INTERNAL' | 'UNSUPPORTED_VERSION' | 'CANCELLED' | 'AUTH_REQUIRED' | 'TOO_MANY_CLIENTS'
 	| 'NOT_CONNECTED' | 'PROTOCOL' | 'TIMEOUT';
 
 export declare const CODES: readonly McpPoolErrorCode[];
@@ -14,9 +14,25 @@ export declare class McpPoolError extends Error {
 	constructor(code: string, message: string, options?: { data?: unknown; cause?: unknown });
 	/** A stable code; a newer daemon may send one this version does not list. */
 	readonly code: McpPoolErrorCode | (string & {});
-	/** For UPSTREAM_ERROR, the server's JSON-RPC error `{code, message, data?}`; for AUTH_REQUIRED, its challenge. */
+	/** For UPSTREAM_ERROR, the server's JSON-RPC error `{code, message, data?}`; for AUTH_REQUIRED, its challenge (AuthChallenge). */
 	readonly data?: unknown;
 	static fromWire(error: { code: string; message: string; data?: unknown }): McpPoolError;
+}
+
+/**
+ * The data of AUTH_REQUIRED: the HTTP server's 401/403 and its WWW-Authenticate challenge
+ * (the parameters it gave, and the header as sent). Run the OAuth flow it points to and
+ * call again with the token in the auth value the entry's headers use.
+ */
+export interface AuthChallenge {
+	status: number;
+	scheme?: string;
+	resource_metadata?: string;
+	scope?: string;
+	error?: string;
+	error_description?: string;
+	realm?: string;
+	wwwAuthenticate?: string;
 }
 
 export type JsonObject = { [key: string]: unknown };
@@ -26,6 +42,13 @@ export interface ConnectOptions {
 	socket?: string;
 	/** Largest frame accepted from the daemon (bytes); default the maxFrame the daemon announces. */
 	maxFrame?: number;
+	/**
+	 * The daemon's admin token (its MCPPOOL_ADMIN_TOKEN_FILE): sent after the hello on every
+	 * socket, reconnections included, so that poolStatus, cleanup, metrics and reload are
+	 * allowed to a process that is neither the daemon's uid, root, nor in MCPPOOL_ADMIN_GROUP.
+	 * A wrong token makes connect (and the request that reconnects) reject with FORBIDDEN.
+	 */
+	adminToken?: string;
 	/** How long after timeoutMs the client gives up on a daemon that does not answer (ms, default 1000). */
 	timeoutGraceMs?: number;
 }
@@ -117,6 +140,15 @@ export interface CleanupResult {
 	cleanedConnections: number;
 }
 
+/** What a reload changed: catalog names, and settings as "NAME OLD->NEW"; summary is the daemon's log line. */
+export interface ReloadResult {
+	added: string[];
+	removed: string[];
+	changed: string[];
+	settings: string[];
+	summary: string;
+}
+
 export interface ServersResult {
 	servers: Array<{ name: string; transport: string; command?: string; url?: string; authKeys: string[] }>;
 }
@@ -141,6 +173,8 @@ export declare class Pool extends EventEmitter {
 	evict(user: string, mcp?: string, opts?: OpOptions): Promise<{ evicted: number }>;
 	poolStatus(opts?: OpOptions): Promise<PoolStatus>;
 	cleanup(opts?: OpOptions): Promise<CleanupResult>;
+	/** Admin op: the daemon reads its .env and catalog again (as on SIGHUP); a refused configuration is BAD_REQUEST and the running one stays. */
+	reload(opts?: OpOptions): Promise<ReloadResult>;
 	servers(opts?: OpOptions): Promise<ServersResult>;
 	/** Prometheus text exposition. */
 	metrics(opts?: OpOptions): Promise<string>;
@@ -150,7 +184,7 @@ export declare class Pool extends EventEmitter {
 	on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
-/** Opens a connection (hello included); rejects with NOT_CONNECTED when the daemon cannot be reached. */
+/** Opens a connection (hello and adminToken included); rejects with NOT_CONNECTED when the daemon cannot be reached, TOO_MANY_CLIENTS when it serves MCPPOOL_MAX_CLIENTS already, FORBIDDEN when it refuses the adminToken. */
 export declare function connect(options?: ConnectOptions): Promise<Pool>;
 
 /** The socket path libmcppool would use: explicit, $MCPPOOL_SOCKET, $XDG_RUNTIME_DIR/mcppool.sock, /tmp/mcppool-UID.sock. */

@@ -108,6 +108,7 @@ class Connection {
 		this.reader = new FrameReader(pool.maxIncomingFrame ?? DEFAULT_MAX_FRAME);
 		this.decoder = new Decoder();
 		this.broken = null; // the McpPoolError that broke it
+		this.refusal = null; // an id-0 TOO_MANY_CLIENTS: the daemon's reason for the close that follows
 		this.corked = false;
 		this.hello = null;
 		socket.on('data', (chunk) => this.onData(chunk));
@@ -136,6 +137,24 @@ class Connection {
 				this.reader.maxFrame = res.maxFrame;
 		}
 		return res;
+	}
+
+	/*
+	 * Sends the admin token (op admin) so that the admin ops are allowed on this socket,
+	 * as mcpctl does right after connecting. A refused token rejects with the daemon's
+	 * FORBIDDEN, its message saying it was the token.
+	 */
+	async login(token) {
+		try {
+			await new Promise((resolve, reject) => {
+				this.submit('admin', { token }, { resolve, reject });
+			});
+		} catch (err) {
+			if (err instanceof McpPoolError && err.code === 'FORBIDDEN')
+				throw new McpPoolError('FORBIDDEN', `the daemon refused the admin token: ${err.message}`,
+					{ data: err.data });
+			throw err;
+		}
 	}
 
 	/*
@@ -243,8 +262,11 @@ class Connection {
 
 	onReply(id, error, result) {
 		if (id === 0) {
-			this.pool.reportConnectionError(error ? McpPoolError.fromWire(error)
-				: new McpPoolError('PROTOCOL', 'the daemon sent a reply of id 0 without an error'));
+			const err = error ? McpPoolError.fromWire(error)
+				: new McpPoolError('PROTOCOL', 'the daemon sent a reply of id 0 without an error');
+			if (err.code === 'TOO_MANY_CLIENTS')
+				this.refusal = err;
+			this.pool.reportConnectionError(err);
 			return;
 		}
 		const e = this.forget(id);
@@ -268,10 +290,16 @@ class Connection {
 		}
 	}
 
-	/* Breaks the connection once: every request in flight is rejected with err. */
+	/*
+	 * Breaks the connection once: every request in flight is rejected with err. A daemon
+	 * that refused us said why before it closed: that reason, not the close, is the news
+	 * (as in libmcppool).
+	 */
 	fail(err) {
 		if (this.broken)
 			return;
+		if (this.refusal && err.code === 'NOT_CONNECTED')
+			err = this.refusal;
 		this.broken = err;
 		this.pool.dropConnection(this);
 		this.socket.destroy();
@@ -393,6 +421,10 @@ export class Pool extends EventEmitter {
 		this.socketPath = resolveSocketPath(options.socket);
 		this.maxIncomingFrame = options.maxFrame;
 		this.timeoutGraceMs = options.timeoutGraceMs ?? DEFAULT_TIMEOUT_GRACE_MS;
+		if (options.adminToken !== undefined && (typeof options.adminToken !== 'string' || !options.adminToken))
+			throw new McpPoolError('BAD_REQUEST', 'adminToken must be a non-empty string (the daemon\'s MCPPOOL_ADMIN_TOKEN_FILE)');
+		// not enumerable: a logged or inspected Pool does not show it
+		Object.defineProperty(this, 'adminToken', { value: options.adminToken, enumerable: false });
 		this.lastError = null;
 		this.conn = null;
 		this.connecting = null;
@@ -403,13 +435,14 @@ export class Pool extends EventEmitter {
 	connection() {
 		if (this.closed)
 			return Promise.reject(notConnected('the pool client is closed'));
+		// while a socket is being opened, nothing may go on it before its hello and token
+		if (this.connecting)
+			return this.connecting;
 		if (this.conn && !this.conn.broken)
 			return Promise.resolve(this.conn);
-		if (!this.connecting) {
-			this.connecting = this.open().finally(() => {
-				this.connecting = null;
-			});
-		}
+		this.connecting = this.open().finally(() => {
+			this.connecting = null;
+		});
 		return this.connecting;
 	}
 
@@ -423,8 +456,11 @@ export class Pool extends EventEmitter {
 		this.conn = conn;
 		try {
 			await conn.handshake();
+			// every socket, reconnections included: the daemon grants admin per connection
+			if (this.adminToken)
+				await conn.login(this.adminToken);
 		} catch (err) {
-			conn.fail(err); // a refused hello leaves nothing to reuse
+			conn.fail(err); // a refused hello (or token) leaves nothing to reuse
 			throw err;
 		}
 		if (conn.pending.size === 0)
@@ -509,6 +545,14 @@ export class Pool extends EventEmitter {
 		return this.op('cleanup', {}, opts);
 	}
 
+	/*
+	 * Admin op: the daemon reads its .env and catalog again, as on SIGHUP:
+	 * {added, removed, changed, settings, summary}; a refused configuration is BAD_REQUEST.
+	 */
+	reload(opts = {}) {
+		return this.op('reload', {}, opts);
+	}
+
 	servers(opts = {}) {
 		return this.op('servers', {}, opts);
 	}
@@ -548,7 +592,7 @@ function withEvents(opts) {
 	};
 }
 
-/* Opens a connection to the daemon (hello included) and returns the Pool. */
+/* Opens a connection to the daemon (hello and admin token included) and returns the Pool. */
 export async function connect(options = {}) {
 	const pool = new Pool(options);
 	await pool.connection();

@@ -2,8 +2,14 @@
 import { connect } from './pool.js';
 
 const MODERN_ERA = '2026-07-28'; // the first stateless revision: server/discover, no initialize
+const META_VERSION = 'io.modelcontextprotocol/protocolVersion'; // a modern request's _meta key
+const META_SERVER_INFO = 'io.modelcontextprotocol/serverInfo';
+const UNSUPPORTED_VERSION = -32022;
 
-const METHOD_NOT_FOUND = -32601;
+/* 2026-07-28 methods whose result is a CacheableResult (ttlMs and cacheScope required). */
+const CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list',
+	'resources/read']);
+
 const INTERNAL_ERROR = -32603;
 const REQUEST_TIMEOUT = -32001; // the SDKs' own code for a request that timed out
 const POOL_ERROR = -32000;
@@ -26,6 +32,31 @@ class ReplyError extends Error {
 
 function isModern(version) {
 	return typeof version === 'string' && version >= MODERN_ERA;
+}
+
+/* The version a modern request names in its _meta; undefined for a legacy one. */
+function requestVersion(message) {
+	const v = message.params?._meta?.[META_VERSION];
+	return typeof v === 'string' ? v : undefined;
+}
+
+/*
+ * A result as a modern client must get it, whatever the era of the server behind the
+ * daemon: resultType "complete" and, for a cacheable method, "do not cache" (ttlMs 0,
+ * private: the server is one user's) where the server said nothing (as mcpctl bridge does).
+ */
+function modernize(method, result) {
+	if (typeof result !== 'object' || result === null || Array.isArray(result))
+		return result;
+	const r = { ...result };
+	r.resultType ??= 'complete';
+	if (CACHEABLE.has(method) && r.resultType === 'complete') {
+		if (!Number.isInteger(r.ttlMs))
+			r.ttlMs = 0;
+		if (typeof r.cacheScope !== 'string')
+			r.cacheScope = 'private';
+	}
+	return r;
 }
 
 /*
@@ -51,10 +82,12 @@ export function jsonRpcError(err) {
  * Implements the Transport interface of @modelcontextprotocol/sdk 1.x (and of the 2.x
  * @modelcontextprotocol/client): start, send, close, onmessage, onclose, onerror,
  * setProtocolVersion. The pooled server is already initialized by the daemon, so
- * `initialize` (and `server/discover`) are answered here from what `warm` reports of
+ * `initialize` (legacy clients) and `server/discover` (2026-07-28 clients, whatever the
+ * server's era: the daemon bridges it) are answered here from what `warm` reports of
  * the server; notifications/initialized is swallowed; every other request goes through
  * the pool's `request` op, with its progress and log events turned back into
- * notifications; notifications/cancelled cancels the pooled request.
+ * notifications (a modern request's result gets resultType, and the cache hints a
+ * legacy server cannot give); notifications/cancelled cancels the pooled request.
  *
  * options: socket or pool (a Pool from connect(), shared, not closed here), user, mcp,
  * auth, timeoutMs (each request's deadline in the daemon; default REQUEST_TIMEOUT).
@@ -136,6 +169,8 @@ export class McpPoolTransport {
 			}
 			else if (method === 'server/discover')
 				result = this.discoverResult(await this.describe());
+			else if (requestVersion(message) !== undefined)
+				result = modernize(method, await this.forwardModern(message, ac.signal));
 			else
 				result = await this.forward(message, ac.signal);
 			this.deliver({ jsonrpc: '2.0', id, result });
@@ -163,15 +198,32 @@ export class McpPoolTransport {
 		return r;
 	}
 
+	/*
+	 * The 2026-07-28 DiscoverResult, for a server of either era (the daemon speaks each
+	 * server's own). Not cacheable: the pooled server may be restarted, or replaced by a
+	 * catalog reload.
+	 */
 	discoverResult(server) {
-		if (!isModern(server.protocolVersion))
-			throw new ReplyError({ code: METHOD_NOT_FOUND, message: 'Method not found: server/discover' });
-		const r = { supportedVersions: [server.protocolVersion], capabilities: server.capabilities ?? {} };
+		const r = { resultType: 'complete', supportedVersions: [MODERN_ERA],
+			capabilities: server.capabilities ?? {} };
 		if (server.instructions !== undefined)
 			r.instructions = server.instructions;
-		if (server.serverInfo)
-			r._meta = { 'io.modelcontextprotocol/serverInfo': server.serverInfo };
+		r._meta = { [META_SERVER_INFO]: server.serverInfo ?? { name: this.mcp, version: '' } };
+		r.ttlMs = 0;
+		r.cacheScope = 'private';
 		return r;
+	}
+
+	/*
+	 * A modern request: it names the version in its _meta (-32022 for one other than
+	 * ours), and input_required results go back to the client as they are (it reads them).
+	 */
+	forwardModern(message, signal) {
+		const v = requestVersion(message);
+		if (v !== MODERN_ERA)
+			throw new ReplyError({ code: UNSUPPORTED_VERSION, message: 'Unsupported protocol version',
+				data: { supported: [MODERN_ERA], requested: v } });
+		return this.forwardOnce(message, message.params, signal);
 	}
 
 	/*

@@ -351,3 +351,16 @@ test('McpPoolTransport answers initialize with the older of the host and server 
 	server = { ...server, protocolVersion: '2026-07-28' };
 	assert.equal(await initialize('2025-11-25'), '2025-11-25');
 });
+
+test('a daemon that refuses the connection (id 0 TOO_MANY_CLIENTS, then close) rejects with that code', async () => {
+	fake.answerHello = false;
+	const why = 'mcppoold serves at most 1 client connections (MCPPOOL_MAX_CLIENTS)';
+	fake.handler = (m, peer) => {
+		peer.send([REPLY, 0, { code: 'TOO_MANY_CLIENTS', message: why }, null]);
+		peer.end();
+	};
+	const err = await connect({ socket: fake.socket }).catch((e) => e);
+	assert.ok(err instanceof McpPoolError, String(err));
+	assert.equal(err.code, 'TOO_MANY_CLIENTS');
+	assert.equal(err.message, why);
+});

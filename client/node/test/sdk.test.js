@@ -9,7 +9,7 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { Client as Client2 } from '@modelcontextprotocol/client';
 import { connect, McpPoolTransport } from 'mcppool';
 import { EVENT, FakeDaemon, REPLY } from './fake.js';
-import { fixtureCatalog, packageDir, startDaemon, waitFor } from './helpers.js';
+import { fixtureCatalog, fixturePath, packageDir, startDaemon, waitFor } from './helpers.js';
 
 // mcppoold does not send events yet; MCPPOOL_TEST_EVENTS=1 runs these tests once it does.
 
@@ -21,6 +21,7 @@ let pool; // to look at the daemon from the side
 before(async () => {
 	d = await startDaemon({ catalog: fixtureCatalog({
 		everything: { command: process.execPath, args: [everything, 'stdio'] },
+		'fx-modern': { command: fixturePath, args: ['--name', 'fx-modern', '--era', 'modern'] },
 	}) });
 	pool = await connect({ socket: d.socket });
 });
@@ -157,18 +158,65 @@ describe('SDK 2.x Client (@modelcontextprotocol/client)', () => {
 		await c.close();
 	});
 
-	test('auto negotiation: server/discover of a legacy server falls back to initialize', async () => {
+	test('auto negotiation settles on 2026-07-28 through the transport, for a legacy server too', async () => {
 		const c = new Client2({ name: 'sdk2-test', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
 		const t = new McpPoolTransport({ socket: d.socket, user: 'hal', mcp: 'fx' });
 		const methods = [];
 		const send = t.send.bind(t);
 		t.send = (m, o) => { methods.push(m.method); return send(m, o); };
 		await c.connect(t);
-		assert.deepEqual(methods.slice(0, 3), ['server/discover', 'initialize', 'notifications/initialized']);
+		assert.equal(c.getProtocolEra(), 'modern');
+		assert.equal(methods[0], 'server/discover');
+		assert.ok(!methods.includes('initialize'), methods.join(' '));
 		assert.equal(c.getServerVersion().name, 'fx');
 		assert.equal((await c.callTool({ name: 'add', arguments: { a: 2, b: 2 } })).content[0].text, '4');
 		await c.close();
 	});
+
+	// The 2.x client validates modern results: resultType, and ttlMs/cacheScope on lists.
+	for (const mcp of ['fx', 'fx-modern']) {
+		test(`modern mode (pinned 2026-07-28) with a ${mcp === 'fx' ? 'legacy' : 'modern'} server: list, call, progress, a version refused`, async () => {
+			const c = new Client2({ name: 'sdk2-test', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+			const t = new McpPoolTransport({ socket: d.socket, user: 'hal', mcp });
+			await c.connect(t);
+			try {
+				assert.equal(c.getProtocolEra(), 'modern');
+				assert.deepEqual(c.getDiscoverResult().supportedVersions, ['2026-07-28']);
+				assert.equal(c.getServerVersion().name, mcp);
+				const { tools } = await c.listTools();
+				assert.ok(tools.some((x) => x.name === 'echo'));
+				const era = (await c.callTool({ name: 'protocol', arguments: {} })).structuredContent.era;
+				assert.equal(era, mcp === 'fx' ? 'legacy' : 'modern'); // the daemon speaks each server's own
+				const seen = [];
+				const r = await c.callTool({ name: 'progress', arguments: { steps: 2, ms: 5 } },
+					{ onprogress: (p) => seen.push(p.progress) });
+				assert.equal(r.content[0].text, 'done 2');
+				assert.equal(seen[0], 1); // the 2.x client may drop the last one, right before the result
+				const answers = [];
+				t.onmessage = (m) => answers.push(m);
+				await t.send({ jsonrpc: '2.0', id: 'old', method: 'tools/list',
+					params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } } });
+				await waitFor(() => answers.length, 'the answer to a request of another version');
+				assert.equal(answers[0].error.code, -32022);
+				assert.deepEqual(answers[0].error.data.supported, ['2026-07-28']);
+			} finally {
+				await c.close();
+			}
+		});
+
+		test(`modern mode with a ${mcp === 'fx' ? 'legacy' : 'modern'} server: the client answers input_required itself`, async () => {
+			const c = new Client2({ name: 'sdk2-test', version: '1.0.0' },
+				{ versionNegotiation: { mode: { pin: '2026-07-28' } }, capabilities: { elicitation: { form: {} } } });
+			c.setRequestHandler('elicitation/create', async () => ({ action: 'decline' }));
+			await c.connect(new McpPoolTransport({ socket: d.socket, user: 'hal', mcp }));
+			try {
+				const r = await c.callTool({ name: 'need_input', arguments: {} });
+				assert.deepEqual(r.structuredContent, { inputResponses: { form: { action: 'decline' } }, rounds: 1 });
+			} finally {
+				await c.close();
+			}
+		});
+	}
 });
 
 describe('interop: server-everything through the pool and the SDK', () => {

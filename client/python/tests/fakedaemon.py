@@ -46,13 +46,15 @@ class FakeDaemon:
     ``max_frame``; hands every other message to ``handler(conn, message)``
     in the connection's thread; records every message in ``received``."""
 
-    def __init__(self, handler, version=2, max_frame=16 * 1024 * 1024, hello_error=None):
+    def __init__(self, handler, version=2, max_frame=16 * 1024 * 1024, hello_error=None,
+                 refuse=None):
         self.dir = tempfile.mkdtemp(prefix="mcppool-fake-")
         self.sock = os.path.join(self.dir, "fake.sock")
         self.handler = handler
         self.version = version
         self.max_frame = max_frame
         self.hello_error = hello_error
+        self.refuse = refuse  # an error map: sent as a reply of id 0 to the hello, then close
         self.received = []
         self.conns = []
         self.cond = threading.Condition()
@@ -95,7 +97,10 @@ class FakeDaemon:
                 with self.cond:
                     self.received.append(msg)
                     self.cond.notify_all()
-                if msg[0] == 0 and msg[2] == "hello" and self.hello_error:
+                if msg[0] == 0 and msg[2] == "hello" and self.refuse:
+                    conn.reply(0, error=self.refuse)
+                    conn.close()
+                elif msg[0] == 0 and msg[2] == "hello" and self.hello_error:
                     conn.reply(msg[1], error=self.hello_error)
                 elif msg[0] == 0 and msg[2] == "hello":
                     conn.reply(msg[1], {"version": min(self.version, msg[3]["version"]),

@@ -238,3 +238,17 @@ def test_an_error_code_this_client_does_not_know_is_kept(fake, call):
     with pytest.raises(mcppool.McpPoolError) as e:
         call(f.sock, "alice", "fx", "echo")
     assert (e.value.code, e.value.message, e.value.data) == ("NEW_CODE", "m", 1)
+
+
+def test_a_refused_connection_raises_too_many_clients_not_not_connected(fake):
+    why = "mcppoold serves at most 1 client connections (MCPPOOL_MAX_CLIENTS)"
+    f = fake(None, refuse={"code": "TOO_MANY_CLIENTS", "message": why})
+    with pytest.raises(mcppool.McpPoolError) as e:
+        mcppool.Pool(f.sock)
+    assert (e.value.code, e.value.message) == (mcppool.TOO_MANY_CLIENTS, why)
+
+    async def main():
+        await mcppool.AsyncPool.connect(f.sock)
+    with pytest.raises(mcppool.McpPoolError) as e:
+        asyncio.run(main())
+    assert (e.value.code, e.value.message) == (mcppool.TOO_MANY_CLIENTS, why)

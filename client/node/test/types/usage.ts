@@ -1,6 +1,6 @@
 // Compiled by test/types.test.js (tsc --noEmit): the shipped types describe the API, and
 // McpPoolTransport is a Transport for both SDKs.
-import { connect, McpPoolError, McpPoolTransport, type CallToolResult, type InputRequiredResult, type Pool } from 'mcppool';
+import { connect, McpPoolError, McpPoolTransport, type AuthChallenge, type CallToolResult, type InputRequiredResult, type Pool } from 'mcppool';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Client as Client2 } from '@modelcontextprotocol/client';
@@ -37,12 +37,18 @@ export async function usage(): Promise<void> {
 	await pool.request('alice', 'demo', 'ping');
 	await pool.cleanup();
 	await pool.servers();
+	const admin = await connect({ socket: '/tmp/x.sock', adminToken: 'secret-token-of-16+' });
+	const rl = await admin.reload();
+	const added: string[] = rl.added;
+	void added, rl.summary;
 	pool.on('error', (err) => { const c: string = err.code; void c; });
 	try {
 		await pool.close();
 	} catch (err) {
 		if (err instanceof McpPoolError)
 			console.log(err.code, err.message, err.data);
+		if (err instanceof McpPoolError && err.code === 'AUTH_REQUIRED')
+			console.log((err.data as AuthChallenge).resource_metadata);
 	}
 
 	const transport: Transport = new McpPoolTransport({ user: 'alice', mcp: 'demo', auth: { token: 't' } });

@@ -11,7 +11,8 @@ import os
 import socket
 
 from . import _protocol as P
-from ._errors import CANCELLED, INTERNAL, NOT_CONNECTED, PROTOCOL, TIMEOUT, McpPoolError
+from ._errors import (CANCELLED, INTERNAL, NOT_CONNECTED, PROTOCOL, TIMEOUT,
+                      TOO_MANY_CLIENTS, McpPoolError)
 
 log = logging.getLogger("mcppool")
 
@@ -51,14 +52,16 @@ class _Connection:
         self.pending = {}
         self.next_id = 1
         self.broken = None
+        self.refusal = None  # an id-0 TOO_MANY_CLIENTS: the reason for the close that follows
         self.version = 1
         self.max_frame = P.FRAME_DEFAULT_MAX
         self.frames = P.FrameReader()
         self.task = self.loop.create_task(self._read_loop())
 
     @classmethod
-    async def open(cls, path, connect_timeout, note):
-        """Connects and completes the hello. Raises McpPoolError."""
+    async def open(cls, path, connect_timeout, note, admin_token=None):
+        """Connects, completes the hello and sends admin_token (when given).
+        Raises McpPoolError."""
         why = P.check_socket_path(path)
         if why:
             raise McpPoolError(NOT_CONNECTED, why)
@@ -78,22 +81,37 @@ class _Connection:
         conn = cls(sock, reader, writer, note)
         try:
             await conn._hello(connect_timeout)
+            if admin_token is not None:
+                await conn._login(admin_token, connect_timeout)
         except BaseException:
             await conn.close(CANCELLED, "the hello did not complete")
             raise
         return conn
 
-    async def _hello(self, timeout):
+    async def _ask(self, op, params, timeout):
+        """Sends op and waits for its (error, result) at most timeout seconds;
+        raises McpPoolError when the connection breaks meanwhile."""
         sink = _Sink()
-        self.submit("hello", P.hello_params(), sink)
+        self.submit(op, params, sink)
         try:
             async with asyncio.timeout(timeout):
                 kind, a, b = await sink.q.get()
         except TimeoutError:
-            self.break_(TIMEOUT, f"no answer to the hello within {timeout} s")
+            self.break_(TIMEOUT, f"no answer to the {op} within {timeout} s")
             raise self.broken from None
         if kind == "fail":
             raise a
+        return a, b
+
+    async def _login(self, token, timeout):
+        """Sends the admin token, as mcpctl does right after connecting; a refused
+        one raises FORBIDDEN saying it was the token (open() closes the connection)."""
+        error, _ = await self._ask("admin", P.admin_params(token), timeout)
+        if error is not None:
+            raise P.refused_token(error)
+
+    async def _hello(self, timeout):
+        a, b = await self._ask("hello", P.hello_params(), timeout)
         try:
             if a is not None:
                 err = McpPoolError.from_wire(a)
@@ -133,7 +151,11 @@ class _Connection:
         self.writer.write(P.pack_frame([P.NOTIFY, "cancel", {"id": rid}], self.max_frame))
 
     def break_(self, code, message):
-        """Breaks the connection once: fails every request in flight with code."""
+        """Breaks the connection once: fails every request in flight with code.
+        A daemon that refused us said why before it closed: that reason, not the
+        close, is the news (as in libmcppool)."""
+        if code == NOT_CONNECTED and self.refusal is not None:
+            code, message = self.refusal.code, self.refusal.message
         if self.broken:
             return
         self.broken = McpPoolError(code, message)
@@ -186,7 +208,10 @@ class _Connection:
     def _dispatch(self, message):
         kind, rid, a, b = P.classify(message)
         if kind == "reply" and rid == 0:
-            self.note(McpPoolError.from_wire(a))
+            err = McpPoolError.from_wire(a)
+            if err.code == TOO_MANY_CLIENTS:
+                self.refusal = err
+            self.note(err)
         elif kind == "reply":
             sink = self.pending.pop(rid, None)
             if sink is not None:  # else: the late answer of an abandoned request
@@ -212,12 +237,16 @@ class AsyncPool:
     requests in flight on one socket. Use it from one event loop.
 
     ``await AsyncPool.connect(socket)`` connects at once; ``AsyncPool(socket)``
-    connects at the first request. After the daemon goes away, the requests
+    connects at the first request. ``admin_token``: as Pool's, sent on every
+    connection. After the daemon goes away, the requests
     in flight fail (NOT_CONNECTED, or PROTOCOL) and the next one reconnects.
     """
 
-    def __init__(self, socket=None, *, timeout=None, connect_timeout=10.0):
+    def __init__(self, socket=None, *, timeout=None, connect_timeout=10.0, admin_token=None):
         self.socket_path = P.default_socket_path(socket)
+        if admin_token is not None:
+            P.admin_params(admin_token)  # a bad one is refused now, not at each connect
+        self._admin_token = admin_token
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.last_error = None
@@ -278,7 +307,7 @@ class AsyncPool:
             if conn is None or not conn.usable():
                 self._conn = None
                 conn = await _Connection.open(self.socket_path, self.connect_timeout,
-                                              self._note)
+                                              self._note, self._admin_token)
                 self._conn = conn
             return conn
 
@@ -361,6 +390,13 @@ class AsyncPool:
     async def cleanup(self, *, timeout=None, timeout_ms=None):
         """Closes idle connections past CONNECTION_TIMEOUT now (an admin op)."""
         return await self._run(P.op_admin(self.timeout, "cleanup", timeout=timeout,
+                                          timeout_ms=timeout_ms))
+
+    async def reload(self, *, timeout=None, timeout_ms=None):
+        """The daemon reads its .env and catalog again, as on SIGHUP (an admin op):
+        {added, removed, changed, settings, summary}; a configuration it refuses
+        raises BAD_REQUEST and the running one stays."""
+        return await self._run(P.op_admin(self.timeout, "reload", timeout=timeout,
                                           timeout_ms=timeout_ms))
 
     async def servers(self, *, timeout=None, timeout_ms=None):

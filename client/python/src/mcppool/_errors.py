@@ -14,6 +14,8 @@ SHUTTING_DOWN = "SHUTTING_DOWN"
 INTERNAL = "INTERNAL"
 UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
 CANCELLED = "CANCELLED"
+AUTH_REQUIRED = "AUTH_REQUIRED"  # data: the HTTP server's WWW-Authenticate challenge
+TOO_MANY_CLIENTS = "TOO_MANY_CLIENTS"  # the daemon serves MCPPOOL_MAX_CLIENTS connections
 # The client's own codes, as in libmcppool(3); they never cross the wire.
 NOT_CONNECTED = "NOT_CONNECTED"
 PROTOCOL = "PROTOCOL"
@@ -23,7 +25,9 @@ TIMEOUT = "TIMEOUT"
 class McpPoolError(Exception):
     """A request failed: ``code`` is a stable string, ``message`` is for people,
     ``data`` is the error's data (for UPSTREAM_ERROR the MCP server's JSON-RPC
-    error ``{code, message, data?}``), or None.
+    error ``{code, message, data?}``; for AUTH_REQUIRED the server's challenge
+    ``{status, scheme?, resource_metadata?, scope?, error?, error_description?,
+    realm?, wwwAuthenticate?}``), or None.
 
     A code sent by a newer daemon that this client does not know is kept as sent.
     """

@@ -119,6 +119,20 @@ def hello_params():
     return {"version": PROTOCOL_VERSION, "client": CLIENT_NAME}
 
 
+def admin_params(token):
+    """The params of op admin (the daemon's admin token); raises ValueError for a bad token."""
+    if not isinstance(token, str) or not token:
+        raise ValueError("admin_token must be a non-empty str (the daemon's "
+                         "MCPPOOL_ADMIN_TOKEN_FILE)")
+    return {"token": token}
+
+
+def refused_token(error):
+    """The McpPoolError for the daemon's answer refusing the admin token."""
+    err = McpPoolError.from_wire(error)
+    return McpPoolError(err.code, f"the daemon refused the admin token: {err.message}", err.data)
+
+
 def hello_result(result):
     """(version, max_frame) from the hello's answer; raises McpPoolError(PROTOCOL)."""
     if not isinstance(result, dict):

@@ -12,7 +12,8 @@ import threading
 import time
 
 from . import _protocol as P
-from ._errors import CANCELLED, INTERNAL, NOT_CONNECTED, PROTOCOL, TIMEOUT, McpPoolError
+from ._errors import (CANCELLED, INTERNAL, NOT_CONNECTED, PROTOCOL, TIMEOUT,
+                      TOO_MANY_CLIENTS, McpPoolError)
 
 log = logging.getLogger("mcppool")
 
@@ -60,6 +61,7 @@ class _Connection:
         self.pending = {}
         self.next_id = 1
         self.broken = None
+        self.refusal = None  # an id-0 TOO_MANY_CLIENTS: the reason for the close that follows
         self.version = 1
         self.max_frame = P.FRAME_DEFAULT_MAX
         self.frames = P.FrameReader()
@@ -68,8 +70,9 @@ class _Connection:
         self.reader.start()
 
     @classmethod
-    def open(cls, path, connect_timeout, note):
-        """Connects and completes the hello. Raises McpPoolError."""
+    def open(cls, path, connect_timeout, note, admin_token=None):
+        """Connects, completes the hello and sends admin_token (when given).
+        Raises McpPoolError."""
         why = P.check_socket_path(path)
         if why:
             raise McpPoolError(NOT_CONNECTED, why)
@@ -84,20 +87,37 @@ class _Connection:
         sock.settimeout(None)
         conn = cls(sock, note)
         conn._hello(connect_timeout)
+        if admin_token is not None:
+            conn._login(admin_token, connect_timeout)
         return conn
 
-    def _hello(self, timeout):
+    def _ask(self, op, params, timeout):
+        """Sends op and waits for its (error, result) at most timeout seconds;
+        raises McpPoolError when the connection breaks meanwhile."""
         sink = _Sink()
         try:
-            self.submit("hello", P.hello_params(), sink)
+            self.submit(op, params, sink)
             kind, a, b = sink.q.get(timeout=timeout)
         except _SendFailed as e:
             raise e.error from None
         except queue.Empty:
-            self.break_(TIMEOUT, f"no answer to the hello within {timeout} s")
+            self.break_(TIMEOUT, f"no answer to the {op} within {timeout} s")
             raise self.broken from None
         if kind == "fail":
             raise a
+        return a, b
+
+    def _login(self, token, timeout):
+        """Sends the admin token, as mcpctl does right after connecting; a refused
+        one breaks the connection and raises FORBIDDEN saying it was the token."""
+        error, _ = self._ask("admin", P.admin_params(token), timeout)
+        if error is not None:
+            err = P.refused_token(error)
+            self.break_(err.code, err.message)
+            raise err
+
+    def _hello(self, timeout):
+        a, b = self._ask("hello", P.hello_params(), timeout)
         try:
             if a is not None:
                 err = McpPoolError.from_wire(a)
@@ -143,7 +163,11 @@ class _Connection:
             self.break_(NOT_CONNECTED, f"writing to the daemon: {e.strerror or e}")
 
     def break_(self, code, message):
-        """Breaks the connection once: fails every request in flight with code."""
+        """Breaks the connection once: fails every request in flight with code.
+        A daemon that refused us said why before it closed: that reason, not the
+        close, is the news (as in libmcppool)."""
+        if code == NOT_CONNECTED and self.refusal is not None:
+            code, message = self.refusal.code, self.refusal.message
         with self.lock:
             if self.broken:
                 return
@@ -197,7 +221,10 @@ class _Connection:
     def _dispatch(self, message):
         kind, rid, a, b = P.classify(message)
         if kind == "reply" and rid == 0:
-            self.note(McpPoolError.from_wire(a))
+            err = McpPoolError.from_wire(a)
+            if err.code == TOO_MANY_CLIENTS:
+                self.refusal = err
+            self.note(err)
         elif kind == "reply":
             with self.lock:
                 sink = self.pending.pop(rid, None)
@@ -226,13 +253,21 @@ class Pool:
     the default deadline of every request, in seconds (None: the daemon's
     REQUEST_TIMEOUT). ``connect``: connect now (raising NOT_CONNECTED when the
     daemon cannot be reached) rather than at the first request.
+    ``admin_token``: the daemon's admin token (its MCPPOOL_ADMIN_TOKEN_FILE),
+    sent after the hello on every connection, reconnections included, so that
+    the admin ops are allowed to a process that is neither the daemon's uid,
+    root, nor in MCPPOOL_ADMIN_GROUP; a wrong one raises FORBIDDEN.
 
     When the daemon goes away, the requests in flight fail (NOT_CONNECTED, or
     PROTOCOL when a frame was cut) and the next request connects again.
     """
 
-    def __init__(self, socket=None, *, timeout=None, connect_timeout=10.0, connect=True):
+    def __init__(self, socket=None, *, timeout=None, connect_timeout=10.0, connect=True,
+                 admin_token=None):
         self.socket_path = P.default_socket_path(socket)
+        if admin_token is not None:
+            P.admin_params(admin_token)  # a bad one is refused now, not at each connect
+        self._admin_token = admin_token
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.last_error = None  # the last connection-level error the daemon reported
@@ -289,7 +324,8 @@ class Pool:
             conn = self._conn
             if conn is None or conn.broken:
                 self._conn = None
-                conn = _Connection.open(self.socket_path, self.connect_timeout, self._note)
+                conn = _Connection.open(self.socket_path, self.connect_timeout, self._note,
+                                        self._admin_token)
                 self._conn = conn
             return conn
 
@@ -378,6 +414,13 @@ class Pool:
     def cleanup(self, *, timeout=None, timeout_ms=None):
         """Closes idle connections past CONNECTION_TIMEOUT now (an admin op)."""
         return self._run(P.op_admin(self.timeout, "cleanup", timeout=timeout,
+                                    timeout_ms=timeout_ms))
+
+    def reload(self, *, timeout=None, timeout_ms=None):
+        """The daemon reads its .env and catalog again, as on SIGHUP (an admin op):
+        {added, removed, changed, settings, summary}; a configuration it refuses
+        raises BAD_REQUEST and the running one stays."""
+        return self._run(P.op_admin(self.timeout, "reload", timeout=timeout,
                                     timeout_ms=timeout_ms))
 
     def servers(self, *, timeout=None, timeout_ms=None):
