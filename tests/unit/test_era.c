@@ -46,6 +46,17 @@ Test(era_meta, the_apps_meta_keys_stay_and_the_daemons_replace_the_apps)
 			 "\"io.modelcontextprotocol/logLevel\":\"info\"," OURS "{}}}");
 }
 
+/* Found by fuzz/fuzz_era.c: an escaped name is the same name to the server's parser. */
+Test(era_meta, escaped_names_are_the_names_they_decode_to)
+{
+	cr_assert_str_eq(with_meta("{\"\\u005fmeta\":{\"x\":1,\"io.modelcontextprotocol\\/clientInfo\":2},\"a\\n\":3}"),
+			 "{\"a\\n\":3,\"_meta\":{\"x\":1," OURS "{}}}");
+	const char *p = "{\"n\\u0061me\":\"echo\"}";
+	char *s = era_param_string(p, strlen(p), "name");
+	cr_assert_str_eq(s, "echo");
+	free(s);
+}
+
 Test(era_meta, the_capabilities_are_the_ones_given)
 {
 	struct jbuf out;
