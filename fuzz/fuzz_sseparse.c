@@ -12,7 +12,10 @@
  * - last_id is shorter than SSE_ID_MAX, without CR or LF; retry_ms is -1 or a count
  *   of milliseconds below 10^9;
  * - a failure gives a reason; "stopped" exactly when the callback asked to stop;
- * - a freed parser initialised again reads the stream as a new one does.
+ * - a freed parser initialised again reads the stream as a new one does;
+ * - the events, last_id and retry_ms at each are those of a plain reading of the whole
+ *   stream as the SSE standard says (reference() below, with the parser's bounds on
+ *   type, id and retry), all of them unless the parser failed, then the first ones.
  */
 #include "fuzz.h"
 
@@ -63,6 +66,94 @@ static int on_event(void *ctx, const struct sse_event *ev)
 	/* The data is the parser's and modifiable: scribbling on it must not matter. */
 	memset(ev->data, 'x', ev->len);
 	return ++r->n == r->stop_at ? -1 : 0;
+}
+
+/*
+ * The reference: the stream read as the SSE standard says, all at once, with the
+ * parser's documented bounds on the type, the id and retry. Events go to r as the
+ * parser's do; returns how many there were.
+ */
+static size_t reference(const char *buf, size_t n, struct run *r)
+{
+	char type[SSE_TYPE_MAX] = "", last_id[SSE_ID_MAX] = "";
+	bool has_data = false, type_too_long = false;
+	long retry = -1;
+	char *dbuf = malloc(n + 1);
+	size_t dlen = 0, count = 0, i = 0;
+
+	FUZZ_CHECK(dbuf, "out of memory");
+	if (n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+		i = 3;
+	while (i < n) {
+		size_t j = i, vlen, nlen;
+		const char *line = buf + i, *colon, *value;
+
+		while (j < n && buf[j] != '\n' && buf[j] != '\r')
+			j++;
+		if (j == n)
+			break; /* an unfinished line is no line */
+		nlen = j - i;
+		i = j + 1 + (buf[j] == '\r' && j + 1 < n && buf[j + 1] == '\n');
+		if (nlen == 0) {
+			if (has_data && count < MAX_EVENTS) {
+				struct seen *s = &r->ev[count];
+				s->type = strdup(type_too_long ? "?" : type[0] ? type : "message");
+				s->data = malloc(dlen + 1);
+				FUZZ_CHECK(s->type && s->data, "out of memory");
+				memcpy(s->data, dbuf, dlen);
+				s->data[dlen] = '\0';
+				s->len = dlen;
+				memcpy(s->last_id, last_id, SSE_ID_MAX);
+				s->retry_ms = retry;
+			}
+			count += has_data;
+			has_data = type_too_long = false;
+			type[0] = '\0';
+			dlen = 0;
+			continue;
+		}
+		if (line[0] == ':')
+			continue;
+		colon = memchr(line, ':', nlen);
+		value = colon ? colon + 1 : line + nlen;
+		if (colon && value < line + nlen && *value == ' ')
+			value++;
+		vlen = nlen - (size_t)(value - line);
+		nlen = colon ? (size_t)(colon - line) : nlen;
+		if (nlen == 4 && memcmp(line, "data", 4) == 0) {
+			if (has_data)
+				dbuf[dlen++] = '\n';
+			memcpy(dbuf + dlen, value, vlen);
+			dlen += vlen;
+			has_data = true;
+		} else if (nlen == 5 && memcmp(line, "event", 5) == 0) {
+			type_too_long = vlen >= SSE_TYPE_MAX;
+			if (!type_too_long) {
+				memcpy(type, value, vlen);
+				type[vlen] = '\0';
+			}
+		} else if (nlen == 2 && memcmp(line, "id", 2) == 0) {
+			if (vlen < SSE_ID_MAX && !memchr(value, '\0', vlen)) {
+				memcpy(last_id, value, vlen);
+				last_id[vlen] = '\0';
+			}
+		} else if (nlen == 5 && memcmp(line, "retry", 5) == 0) {
+			size_t k = 0, sig = 0;
+			long ms = 0;
+
+			while (k < vlen && value[k] >= '0' && value[k] <= '9') {
+				if (sig || value[k] != '0')
+					sig++;
+				if (sig <= 9)
+					ms = ms * 10 + (value[k] - '0');
+				k++;
+			}
+			if (vlen && k == vlen && sig <= 9) /* the parser's bound: below 10^9 ms */
+				retry = ms;
+		}
+	}
+	free(dbuf);
+	return count;
 }
 
 static void run_free(struct run *r)
@@ -131,7 +222,7 @@ static void same(const struct run *a, const struct run *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct run whole, chunked;
+	static struct run whole, chunked, ref;
 	struct sse_parser p, q;
 	size_t max_data;
 	unsigned seed;
@@ -167,6 +258,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(strcmp(p.last_id, q.last_id) == 0 && p.retry_ms == q.retry_ms,
 			   "last_id %s/%s retry %ld/%ld at the end", p.last_id, q.last_id,
 			   p.retry_ms, q.retry_ms);
+	/* What was read is what the standard reads, up to where the parser stopped. */
+	ref.n = reference((const char *)data, size, &ref);
+	if (rc == 0)
+		FUZZ_CHECK(whole.n == ref.n, "%zu events, the standard reads %zu", whole.n, ref.n);
+	else
+		FUZZ_CHECK(whole.n <= ref.n, "%zu events, the standard reads %zu", whole.n, ref.n);
+	{
+		size_t n = ref.n;
+		ref.n = whole.n;
+		same(&ref, &whole);
+		ref.n = n;
+	}
+	run_free(&ref);
 	run_free(&whole);
 	run_free(&chunked);
 	sse_parser_free(&p);
