@@ -103,10 +103,25 @@ static int object_walk(const char *t, size_t len, size_t *pos, member_fn fn, voi
 	}
 }
 
+/*
+ * True when m's name is quoted's ("\"name\""). An escaped name ("\u005fmeta") is
+ * the same name to the server's JSON parser, so it is compared decoded: else
+ * an app's "\u005fmeta" would sit beside the daemon's _meta (a parser taking
+ * the last drops the app's _meta members, one taking the first the daemon's).
+ */
 static bool key_is(const char *t, const struct member *m, const char *quoted)
 {
-	size_t n = strlen(quoted);
-	return m->key_end - m->key == n && memcmp(t + m->key, quoted, n) == 0;
+	size_t n = strlen(quoted), klen = m->key_end - m->key;
+	json_t *k;
+	bool same;
+
+	if (!memchr(t + m->key, '\\', klen))
+		return klen == n && memcmp(t + m->key, quoted, n) == 0;
+	k = json_loadb(t + m->key, klen, JSON_DECODE_ANY, NULL);
+	same = json_is_string(k) && json_string_length(k) == n - 2 &&
+	       memcmp(json_string_value(k), quoted + 1, n - 2) == 0;
+	json_decref(k);
+	return same;
 }
 
 /* The keys the daemon fills; an app's values for them are dropped. */

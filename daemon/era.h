@@ -38,7 +38,7 @@ const char *era_name(enum era e);
  * (version), "io.modelcontextprotocol/clientInfo" (mcppool's name and version)
  * and "io.modelcontextprotocol/clientCapabilities" (caps, a JSON object's
  * text). Those three keys are the daemon's: an app's own values for them are
- * dropped. Every other member of params and of its _meta is copied byte for
+ * dropped. Names are compared as JSON reads them ("\u005fmeta" is _meta). Every other member of params and of its _meta is copied byte for
  * byte (the _meta member itself moves to the end). out is emptied first.
  * Returns 0, or -1 with the reason in err (params or its _meta not an object,
  * invalid JSON, out of memory).

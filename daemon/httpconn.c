@@ -13,6 +13,7 @@
 
 #include "curlev.h"
 #include "daemon.h"
+#include "httpauth.h"
 #include "httpconn.h"
 #include "jsontext.h"
 #include "list.h"
@@ -920,75 +921,6 @@ static char *error_response(const struct xfer *x)
 	return text;
 }
 
-/* Copies one auth-param value (token or quoted-string) from *p; advances *p past it. */
-static void auth_param_value(const char **p, char *out, size_t outlen)
-{
-	const char *s = *p;
-	size_t k = 0;
-
-	if (*s == '"') {
-		for (s++; *s && *s != '"'; s++) {
-			if (*s == '\\' && s[1])
-				s++;
-			if (k + 1 < outlen)
-				out[k++] = *s;
-		}
-		if (*s == '"')
-			s++;
-	} else {
-		for (; *s && *s != ',' && *s != ' ' && *s != '\t'; s++)
-			if (k + 1 < outlen)
-				out[k++] = *s;
-	}
-	out[k] = '\0';
-	*p = s;
-}
-
-/*
- * The data of AUTH_REQUIRED, as JSON text (NULL when out of memory):
- * {"status", "scheme", the auth-params resource_metadata, scope, error,
- * error_description and realm that the challenge gives, "wwwAuthenticate":
- * the header as it came}. The challenge is RFC 9110's: a scheme, then
- * name=token or name="quoted string" parameters separated by commas; a
- * second challenge (a bare token) ends the parsing.
- */
-static char *auth_data(long status, const char *raw)
-{
-	static const char *const known[] = { "resource_metadata", "scope", "error",
-					     "error_description", "realm", NULL };
-	json_t *o = json_object();
-	char name[64], value[WWW_AUTH_MAX];
-	const char *p = raw;
-	char *text;
-
-	json_object_set_new(o, "status", json_integer(status));
-	if (raw) {
-		size_t n = strcspn(p, " \t,");
-		json_object_set_new(o, "scheme", json_stringn(p, n));
-		for (p += n; *p;) {
-			p += strspn(p, " \t,");
-			n = strcspn(p, " \t,=");
-			if (!n)
-				break;
-			snprintf(name, sizeof(name), "%.*s", (int)(n < 63 ? n : 63), p);
-			p += n;
-			p += strspn(p, " \t");
-			if (*p != '=')
-				break;
-			p++;
-			p += strspn(p, " \t");
-			auth_param_value(&p, value, sizeof(value));
-			for (const char *const *k = known; *k; k++)
-				if (strcasecmp(name, *k) == 0 && !json_object_get(o, *k))
-					json_object_set_new(o, *k, json_string(value));
-		}
-		json_object_set_new(o, "wwwAuthenticate", json_string(raw));
-	}
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	return text;
-}
-
 /* 401 or 403: the request fails with AUTH_REQUIRED and the challenge; the session lives on. */
 static void auth_failed(struct xfer *x)
 {
@@ -1000,7 +932,7 @@ static void auth_failed(struct xfer *x)
 			 "(authorization required)", h->tag, x->status, h->where);
 		return;
 	}
-	data = auth_data(x->status, x->www_auth);
+	data = httpauth_data(x->status, x->www_auth);
 	fail_request(h, x->info.num, ERR_AUTH_REQUIRED, data, "HTTP %ld from %s: %s%s%.200s%s",
 		     x->status, h->where, x->status == 401 ? "authorization required"
 							    : "access forbidden",

@@ -11,8 +11,10 @@ for name in "$@"; do
     work=$b/corpus/$name crashes=$b/crashes/$name log=$b/$name.log
     mkdir -p "$work" "$crashes" "fuzz/corpus/$name"
     case $name in
-    jsontext_in | jsonrpc | catalog) dict=-dict=fuzz/json.dict ;;
+    jsontext_in | jsonrpc | catalog | era) dict=-dict=fuzz/json.dict ;;
     dotenv) dict=-dict=fuzz/dotenv.dict ;;
+    sseparse) dict=-dict=fuzz/sse.dict ;;
+    httpauth) dict=-dict=fuzz/httpauth.dict ;;
     *) dict="" ;;
     esac
     # shellcheck disable=SC2086

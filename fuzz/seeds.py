@@ -225,6 +225,38 @@ def main():
             cat_lits.append(open(full, "rb").read())
     write("catalog", cat_lits)
 
+    # fuzz_sseparse: three bytes (max_data, chunk seed, event to stop at), then the stream.
+    sse_lits = [g for g in c_literal_groups(os.path.join(ROOT, "tests/unit/test_sseparse.c"))
+                if re.search(rb"(^|\n)(data|event|id|retry|:)", g)]
+    sse_lits += [b"event: message\ndata: " + l + b"\n\n" for l in lines[14:20]]
+    sse_lits += [b"id: 0\r\nretry: 99999999999\r\ndata: a\r\ndata:\r\n\r\n",
+                 b"event: " + b"e" * 40 + b"\ndata: x\n\nid: " + b"i" * 300 + b"\ndata: y\n\n"]
+    heads = [b"\x10\x05\x00", b"\x00\x07\x00", b"\x01\x2a\x02", b"\xff\x01\x01"]
+    write("sseparse", [heads[k % len(heads)] + g for k, g in enumerate(sse_lits)])
+
+    # fuzz_era: one byte (version, capabilities), then an app's params.
+    era_lits = [g for g in c_literal_groups(os.path.join(ROOT, "tests/unit/test_era.c"))
+                if g.lstrip()[:1] in (b"{", b"[")]
+    era_lits += [json.dumps(m["params"]).encode() for m in FIXTURE_INPUT if "params" in m]
+    era_lits += [b'{"supportedVersions":["2025-06-18","2026-07-28"]}', b'["2025-03-26","2024-11-05"]',
+                 b'{"_meta":{"io.modelcontextprotocol/clientInfo":1},"_meta":{"a":[]}}',
+                 b'{"\\u005fmeta":{"x":1},"n\\u0061me":"e"}']
+    write("era", [bytes([k % 9]) + g for k, g in enumerate(era_lits)])
+
+    # fuzz_httpauth: the header's value (its first byte's low bit: 401 or 403).
+    write("httpauth", [
+        b'Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource"',
+        b'Bearer error="insufficient_scope", scope="files:read files:write", '
+        b'error_description="needs \\"write\\""',
+        b'Bearer realm=example,scope=a, error=invalid_token',
+        b'Basic realm="x", Bearer realm="y"',
+        b'Bearer, realm = "unterminated',
+        b'Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple"',
+        b'bearer RESOURCE_METADATA=a REALM="b\\\\"',
+        b'',
+        b'Bearer \xc3\xa9=1, realm="\xff"',
+    ])
+
 
 if __name__ == "__main__":
     main()

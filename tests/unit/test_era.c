@@ -69,6 +69,17 @@ Test(era_meta, log_levels_are_the_eight_of_rfc_5424)
 	cr_assert_null(era_log_level("", 0));
 }
 
+/* Found by fuzz/fuzz_era.c: an escaped name is the same name to the server's parser. */
+Test(era_meta, escaped_names_are_the_names_they_decode_to)
+{
+	cr_assert_str_eq(with_meta("{\"\\u005fmeta\":{\"x\":1,\"io.modelcontextprotocol\\/clientInfo\":2},\"a\\n\":3}"),
+			 "{\"a\\n\":3,\"_meta\":{\"x\":1," OURS "{}}}");
+	const char *p = "{\"n\\u0061me\":\"echo\"}";
+	char *s = era_param_string(p, strlen(p), "name");
+	cr_assert_str_eq(s, "echo");
+	free(s);
+}
+
 Test(era_meta, the_capabilities_are_the_ones_given)
 {
 	struct jbuf out;
