@@ -9,7 +9,8 @@
  * - its output is then valid JSON: an object with each of the app's members but _meta
  *   as jansson reads them (a repeated name: the last), and a _meta with each of the
  *   app's _meta members but the daemon's three, plus those three holding the version,
- *   mcppool's clientInfo and the capabilities; nothing else;
+ *   mcppool's clientInfo and the capabilities (and logLevel "info" when the first
+ *   byte's top bit asks for it; an app's own logLevel is dropped); nothing else;
  * - era_param_string(params, "name" / "uri") is the member's string as jansson reads
  *   it, or NULL when it is absent or not a string;
  * - era_choose of the params (an array) or of their "supportedVersions" picks modern
@@ -28,6 +29,7 @@
 #define KEY_VERSION "io.modelcontextprotocol/protocolVersion"
 #define KEY_INFO "io.modelcontextprotocol/clientInfo"
 #define KEY_CAPS "io.modelcontextprotocol/clientCapabilities"
+#define KEY_LOG "io.modelcontextprotocol/logLevel"
 
 static const char *const versions[] = { ERA_MODERN_VERSION, "2025-11-25", "v\"1\\\x01\xc3\xa9" };
 static const char *const caps_texts[] = {
@@ -39,12 +41,12 @@ static const char *const caps_texts[] = {
 static bool ours(const char *key)
 {
 	return strcmp(key, KEY_VERSION) == 0 || strcmp(key, KEY_INFO) == 0 ||
-	       strcmp(key, KEY_CAPS) == 0;
+	       strcmp(key, KEY_CAPS) == 0 || strcmp(key, KEY_LOG) == 0;
 }
 
 /* out (from era_params_with_meta) against params as jansson read them. */
 static void check_merged(const json_t *params, const json_t *out, const char *version,
-			 const char *caps)
+			 const char *caps, const char *log_level)
 {
 	const json_t *meta_in = json_object_get(params, "_meta"), *meta_out, *v;
 	size_t kept = 0, want;
@@ -68,8 +70,12 @@ static void check_merged(const json_t *params, const json_t *out, const char *ve
 		FUZZ_CHECK(json_equal(json_object_get(meta_out, k), v), "_meta.\"%s\" changed", k);
 		kept++;
 	}
-	FUZZ_CHECK(json_object_size(meta_out) == kept + 3, "_meta has %zu members, %zu wanted",
-		   json_object_size(meta_out), kept + 3);
+	FUZZ_CHECK(json_object_size(meta_out) == kept + 3 + (log_level != NULL),
+		   "_meta has %zu members, %zu wanted", json_object_size(meta_out),
+		   kept + 3 + (log_level != NULL));
+	v = json_object_get(meta_out, KEY_LOG);
+	FUZZ_CHECK(log_level ? json_is_string(v) && strcmp(json_string_value(v), log_level) == 0 : !v,
+		   "logLevel");
 	v = json_object_get(meta_out, KEY_VERSION);
 	FUZZ_CHECK(json_is_string(v) && strcmp(json_string_value(v), version) == 0, "version");
 	info = json_pack("{s:s, s:s}", "name", MCP_CLIENT_NAME, "version", MCP_CLIENT_VERSION);
@@ -126,7 +132,7 @@ static void check_choose(const json_t *list)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct jbuf out;
-	const char *version, *caps;
+	const char *version, *caps, *log_level;
 	char err[256] = "", merr[256];
 	char *text;
 	size_t len;
@@ -147,7 +153,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(text, data + 1, len);
 	}
 
-	rc = era_params_with_meta(text, len, version, caps, &out, err, sizeof(err));
+	/* The first byte's top bit: a request that asked for events (a log level of the daemon's). */
+	log_level = data[0] & 0x80 ? "info" : NULL;
+	rc = era_params_with_meta_log(text, len, version, caps, log_level, &out, err, sizeof(err));
 	params = len ? json_loadb(text, len, 0, &jerr) : json_object();
 	odd = (len && memchr(text, '\0', len)) ||
 	      (!params && (strncmp(jerr.text, "too big", 7) == 0 || strstr(jerr.text, "\\u0000")));
@@ -165,7 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		merged = json_loadb(out.data, out.len, 0, &jerr);
 		FUZZ_CHECK(merged, "the output is not JSON (%s): %.*s", jerr.text, (int)out.len,
 			   out.data);
-		check_merged(params, merged, version, caps);
+		check_merged(params, merged, version, caps, log_level);
 	}
 	if (good) {
 		check_param_string(text, len, params, "name");

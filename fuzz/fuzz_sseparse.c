@@ -133,22 +133,25 @@ static size_t reference(const char *buf, size_t n, struct run *r)
 				type[vlen] = '\0';
 			}
 		} else if (nlen == 2 && memcmp(line, "id", 2) == 0) {
-			if (vlen < SSE_ID_MAX && !memchr(value, '\0', vlen)) {
+			bool control = false; /* the parser drops an id with a control character too */
+
+			for (size_t c = 0; c < vlen; c++)
+				control |= (unsigned char)value[c] < 0x20 || (unsigned char)value[c] == 0x7f;
+			if (vlen < SSE_ID_MAX && !control) {
 				memcpy(last_id, value, vlen);
 				last_id[vlen] = '\0';
 			}
 		} else if (nlen == 5 && memcmp(line, "retry", 5) == 0) {
-			size_t k = 0, sig = 0;
+			size_t k = 0;
 			long ms = 0;
 
+			/* Digits only; a huge value saturates: it stops growing at 10^8 (below 10^9). */
 			while (k < vlen && value[k] >= '0' && value[k] <= '9') {
-				if (sig || value[k] != '0')
-					sig++;
-				if (sig <= 9)
+				if (ms < 100000000L)
 					ms = ms * 10 + (value[k] - '0');
 				k++;
 			}
-			if (vlen && k == vlen && sig <= 9) /* the parser's bound: below 10^9 ms */
+			if (vlen && k == vlen)
 				retry = ms;
 		}
 	}
