@@ -75,6 +75,7 @@ struct daemon {
 	struct hmap *start_failures; /* key -> backoff record */
 	struct hmap *input_holds;    /* inputreq.c: requestState -> hold; NULL until the first */
 	struct tasks *tasks;         /* tasks.c: task id -> the connection that created it; NULL until the first */
+	struct hmap *era_memos;      /* eramemo.c: an HTTP server's era, per entry and URL; NULL until the first */
 	enum close_reason pool_closing; /* why the pool's on_close is called: set before each pool call that may close */
 	struct listcache cache;      /* cacheable list results (MCPPOOL_CACHE_BYTES): see upstream.h */
 

@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "era.h"
+#include "eramemo.h"
 #include "errcode.h"
 #include "events.h"
 #include "hmap.h"
@@ -62,6 +63,9 @@ struct upstream {
 	enum era era;             /* ERA_UNKNOWN until the probe (or the catalog's pin) decides */
 	enum protocol_pin pin;    /* the catalog entry's "protocol" */
 	char *client_caps;        /* the entry's clientCapabilities (JSON text): declared to the server, accepted (inputreq.c) */
+	char *era_key;            /* HTTP: the entry's eramemo key (its era is kept per origin); NULL: stdio */
+	bool probing;             /* the server/discover probe is deciding the era (eramemo notes it) */
+	bool era_remembered;      /* the era came from the memo (a failed start forgets it) */
 	uint64_t start_ms;        /* monotonic: the probe and initialize share MCPPOOL_START_TIMEOUT */
 	char version[32];         /* the version spoken: initialize's answer, or ERA_MODERN_VERSION ("" while starting) */
 	json_t *server;           /* protocolVersion, capabilities, serverInfo, instructions (and supportedVersions when modern) */
@@ -524,6 +528,7 @@ static void upstream_free(struct deferred *x)
 	free(u->table);
 	json_decref(u->server);
 	free(u->client_caps);
+	free(u->era_key);
 	free(u);
 }
 
@@ -592,6 +597,8 @@ static void upstream_close(struct upstream *u, enum close_reason why, int code, 
 	u->d->metrics.closed[why]++;
 	if (why == CLOSE_START_FAILED && u->entry)
 		failure_record(u->d, u->tag, u->entry->auth_hash, u->close_reason);
+	if (why == CLOSE_START_FAILED && u->era_remembered)
+		eramemo_forget(u->d, u->era_key); /* the next start probes again */
 	if (why == CLOSE_LOST || why == CLOSE_START_FAILED || why == CLOSE_STDIN_FULL)
 		log_warn("[%s] connection lost: %s", u->tag, u->close_reason);
 	upstream_set_state(u, UPSTREAM_CLOSED);
@@ -1881,6 +1888,14 @@ static json_t *server_of_discover(json_t *result)
 	return out;
 }
 
+/* The probe decided u's era: an HTTP server's is kept for its other users' connections. */
+static void era_found(struct upstream *u)
+{
+	if (u->probing && u->era_key)
+		eramemo_note(u->d, u->era_key, u->era, u->version, u->server, now_mono_ms());
+	u->probing = false;
+}
+
 /* A modern server: no handshake; result is its DiscoverResult, or NULL (pinned, or a modern error). */
 static void era_modern(struct upstream *u, json_t *result)
 {
@@ -1888,6 +1903,7 @@ static void era_modern(struct upstream *u, json_t *result)
 	snprintf(u->version, sizeof(u->version), "%s", ERA_MODERN_VERSION);
 	json_decref(u->server);
 	u->server = server_of_discover(result);
+	era_found(u);
 	upstream_ready(u);
 }
 
@@ -1896,6 +1912,8 @@ static void era_legacy(struct upstream *u, const char *version, const char *why)
 {
 	log_info("[%s] legacy server (%s): initialize with %s", u->tag, why, version);
 	u->era = ERA_LEGACY;
+	snprintf(u->version, sizeof(u->version), "%s", version); /* initialize's answer replaces it */
+	era_found(u);
 	if (send_initialize(u, version) < 0)
 		upstream_close(u, CLOSE_START_FAILED, ERR_INTERNAL, "out of memory");
 }
@@ -1972,6 +1990,8 @@ static void discover_refused(struct upstream *u, json_t *error)
 /* Starts finding u's era: the catalog's pin decides, or the server/discover probe. -1 when out of memory. */
 static int era_start(struct upstream *u)
 {
+	struct era_found found;
+
 	switch (u->pin) {
 	case PROTOCOL_MODERN:
 		era_modern(u, NULL);
@@ -1986,6 +2006,22 @@ static int era_start(struct upstream *u)
 		u->era = ERA_LEGACY;
 		return send_initialize(u, MCP_PROTOCOL_VERSION);
 	}
+	if (u->era_key && eramemo_get(u->d, u->era_key, now_mono_ms(), &found)) {
+		log_info("[%s] %s server (found for this URL before): no server/discover probe",
+			 u->tag, found.era == ERA_MODERN ? "modern" : "legacy");
+		u->era_remembered = true;
+		if (found.era == ERA_LEGACY) {
+			u->era = ERA_LEGACY;
+			return send_initialize(u, found.version);
+		}
+		u->era = ERA_MODERN;
+		snprintf(u->version, sizeof(u->version), "%s", found.version);
+		json_decref(u->server);
+		u->server = found.server;
+		upstream_ready(u);
+		return 0;
+	}
+	u->probing = true;
 	return send_discover(u);
 }
 
@@ -2003,6 +2039,8 @@ static void modern_assumption_failed(struct upstream *u, const char *why)
 		return;
 	log_warn("[%s] %s: retiring the connection (the next request probes the era again)", u->tag,
 		 why);
+	if (u->era_key)
+		eramemo_forget(d, u->era_key);
 	d->pool_closing = CLOSE_RETIRED;
 	pool_retire(d->pool, u->entry, "the server's era changed");
 	pool_checked(d);
@@ -2040,6 +2078,13 @@ static struct upstream *upstream_start(struct daemon *d, struct session *s, uint
 		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
 		return NULL;
 	}
+	if (call->entry->transport == TRANSPORT_HTTP && !call->entry->sse &&
+	    !(u->era_key = eramemo_key(call->entry->name, call->entry->url))) {
+		free(u->client_caps);
+		free(u);
+		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
 	memcpy(u->tag, key, klen + 1);
 	list_init(&u->send_queue);
 	tasks_conn_init(&u->tasks);
@@ -2050,6 +2095,7 @@ static struct upstream *upstream_start(struct daemon *d, struct session *s, uint
 	if (launch_open(d, call->entry, call->auth, key, &u->t, &transport_cb, u, err,
 			sizeof(err)) < 0) {
 		free(u->client_caps);
+		free(u->era_key);
 		free(u);
 		failure_record(d, key, hash, err);
 		log_warn("[%s] start failed: %s", key, err);
@@ -2383,6 +2429,7 @@ void upstream_shutdown(struct daemon *d)
 	listcache_destroy(&d->cache);
 	inputreq_shutdown(d);
 	tasks_shutdown(d);
+	eramemo_shutdown(d);
 	while ((f = hmap_next(d->start_failures, NULL)))
 		failure_free(d, container_of(f, struct start_failure, node));
 	hmap_destroy(d->start_failures);

@@ -1560,6 +1560,42 @@ Test(http, a_legacy_server_refusing_the_modern_probe_is_spoken_to_with_a_session
 	it_assert_no_children();
 }
 
+/*
+ * An HTTP server's era is found once for all its users (eramemo.h): the second user's
+ * connection is not probed, and speaks the era the first one found.
+ */
+static void era_probed_once(enum tiny_mode mode, const char *version)
+{
+	struct tiny *t = tiny_start(mode);
+	struct tiny_req call;
+	struct itd d;
+	char cat[1024];
+	int st;
+
+	http_catalog(cat, sizeof(cat), t->port, NULL);
+	start_daemon(&d, cat, NULL);
+	json_t *r = call_shout(&d, "alice", "a1", "one", &st);
+	cr_assert_str_eq(it_text(r), "tiny says: one", "%s %s", it_error_code(r), err_message(r));
+	json_decref(r);
+	r = call_shout(&d, "bob", "b1", "two", &st);
+	cr_assert_str_eq(it_text(r), "tiny says: two", "%s %s", it_error_code(r), err_message(r));
+	json_decref(r);
+	cr_assert_eq(tiny_count_of(t, "POST", "server/discover"), 1, "the era was probed %u times",
+		     tiny_count_of(t, "POST", "server/discover"));
+	cr_assert(itd_log_contains(&d, "found for this URL before"), "see %s", d.log);
+	cr_assert(tiny_find(t, "POST", "tools/call", 1, &call));
+	cr_assert_str_eq(call.version, version, "the second user's call");
+	itd_stop(&d);
+	tiny_stop(t);
+	it_assert_no_children();
+}
+
+Test(http, an_http_servers_era_is_probed_once_for_all_its_users)
+{
+	era_probed_once(TINY_NORMAL, "2025-06-18");
+	era_probed_once(TINY_MODERN, "2026-07-28");
+}
+
 /* Needs the upstream's server/discover probe (the era detection of issue 10); skipped without it. */
 Test(http, a_modern_server_gets_the_2026_headers_and_no_session)
 {
