@@ -195,6 +195,7 @@ enum tiny_mode {
 	TINY_AUTH_INIT,    /* initialize answers 401 with a challenge */
 	TINY_AUTH_ALL,     /* every request answers 401 with a challenge (the era probe too) */
 	TINY_MODERN,       /* a 2026-07-28 server: answers server/discover, no sessions */
+	TINY_MODERN_CUT,   /* TINY_MODERN whose first tools/list and every tools/call lose their stream */
 };
 
 #define RESOURCE_METADATA "http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp"
@@ -216,6 +217,9 @@ struct tiny_req {
 };
 
 #define TINY_MAX_REQS 64
+
+struct tiny;
+static unsigned tiny_count_of(struct tiny *t, const char *method, const char *rpc);
 
 struct tiny {
 	int lfd, port;
@@ -429,7 +433,8 @@ static void answer_post(struct tiny *t, int fd, json_t *msg, const char *rpc, co
 		   t->mode == TINY_AUTH_ALL) {
 		reply(fd, "401 Unauthorized", "WWW-Authenticate: Bearer resource_metadata=\""
 		      RESOURCE_METADATA "\", scope=\"files:read\"\r\n", NULL, "");
-	} else if (strcmp(rpc, "server/discover") == 0 && t->mode == TINY_MODERN) {
+	} else if (strcmp(rpc, "server/discover") == 0 &&
+		   (t->mode == TINY_MODERN || t->mode == TINY_MODERN_CUT)) {
 		snprintf(buf, sizeof(buf), "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"supportedVersions\":"
 			 "[\"2026-07-28\"],\"capabilities\":{\"tools\":{}},\"serverInfo\":{\"name\":"
 			 "\"tiny\",\"version\":\"1\"}}}", ids);
@@ -444,12 +449,17 @@ static void answer_post(struct tiny *t, int fd, json_t *msg, const char *rpc, co
 			 "\"2025-06-18\",\"capabilities\":{\"tools\":{}},\"serverInfo\":{\"name\":\"tiny\","
 			 "\"version\":\"1\"}}}", ids);
 		reply(fd, "200 OK", buf, "application/json; charset=utf-8", body);
-	} else if (!session[0] && t->mode != TINY_MODERN) {
+	} else if (!session[0] && t->mode != TINY_MODERN && t->mode != TINY_MODERN_CUT) {
 		reply(fd, "400 Bad Request", "", "application/json",
 		      "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32000,\"message\":\"no session\"}}");
 	} else if (strcmp(rpc, "ping") == 0) {
 		snprintf(buf, sizeof(buf), "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{}}", ids);
 		reply(fd, "200 OK", "", "application/json", buf);
+	} else if (t->mode == TINY_MODERN_CUT && (strcmp(rpc, "tools/call") == 0 ||
+		   (strcmp(rpc, "tools/list") == 0 && tiny_count_of(t, "POST", "tools/list") == 1))) {
+		/* The response stream opens, then breaks before the answer (a proxy's timeout, say). */
+		sse_chunk(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+			      "Connection: close\r\n\r\n");
 	} else if (strcmp(rpc, "tools/list") == 0) {
 		snprintf(buf, sizeof(buf), "[{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"tools\":[{\"name\":"
 			 "\"shout\",\"inputSchema\":{\"type\":\"object\"}}]}}]", ids);
@@ -1585,6 +1595,39 @@ static void era_probed_once(enum tiny_mode mode, const char *version)
 	cr_assert(itd_log_contains(&d, "found for this URL before"), "see %s", d.log);
 	cr_assert(tiny_find(t, "POST", "tools/call", 1, &call));
 	cr_assert_str_eq(call.version, version, "the second user's call");
+	itd_stop(&d);
+	tiny_stop(t);
+	it_assert_no_children();
+}
+
+/*
+ * 2026-07-28 has no resumption: a broken response stream loses its request. One that
+ * may be repeated (tools/list) is posted again once, with a new id, and the app sees
+ * its answer; a tools/call is never repeated: the app gets UPSTREAM_CLOSED.
+ */
+Test(http, a_modern_request_whose_stream_broke_is_posted_again_once_when_it_may_be)
+{
+	struct tiny *t = tiny_start(TINY_MODERN_CUT);
+	struct tiny_req first, second;
+	struct itd d;
+	char cat[1024];
+	int st;
+
+	http_catalog(cat, sizeof(cat), t->port, NULL);
+	start_daemon(&d, cat, NULL);
+	json_t *r = ctl(&d, &st, ARGS("tools", "alice", "remote", "-a", "token=a1"));
+	cr_assert_eq(st, 0, "tools: %s %s; see %s", it_error_code(r), err_message(r), d.log);
+	json_decref(r);
+	cr_assert_eq(tiny_count_of(t, "POST", "tools/list"), 2);
+	cr_assert(tiny_find(t, "POST", "tools/list", 0, &first) &&
+		  tiny_find(t, "POST", "tools/list", 1, &second));
+	cr_assert_str_eq(first.mcp_method, "tools/list");
+	cr_assert(itd_log_contains(&d, "sent tools/list again"), "see %s", d.log);
+
+	r = call_shout(&d, "alice", "a1", "once", &st);
+	cr_assert_str_eq(it_error_code(r), "UPSTREAM_CLOSED", "%s", err_message(r));
+	json_decref(r);
+	cr_assert_eq(tiny_count_of(t, "POST", "tools/call"), 1, "a tools/call was posted again");
 	itd_stop(&d);
 	tiny_stop(t);
 	it_assert_no_children();
