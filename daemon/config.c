@@ -164,6 +164,8 @@ static const struct num_var num_vars[V_NUMERIC_COUNT] = {
 /* Values of known keys found in the .env file (malloc'd; NULL when absent). */
 struct dotenv {
 	char *values[V__COUNT];
+	char *unknown;      /* names the daemon does not know, each NUL-terminated, in file order */
+	size_t unknown_len;
 };
 
 /* Where a value came from, for error messages. */
@@ -223,6 +225,11 @@ void config_free(struct config *cfg)
 	cfg->metrics_listen = NULL;
 	free(cfg->access_log);
 	cfg->access_log = NULL;
+	free(cfg->dotenv_unknown);
+	cfg->dotenv_unknown = NULL;
+	cfg->dotenv_unknown_len = 0;
+	free(cfg->dotenv_path);
+	cfg->dotenv_path = NULL;
 	free(cfg->admin_group);
 	cfg->admin_group = NULL;
 	free(cfg->admin_token_file);
@@ -291,6 +298,23 @@ static void dotenv_free(struct dotenv *de)
 		free(de->values[i]);
 		de->values[i] = NULL;
 	}
+	free(de->unknown);
+	de->unknown = NULL;
+	de->unknown_len = 0;
+}
+
+/* Keeps a name the daemon does not know, for config_warn_unknown() once logging is set up. */
+static int dotenv_note_unknown(struct dotenv *de, const char *key)
+{
+	size_t n = strlen(key) + 1;
+	char *grown = realloc(de->unknown, de->unknown_len + n);
+
+	if (!grown)
+		return -1;
+	memcpy(grown + de->unknown_len, key, n);
+	de->unknown = grown;
+	de->unknown_len += n;
+	return 0;
 }
 
 /* Refuses a NUL byte, which would silently cut its line short. */
@@ -333,8 +357,10 @@ static int dotenv_parse(char *buf, size_t len, const char *path, struct dotenv *
 			snprintf(err, errlen, "%s:%u: expected KEY=VALUE (%s)", path, lineno, why);
 			return -1;
 		}
-		if (r > 0)
-			confcheck_variable(key, path);
+		if (r > 0 && !config_var_known(key) && dotenv_note_unknown(de, key) < 0) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			return -1;
+		}
 		if (r > 0 && (id = var_lookup(key)) >= 0) {
 			free(de->values[id]);
 			de->values[id] = strdup(value);
@@ -718,10 +744,23 @@ int config_load(struct config *cfg, const struct config_cli *cli, char *err, siz
 		r = load_admin_group(cfg, &de, err, errlen);
 	if (r == 0)
 		r = load_admin_token(cfg, &de, err, errlen);
+	if (r == 0 && de.unknown) { /* warned of by config_warn_unknown() */
+		cfg->dotenv_unknown = de.unknown;
+		cfg->dotenv_unknown_len = de.unknown_len;
+		de.unknown = NULL;
+		if (!(cfg->dotenv_path = strdup(cli->env_file ? cli->env_file : DEFAULT_DOTENV)))
+			r = -1, snprintf(err, errlen, "out of memory");
+	}
 	dotenv_free(&de);
 	if (r < 0)
 		config_free(cfg);
 	return r;
+}
+
+void config_warn_unknown(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->dotenv_unknown_len; i += strlen(cfg->dotenv_unknown + i) + 1)
+		confcheck_variable(cfg->dotenv_unknown + i, cfg->dotenv_path);
 }
 
 bool config_var_ms(const struct config *cfg, size_t i, uint64_t *ms)

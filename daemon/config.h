@@ -43,6 +43,9 @@ struct config {
 	char *metrics_listen;           /* MCPPOOL_METRICS_LISTEN: HOST:PORT serving GET /metrics over HTTP; NULL when unset (off) */
 	int log_format;                 /* MCPPOOL_LOG_FORMAT: enum log_format (daemon/log.h), text (default) or json */
 	char *access_log;               /* MCPPOOL_ACCESS_LOG: a file to append one line per request to, "-" for stderr; NULL when unset (off) */
+	char *dotenv_unknown;           /* names in the .env file the daemon does not know, each NUL-terminated */
+	size_t dotenv_unknown_len;
+	char *dotenv_path;              /* that file, for the warning; NULL when all names are known */
 	char *admin_group;              /* MCPPOOL_ADMIN_GROUP: an existing group whose members may run admin ops; NULL when unset */
 	gid_t admin_gid;                /* ... its gid, resolved at load (no name lookup per connection) */
 	char *admin_token_file;         /* MCPPOOL_ADMIN_TOKEN_FILE: a file whose first line is the admin token; NULL when unset */
@@ -76,6 +79,12 @@ int config_load(struct config *cfg, const struct config_cli *cli, char *err, siz
 
 /* Frees the strings of cfg and sets them to NULL; the struct itself is the caller's. */
 void config_free(struct config *cfg);
+
+/*
+ * Warns of each name of the .env file the daemon does not know ("did you mean"):
+ * called once the log format is set, so that the warnings come in it.
+ */
+void config_warn_unknown(const struct config *cfg);
 
 /* The name of the i-th variable mcppool reads (config_print()'s order); NULL past the last. */
 const char *config_var_name(size_t i);

@@ -130,6 +130,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)d.cfg.log_level);
 	log_set_format((enum log_format)d.cfg.log_format);
+	config_warn_unknown(&d.cfg);
 	confcheck_environment();
 	if (!check_only)
 		set_core_dumps(&d.cfg);

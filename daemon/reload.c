@@ -346,6 +346,7 @@ json_t *reload_run(struct daemon *d, const char *why, char *err, size_t errlen)
 			config_free(&cfg);
 		} else {
 			swap_config(d, &cfg);
+			config_warn_unknown(&d->cfg);
 			line = summary(why, &diff);
 			log_info("%s", line ? line : "reloaded");
 			warn_exposed_args(d, diff.added);

@@ -200,6 +200,34 @@ Test(observe, log_format_json_writes_one_object_per_line_with_its_key)
 	free(log);
 }
 
+/* The .env file's own mistakes are told in the format that file asks for. */
+Test(observe, a_json_log_format_from_the_env_file_covers_its_own_warnings)
+{
+	char path[] = "/tmp/mcppool-observe-env-XXXXXX";
+	static const char text[] = "MCPPOOL_LOG_FORMAT=json\nMAX_CONECTIONS_PER_USER=3\n";
+	bool warned = false;
+	struct itd d;
+	int fd;
+
+	cr_assert((fd = mkstemp(path)) >= 0);
+	cr_assert(write(fd, text, sizeof(text) - 1) == (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	itd_start_args(&d, NULL, NULL, NULL, ARGS("--env-file", path));
+	itd_stop(&d);
+	unlink(path);
+	char *log = read_all(d.log), *save = NULL;
+	for (char *line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+		const char *msg = json_string_value(json_object_get(o, "msg"));
+
+		cr_assert(json_is_object(o), "not a JSON object: %s", line);
+		warned |= msg && strstr(msg, "did you mean MAX_CONNECTIONS_PER_USER") != NULL;
+		json_decref(o);
+	}
+	cr_expect(warned, "no JSON warning about MAX_CONECTIONS_PER_USER in %s", d.log);
+	free(log);
+}
+
 Test(observe, bad_log_format_stops_start_up_naming_the_variable)
 {
 	struct itd d;
