@@ -283,10 +283,26 @@ static void swap_config(struct daemon *d, struct config *cfg)
 			log_warn("core dumps are allowed (MCPPOOL_CORE_DUMPS=1): a core file may hold "
 				 "the auth values of users; keep it private and delete it after use");
 	}
+	bool same_access_log = (!cfg->access_log && !d->cfg.access_log) ||
+			       (cfg->access_log && d->cfg.access_log &&
+				strcmp(cfg->access_log, d->cfg.access_log) == 0);
+	char err[256];
+
 	config_free(&d->cfg);
 	d->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
 	log_set_level((enum log_level)d->cfg.log_level);
+	log_set_format((enum log_format)d->cfg.log_format);
+	/* The access log: the same path is opened again (it may have been rotated), a new one instead. */
+	if (same_access_log) {
+		if (log_access_reopen(err, sizeof(err)) < 0)
+			log_warn("MCPPOOL_ACCESS_LOG: cannot reopen, the open file is kept: %s", err);
+	} else {
+		log_access_close();
+		if (d->cfg.access_log && log_access_open(d->cfg.access_log, err, sizeof(err)) < 0)
+			log_warn("MCPPOOL_ACCESS_LOG=\"%s\": %s: no access log until it can be opened",
+				 d->cfg.access_log, err);
+	}
 	upstream_apply_config(d);
 	/* Simplest correct: a reload starts the cache afresh, at its new size. */
 	listcache_reset(&d->cache, d->cfg.cache_bytes);

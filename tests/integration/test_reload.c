@@ -447,3 +447,46 @@ Test(reload, notify_socket_hears_reloading_then_ready)
 	unlink(path);
 	unlink(e.path);
 }
+
+/* True when the file at path holds needle. */
+static bool file_has(const char *path, const char *needle)
+{
+	char buf[8192];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return strstr(buf, needle) != NULL;
+}
+
+/*
+ * A reload applies the log format at once, and opens the access log again: a rotated
+ * file (renamed away) is replaced by a new one at the same path, as logrotate expects.
+ */
+Test(reload, the_log_format_applies_and_a_rotated_access_log_is_reopened)
+{
+	struct envfile e = { "" };
+	char access[300], rotated[310], env[400];
+	struct itd d;
+
+	start(&d, &e, TWO_SERVERS, "");
+	snprintf(access, sizeof(access), "%s/access.log", d.dir);
+	snprintf(rotated, sizeof(rotated), "%s.1", access);
+	snprintf(env, sizeof(env), "MCPPOOL_ACCESS_LOG=%s\nMCPPOOL_LOG_FORMAT=json\n", access);
+	env_write(&e, env);
+	json_decref(reload_ok(&d));
+	cr_assert(itd_wait_log(&d, "{\"ts\":", 5000), "no JSON log line after the reload; see %s", d.log);
+	json_decref(itd_ctl_json(&d, NULL, ARGS("call", "alice", "a", "echo", "{\"message\":\"x\"}")));
+	cr_assert(file_has(access, "alice:a"), "the new access log has no line");
+
+	cr_assert_eq(rename(access, rotated), 0);
+	json_decref(reload_ok(&d));
+	json_decref(itd_ctl_json(&d, NULL, ARGS("call", "bob", "a", "echo", "{\"message\":\"y\"}")));
+	cr_assert(file_has(access, "bob:a"), "the access log was not reopened at its path");
+	cr_assert(!file_has(rotated, "bob:a"), "the rotated file got the new line");
+	finish(&d, &e);
+}
