@@ -788,6 +788,33 @@ void itd_start_as(struct itd *d, const char *catalog_json, const char *const *en
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+int it_notify_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	cr_assert(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind %s: %s", path,
+		  strerror(errno));
+	return fd;
+}
+
+char *it_notify_recv(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[1024];
+	ssize_t n;
+
+	if (poll(&p, 1, 5000) != 1)
+		return NULL;
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
 int it_free_port(void)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };

@@ -148,6 +148,12 @@ const char *it_scrubbed_variable(size_t i);
 /* A loopback TCP port that was free a moment ago. */
 int it_free_port(void);
 
+/* A fake NOTIFY_SOCKET: a datagram socket bound at path; returns its fd. */
+int it_notify_socket(const char *path);
+
+/* The next datagram on a fake NOTIFY_SOCKET within 5 s (malloc'd), or NULL. */
+char *it_notify_recv(int fd);
+
 /* True when something accepts on the loopback port. */
 bool it_port_accepts(int port);
 

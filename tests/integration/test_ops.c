@@ -449,35 +449,6 @@ Test(ops, alert_rules_use_only_metrics_the_daemon_exports)
 
 /* ---- systemd ------------------------------------------------------------------ */
 
-/* Binds a datagram socket at path for NOTIFY_SOCKET; returns its fd. */
-static int notify_socket_bind(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	cr_assert(strlen(path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind %s: %s", path,
-		  strerror(errno));
-	return fd;
-}
-
-/* Waits (5 s at most) for the next datagram; returns it (malloc'd) or NULL. */
-static char *notify_recv(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char buf[1024];
-	ssize_t n;
-
-	if (poll(&p, 1, 5000) != 1)
-		return NULL;
-	n = recv(fd, buf, sizeof(buf) - 1, 0);
-	if (n < 0)
-		return NULL;
-	buf[n] = '\0';
-	return strdup(buf);
-}
-
 Test(ops, notify_socket_receives_ready_then_stopping)
 {
 	char env[400], path[300], *msg;
@@ -486,16 +457,16 @@ Test(ops, notify_socket_receives_ready_then_stopping)
 
 	snprintf(path, sizeof(path), "/tmp/mcppool-ops-notify-%d", getpid());
 	unlink(path);
-	fd = notify_socket_bind(path);
+	fd = it_notify_socket(path);
 	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", path);
 	itd_start(&d, NULL, (const char *const[]){ env, NULL });
-	msg = notify_recv(fd);
+	msg = it_notify_recv(fd);
 	cr_assert(msg, "no notification after start");
 	cr_expect(strstr(msg, "READY=1"), "first notification: %s", msg);
 	cr_expect(strstr(msg, d.sock), "STATUS names the socket: %s", msg);
 	free(msg);
 	itd_stop(&d);
-	msg = notify_recv(fd);
+	msg = it_notify_recv(fd);
 	cr_assert(msg, "no notification at stop");
 	cr_expect(strstr(msg, "STOPPING=1"), "notification at stop: %s", msg);
 	free(msg);

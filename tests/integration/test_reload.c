@@ -385,32 +385,6 @@ Test(reload, reloads_under_load_lose_no_request)
 
 /* ---- systemd ---------------------------------------------------------------------- */
 
-static int notify_socket_bind(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind %s: %s", path,
-		  strerror(errno));
-	return fd;
-}
-
-static char *notify_recv(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char buf[1024];
-	ssize_t n;
-
-	if (poll(&p, 1, 5000) != 1)
-		return NULL;
-	n = recv(fd, buf, sizeof(buf) - 1, 0);
-	if (n < 0)
-		return NULL;
-	buf[n] = '\0';
-	return strdup(buf);
-}
-
 Test(reload, notify_socket_hears_reloading_then_ready)
 {
 	struct envfile e = { "" };
@@ -420,27 +394,27 @@ Test(reload, notify_socket_hears_reloading_then_ready)
 
 	snprintf(path, sizeof(path), "/tmp/mcppool-reload-notify-%d", getpid());
 	unlink(path);
-	fd = notify_socket_bind(path);
+	fd = it_notify_socket(path);
 	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", path);
 	env_write(&e, "");
 	itd_start_args(&d, NULL, (const char *const[]){ env, NULL }, NULL,
 		       ARGS("--env-file", e.path));
-	msg = notify_recv(fd);
+	msg = it_notify_recv(fd);
 	cr_assert(msg && strstr(msg, "READY=1"), "first notification: %s", msg ? msg : "none");
 	free(msg);
 
 	cr_assert_eq(kill(d.pid, SIGHUP), 0);
-	msg = notify_recv(fd);
+	msg = it_notify_recv(fd);
 	cr_assert(msg, "no notification at the reload");
 	cr_expect(strstr(msg, "RELOADING=1") && strstr(msg, "MONOTONIC_USEC="), "got %s", msg);
 	free(msg);
-	msg = notify_recv(fd);
+	msg = it_notify_recv(fd);
 	cr_assert(msg, "no notification after the reload");
 	cr_expect(strstr(msg, "READY=1"), "got %s", msg);
 	free(msg);
 
 	itd_stop(&d);
-	msg = notify_recv(fd);
+	msg = it_notify_recv(fd);
 	cr_expect(msg && strstr(msg, "STOPPING=1"), "at stop: %s", msg ? msg : "none");
 	free(msg);
 	close(fd);
