@@ -81,6 +81,7 @@ struct ctl_opts {
 	const char *socket;
 	bool pretty, help, version;
 	bool progress;           /* --progress: every event as a JSON line on stderr */
+	const char *log_level;   /* --log-level: what a modern server is asked to log; NULL: none given */
 	bool once;               /* top --once: one frame */
 	enum elicit_mode elicit; /* --elicit; ELICIT_NONE: none given */
 	unsigned int timeout_ms; /* 0: none given */
@@ -117,6 +118,8 @@ static void ctl_usage(FILE *f)
 	      "      --auth-file FILE  auth values, in .env syntax (KEY=VALUE, quotes, # comments)\n"
 	      "      --cursor CURSOR   tools: the page to list\n"
 	      "      --progress        call, request: each event as a JSON line on stderr\n"
+	      "      --log-level LEVEL call, request: the least severe log message a\n"
+	      "                        2026-07-28 server is asked for (default info)\n"
 	      "      --elicit HOW      call, request: answer an input_required result's forms\n"
 	      "                        with their defaults, decline or cancel, and retry\n"
 	      "      --uri URI         listen: subscribe to a resource (repeatable)\n"
@@ -140,7 +143,10 @@ static void ctl_command_usage(const struct ctl_command *cmd, FILE *f)
 	if (cmd->id == CTL_CALL || cmd->id == CTL_REQUEST)
 		fputs("  The JSON argument, when given, must be an object.\n"
 		      "  Progress shows as a bar when stderr is a terminal; --progress prints each\n"
-		      "  event as a JSON line on stderr instead. Log messages go to stderr.\n"
+		      "  event as a JSON line on stderr instead. Log messages go to stderr;\n"
+		      "  --log-level LEVEL asks a 2026-07-28 server for those at LEVEL and above\n"
+		      "  (debug, info, notice, warning, error, critical, alert, emergency;\n"
+		      "  default info).\n"
 		      "  An input_required result (the server needs answers) is printed as the\n"
 		      "  data, or, when stdin and stderr are a terminal, its form questions are\n"
 		      "  asked there and the call is retried. --elicit defaults|decline|cancel\n"
@@ -233,6 +239,22 @@ static int ctl_parse_timeout(struct ctl_opts *o, const char *arg, FILE *errf)
 	return CTL_CONTINUE;
 }
 
+/* --log-level: one of MCP's eight log levels (the daemon would refuse another). */
+static int ctl_parse_log_level(struct ctl_opts *o, const char *arg, FILE *errf)
+{
+	static const char *const levels[] = { "debug", "info", "notice", "warning", "error",
+					       "critical", "alert", "emergency" };
+
+	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+		if (strcmp(arg, levels[i]) == 0) {
+			o->log_level = levels[i];
+			return CTL_CONTINUE;
+		}
+	}
+	return ctl_usage_error(errf, "--log-level expects debug, info, notice, warning, error, "
+			       "critical, alert or emergency, got '%s'", arg);
+}
+
 static const struct option ctl_long_options[] = {
 	{ "socket", required_argument, NULL, 's' },
 	{ "pretty", no_argument, NULL, 'p' },
@@ -242,6 +264,7 @@ static const struct option ctl_long_options[] = {
 	{ "token-file", required_argument, NULL, 'K' },
 	{ "cursor", required_argument, NULL, 'C' },
 	{ "progress", no_argument, NULL, 'P' },
+	{ "log-level", required_argument, NULL, 'L' },
 	{ "elicit", required_argument, NULL, 'E' },
 	{ "uri", required_argument, NULL, 'U' },
 	{ "once", no_argument, NULL, 'O' },
@@ -277,6 +300,8 @@ static int ctl_parse_option(struct ctl_opts *o, int ch, const char *arg, const c
 	case 'P':
 		o->progress = true;
 		return CTL_CONTINUE;
+	case 'L':
+		return ctl_parse_log_level(o, arg, errf);
 	case 'E':
 		if (elicit_mode_parse(arg) < 0)
 			return ctl_usage_error(errf, "--elicit expects defaults, decline or cancel, "
@@ -460,6 +485,8 @@ static int ctl_check(struct ctl_opts *o, FILE *errf)
 		return ctl_usage_error(errf, "--cursor applies to 'tools' only");
 	if (o->progress && o->cmd->id != CTL_CALL && o->cmd->id != CTL_REQUEST)
 		return ctl_usage_error(errf, "--progress applies to 'call' and 'request' only");
+	if (o->log_level && o->cmd->id != CTL_CALL && o->cmd->id != CTL_REQUEST)
+		return ctl_usage_error(errf, "--log-level applies to 'call' and 'request' only");
 	if (o->elicit && o->cmd->id != CTL_CALL && o->cmd->id != CTL_REQUEST)
 		return ctl_usage_error(errf, "--elicit applies to 'call' and 'request' only");
 	if (o->nuris && o->cmd->id != CTL_LISTEN)
@@ -667,7 +694,10 @@ static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, struct ctl_ev
 	mcppool_call_opts call = { .auth = &auth, .timeout_ms = o->timeout_ms,
 				   .input_responses_json = retry->input_json,
 				   .request_state = retry->state, .on_event = ctl_on_event,
-				   .event_arg = ev };
+				   .event_arg = ev, .log_level = o->log_level };
+	mcppool_call_opts request = { .auth = &auth, .timeout_ms = o->timeout_ms,
+				      .on_event = ctl_on_event, .event_arg = ev,
+				      .log_level = o->log_level };
 
 	switch (o->cmd->id) {
 	case CTL_POOL_STATUS:
@@ -677,9 +707,9 @@ static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, struct ctl_ev
 	case CTL_CALL:
 		return mcppool_call_with(c, a[0], a[1], a[2], json, &call, res, err);
 	case CTL_REQUEST:
-		return mcppool_request_events(c, a[0], a[1], a[2],
-					      retry->params_json ? retry->params_json : json,
-					      &auth, o->timeout_ms, ctl_on_event, ev, res, err);
+		return mcppool_request_with(c, a[0], a[1], a[2],
+					    retry->params_json ? retry->params_json : json, &request,
+					    res, err);
 	case CTL_TOOLS:
 		return mcppool_tools(c, a[0], a[1], o->cursor, &auth, o->timeout_ms, res, err);
 	case CTL_SERVERS:

@@ -127,6 +127,7 @@ struct op_params {
 	unsigned int timeout_ms;
 	mcppool_event_callback on_event; /* sends events: true and receives them */
 	void *event_arg;
+	const char *log_level;    /* sent as "log_level" with events; NULL: the daemon's default */
 	const char *const *uris;  /* listen: sent as "uris" when n_uris > 0 */
 	size_t n_uris;
 	/* call: the retry of an input_required result */
@@ -589,12 +590,18 @@ static bool has_input(const struct op_params *p)
 	return p->input_packed && p->input_len;
 }
 
+/* log_level means nothing without events (the daemon refuses it alone): sent only with them. */
+static bool has_log_level(const struct op_params *p)
+{
+	return p->on_event && p->log_level;
+}
+
 /* Packs the params map of an MCP op. */
 static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_params *p)
 {
 	size_t n = (p->user != NULL) + (p->mcp != NULL) + (p->name_key && p->name) +
 		   has_payload(p) + has_auth(p) + (p->timeout_ms > 0) + (p->on_event != NULL) +
-		   (p->n_uris > 0) + has_input(p) + (p->request_state != NULL);
+		   (p->n_uris > 0) + has_input(p) + (p->request_state != NULL) + has_log_level(p);
 
 	msgpack_pack_map(pk, n);
 	if (p->user)
@@ -621,6 +628,8 @@ static void pack_op_params(mcppool_conn *c, msgpack_packer *pk, const struct op_
 		wire_pack_str(pk, "events");
 		msgpack_pack_true(pk);
 	}
+	if (has_log_level(p))
+		pack_kv_str(pk, "log_level", p->log_level);
 	if (p->n_uris > 0) {
 		wire_pack_str(pk, "uris");
 		msgpack_pack_array(pk, p->n_uris);
@@ -1713,6 +1722,7 @@ static struct op_params call_with_op(const char *user, const char *mcp, const ch
 	p.input_len = o->input_responses ? o->input_responses_len : 0;
 	p.request_state = o->request_state;
 	p.on_event = o->on_event;
+	p.log_level = o->log_level;
 	return p;
 }
 
@@ -1750,4 +1760,57 @@ MCPPOOL_API int mcppool_input_required(const msgpack_object *result)
 MCPPOOL_API int mcppool_protocol_version(const mcppool_conn *conn)
 {
 	return conn->version;
+}
+
+/*
+ * A request's op params with what the options add to it; -1 (err set) for the
+ * fields a request does not take: its inputResponses and requestState go
+ * inside params_json itself.
+ */
+static int request_with_op(const char *user, const char *mcp, const char *method,
+			   const char *params_json, const mcppool_call_opts *o,
+			   struct op_params *p, mcppool_error *err)
+{
+	static const mcppool_call_opts none;
+
+	if (!o)
+		o = &none;
+	*p = request_op(user, mcp, method, params_json, NULL, 0, o->auth, o->timeout_ms);
+	p->on_event = o->on_event;
+	p->log_level = o->log_level;
+	if (o->input_responses_json || o->input_responses || o->request_state) {
+		set_err(err, MCPPOOL_BAD_REQUEST, "a request's inputResponses and requestState go "
+			"inside params_json, not in its options");
+		return -1;
+	}
+	return 0;
+}
+
+MCPPOOL_API int mcppool_request_with(mcppool_conn *conn, const char *user, const char *mcp,
+				     const char *method, const char *params_json,
+				     const mcppool_call_opts *opts, mcppool_result **result,
+				     mcppool_error *err)
+{
+	struct op_params p;
+
+	if (result)
+		*result = NULL;
+	if (request_with_op(user, mcp, method, params_json, opts, &p, err) < 0)
+		return -1;
+	p.event_arg = opts ? opts->event_arg : NULL;
+	return run(conn, &p, result, err);
+}
+
+MCPPOOL_API uint64_t mcppool_submit_request_with(mcppool_conn *conn, const char *user,
+						 const char *mcp, const char *method,
+						 const char *params_json,
+						 const mcppool_call_opts *opts, mcppool_callback cb,
+						 void *arg)
+{
+	struct op_params p;
+
+	if (request_with_op(user, mcp, method, params_json, opts, &p, &conn->conn_err) < 0)
+		return 0;
+	p.event_arg = arg;
+	return submit_public(conn, &p, cb, arg);
 }

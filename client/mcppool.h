@@ -471,7 +471,11 @@ typedef struct mcppool_call_opts {
 	 * event_arg to on_event; the submit function passes its own arg. */
 	mcppool_event_callback on_event;
 	void *event_arg;
-	void *reserved[8];
+	/* With on_event: the least severe log message a 2026-07-28 server is asked
+	 * to send (debug, info, notice, warning, error, critical, alert,
+	 * emergency); NULL: info. Not sent without on_event. Added in 0.4. */
+	const char *log_level;
+	void *reserved[7];
 } mcppool_call_opts;
 
 /*
@@ -488,6 +492,22 @@ MCPPOOL_API uint64_t mcppool_submit_call_with(mcppool_conn *conn, const char *us
 					      const char *args_json,
 					      const mcppool_call_opts *opts, mcppool_callback cb,
 					      void *arg);
+
+/*
+ * A request with options (opts may be NULL): its auth, timeout_ms, on_event,
+ * event_arg and log_level, as for mcppool_call_with(). A request's
+ * inputResponses and requestState go inside params_json: setting those
+ * fields fails with MCPPOOL_BAD_REQUEST. Added in 0.4.
+ */
+MCPPOOL_API int mcppool_request_with(mcppool_conn *conn, const char *user, const char *mcp,
+				     const char *method, const char *params_json,
+				     const mcppool_call_opts *opts, mcppool_result **result,
+				     mcppool_error *err);
+MCPPOOL_API uint64_t mcppool_submit_request_with(mcppool_conn *conn, const char *user,
+						 const char *mcp, const char *method,
+						 const char *params_json,
+						 const mcppool_call_opts *opts, mcppool_callback cb,
+						 void *arg);
 
 /*
  * The protocol version the daemon settled on in its hello reply (1 or 2); 0

@@ -1,5 +1,6 @@
 /* Integration: events from modern (2026-07-28) servers: subscriptions/listen and per-request log levels. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -289,4 +290,51 @@ Test(mevents, a_bad_log_level_or_one_without_events_is_bad_request)
 	call(fd, 11, "echo", "{\"message\": \"x\"}", ", \"log_level\": \"info\"", &h);
 	cr_assert_eq(h.reply.err_code, ERR_BAD_REQUEST);
 	close(fd);
+}
+
+/* mcpctl call and request with opts; returns the exit status, stderr in *err. */
+static int ctl_progress(const char *cmd, const char *name, const char *json, const char *opt,
+			const char *level, char **err)
+{
+	char *out = NULL;
+	int st = opt ? itd_ctl(&d, &out, err, ARGS(cmd, "alice", "modern", name, json, opt, level))
+		     : itd_ctl(&d, &out, err, ARGS(cmd, "alice", "modern", name, json));
+
+	free(out);
+	return st;
+}
+
+Test(mevents, mcpctl_log_level_asks_a_modern_server_for_its_debug_messages)
+{
+	static const char args[] = "{\"steps\": 2, \"ms\": 1, \"log\": true, \"log_level\": \"debug\"}";
+	static const char params[] = "{\"name\": \"progress\", \"arguments\": {\"steps\": 1, \"ms\": 1, "
+				     "\"log\": true, \"log_level\": \"debug\"}}";
+	char *err = NULL;
+
+	/* By default (info) the server keeps its debug messages; the call still succeeds. */
+	cr_assert_eq(ctl_progress("call", "progress", args, NULL, NULL, &err), 0);
+	cr_assert(!strstr(err, "debug fixture: step"), "debug message at the default level: %s", err);
+	free(err);
+	cr_assert_eq(ctl_progress("call", "progress", args, "--log-level", "debug", &err), 0);
+	cr_assert(strstr(err, "debug fixture: step 1") && strstr(err, "debug fixture: step 2"),
+		  "no debug message on stderr: %s", err);
+	free(err);
+	cr_assert_eq(ctl_progress("request", "tools/call", params, "--log-level", "debug", &err), 0);
+	cr_assert(strstr(err, "debug fixture: step 1"), "request: no debug message: %s", err);
+	free(err);
+	/* A level above the message's keeps it away again. */
+	cr_assert_eq(ctl_progress("call", "progress", args, "--log-level", "warning", &err), 0);
+	cr_assert(!strstr(err, "fixture: step"), "a message below warning: %s", err);
+	free(err);
+}
+
+Test(mevents, mcpctl_refuses_an_unknown_log_level_naming_the_valid_ones)
+{
+	char *err = NULL;
+
+	cr_assert_eq(ctl_progress("call", "echo", "{\"message\": \"x\"}", "--log-level", "warn",
+				  &err), 2);
+	cr_assert(strstr(err, "debug, info, notice, warning, error, critical, alert or emergency") &&
+		  strstr(err, "'warn'"), "%s", err);
+	free(err);
 }

@@ -1930,3 +1930,57 @@ Test(mcpctl, a_url_elicitation_shows_its_address_and_is_accepted_once_the_user_s
 	free(answers);
 	free(asked);
 }
+
+Test(client, log_level_is_sent_with_events_only_for_calls_and_requests)
+{
+	struct fake f = { .handler = echo_params, .version = 2 };
+	struct seen_events ev = { 0 };
+	mcppool_call_opts o = { .on_event = record_event, .event_arg = &ev, .log_level = "debug" };
+	mcppool_call_opts quiet = { .log_level = "debug" };
+	mcppool_result *res;
+	mcppool_error err;
+	mcppool_conn *c;
+
+	fake_start(&f);
+	c = connect_to(&f);
+	cr_assert_eq(mcppool_call_with(c, "alice", "demo", "echo", NULL, &o, &res, &err), 0,
+		     "%s", err.message);
+	expect_str(mcppool_map_get(mcppool_result_value(res), "log_level"), "debug");
+	cr_assert(mcppool_map_get(mcppool_result_value(res), "events"));
+	mcppool_result_free(res);
+	cr_assert_eq(mcppool_request_with(c, "alice", "demo", "x/y", "{}", &o, &res, &err), 0,
+		     "%s", err.message);
+	expect_str(mcppool_map_get(mcppool_result_value(res), "log_level"), "debug");
+	expect_str(mcppool_map_get(mcppool_result_value(res), "method"), "x/y");
+	mcppool_result_free(res);
+	/* Without events the daemon would refuse it: not sent. */
+	cr_assert_eq(mcppool_request_with(c, "alice", "demo", "x/y", NULL, &quiet, &res, &err), 0,
+		     "%s", err.message);
+	cr_assert_null(mcppool_map_get(mcppool_result_value(res), "log_level"));
+	cr_assert_null(mcppool_map_get(mcppool_result_value(res), "events"));
+	mcppool_result_free(res);
+	mcppool_close(c);
+	fake_stop(&f);
+}
+
+Test(client, request_with_refuses_input_fields_that_belong_in_its_params)
+{
+	struct fake f = { .handler = echo_params };
+	mcppool_call_opts o = { .request_state = "st" };
+	mcppool_result *res = (mcppool_result *)&o;
+	mcppool_error err;
+	mcppool_conn *c;
+
+	fake_start(&f);
+	c = connect_to(&f);
+	cr_assert_eq(mcppool_request_with(c, "alice", "demo", "x/y", NULL, &o, &res, &err), -1);
+	cr_assert_null(res);
+	cr_assert_eq(err.code, MCPPOOL_BAD_REQUEST);
+	cr_assert(strstr(err.message, "inside params_json"), "%s", err.message);
+	cr_assert_eq(mcppool_submit_request_with(c, "alice", "demo", "x/y", NULL, &o, record, NULL),
+		     0);
+	cr_assert_eq(mcppool_conn_error(c)->code, MCPPOOL_BAD_REQUEST);
+	mcppool_close(c);
+	fake_stop(&f);
+	cr_assert_eq(f.nrequests, 0);
+}

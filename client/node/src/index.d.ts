@@ -78,7 +78,16 @@ export interface McpOptions extends OpOptions {
 	onMessage?: (message: MessageEvent) => void;
 }
 
+/** The eight MCP log levels, least severe first. */
+export type LogLevel = 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'critical' | 'alert' | 'emergency';
+
 export interface CallOptions extends McpOptions {
+	/**
+	 * With onMessage or onProgress (events): the least severe log message a 2026-07-28
+	 * server is asked to send (sent as log_level; default 'info'). Ignored without
+	 * events; another word is the daemon's BAD_REQUEST. Legacy servers log at their own level.
+	 */
+	logLevel?: LogLevel;
 	/** The answers to an input_required result, keyed as in its inputRequests. */
 	inputResponses?: InputResponses;
 	/** Echoed unchanged from the input_required result (omit it when the result had none). */

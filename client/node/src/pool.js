@@ -342,12 +342,13 @@ function cancelledError(signal) {
  * Settles exactly once; giving up after submission forgets the id and sends a cancel.
  */
 class PendingRequest {
-	constructor(resolve, reject, limit, signal, onEvent) {
+	constructor(resolve, reject, limit, signal, onEvent, logLevel) {
 		this.resolve = resolve;
 		this.reject = reject;
 		this.limit = limit;
 		this.signal = signal;
 		this.onEvent = onEvent;
+		this.logLevel = logLevel; // sent with events only: the daemon refuses it alone
 		this.conn = null;
 		this.id = 0;
 		this.timer = null;
@@ -387,8 +388,11 @@ class PendingRequest {
 		if (this.settled)
 			return;
 		this.conn = conn;
-		if (this.onEvent && conn.version >= 2)
+		if (this.onEvent && conn.version >= 2) {
 			params.events = true;
+			if (this.logLevel !== undefined)
+				params.log_level = this.logLevel;
+		}
 		const entry = {
 			resolve: (v) => this.settle(this.resolve, v),
 			reject: (e) => this.settle(this.reject, e),
@@ -486,7 +490,8 @@ export class Pool extends EventEmitter {
 
 	/*
 	 * Runs op with params. opts: timeoutMs (also sent as timeout_ms when sendTimeout),
-	 * signal, onEvent(name, params) (asks for events on a v2 connection).
+	 * signal, onEvent(name, params) (asks for events on a v2 connection), logLevel
+	 * (sent as log_level with those events).
 	 */
 	async op(op, params, opts = {}, sendTimeout = false) {
 		const { timeoutMs, signal } = opts;
@@ -497,7 +502,7 @@ export class Pool extends EventEmitter {
 			params.timeout_ms = timeoutMs;
 		const limit = timeoutMs === undefined ? 0 : timeoutMs + (sendTimeout ? this.timeoutGraceMs : 0);
 		return new Promise((resolve, reject) => {
-			const r = new PendingRequest(resolve, reject, limit, signal, opts.onEvent);
+			const r = new PendingRequest(resolve, reject, limit, signal, opts.onEvent, opts.logLevel);
 			this.connection().then((conn) => r.submit(conn, op, params), (err) => r.settle(reject, err));
 		});
 	}

@@ -122,6 +122,33 @@ describe('methods', () => {
 	});
 });
 
+describe('logLevel', () => {
+	const args = { steps: 1, ms: 1, log: true, log_level: 'debug' };
+
+	test('call and request send logLevel with their events: the server\'s debug messages arrive', async () => {
+		const seen = [];
+		await pool.call('lena', 'fx', 'progress', args, { onMessage: (m) => seen.push(m), logLevel: 'debug' });
+		await pool.request('lena', 'fx', 'tools/call', { name: 'progress', arguments: args },
+			{ onMessage: (m) => seen.push(m), logLevel: 'debug' });
+		assert.deepEqual(seen.map((m) => [m.level, m.data]), [['debug', 'step 1'], ['debug', 'step 1']]);
+	});
+
+	test('a level the daemon does not know is its BAD_REQUEST, naming the levels', async () => {
+		const onMessage = () => {};
+		let err = await rejects(pool.call('lena', 'fx', 'echo', { message: 'x' }, { onMessage, logLevel: 'warn' }),
+			'BAD_REQUEST');
+		assert.match(err.message, /debug, info, notice, warning/);
+		err = await rejects(pool.request('lena', 'fx', 'tools/list', {}, { onMessage, logLevel: 'loud' }),
+			'BAD_REQUEST');
+		assert.match(err.message, /log_level/);
+	});
+
+	test('without events logLevel is not sent (the daemon would refuse it alone)', async () => {
+		const r = await pool.call('lena', 'fx', 'echo', { message: 'x' }, { logLevel: 'warn' });
+		assert.equal(text(r), 'x');
+	});
+});
+
 describe('pipelining', () => {
 	test('50 concurrent calls on one socket each get their own reply', async () => {
 		const calls = [];

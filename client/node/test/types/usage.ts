@@ -12,8 +12,12 @@ export async function usage(): Promise<void> {
 		auth: { token: 't' }, timeoutMs: 1000, signal: ac.signal,
 		onProgress: (p) => { const n: number = p.progress; void n; },
 		onMessage: (m) => { const l: string = m.level; void l; },
+		logLevel: 'debug',
 	});
 	void r.content;
+	await pool.request('alice', 'demo', 'tools/list', {}, { onMessage: () => {}, logLevel: 'warning' });
+	// @ts-expect-error: not one of the eight MCP log levels
+	await pool.call('alice', 'demo', 'echo', {}, { onMessage: () => {}, logLevel: 'warn' });
 	const again = await pool.call('alice', 'demo', 'echo', {}, { inputResponses: {}, requestState: 's' });
 	void again.resultType;
 	if (again.resultType === 'input_required') {

@@ -171,19 +171,22 @@ class Op:
     ``timeout`` is the deadline in seconds (None: the daemon's own); ``wire``
     says whether the op carries it as timeout_ms (then the client waits
     TIMEOUT_GRACE longer); ``events`` whether the caller wants events, asked
-    for only on a version 2 connection.
+    for only on a version 2 connection; ``log_level`` is sent with those events
+    only (the daemon refuses it alone).
     """
 
-    __slots__ = ("name", "params", "timeout", "wire", "on_progress", "on_message")
+    __slots__ = ("name", "params", "timeout", "wire", "on_progress", "on_message",
+                 "log_level")
 
     def __init__(self, name, params, timeout=None, wire=False, on_progress=None,
-                 on_message=None):
+                 on_message=None, log_level=None):
         self.name = name
         self.params = params
         self.timeout = timeout
         self.wire = wire
         self.on_progress = on_progress
         self.on_message = on_message
+        self.log_level = log_level
 
     def wait_seconds(self):
         """How long the client waits for the answer, restarted by each progress event."""
@@ -193,6 +196,8 @@ class Op:
 
     def params_for(self, version):
         if (self.on_progress or self.on_message) and version >= 2:
+            if self.log_level is not None:
+                return dict(self.params, events=True, log_level=self.log_level)
             return dict(self.params, events=True)
         return self.params
 
@@ -216,7 +221,7 @@ def _mcp_params(user, mcp, auth, timeout):
 
 def op_call(default_timeout, user, mcp, tool, args=None, *, auth=None, timeout=None,
             timeout_ms=None, on_progress=None, on_message=None, input_responses=None,
-            request_state=None):
+            request_state=None, log_level=None):
     t = resolve_timeout(timeout, timeout_ms, default_timeout)
     p = _mcp_params(user, mcp, auth, t)
     p["tool"] = tool
@@ -226,12 +231,12 @@ def op_call(default_timeout, user, mcp, tool, args=None, *, auth=None, timeout=N
         p["inputResponses"] = input_responses
     if request_state is not None:
         p["requestState"] = request_state
-    return Op("call", p, t, True, on_progress, on_message)
+    return Op("call", p, t, True, on_progress, on_message, log_level)
 
 
 def op_request(default_timeout, user, mcp, method, params=None, *, auth=None, timeout=None,
                timeout_ms=None, on_progress=None, on_message=None, input_responses=None,
-               request_state=None):
+               request_state=None, log_level=None):
     t = resolve_timeout(timeout, timeout_ms, default_timeout)
     p = _mcp_params(user, mcp, auth, t)
     p["method"] = method
@@ -244,7 +249,7 @@ def op_request(default_timeout, user, mcp, method, params=None, *, auth=None, ti
             params["requestState"] = request_state
     if params is not None:
         p["params"] = params
-    return Op("request", p, t, True, on_progress, on_message)
+    return Op("request", p, t, True, on_progress, on_message, log_level)
 
 
 def op_tools(default_timeout, user, mcp, cursor=None, *, auth=None, timeout=None,

@@ -367,29 +367,36 @@ class Pool:
             raise
 
     def call(self, user, mcp, tool, args=None, *, auth=None, timeout=None, timeout_ms=None,
-             on_progress=None, on_message=None, input_responses=None, request_state=None):
+             on_progress=None, on_message=None, input_responses=None, request_state=None,
+             log_level=None):
         """Calls tool with args (a dict); returns the MCP CallToolResult as a dict.
         A result with ``isError: true`` is a result, and so is an ``input_required``
         one: retry it with input_responses and request_state.
 
         auth: the user's auth values (dict str→str). timeout (seconds) or
         timeout_ms: the deadline. on_progress, on_message: called with each
-        event's params, in this thread.
+        event's params, in this thread. log_level (with them): the least severe
+        log message a 2026-07-28 server is asked to send ("debug" to
+        "emergency"; default "info"), not sent without events; another word
+        is the daemon's BAD_REQUEST.
         """
         return self._run(P.op_call(
             self.timeout, user, mcp, tool, args, auth=auth, timeout=timeout,
             timeout_ms=timeout_ms, on_progress=on_progress, on_message=on_message,
-            input_responses=input_responses, request_state=request_state))
+            input_responses=input_responses, request_state=request_state,
+            log_level=log_level))
 
     def request(self, user, mcp, method, params=None, *, auth=None, timeout=None,
                 timeout_ms=None, on_progress=None, on_message=None,
-                input_responses=None, request_state=None):
+                input_responses=None, request_state=None, log_level=None):
         """Sends any MCP request; returns its JSON-RPC result (an ``input_required``
-        one too: retry it with input_responses and request_state, sent inside params)."""
+        one too: retry it with input_responses and request_state, sent inside params).
+        on_progress, on_message and log_level as for call()."""
         return self._run(P.op_request(
             self.timeout, user, mcp, method, params, auth=auth, timeout=timeout,
             timeout_ms=timeout_ms, on_progress=on_progress, on_message=on_message,
-            input_responses=input_responses, request_state=request_state))
+            input_responses=input_responses, request_state=request_state,
+            log_level=log_level))
 
     def tools(self, user, mcp, cursor=None, *, auth=None, timeout=None, timeout_ms=None):
         """The tools/list result, from cursor (None for the first page)."""
