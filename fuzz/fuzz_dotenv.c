@@ -34,7 +34,11 @@ char *readfile_bounded(const char *path, size_t max, size_t *len, char *err, siz
 {
 	char *buf;
 
-	FUZZ_CHECK(strcmp(path, ENV_PATH) == 0, "config_load read %s", path);
+	/* Other files the .env names (MCPPOOL_ADMIN_TOKEN_FILE) do not exist here. */
+	if (strcmp(path, ENV_PATH) != 0) {
+		snprintf(err, errlen, "%s: No such file or directory", path);
+		return NULL;
+	}
 	if (file_size > max) {
 		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
 		return NULL;
