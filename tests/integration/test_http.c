@@ -833,6 +833,25 @@ static json_t *everything_call(struct itd *d, const char *user, const char *tool
 	return r;
 }
 
+/*
+ * After a failure that must fail only its request: the server behaves again, and the
+ * next call is served by the same session (no new initialize, no DELETE).
+ */
+static void assert_session_serves_on(struct tiny *t, struct itd *d, const char *text)
+{
+	struct tiny_req x;
+	char want[128];
+	int st;
+
+	tiny_set_mode(t, TINY_NORMAL);
+	json_t *r = call_shout(d, "alice", "a1", text, &st);
+	snprintf(want, sizeof(want), "tiny says: %s", text);
+	cr_assert_str_eq(it_text(r), want, "%s: %s; see %s", it_error_code(r), err_message(r), d->log);
+	json_decref(r);
+	cr_assert_eq(tiny_count_of(t, "POST", "initialize"), 1, "the session was replaced");
+	cr_assert(!tiny_find(t, "DELETE", NULL, 0, &x), "the session was ended");
+}
+
 Test(http, server_everything_answers_echo_and_tools_list_over_streamable_http)
 {
 	struct itd d;
@@ -1185,13 +1204,7 @@ Test(http, an_http_error_status_fails_only_that_call_naming_status_and_url)
 	cr_assert_eq(json_integer_value(json_object_get(err_data(r), "status")), 413);
 	json_decref(r);
 
-	tiny_set_mode(t, TINY_NORMAL);
-	r = call_shout(&d, "alice", "a1", "still", &st);
-	cr_assert_str_eq(it_text(r), "tiny says: still", "%s", err_message(r));
-	json_decref(r);
-	struct tiny_req x;
-	cr_assert_eq(tiny_count_of(t, "POST", "initialize"), 1, "the session was replaced");
-	cr_assert(!tiny_find(t, "DELETE", NULL, 0, &x), "the session was ended");
+	assert_session_serves_on(t, &d, "still");
 
 	itd_stop(&d);
 	tiny_stop(t);
@@ -1383,7 +1396,6 @@ Test(http, a_stream_closed_before_the_answer_is_resumed_with_last_event_id_after
 Test(http, a_stream_that_cannot_be_resumed_fails_only_its_call)
 {
 	struct tiny *t = tiny_start(TINY_CLOSE_EARLY_NO_RESUME);
-	struct tiny_req x;
 	struct itd d;
 	char cat[1024];
 	int st;
@@ -1397,12 +1409,7 @@ Test(http, a_stream_that_cannot_be_resumed_fails_only_its_call)
 		  "message: %s", err_message(r));
 	json_decref(r);
 
-	tiny_set_mode(t, TINY_NORMAL);
-	r = call_shout(&d, "alice", "a1", "next", &st);
-	cr_assert_str_eq(it_text(r), "tiny says: next", "%s", err_message(r));
-	json_decref(r);
-	cr_assert_eq(tiny_count_of(t, "POST", "initialize"), 1, "the session was replaced");
-	cr_assert(!tiny_find(t, "DELETE", NULL, 0, &x), "the session was ended");
+	assert_session_serves_on(t, &d, "next");
 
 	itd_stop(&d);
 	tiny_stop(t);
@@ -1464,7 +1471,6 @@ Test(http, a_server_offering_no_listening_stream_is_asked_once)
 Test(http, a_401_or_403_fails_the_call_with_auth_required_and_the_challenge_keeping_the_session)
 {
 	struct tiny *t = tiny_start(TINY_NORMAL);
-	struct tiny_req x;
 	struct itd d;
 	char cat[1024];
 	int st;
@@ -1498,12 +1504,7 @@ Test(http, a_401_or_403_fails_the_call_with_auth_required_and_the_challenge_keep
 	cr_assert_str_eq(str_of(data, "scope"), "files:read files:write");
 	json_decref(r);
 
-	tiny_set_mode(t, TINY_NORMAL);
-	r = call_shout(&d, "alice", "a1", "after", &st);
-	cr_assert_str_eq(it_text(r), "tiny says: after", "%s", err_message(r));
-	json_decref(r);
-	cr_assert_eq(tiny_count_of(t, "POST", "initialize"), 1, "the session was replaced");
-	cr_assert(!tiny_find(t, "DELETE", NULL, 0, &x), "the session was ended");
+	assert_session_serves_on(t, &d, "after");
 
 	itd_stop(&d);
 	tiny_stop(t);
