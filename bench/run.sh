@@ -4,6 +4,7 @@
 #   bench/run.sh [BUILD_DIR [SECTION...]]
 # SECTIONs (all by default): wxu node_cmp hot_path throughput callgrind pool_scale cold_warm peers scale.
 # A run of chosen sections only prints its report; bench/results/ keeps full runs.
+# KEEP_TMP=1 keeps the run's temp dir (logs, callgrind profiles) for a look afterwards.
 # Everything stays on Unix sockets and 127.0.0.1. Every process started here
 # runs in its own process group and is stopped on exit, failure or Ctrl-C.
 set -eu
@@ -68,7 +69,7 @@ cleanup() {
         cp "$report" /tmp/mcppool-bench-partial.md
         say "failed; the report so far is in /tmp/mcppool-bench-partial.md"
     fi
-    rm -rf "$tmp"
+    [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

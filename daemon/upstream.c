@@ -750,7 +750,8 @@ static int request_transmit(struct upstream *u, struct request *r, const char *m
 		return -1;
 	}
 	info.method = method;
-	if ((name_key = era_name_key(method)))
+	/* The name is for the 2026 HTTP headers only: a legacy line goes without parsing for it. */
+	if (modern && (name_key = era_name_key(method)))
 		info.name = name = era_param_string(params, params_len, name_key);
 	send_line(u, line.data, line.len, &info);
 	free(name);
