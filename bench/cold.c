@@ -4,7 +4,9 @@
 
 #include "bench.h"
 
-#define STEADY_WARMUP 200 /* calls before the steady warm samples */
+#define STEADY_WARMUP 200 /* calls before the steady warm samples of a round */
+#define MAX_ROUNDS 16
+#define AFTER_SPAWN 10    /* calls on the warm connection after each cold sample */
 
 /* The pid of user's live connection, from `warm` (which finds it, being reused). */
 static pid_t connection_pid(mcppool_conn *c, const struct bench_opts *o, const char *user)
@@ -46,50 +48,80 @@ static void timed_call(mcppool_conn *c, const struct bench_opts *o, const char *
 	samples_add(into, now_ns() - t0);
 }
 
-int section_cold(const struct bench_opts *o)
-{
-	mcppool_conn *c;
-	unsigned warm_each;
-	struct samples cold, warm, after;
-	char user[96], warm_user[96];
-	double cold_med;
+/* One round's samples, added to the run's: its medians and p99 kept per round. */
+struct cold_run {
+	struct samples cold, warm, after; /* every sample of the run */
+	double cold_ms[MAX_ROUNDS], warm_us[MAX_ROUNDS], warm_p99_us[MAX_ROUNDS], ratio[MAX_ROUNDS];
+};
 
-	if (!o->count || !o->warm)
-		die("cold needs --count and --warm of at least 1");
-	c = daemon_connect(o);
-	warm_each = (o->warm + o->count - 1) / o->count;
+/*
+ * Round r: n cold samples (each a new user), each followed by the calls on the warm
+ * connection that the spawn's work still costs (kept apart: the new server starting,
+ * the evicted one exiting), then STEADY_WARMUP calls and o->warm steady samples.
+ */
+static void cold_round(mcppool_conn *c, const struct bench_opts *o, const char *warm_user,
+		       unsigned r, unsigned n, struct cold_run *run)
+{
+	struct samples cold, warm;
+	char user[96];
+
 	samples_init(&cold);
 	samples_init(&warm);
-	samples_init(&after);
-	snprintf(warm_user, sizeof(warm_user), "warm-%s", o->mcp);
-	for (unsigned i = 0; i < 20; i++)
-		daemon_call(c, o, warm_user);
-	/*
-	 * Each cold sample is a new user. The calls on a warm connection right after
-	 * each spawn are kept apart from the steady ones: the spawn's work (the new
-	 * server starting, the evicted one exiting) is still going on and costs them.
-	 */
-	for (unsigned i = 0; i < o->count; i++) {
-		snprintf(user, sizeof(user), "cold-%s-%u", o->mcp, i);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(user, sizeof(user), "cold-%s-%u-%u", o->mcp, r, i);
 		timed_call(c, o, user, &cold);
 		retire(c, o, user);
-		for (unsigned k = 0; k < warm_each; k++)
-			timed_call(c, o, warm_user, &after);
+		for (unsigned k = 0; k < AFTER_SPAWN; k++)
+			timed_call(c, o, warm_user, &run->after);
 	}
 	for (unsigned i = 0; i < STEADY_WARMUP; i++)
 		daemon_call(c, o, warm_user);
-	for (unsigned i = 0; i < o->warm * 5; i++)
+	for (unsigned i = 0; i < o->warm; i++)
 		timed_call(c, o, warm_user, &warm);
-	cold_med = samples_quantile_us(&cold, 0.5);
-	printf("| %s | %zu | %.1f | %.1f | %zu | %.1f | %.1f | %.1f / %.1f | %.0f |\n", o->label,
-	       cold.n, cold_med / 1000.0, samples_quantile_us(&cold, 0.99) / 1000.0, warm.n,
-	       samples_quantile_us(&warm, 0.5), samples_quantile_us(&warm, 0.99),
-	       samples_quantile_us(&after, 0.5), samples_quantile_us(&after, 0.99),
-	       cold_med / samples_quantile_us(&warm, 0.5));
-	retire(c, o, warm_user);
+	run->cold_ms[r] = samples_quantile_us(&cold, 0.5) / 1000.0;
+	run->warm_us[r] = samples_quantile_us(&warm, 0.5);
+	run->warm_p99_us[r] = samples_quantile_us(&warm, 0.99);
+	run->ratio[r] = run->cold_ms[r] * 1000.0 / run->warm_us[r];
+	samples_merge(&run->cold, &cold);
+	samples_merge(&run->warm, &warm);
 	samples_destroy(&cold);
 	samples_destroy(&warm);
-	samples_destroy(&after);
+}
+
+int section_cold(const struct bench_opts *o)
+{
+	mcppool_conn *c;
+	unsigned per_round;
+	struct cold_run run;
+	char warm_user[96];
+
+	if (o->rounds > MAX_ROUNDS || o->count < o->rounds || !o->warm)
+		die("cold needs --rounds of at most %d, --count of at least one per round, --warm of at "
+		    "least 1", MAX_ROUNDS);
+	c = daemon_connect(o);
+	per_round = o->count / o->rounds;
+	samples_init(&run.cold);
+	samples_init(&run.warm);
+	samples_init(&run.after);
+	snprintf(warm_user, sizeof(warm_user), "warm-%s", o->mcp);
+	for (unsigned i = 0; i < 20; i++)
+		daemon_call(c, o, warm_user);
+	for (unsigned r = 0; r < o->rounds; r++)
+		cold_round(c, o, warm_user, r, per_round, &run);
+	printf("| %s | %u × %u | ", o->label, o->rounds, per_round);
+	spread_print(run.cold_ms, o->rounds, 1);
+	printf(" | %.1f | %u × %u | ", samples_quantile_us(&run.cold, 0.99) / 1000.0, o->rounds, o->warm);
+	spread_print(run.warm_us, o->rounds, 1);
+	printf(" | ");
+	spread_print(run.warm_p99_us, o->rounds, 1);
+	printf(" | %.1f / %.1f | ", samples_quantile_us(&run.after, 0.5),
+	       samples_quantile_us(&run.after, 0.99));
+	spread_print(run.ratio, o->rounds, 0);
+	puts(" |");
+	retire(c, o, warm_user);
+	samples_destroy(&run.cold);
+	samples_destroy(&run.warm);
+	samples_destroy(&run.after);
 	mcppool_close(c);
 	return 0;
 }

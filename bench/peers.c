@@ -17,7 +17,7 @@ struct peers {
 	const struct bench_opts *o;
 	mcppool_conn *daemon;
 	struct http_session http;
-	struct samples lat[NSIDES];
+	double lat_med[NSIDES][MAX_ROUNDS], lat_p99[NSIDES][MAX_ROUNDS]; /* µs, per round */
 	double rate[NCONNS][NSIDES][MAX_ROUNDS];
 	uint64_t calls[NSIDES], cpu_ns[NSIDES], children_cpu_ns[NSIDES]; /* at the largest load */
 };
@@ -30,14 +30,20 @@ static void one_call(struct peers *p, enum side s)
 		http_session_call(&p->http);
 }
 
-static void measure_latency(struct peers *p, enum side s, unsigned n)
+static void measure_latency(struct peers *p, enum side s, unsigned n, unsigned round)
 {
+	struct samples lat;
+
+	samples_init(&lat);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t t0 = now_ns();
 
 		one_call(p, s);
-		samples_add(&p->lat[s], now_ns() - t0);
+		samples_add(&lat, now_ns() - t0);
 	}
+	p->lat_med[s][round] = samples_quantile_us(&lat, 0.5);
+	p->lat_p99[s][round] = samples_quantile_us(&lat, 0.99);
+	samples_destroy(&lat);
 }
 
 /* One throughput window of conns × 8 calls in flight: app connections, or HTTP connections. */
@@ -72,6 +78,23 @@ static void print_row(const char *what, double daemon, double peer, int decimals
 	puts(" |");
 }
 
+/* A figure taken once per round: "median (min–max)" of each side, and of their ratio round by round. */
+static void print_rounds(const char *what, const double *daemon, const double *peer, unsigned n,
+			 int decimals)
+{
+	double ratio[MAX_ROUNDS];
+
+	for (unsigned r = 0; r < n; r++)
+		ratio[r] = daemon[r] > 0 ? peer[r] / daemon[r] : 0;
+	printf("| %s | ", what);
+	spread_print(daemon, n, decimals);
+	printf(" | ");
+	spread_print(peer, n, decimals);
+	printf(" | ");
+	spread_print(ratio, n, 2);
+	puts(" |");
+}
+
 static double per_call_us(uint64_t ns, uint64_t calls)
 {
 	return calls ? (double)ns / (double)calls / 1000.0 : 0;
@@ -81,23 +104,20 @@ static void print_table(struct peers *p)
 {
 	char what[96];
 
-	puts("| figure | mcppoold | supergateway | supergateway / mcppoold |");
+	snprintf(what, sizeof(what), "figure: median of %u rounds (min–max)", p->o->rounds);
+	printf("| %s | mcppoold | supergateway | supergateway / mcppoold |\n", what);
 	puts("|---|---:|---:|---:|");
-	print_row("latency median (µs)", samples_quantile_us(&p->lat[SIDE_DAEMON], 0.5),
-		  samples_quantile_us(&p->lat[SIDE_PEER], 0.5), 1);
-	print_row("latency p99 (µs)", samples_quantile_us(&p->lat[SIDE_DAEMON], 0.99),
-		  samples_quantile_us(&p->lat[SIDE_PEER], 0.99), 1);
+	print_rounds("latency median (µs)", p->lat_med[SIDE_DAEMON], p->lat_med[SIDE_PEER], p->o->rounds, 1);
+	print_rounds("latency p99 (µs)", p->lat_p99[SIDE_DAEMON], p->lat_p99[SIDE_PEER], p->o->rounds, 1);
 	for (size_t c = 0; c < NCONNS; c++) {
-		snprintf(what, sizeof(what), "calls/s, %u × 8 in flight (median of %u)", conns_grid[c],
-			 p->o->rounds);
-		print_row(what, median(p->rate[c][SIDE_DAEMON], p->o->rounds),
-			  median(p->rate[c][SIDE_PEER], p->o->rounds), 0);
+		snprintf(what, sizeof(what), "calls/s, %u × 8 in flight", conns_grid[c]);
+		print_rounds(what, p->rate[c][SIDE_DAEMON], p->rate[c][SIDE_PEER], p->o->rounds, 0);
 	}
-	snprintf(what, sizeof(what), "proxy CPU per call (µs), %u × 8 in flight",
+	snprintf(what, sizeof(what), "proxy CPU per call (µs), %u × 8 in flight, all rounds",
 		 conns_grid[NCONNS - 1]);
 	print_row(what, per_call_us(p->cpu_ns[SIDE_DAEMON], p->calls[SIDE_DAEMON]),
 		  per_call_us(p->cpu_ns[SIDE_PEER], p->calls[SIDE_PEER]), 1);
-	snprintf(what, sizeof(what), "fixture CPU per call (µs), %u × 8 in flight",
+	snprintf(what, sizeof(what), "fixture CPU per call (µs), %u × 8 in flight, all rounds",
 		 conns_grid[NCONNS - 1]);
 	print_row(what, per_call_us(p->children_cpu_ns[SIDE_DAEMON], p->calls[SIDE_DAEMON]),
 		  per_call_us(p->children_cpu_ns[SIDE_PEER], p->calls[SIDE_PEER]), 1);
@@ -112,15 +132,13 @@ int section_peers(const struct bench_opts *o)
 		die("peers needs --url, --daemon-pid, --peer-pid and at most %d rounds", MAX_ROUNDS);
 	p.daemon = daemon_connect(o);
 	http_session_open(&p.http, o->url);
-	for (int s = 0; s < NSIDES; s++) {
-		samples_init(&p.lat[s]);
+	for (int s = 0; s < NSIDES; s++)
 		for (unsigned i = 0; i < WARMUP; i++)
 			one_call(&p, (enum side)s);
-	}
 	for (unsigned r = 0; r < o->rounds; r++) {
 		for (int k = 0; k < NSIDES; k++)
 			measure_latency(&p, (enum side)((r + (unsigned)k) % NSIDES),
-					per_round ? per_round : 1);
+					per_round ? per_round : 1, r);
 		for (size_t c = 0; c < NCONNS; c++)
 			for (int s = 0; s < NSIDES; s++)
 				measure_rate(&p, c, (enum side)s, r);
@@ -128,7 +146,5 @@ int section_peers(const struct bench_opts *o)
 	print_table(&p);
 	http_session_close(&p.http);
 	mcppool_close(p.daemon);
-	for (int s = 0; s < NSIDES; s++)
-		samples_destroy(&p.lat[s]);
 	return 0;
 }

@@ -295,12 +295,12 @@ pool_scale() {
 }
 
 cold_warm() {
-    section "4. Cold versus warm" "The first call of a new user (spawn + \`initialize\` + the call) against calls on a reused connection. Steady warm calls are 1000 in a row after 200; the calls taken between spawns (10 after each) are shown apart: the spawn's work still costs them. Each cold connection is evicted and its server gone before the next sample."
-    echo "| server | cold samples | cold median (ms) | cold p99 (ms) | steady warm samples | warm median (µs) | warm p99 (µs) | warm between spawns: median / p99 (µs) | cold / steady warm |"
+    section "4. Cold versus warm" "The first call of a new user (spawn + \`initialize\` + the call) against calls on a reused connection, in 5 rounds. A round takes its cold samples (each a new user, evicted and its server gone before the next), then 200 steady warm calls in a row after 200 unmeasured ones; the 10 calls on the warm connection right after each spawn are shown apart (\"between spawns\"): the spawn's work still costs them."
+    echo "| server | cold samples (rounds × each) | cold median ms: of the rounds (min–max) | cold p99 (ms), all samples | steady warm samples | warm median µs (min–max) | warm p99 µs (min–max) | warm between spawns: median / p99 (µs), all samples | cold / steady warm (min–max) |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    measure cold --daemon "$dsock" --mcp fixture --label "mcp-fixture (C)" --count 20 --warm 200
+    measure cold --daemon "$dsock" --mcp fixture --label "mcp-fixture (C)" --rounds 5 --count 30 --warm 200
     measure cold --daemon "$dsock" --mcp everything \
-        --label "@modelcontextprotocol/server-everything (node)" --count 20 --warm 200
+        --label "@modelcontextprotocol/server-everything (node)" --rounds 5 --count 20 --warm 200
 }
 
 peers() {

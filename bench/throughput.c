@@ -1,5 +1,6 @@
 /* Section 2: calls/s through mcppoold across app and pooled connections, beside two baselines. */
 #include <stdio.h>
+#include <string.h>
 
 #include "bench.h"
 
@@ -13,11 +14,10 @@ static const unsigned users_grid[] = { 1, 4, 16, 64 };
 
 /* One cell of the table, over all rounds. */
 struct cell {
-	double rate[MAX_ROUNDS];
+	double rate[MAX_ROUNDS], lat_med[MAX_ROUNDS], lat_p99[MAX_ROUNDS]; /* per round; latency in µs */
 	unsigned rounds;
 	uint64_t calls, errors;
 	uint64_t cpu_ns, children_cpu_ns, client_cpu_ns;
-	struct samples lat;
 };
 
 /* A row's cells (conns_grid[c] app connections): the baselines, then mcppoold per users_grid[u]. */
@@ -37,13 +37,14 @@ static void cell_run(struct cell *cell, const struct load_spec *spec)
 	struct load_result res;
 
 	load_run(spec, &res);
+	cell->lat_med[cell->rounds] = samples_quantile_us(&res.lat, 0.5);
+	cell->lat_p99[cell->rounds] = samples_quantile_us(&res.lat, 0.99);
 	cell->rate[cell->rounds++] = (double)res.calls / res.seconds;
 	cell->calls += res.calls;
 	cell->errors += res.errors;
 	cell->cpu_ns += res.cpu_ns;
 	cell->children_cpu_ns += res.children_cpu_ns;
 	cell->client_cpu_ns += res.client_cpu_ns;
-	samples_merge(&cell->lat, &res.lat);
 	load_result_destroy(&res);
 }
 
@@ -74,9 +75,12 @@ static void grid_round(struct grid *g, const struct bench_opts *o)
 	}
 }
 
-static double cell_rate(struct cell *cell)
+static double cell_rate(const struct cell *cell)
 {
-	return median(cell->rate, cell->rounds);
+	double r[MAX_ROUNDS];
+
+	memcpy(r, cell->rate, cell->rounds * sizeof(*r));
+	return median(r, cell->rounds);
 }
 
 /* Prints ns per call in µs, then the column separator. */
@@ -93,11 +97,15 @@ static void print_per_call(uint64_t ns, uint64_t calls)
 static void print_cell(struct cell *cell, unsigned conns, const char *pooled,
 		       const struct baselines *base)
 {
-	double rate = cell_rate(cell); /* sorts the rounds' rates: the first is the smallest */
+	double rate = cell_rate(cell);
 
-	printf("| %u × 8 | %s | %.0f (%.0f–%.0f) | %.0f | %.0f | ", conns, pooled, rate, cell->rate[0],
-	       cell->rate[cell->rounds - 1], samples_quantile_us(&cell->lat, 0.5),
-	       samples_quantile_us(&cell->lat, 0.99));
+	printf("| %u × 8 | %s | ", conns, pooled);
+	spread_print(cell->rate, cell->rounds, 0);
+	fputs(" | ", stdout);
+	spread_print(cell->lat_med, cell->rounds, 0);
+	fputs(" | ", stdout);
+	spread_print(cell->lat_p99, cell->rounds, 0);
+	fputs(" | ", stdout);
 	print_per_call(cell->cpu_ns, cell->cpu_ns ? cell->calls : 0);
 	print_per_call(cell->children_cpu_ns, cell->children_cpu_ns ? cell->calls : 0);
 	print_per_call(cell->client_cpu_ns, cell->calls);
@@ -115,8 +123,8 @@ static void print_header(unsigned rounds)
 	     "mcppoold, whose calls from all app connections rotate over N users, that is over N "
 	     "pooled connections (N servers) shared by all app connections. *vs echo server* and "
 	     "*vs direct* divide the row's calls/s by theirs.\n");
-	printf("| app conns × in flight | pooled conns | calls/s: median (min–max) of %u rounds | latency median (µs), all samples "
-	       "| latency p99 (µs), all samples | CPU/call (µs): daemon or echo server | CPU/call: fixtures "
+	printf("| app conns × in flight | pooled conns | calls/s: median (min–max) of %u rounds | latency median (µs), "
+	       "of the rounds (min–max) | latency p99 (µs), of the rounds (min–max) | CPU/call (µs): daemon or echo server | CPU/call: fixtures "
 	       "| CPU/call: load generator | vs echo server | vs direct |\n", rounds);
 	puts("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 }
@@ -181,9 +189,6 @@ int section_throughput(const struct bench_opts *o)
 	c = daemon_connect(o);
 	daemon_warm_users(c, o, LOAD_USER_PREFIX, 0, users_grid[NUSERS - 1], 16);
 	mcppool_close(c);
-	for (size_t i = 0; i < NCONNS; i++)
-		for (size_t j = 0; j < NCELLS; j++)
-			samples_init(&g.cells[i][j].lat);
 	for (unsigned r = 0; r < o->rounds; r++)
 		grid_round(&g, o);
 	met = print_grid(&g, o->rounds, &errors);
@@ -192,8 +197,5 @@ int section_throughput(const struct bench_opts *o)
 	printf("Failed calls: %llu. Each cell: %.1f s after a 0.25 s warm-up, %u worker threads.\n\n",
 	       (unsigned long long)errors, o->seconds, o->threads);
 	print_direct_share(&g);
-	for (size_t i = 0; i < NCONNS; i++)
-		for (size_t j = 0; j < NCELLS; j++)
-			samples_destroy(&g.cells[i][j].lat);
 	return 0;
 }

@@ -106,6 +106,16 @@ double median(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+void spread_print(const double *v, size_t n, int decimals)
+{
+	double *s = xcalloc(n, sizeof(*s)), m;
+
+	memcpy(s, v, n * sizeof(*s));
+	m = median(s, n); /* sorts s */
+	printf("%.*f (%.*f–%.*f)", decimals, m, decimals, s[0], decimals, s[n - 1]);
+	free(s);
+}
+
 /* Reads the file at path into buf (NUL-terminated); -1 when it cannot be opened. */
 static int read_small_file(const char *path, char *buf, size_t size)
 {

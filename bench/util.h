@@ -52,5 +52,7 @@ int proc_alive(pid_t pid);
 
 /* Median of n doubles (n > 0); sorts v. */
 double median(double *v, size_t n);
+/* Prints n per-round values (n > 0) as "median (min–max)" with decimals digits; v is left as it was. */
+void spread_print(const double *v, size_t n, int decimals);
 
 #endif
