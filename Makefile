@@ -168,7 +168,7 @@ $(B)/bench/bench: $(BENCH_SRC:%.c=$(B)/%.o) $(B)/libproto.a $(STATIC_LIB)
 $(B)/bench/echo_server: $(B)/bench/echo_server.o
 	$(CC) $(LDFLAGS) -o $@ $^
 
-$(B)/bench/pool_bench: $(B)/bench/pool_bench.o $(B)/libdaemon.a $(B)/libproto.a
+$(B)/bench/pool_bench: $(B)/bench/pool_bench.o $(B)/bench/util.o $(B)/libdaemon.a $(B)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(DAEMON_LIBS)
 
 # The transcoder against jansson, in process: run it by hand.

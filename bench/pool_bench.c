@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "pool.h"
+#include "util.h"
 
 #define OPS 1000000u        /* lookups and touches timed per size */
 #define MIN_SWEPT 1000000u  /* sweep and walk repeat until this many entries were seen */
@@ -17,14 +18,6 @@ struct names {
 
 static volatile uintptr_t sink;
 static const unsigned char zero_hash[32];
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static char *xstrdup_printf(const char *fmt, unsigned i)
 {
@@ -224,39 +217,59 @@ static void bench_walk(struct pool *p, unsigned n, double *per_entry, double *to
 	*total_us = (double)spent / rounds / 1000.0;
 }
 
-static void bench_size(unsigned n)
+#define ROUNDS 5
+enum figure { F_LOOKUP, F_TOUCH, F_EVICT, F_SWEEP_EACH, F_SWEEP_ALL, F_WALK_EACH, F_WALK_ALL, NFIGURES };
+
+/* One round at n entries: every figure of the row into f[figure][round]. */
+static void bench_round(unsigned n, const struct names *nm, unsigned fresh, unsigned round,
+			double f[NFIGURES][ROUNDS])
 {
-	unsigned fresh = n > 100000 ? n : 100000;
-	struct names nm;
 	unsigned long closed = 0;
 	struct pool_entry **entries = calloc(n, sizeof(*entries));
 	struct pool *p;
-	double lookup, touch, evict, sweep_each, sweep_us, walk_each, walk_us;
 
 	if (!entries) {
 		perror("calloc");
 		exit(1);
 	}
-	names_init(&nm, n, fresh);
 	p = bench_pool(n + 1, &closed);
 	for (unsigned i = 0; i < n; i++)
-		entries[i] = add_idle(p, &nm, i, i);
-	lookup = bench_lookup(p, &nm);
-	touch = bench_touch(p, &nm, entries);
-	bench_walk(p, n, &walk_each, &walk_us);
+		entries[i] = add_idle(p, nm, i, i);
+	f[F_LOOKUP][round] = bench_lookup(p, nm);
+	f[F_TOUCH][round] = bench_touch(p, nm, entries);
+	bench_walk(p, n, &f[F_WALK_EACH][round], &f[F_WALK_ALL][round]);
 	pool_free(p);
-	evict = bench_evict_insert(&nm, fresh);
-	bench_sweep(&nm, &sweep_each, &sweep_us);
-	printf("| %u | %u | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", n, nm.nusers,
-	       lookup, touch, evict, sweep_each, sweep_us, walk_each, walk_us);
-	names_free(&nm, fresh);
+	f[F_EVICT][round] = bench_evict_insert(nm, fresh);
+	bench_sweep(nm, &f[F_SWEEP_EACH][round], &f[F_SWEEP_ALL][round]);
 	free(entries);
+}
+
+static void bench_size(unsigned n)
+{
+	static const enum figure order[] = { F_LOOKUP, F_TOUCH, F_EVICT, F_SWEEP_EACH, F_SWEEP_ALL,
+					     F_WALK_EACH, F_WALK_ALL };
+	unsigned fresh = n > 100000 ? n : 100000;
+	double f[NFIGURES][ROUNDS];
+	struct names nm;
+
+	names_init(&nm, n, fresh);
+	for (unsigned r = 0; r < ROUNDS; r++)
+		bench_round(n, &nm, fresh, r, f);
+	printf("| %u | %u |", n, nm.nusers);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		putchar(' ');
+		spread_print(f[order[i]], ROUNDS, 1);
+		fputs(" |", stdout);
+	}
+	putchar('\n');
+	names_free(&nm, fresh);
 }
 
 int main(void)
 {
 	static const unsigned sizes[] = { 100, 10000, 100000 };
 
+	printf("Each figure: median of %d rounds (min–max), a round building its pool anew.\n\n", ROUNDS);
 	puts("| entries | users | lookup hit (ns/op) | request begin+end (ns/op) "
 	     "| make_room+insert+ready at total limit (ns/op) | sweep (ns/entry) | sweep all (µs) "
 	     "| foreach_entry (ns/entry) | foreach_entry all (µs) |");
