@@ -23,10 +23,20 @@ struct cache_entry {
 	uint64_t expires_ms;
 	char *result;
 	size_t result_len;
+	size_t ttl_at, ttl_len; /* result's top-level ttlMs value, rewritten at each hit; 0 long: none */
 	size_t method_off; /* key + method_off: the method, NUL-terminated */
 	size_t keylen;
 	char key[];        /* scope NUL method NUL params */
 };
+
+/* What a modern result's top-level members say of its caching; the ttlMs value's place in it. */
+struct hints {
+	uint64_t ttl_ms;
+	bool public, complete;
+	size_t ttl_at, ttl_end;
+};
+
+static bool hints_read(const char *result, size_t len, struct hints *h);
 
 static const char *const cacheable[] = {
 	"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read",
@@ -44,6 +54,7 @@ int listcache_init(struct listcache *c, size_t max_bytes)
 {
 	memset(c, 0, sizeof(*c));
 	list_init(&c->lru);
+	jbuf_init(&c->aged);
 	c->max_bytes = max_bytes;
 	if (hmap_init(&c->entries) || hmap_init(&c->scopes)) {
 		hmap_destroy(&c->entries);
@@ -84,6 +95,7 @@ static void entries_free(struct listcache *c)
 void listcache_destroy(struct listcache *c)
 {
 	entries_free(c);
+	jbuf_free(&c->aged);
 	hmap_destroy(&c->entries);
 	hmap_destroy(&c->scopes);
 	c->max_bytes = 0; /* a put now stores nothing, and a drop finds no scope */
@@ -132,6 +144,27 @@ static struct cache_entry *entry_find(struct listcache *c, const char *scope, co
 	return n ? container_of(n, struct cache_entry, node) : NULL;
 }
 
+/*
+ * e's result with its ttlMs the time it has left at now_ms (a client must
+ * not keep it past the server's expiry), in c's scratch buffer; the stored
+ * text when out of memory.
+ */
+static const char *aged(struct listcache *c, const struct cache_entry *e, uint64_t now_ms, size_t *len)
+{
+	char left[24];
+	int n = snprintf(left, sizeof(left), "%llu", (unsigned long long)(e->expires_ms - now_ms));
+	size_t tail = e->ttl_at + e->ttl_len;
+
+	jbuf_reset(&c->aged, 64 * 1024);
+	if (jbuf_append(&c->aged, e->result, e->ttl_at) < 0 || jbuf_append(&c->aged, left, (size_t)n) < 0 ||
+	    jbuf_append(&c->aged, e->result + tail, e->result_len - tail) < 0) {
+		*len = e->result_len;
+		return e->result;
+	}
+	*len = c->aged.len;
+	return c->aged.data;
+}
+
 const char *listcache_peek(struct listcache *c, const char *scope, const char *method,
 			   const char *params, size_t params_len, uint64_t now_ms, size_t *len)
 {
@@ -145,8 +178,7 @@ const char *listcache_peek(struct listcache *c, const char *scope, const char *m
 		return NULL;
 	list_del(&e->lru);
 	list_add_head(&c->lru, &e->lru);
-	*len = e->result_len;
-	return e->result;
+	return e->ttl_len ? aged(c, e, now_ms, len) : (*len = e->result_len, e->result);
 }
 
 const char *listcache_get(struct listcache *c, const char *scope, const char *method,
@@ -191,6 +223,15 @@ int listcache_put(struct listcache *c, const char *scope, const char *method,
 	e->method_off = off;
 	e->expires_ms = expires_ms;
 	e->result_len = len;
+	e->ttl_at = e->ttl_len = 0;
+	if (expires_ms != LISTCACHE_FOREVER) {
+		struct hints h;
+
+		if (hints_read(result, len, &h) && h.ttl_end > h.ttl_at) {
+			e->ttl_at = h.ttl_at;
+			e->ttl_len = h.ttl_end - h.ttl_at;
+		}
+	}
 	if (!(e->result = malloc(len ? len : 1))) {
 		free(e);
 		return -1;
@@ -290,14 +331,14 @@ static uint64_t ttl_of(const char *t, size_t start, size_t end)
 	return v >= (double)TTL_MAX_MS ? TTL_MAX_MS : (uint64_t)v;
 }
 
-bool listcache_hints(const char *result, size_t len, uint64_t *ttl_ms, bool *public)
+/* Reads result's top-level members into h; false when result is not a JSON object. */
+static bool hints_read(const char *result, size_t len, struct hints *h)
 {
 	size_t pos = 0, key, key_end, val, val_end;
-	bool complete = true;
 	char err[80];
 
-	*ttl_ms = 0;
-	*public = false;
+	memset(h, 0, sizeof(*h));
+	h->complete = true;
 	skip_ws(result, len, &pos);
 	if (pos >= len || result[pos++] != '{')
 		return false;
@@ -321,12 +362,14 @@ bool listcache_hints(const char *result, size_t len, uint64_t *ttl_ms, bool *pub
 		val_end = pos;
 		while (val_end > val && is_ws(result[val_end - 1]))
 			val_end--;
-		if (text_is(result, key, key_end, "\"ttlMs\""))
-			*ttl_ms = ttl_of(result, val, val_end);
-		else if (text_is(result, key, key_end, "\"cacheScope\""))
-			*public = text_is(result, val, val_end, "\"public\"");
+		if (text_is(result, key, key_end, "\"ttlMs\"")) {
+			h->ttl_ms = ttl_of(result, val, val_end);
+			h->ttl_at = val;
+			h->ttl_end = val_end;
+		} else if (text_is(result, key, key_end, "\"cacheScope\""))
+			h->public = text_is(result, val, val_end, "\"public\"");
 		else if (text_is(result, key, key_end, "\"resultType\""))
-			complete = text_is(result, val, val_end, "\"complete\"");
+			h->complete = text_is(result, val, val_end, "\"complete\"");
 		if (pos < len && result[pos] == ',') {
 			pos++;
 			continue;
@@ -335,5 +378,15 @@ bool listcache_hints(const char *result, size_t len, uint64_t *ttl_ms, bool *pub
 			return false;
 		break;
 	}
-	return complete && *ttl_ms > 0;
+	return true;
+}
+
+bool listcache_hints(const char *result, size_t len, uint64_t *ttl_ms, bool *public)
+{
+	struct hints h;
+	bool ok = hints_read(result, len, &h);
+
+	*ttl_ms = ok ? h.ttl_ms : 0;
+	*public = ok && h.public;
+	return ok && h.complete && h.ttl_ms > 0;
 }

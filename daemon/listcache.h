@@ -10,8 +10,10 @@
  *   server's notifications/.../list_changed or the connection's end.
  * The cache holds at most max_bytes of results (keys and results counted);
  * past that the least recently used go first. Expired results are dropped
- * when met. Results are copied in; a hit hands out the cache's own copy,
- * valid until the next call that changes the cache.
+ * when met. Results are copied in; a hit hands out the cache's own text,
+ * valid until the next call on the cache: a result with a ttlMs gets the
+ * time it has left in place of the server's, so that no one downstream
+ * keeps it past the server's expiry.
  */
 #ifndef MCPPOOL_LISTCACHE_H
 #define MCPPOOL_LISTCACHE_H
@@ -21,6 +23,7 @@
 #include <stdint.h>
 
 #include "hmap.h"
+#include "jsontext.h"
 #include "list.h"
 
 #define LISTCACHE_FOREVER UINT64_MAX /* an expiry that never comes: until dropped */
@@ -31,6 +34,7 @@ struct listcache {
 	struct list_node lru; /* entries, most recently used first */
 	size_t max_bytes;
 	size_t bytes;
+	struct jbuf aged; /* a hit's text with its ttlMs counted down */
 	uint64_t hits, misses, stores, evictions;
 };
 

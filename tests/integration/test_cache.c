@@ -152,6 +152,42 @@ Test(cache, a_list_is_fetched_again_once_its_ttl_has_passed)
 	it_assert_no_children();
 }
 
+/* The ttlMs of alice's "priv" tools list as the daemon relays it, and its serial. */
+static long long relayed_ttl(struct itd *d, long long *serial)
+{
+	json_t *r, *data;
+	long long ttl;
+	int st;
+
+	r = itd_ctl_json(d, &st, ARGS("tools", "alice", "priv", "-a", "token=a"));
+	cr_assert_eq(st, 0);
+	data = it_data(r);
+	*serial = json_integer_value(json_object_get(data, "serial"));
+	cr_assert(json_is_integer(json_object_get(data, "ttlMs")), "no ttlMs in the relayed list");
+	ttl = json_integer_value(json_object_get(data, "ttlMs"));
+	json_decref(r);
+	return ttl;
+}
+
+Test(cache, a_cached_list_is_relayed_with_the_time_it_has_left)
+{
+	struct itd d;
+	long long serial, ttl, t_stored;
+
+	itd_start(&d, CACHE_CATALOG, NULL);
+	cr_assert_eq(relayed_ttl(&d, &serial), 60000, "from the server: its own ttlMs");
+	cr_assert_eq(serial, 1);
+	t_stored = now_ms(); /* the result was stored before this */
+	while (now_ms() - t_stored < 100)
+		it_sleep_ms(20);
+	ttl = relayed_ttl(&d, &serial);
+	cr_assert_eq(serial, 1, "served from the cache");
+	cr_assert_gt(ttl, 0);
+	cr_assert_leq(ttl, 60000 - 100, "a copy 100 ms old claimed %lld ms left of 60000", ttl);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
 Test(cache, a_legacy_list_with_list_changed_is_kept_until_its_notification)
 {
 	struct itd d;

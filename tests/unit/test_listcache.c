@@ -214,3 +214,19 @@ Test(listcache, hints_need_a_positive_ttl_and_a_complete_result)
 	cr_assert_not(hints("{\"ttlMs\":5000", &ttl, &pub));
 	cr_assert(hints("{}", &ttl, &pub) == false);
 }
+
+Test(listcache, a_hit_tells_the_time_its_result_has_left_not_the_servers_ttl)
+{
+	const char *r = "{\"tools\":[{\"name\":\"ttlMs\"}], \"ttlMs\" : 60000 ,\"cacheScope\":\"public\"}";
+
+	cr_assert_eq(put("pub", "tools/list", "{}", r, 1000 + 60000), 0);
+	cr_assert_str_eq(get("pub", "tools/list", "{}", 1000), r, "at once: all of it is left");
+	cr_assert_str_eq(get("pub", "tools/list", "{}", 1400),
+			 "{\"tools\":[{\"name\":\"ttlMs\"}], \"ttlMs\" : 59600 ,\"cacheScope\":\"public\"}",
+			 "only the top-level ttlMs counts down");
+	cr_assert_str_eq(get("pub", "tools/list", "{}", 60999),
+			 "{\"tools\":[{\"name\":\"ttlMs\"}], \"ttlMs\" : 1 ,\"cacheScope\":\"public\"}");
+	/* A result kept until dropped (a legacy list) is served as it came. */
+	cr_assert_eq(put("conn", "tools/list", "{}", r, LISTCACHE_FOREVER), 0);
+	cr_assert_str_eq(get("conn", "tools/list", "{}", 50000), r);
+}
