@@ -567,8 +567,10 @@ void ops_dispatch(struct daemon *d, struct session *s, uint64_t id, const char *
 		if (o->admin && !session_is_admin(s)) {
 			session_reply_error(s, id, ERR_FORBIDDEN,
 					    "\"%s\" is an admin op: it needs the daemon's uid, root, "
-					    "membership of MCPPOOL_ADMIN_GROUP, or the admin token "
-					    "(mcpctl --token-file, MCPPOOL_ADMIN_TOKEN)", o->name);
+					    "membership of MCPPOOL_ADMIN_GROUP, or the token of the daemon's "
+					    "MCPPOOL_ADMIN_TOKEN_FILE sent first (mcpctl --token-file or "
+					    "MCPPOOL_ADMIN_TOKEN, mcppool_admin_token(), Node adminToken, "
+					    "Python admin_token)", o->name);
 			return;
 		}
 		params_index(params, &index);
