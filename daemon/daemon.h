@@ -16,6 +16,7 @@
 #include "metrics.h"
 
 #define MCPPOOL_DAEMON_VERSION "0.1.0"
+#define LINGER_MAX 8 /* refused clients lingering at once (descriptors from the 32 reserved) */
 
 struct pool;
 struct hmap;
@@ -55,6 +56,12 @@ struct daemon {
 	ev_tstamp accept_paused; /* when accept ran out of descriptors; 0 while it works */
 	ev_timer refusal_report; /* while active, MCPPOOL_MAX_CLIENTS refusals are counted */
 	unsigned refusals;       /* ... in refusals, and logged when it fires */
+	struct lingering {       /* refused clients kept until they read the refusal: fd -1 when free */
+		ev_io io;
+		ev_timer timer;
+		int fd;
+		struct daemon *d;
+	} lingering[LINGER_MAX];
 	bool own_socket;       /* we created the socket file and remove it at exit */
 	dev_t socket_dev;      /* ... this file, not one that replaced it */
 	ino_t socket_ino;

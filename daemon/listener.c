@@ -22,6 +22,7 @@
 #define ACCEPT_RETRY_S 0.1 /* after EMFILE: try again this much later */
 #define REFUSAL_LOG_S 1.0  /* refusals over MCPPOOL_MAX_CLIENTS: at most one log line this often */
 #define BACKLOG 511
+#define LINGER_S 2.0       /* a refused client has this long to read why before it is closed */
 
 static int fill_addr(struct sockaddr_un *sa, const char *path)
 {
@@ -90,10 +91,47 @@ static int apply_group(const struct daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* The one place a lingering refused client goes: its descriptor closed, its slot free. */
+static void linger_end(struct daemon *d, struct lingering *l)
+{
+	ev_io_stop(d->loop, &l->io);
+	ev_timer_stop(d->loop, &l->timer);
+	close(l->fd);
+	l->fd = -1;
+}
+
+/* A lingering client sent more, or closed: what it sent is dropped; at its close, so is it. */
+static void on_linger_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct lingering *l = w->data;
+	char buf[512];
+	ssize_t n;
+	(void)loop;
+	(void)revents;
+
+	while ((n = read(l->fd, buf, sizeof(buf))) > 0)
+		;
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		linger_end(l->d, l);
+}
+
+static void on_linger_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct lingering *l = w->data;
+	(void)loop;
+	(void)revents;
+	linger_end(l->d, l);
+}
+
 /*
  * Tells a client over MCPPOOL_MAX_CLIENTS why it is turned away (a reply of id 0,
- * before any hello) and closes it. One write of a small frame into an empty
- * socket buffer: it cannot block, and if it fails the client only sees the close.
+ * before any hello). One write of a small frame into an empty socket buffer: it
+ * cannot block, and if it fails the client only sees the close. Then the daemon
+ * stops writing but lingers, reading and dropping what the client sends, until the
+ * client closes or LINGER_S passes: closed at once, the socket would fail the
+ * client's hello with EPIPE (or reset it, had the hello come), and a client that
+ * gives up on a failed write (Node's does) would never read the refusal. At most
+ * LINGER_MAX linger; past that, a refused client is closed at once.
  */
 static void refuse_client(struct daemon *d, int fd)
 {
@@ -113,6 +151,19 @@ static void refuse_client(struct daemon *d, int fd)
 	if (frame_end(&sb, start, d->cfg.max_frame) == 0 && write(fd, sb.data, sb.size) < 0)
 		log_debug("refused client: %s", strerror(errno));
 	msgpack_sbuffer_destroy(&sb);
+	shutdown(fd, SHUT_WR);
+	for (size_t i = 0; i < LINGER_MAX; i++) {
+		struct lingering *l = &d->lingering[i];
+
+		if (l->fd >= 0)
+			continue;
+		l->fd = fd;
+		ev_io_set(&l->io, fd, EV_READ);
+		ev_io_start(d->loop, &l->io);
+		ev_timer_set(&l->timer, LINGER_S, 0);
+		ev_timer_start(d->loop, &l->timer);
+		return;
+	}
 	close(fd);
 }
 
@@ -235,6 +286,15 @@ int listener_start(struct daemon *d, char *err, size_t errlen)
 	mode_t old_mask;
 	int rc;
 
+	for (size_t i = 0; i < LINGER_MAX; i++) {
+		struct lingering *l = &d->lingering[i];
+
+		l->fd = -1;
+		l->d = d;
+		ev_init(&l->io, on_linger_readable);
+		ev_init(&l->timer, on_linger_timeout);
+		l->io.data = l->timer.data = l;
+	}
 	/* Socket activation: systemd owns the socket file; we only accept on it. */
 	rc = sdnotify_listen_fd(d->cfg.socket_path, sizeof(d->cfg.socket_path), err, errlen);
 	if (rc < -1)
@@ -298,6 +358,9 @@ void listener_stop(struct daemon *d)
 	ev_io_stop(d->loop, &d->listen_w);
 	ev_timer_stop(d->loop, &d->accept_retry);
 	ev_timer_stop(d->loop, &d->refusal_report);
+	for (size_t i = 0; i < LINGER_MAX; i++)
+		if (d->lingering[i].fd >= 0)
+			linger_end(d, &d->lingering[i]);
 	/* Only our own file: another daemon may have replaced a socket we thought stale. */
 	if (d->own_socket && stat(d->cfg.socket_path, &st) == 0 && st.st_dev == d->socket_dev &&
 	    st.st_ino == d->socket_ino)

@@ -1,4 +1,5 @@
 /* Integration: the daemon's edges: descriptors running out, too many clients, signals, bad UTF-8, secrets. */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -185,6 +186,61 @@ Test(edge, a_client_over_MCPPOOL_MAX_CLIENTS_is_told_why_before_the_close)
 	cr_assert_null(m.error);
 	close(a);
 	close(b);
+	msgpack_zone_destroy(&z);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+static int open_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	cr_assert_not_null(dir = opendir(path));
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+/*
+ * A refused client is kept (reading and dropping) only until it closes or two
+ * seconds pass, and at most 8 at once: more refused clients than that, silent and
+ * never closing, all get why, and the daemon's descriptors come back.
+ */
+Test(edge, refused_clients_that_never_close_are_let_go)
+{
+	static const char *const env[] = { "MCPPOOL_MAX_CLIENTS=1", NULL };
+	enum { REFUSED = 12 };
+	struct itd d;
+	msgpack_zone z;
+	struct wire_msg m;
+	int a, refused[REFUSED], before;
+
+	itd_start(&d, NULL, env);
+	msgpack_zone_init(&z, 1024);
+	for (long end = now_ms() + 5000; (a = hello_within(&d, 5000)) < 0 && now_ms() < end;)
+		it_sleep_ms(10);
+	cr_assert_geq(a, 0);
+	before = open_fds(d.pid);
+	for (int i = 0; i < REFUSED; i++) {
+		refused[i] = it_raw_connect(&d);
+		it_raw_hello(refused[i], 1); /* sent into a refused connection: must not lose the reply */
+	}
+	for (int i = 0; i < REFUSED; i++) {
+		cr_assert_eq(it_raw_recv(refused[i], &z, &m, 5000), 0, "refused client %d got no frame", i);
+		cr_assert_eq(m.err_code, ERR_TOO_MANY_CLIENTS);
+	}
+	cr_assert_leq(open_fds(d.pid), before + 8, "more than 8 refused clients linger");
+	for (long end = now_ms() + 10000; open_fds(d.pid) > before && now_ms() < end;)
+		it_sleep_ms(50);
+	cr_assert_eq(open_fds(d.pid), before, "refused clients that never closed were kept");
+	for (int i = 0; i < REFUSED; i++)
+		close(refused[i]);
+	close(a);
 	msgpack_zone_destroy(&z);
 	itd_stop(&d);
 	it_assert_no_children();

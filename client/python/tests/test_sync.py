@@ -1,4 +1,5 @@
 """The blocking Pool against the real daemon."""
+import asyncio
 import os
 import threading
 import time
@@ -230,3 +231,28 @@ def test_a_forked_child_gets_its_own_connection_and_leaves_the_parents_alone(poo
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert text(pool.call("alice", "fx", "echo", {"message": "parent again"})) == "parent again"
+
+
+def test_a_client_over_the_real_daemons_limit_gets_too_many_clients(make_daemon):
+    d = make_daemon(env={"MCPPOOL_MAX_CLIENTS": "1"})
+
+    def admitted():  # the daemon may not yet have seen the close of its readiness probe
+        try:
+            return mcppool.Pool(d.sock)
+        except mcppool.McpPoolError as e:
+            assert e.code == mcppool.TOO_MANY_CLIENTS, e.message
+            return None
+    with wait_until(admitted, what="the one client to be let in") as first:
+        first.call("alice", "fx", "echo", {"message": "in"})
+        for _ in range(20):
+            with pytest.raises(mcppool.McpPoolError) as e:
+                mcppool.Pool(d.sock)
+            assert e.value.code == mcppool.TOO_MANY_CLIENTS, e.value.message
+            assert "MCPPOOL_MAX_CLIENTS" in e.value.message
+
+        async def refused():
+            await mcppool.AsyncPool.connect(d.sock)
+        for _ in range(20):
+            with pytest.raises(mcppool.McpPoolError) as e:
+                asyncio.run(refused())
+            assert e.value.code == mcppool.TOO_MANY_CLIENTS, e.value.message
