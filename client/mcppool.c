@@ -41,7 +41,8 @@ SAME_CODE(TIMEOUT);
 SAME_CODE(CANCELLED);
 SAME_CODE(TOO_MANY_CLIENTS);
 SAME_CODE(AUTH_REQUIRED);
-_Static_assert(MCPPOOL_AUTH_REQUIRED + 1 == ERR__COUNT, "enum mcppool_code lacks a code of errcode.h");
+SAME_CODE(CONFIG_INVALID);
+_Static_assert(MCPPOOL_CONFIG_INVALID + 1 == ERR__COUNT, "enum mcppool_code lacks a code of errcode.h");
 
 #define CLIENT_NAME "libmcppool/" MCPPOOL_VERSION
 #define READS_PER_PROCESS 64      /* so that one busy connection cannot starve an event loop */

@@ -63,6 +63,7 @@ enum mcppool_code {
 	MCPPOOL_CANCELLED,             /* the request was cancelled, or its connection closed */
 	MCPPOOL_TOO_MANY_CLIENTS,      /* the daemon serves MCPPOOL_MAX_CLIENTS connections already */
 	MCPPOOL_AUTH_REQUIRED,         /* an HTTP server answered 401/403: the error's data is its challenge */
+	MCPPOOL_CONFIG_INVALID,        /* a reload was refused: the new .env or catalog is invalid (kept the old) */
 };
 
 /* The stable name of a code ("BAD_REQUEST"); "INTERNAL" for unknown values. Never NULL. */

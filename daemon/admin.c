@@ -265,7 +265,7 @@ void admin_reload(struct daemon *d, struct session *s, uint64_t id, const struct
 	snprintf(why, sizeof(why), "reload requested by pid %ld uid %ld", pid, uid);
 	report = reload_run(d, why, err, sizeof(err));
 	if (!report) {
-		session_reply_error(s, id, ERR_BAD_REQUEST,
+		session_reply_error(s, id, d->stopping ? ERR_SHUTTING_DOWN : ERR_CONFIG_INVALID,
 				    "reload refused, the running configuration is kept: %s", err);
 		return;
 	}

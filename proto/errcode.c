@@ -23,6 +23,7 @@ static const char *const names[ERR__COUNT] = {
 	[ERR_CANCELLED] = "CANCELLED",
 	[ERR_TOO_MANY_CLIENTS] = "TOO_MANY_CLIENTS",
 	[ERR_AUTH_REQUIRED] = "AUTH_REQUIRED",
+	[ERR_CONFIG_INVALID] = "CONFIG_INVALID",
 };
 
 const char *errcode_name(int code)

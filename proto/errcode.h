@@ -27,6 +27,7 @@ enum errcode {
 	ERR_CANCELLED,             /* the caller cancelled the request */
 	ERR_TOO_MANY_CLIENTS,      /* the daemon serves MCPPOOL_MAX_CLIENTS connections already */
 	ERR_AUTH_REQUIRED,         /* an HTTP server answered 401/403: data carries its challenge */
+	ERR_CONFIG_INVALID,        /* a reload was refused: the new .env or catalog is invalid */
 	ERR__COUNT
 };
 

@@ -232,7 +232,7 @@ Test(reload, a_bad_configuration_is_refused_and_the_running_one_kept)
 	catalog_write(&d, "{\"mcpServers\": {\"a\": {\"command\": \"@FIXTURE@\"},\n oops}}");
 	r = itd_ctl_json(&d, &st, ARGS("reload"));
 	cr_expect_eq(st, 1);
-	cr_expect_str_eq(it_error_code(r), "BAD_REQUEST");
+	cr_expect_str_eq(it_error_code(r), "CONFIG_INVALID");
 	text = json_dumps(r, 0);
 	cr_expect(strstr(text, "servers.json:2:"), "the error names the file and line: %s", text);
 	free(text);

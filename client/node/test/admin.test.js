@@ -63,6 +63,22 @@ test('reload with the admin token reports the catalog entry added', async () => 
 	}
 });
 
+test('a reload of an invalid catalog rejects with CONFIG_INVALID naming the place, and changes nothing', async () => {
+	const pool = await connect({ socket: d.socket, adminToken: TOKEN });
+	const good = fs.readFileSync(d.catalog, 'utf8');
+	try {
+		fs.writeFileSync(d.catalog, '{"mcpServers": {\n  oops}}');
+		const err = await pool.reload().then(() => assert.fail('an invalid catalog was taken'), (e) => e);
+		assert.equal(err.code, 'CONFIG_INVALID', err.message);
+		assert.match(err.message, /servers\.json:2:/);
+		const w = await pool.warm('ann', 'fx');
+		assert.ok(w.server, 'the running catalog still serves');
+	} finally {
+		fs.writeFileSync(d.catalog, good);
+		await pool.close();
+	}
+});
+
 test('the admin token is sent again on the socket a restart makes', async () => {
 	const pool = await connect({ socket: d.socket, adminToken: TOKEN });
 	try {

@@ -69,6 +69,23 @@ def test_reload_with_the_admin_token_reports_the_entry_added(admin_daemon):
         assert pool.warm("ann", "fx-new")["server"]["serverInfo"]["name"] == "fx-new"
 
 
+def test_a_reload_of_an_invalid_catalog_raises_config_invalid_and_changes_nothing(admin_daemon):
+    with open(admin_daemon.servers) as f:
+        good = f.read()
+    try:
+        with mcppool.Pool(admin_daemon.sock, admin_token=TOKEN) as pool:
+            with open(admin_daemon.servers, "w") as f:
+                f.write('{"mcpServers": {\n  oops}}')
+            with pytest.raises(mcppool.McpPoolError) as e:
+                pool.reload()
+            assert e.value.code == mcppool.CONFIG_INVALID, e.value.message
+            assert "servers.json:2:" in e.value.message
+            assert pool.warm("ann", "fx")["server"]
+    finally:
+        with open(admin_daemon.servers, "w") as f:
+            f.write(good)
+
+
 def test_the_admin_token_is_sent_again_after_a_restart(admin_daemon):
     with mcppool.Pool(admin_daemon.sock, admin_token=TOKEN) as pool:
         assert _accepted(admin_daemon) == 1

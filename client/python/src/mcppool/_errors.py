@@ -16,6 +16,7 @@ UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
 CANCELLED = "CANCELLED"
 AUTH_REQUIRED = "AUTH_REQUIRED"  # data: the HTTP server's WWW-Authenticate challenge
 TOO_MANY_CLIENTS = "TOO_MANY_CLIENTS"  # the daemon serves MCPPOOL_MAX_CLIENTS connections
+CONFIG_INVALID = "CONFIG_INVALID"  # reload() refused: the new .env or catalog is invalid; the old one is kept
 # The client's own codes, as in libmcppool(3); they never cross the wire.
 NOT_CONNECTED = "NOT_CONNECTED"
 PROTOCOL = "PROTOCOL"
