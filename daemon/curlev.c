@@ -235,6 +235,21 @@ void curlev_first_reason(char *buf, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
+const char *curlev_header_value(const char *line, size_t len, const char *name, size_t *vlen)
+{
+	size_t nl = strlen(name);
+
+	if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
+		return NULL;
+	const char *v = line + nl + 1, *end = line + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*vlen = (size_t)(end - v);
+	return v;
+}
+
 void curlev_media_type(const char *v, size_t n, char *out, size_t outlen)
 {
 	size_t k = 0;

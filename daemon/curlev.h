@@ -86,6 +86,14 @@ int curlev_entry_headers(struct curl_slist **l, const struct kv *hdr, size_t n,
 void curlev_first_reason(char *buf, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * The value of header line (len bytes, as libcurl's header callback gets it)
+ * when it is the header name (lower case; matched without regard to case):
+ * leading and trailing blanks and the line end dropped, its length in *vlen.
+ * NULL for another header.
+ */
+const char *curlev_header_value(const char *line, size_t len, const char *name, size_t *vlen);
+
 /* The media type of a Content-Type value of n bytes: lower case, parameters dropped. */
 void curlev_media_type(const char *v, size_t n, char *out, size_t outlen);
 

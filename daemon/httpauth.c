@@ -10,8 +10,16 @@
 
 #include "httpauth.h"
 
-/* httpconn.c keeps a challenge under WWW_AUTH_MAX (2048) bytes: no value of one is cut. */
-#define VALUE_MAX 2048
+/* The transports keep a challenge under HTTPAUTH_CHALLENGE_MAX bytes: no value of one is cut. */
+#define VALUE_MAX HTTPAUTH_CHALLENGE_MAX
+
+void httpauth_message(char *buf, size_t size, long status, const char *where, const char *what,
+		      const char *raw)
+{
+	snprintf(buf, size, "HTTP %ld from %s%s: %s%s%.200s%s", status, where, what,
+		 status == 401 ? "authorization required" : "access forbidden",
+		 raw ? " (WWW-Authenticate: " : "", raw ? raw : "", raw ? ")" : "");
+}
 
 /* Copies one auth-param value (token or quoted-string) from *p; advances *p past it. */
 static void auth_param_value(const char **p, char *out, size_t outlen)

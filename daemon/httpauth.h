@@ -15,4 +15,15 @@
  */
 char *httpauth_data(long status, const char *raw);
 
+/* Bytes of a WWW-Authenticate challenge the transports keep (a longer one is dropped). */
+#define HTTPAUTH_CHALLENGE_MAX 2048
+
+/*
+ * The message of an AUTH_REQUIRED failure into buf: "HTTP 401 from WHERE:
+ * authorization required (WWW-Authenticate: RAW)" (403: "access forbidden";
+ * raw NULL: no parenthesis), what adding after WHERE.
+ */
+void httpauth_message(char *buf, size_t size, long status, const char *where, const char *what,
+		      const char *raw);
+
 #endif

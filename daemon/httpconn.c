@@ -28,7 +28,6 @@
 #define ERROR_BODY_MAX 4096        /* bytes of an error response kept for the reason */
 #define LINGER_S 2.0               /* an answered request's stream left open longer is cut */
 #define RPC_ID_MAX 64              /* bytes of a JSON-RPC id we track */
-#define WWW_AUTH_MAX 2048          /* bytes of a WWW-Authenticate challenge we keep */
 #define RESUME_ATTEMPTS 3          /* resumptions of a broken stream in a row that bring no event */
 #define RESUME_DELAY_MS 1000L      /* before resuming, when the server sent no retry field */
 #define RETRY_MIN_MS 50L           /* a server's retry field is bounded to [min, max] */
@@ -367,22 +366,6 @@ static int on_event(void *ctx, const struct sse_event *ev)
 
 /* ---- libcurl's callbacks of one transfer: parse only, never call libcurl or the owner --- */
 
-/* The value of a header line "Name: value\r\n" when its name is name, else NULL. */
-static const char *header_value(const char *line, size_t len, const char *name, size_t *vlen)
-{
-	size_t nl = strlen(name);
-
-	if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
-		return NULL;
-	const char *v = line + nl + 1, *end = line + len;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	*vlen = (size_t)(end - v);
-	return v;
-}
-
 static void take_session_id(struct xfer *x, const char *v, size_t n)
 {
 	if (n == 0 || n > SESSION_ID_MAX) {
@@ -436,12 +419,12 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 
 	if (len <= 2 && (line[0] == '\r' || line[0] == '\n'))
 		headers_complete(x);
-	else if ((v = header_value(line, len, "content-type", &vlen)))
+	else if ((v = curlev_header_value(line, len, "content-type", &vlen)))
 		curlev_media_type(v, vlen, x->ctype, sizeof(x->ctype));
-	else if ((v = header_value(line, len, "mcp-session-id", &vlen)))
+	else if ((v = curlev_header_value(line, len, "mcp-session-id", &vlen)))
 		take_session_id(x, v, vlen);
-	else if ((v = header_value(line, len, "www-authenticate", &vlen)) && !x->www_auth && vlen &&
-		 vlen < WWW_AUTH_MAX && !curlev_has_control_char_n(v, vlen, 0))
+	else if ((v = curlev_header_value(line, len, "www-authenticate", &vlen)) && !x->www_auth && vlen &&
+		 vlen < HTTPAUTH_CHALLENGE_MAX && !curlev_has_control_char_n(v, vlen, 0))
 		x->www_auth = strndup(v, vlen); /* the first challenge; none when out of memory */
 	return x->fail[0] ? 0 : len;
 }
@@ -925,7 +908,7 @@ static char *error_response(const struct xfer *x)
 static void auth_failed(struct xfer *x)
 {
 	struct http_conn *h = x->h;
-	char *data;
+	char *data, msg[600];
 
 	if (!x->info.is_request || x->role == XFER_REINIT) {
 		log_warn("[%s] HTTP %ld from %s for a notification or response: it is lost "
@@ -933,11 +916,8 @@ static void auth_failed(struct xfer *x)
 		return;
 	}
 	data = httpauth_data(x->status, x->www_auth);
-	fail_request(h, x->info.num, ERR_AUTH_REQUIRED, data, "HTTP %ld from %s: %s%s%.200s%s",
-		     x->status, h->where, x->status == 401 ? "authorization required"
-							    : "access forbidden",
-		     x->www_auth ? " (WWW-Authenticate: " : "", x->www_auth ? x->www_auth : "",
-		     x->www_auth ? ")" : "");
+	httpauth_message(msg, sizeof(msg), x->status, h->where, "", x->www_auth);
+	fail_request(h, x->info.num, ERR_AUTH_REQUIRED, data, "%s", msg);
 	free(data);
 }
 

@@ -12,6 +12,7 @@
 #include "curlev.h"
 #include "daemon.h"
 #include "errcode.h"
+#include "httpauth.h"
 #include "log.h"
 #include "sseconn.h"
 #include "sseparse.h"
@@ -56,6 +57,7 @@ struct xfer {
 	char error_text[ERROR_TEXT_MAX + 1]; /* a refused POST's body, printable bytes */
 	size_t error_len;
 	char fail[200];       /* why this transfer breaks the transport ("" when it does not) */
+	char *www_auth;       /* a 401/403's WWW-Authenticate challenge, bounded; NULL: none */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -191,17 +193,33 @@ static int on_event(void *arg, const struct sse_event *ev)
 
 /* ---- libcurl's callbacks of one transfer --------------------------------------------- */
 
+static bool needs_auth(const struct xfer *x)
+{
+	return x->status == 401 || x->status == 403;
+}
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
-	size_t len = size * nmemb;
+	size_t len = size * nmemb, vlen;
+	const char *v;
 
-	if (len > 13 && strncasecmp(line, "content-type:", 13) == 0)
-		curlev_media_type(line + 13, len - 13, x->ctype, sizeof(x->ctype));
+	if ((v = curlev_header_value(line, len, "content-type", &vlen)))
+		curlev_media_type(v, vlen, x->ctype, sizeof(x->ctype));
+	else if ((v = curlev_header_value(line, len, "www-authenticate", &vlen)) && !x->www_auth && vlen &&
+		 vlen < HTTPAUTH_CHALLENGE_MAX && !curlev_has_control_char_n(v, vlen, 0))
+		x->www_auth = strndup(v, vlen); /* the first challenge; none when out of memory */
 	else if (len <= 2 && (line[0] == '\r' || line[0] == '\n')) {
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 		if (x->status < 200) /* an interim 1xx: the real response follows */
 			x->ctype[0] = '\0';
+		else if (x->is_stream && needs_auth(x)) {
+			char msg[sizeof(x->fail)];
+
+			httpauth_message(msg, sizeof(msg), x->status, x->c->where,
+					 " (the GET of the SSE stream)", x->www_auth);
+			xfer_fail(x, "%s", msg);
+		}
 		else if (x->is_stream && x->status != 200)
 			xfer_fail(x, "HTTP %ld from %s (the GET of the SSE stream)", x->status,
 				  x->c->where);
@@ -244,6 +262,7 @@ static void xfer_free(struct xfer *x)
 	curlev_slist_wipe_free(x->headers);
 	if (x->c->barrier == x)
 		x->c->barrier = NULL;
+	free(x->www_auth);
 	free(x);
 }
 
@@ -324,10 +343,41 @@ static const char *curl_reason(const struct xfer *x, CURLcode rc)
 	return x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
 }
 
+/*
+ * The GET of the stream was refused with 401/403: the first request waiting for
+ * the endpoint (initialize) fails with AUTH_REQUIRED and the challenge, so that
+ * the app can authorize and call again; its owner then closes us. False when
+ * no request waits (the failure is then the transport's).
+ */
+static bool stream_needs_auth(struct xfer *x)
+{
+	struct sse_conn *c = x->c;
+	struct list_node *pos;
+	char *data;
+	uint64_t id;
+
+	list_for_each(pos, &c->outq) {
+		struct msg *m = list_entry(pos, struct msg, link);
+
+		if (!m->is_request)
+			continue;
+		id = m->id;
+		list_del(&m->link);
+		free(m);
+		data = httpauth_data(x->status, x->www_auth);
+		c->cb.on_request_failed(c->ctx, id, ERR_AUTH_REQUIRED, x->fail, data);
+		free(data); /* c and x may be closed now: neither is touched again */
+		return true;
+	}
+	return false;
+}
+
 static void stream_done(struct xfer *x, CURLcode rc)
 {
 	struct sse_conn *c = x->c;
 
+	if (x->fail[0] && needs_auth(x) && stream_needs_auth(x))
+		return;
 	if (x->fail[0])
 		conn_fail(c, "%s", x->fail);
 	else if (rc != CURLE_OK && x->status == 0)
@@ -343,8 +393,8 @@ static void stream_done(struct xfer *x, CURLcode rc)
 static void post_refused(struct xfer *x)
 {
 	struct sse_conn *c = x->c;
-	char msg[300], data[40];
-	int code = x->status == 401 || x->status == 403 ? ERR_AUTH_REQUIRED : ERR_UPSTREAM_ERROR;
+	char msg[600], data[40];
+	char *challenge;
 
 	x->error_text[x->error_len] = '\0';
 	if (x->status == 404) {
@@ -357,8 +407,15 @@ static void post_refused(struct xfer *x)
 		log_warn("[%s] a notification or response was refused: %s", c->tag, msg);
 		return;
 	}
+	if (needs_auth(x)) {
+		httpauth_message(msg, sizeof(msg), x->status, c->where, "", x->www_auth);
+		challenge = httpauth_data(x->status, x->www_auth);
+		c->cb.on_request_failed(c->ctx, x->id, ERR_AUTH_REQUIRED, msg, challenge);
+		free(challenge);
+		return;
+	}
 	snprintf(data, sizeof(data), "{\"status\":%ld}", x->status);
-	c->cb.on_request_failed(c->ctx, x->id, code, msg, data);
+	c->cb.on_request_failed(c->ctx, x->id, ERR_UPSTREAM_ERROR, msg, data);
 }
 
 static void post_done(struct xfer *x, CURLcode rc)

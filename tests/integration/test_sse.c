@@ -280,6 +280,48 @@ Test(sse, a_refused_post_fails_its_request_alone)
 	stop_all(&d);
 }
 
+static const char *data_str(json_t *r, const char *key)
+{
+	const char *s = json_string_value(json_object_get(json_object_get(json_object_get(r, "error"),
+									   "data"), key));
+	return s ? s : "";
+}
+
+Test(sse, a_post_refused_with_401_fails_its_call_with_auth_required_and_the_challenge)
+{
+	struct itd d;
+	int st, port = start_sse_server();
+
+	start(&d, port, "/sse", "sse");
+	assert_echo(&d, "alice", "first");
+	json_t *r = call(&d, "alice", "echo", "{\"text\":\"please-authorize\"}", &st);
+	cr_assert_str_eq(it_error_code(r), "AUTH_REQUIRED", "%s", error_message(r));
+	cr_assert_str_eq(data_str(r, "error"), "invalid_token");
+	cr_assert(strstr(data_str(r, "resource_metadata"), "/.well-known/oauth-protected-resource"),
+		  "%s", data_str(r, "resource_metadata"));
+	cr_assert(strstr(error_message(r), "WWW-Authenticate: Bearer"), "%s", error_message(r));
+	json_decref(r);
+	assert_echo(&d, "alice", "the same session serves on");
+	cr_assert_eq(itd_metric(&d, "mcppool_spawns_total"), 1, "the session was not replaced");
+	stop_all(&d);
+}
+
+Test(sse, a_stream_refused_with_401_at_start_fails_with_auth_required_and_the_challenge)
+{
+	struct itd d;
+	int st, port = start_sse_server();
+
+	start(&d, port, "/locked", "sse");
+	json_t *r = call(&d, "alice", "echo", "{\"text\":\"x\"}", &st);
+	cr_assert_neq(st, 0);
+	cr_assert_str_eq(it_error_code(r), "AUTH_REQUIRED", "%s", error_message(r));
+	cr_assert_str_eq(data_str(r, "realm"), "test");
+	cr_assert_str_eq(data_str(r, "wwwAuthenticate"), "Bearer realm=\"test\"");
+	cr_assert(strstr(error_message(r), "authorization required"), "%s", error_message(r));
+	json_decref(r);
+	stop_all(&d);
+}
+
 Test(sse, a_url_entry_refused_with_401_does_not_fall_back)
 {
 	struct itd d;

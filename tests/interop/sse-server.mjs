@@ -8,7 +8,8 @@
 //   GET  /elsewhere        an SSE stream whose endpoint event names another origin
 //   GET  /silent           an SSE stream without an endpoint event
 //   *    /locked           401 with a Bearer challenge
-// A POST whose body holds "please-refuse" is answered 413.
+// A POST whose body holds "please-refuse" is answered 413, one holding "please-authorize"
+// 401 with a Bearer challenge (an expired token, mid-session).
 //
 // Tools: echo {text} -> text; whoami -> the Authorization header of the POST;
 // slow -> never answers; hangup -> the server ends the session's stream instead of answering;
@@ -66,6 +67,10 @@ http.createServer(async (req, res) => {
     const body = Buffer.concat(chunks).toString();
     if (body.includes('please-refuse')) {
       res.writeHead(413).end('too large for this test');
+      return;
+    }
+    if (body.includes('please-authorize')) {
+      res.writeHead(401, { 'WWW-Authenticate': `Bearer error="invalid_token", resource_metadata="http://127.0.0.1:${port}/.well-known/oauth-protected-resource"` }).end('expired');
       return;
     }
     await transport.handlePostMessage(req, res, JSON.parse(body));
