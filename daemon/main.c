@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	confcheck_run(&d.cfg, &d.catalog, check_only);
-	if (rlimit_fit(&d.cfg, err, sizeof(err)) < 0) {
+	if (rlimit_fit(&d.cfg, &d.catalog, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mcppoold: %s\n", err);
 		catalog_free(&d.catalog);
 		config_free(&d.cfg);

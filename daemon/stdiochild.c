@@ -1,4 +1,4 @@
-/* The stdio transport: one MCP server child process, its pipes, and its shutdown. */
+/* The stdio transport: one MCP server child process, its descriptors, and its shutdown. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,7 +68,15 @@ struct stdio_child {
 	struct daemon *d;          /* whose deferred-free queue frees the handle */
 	struct deferred free_node;
 	bool freeing;              /* closed and reaped: queued for the deferred free */
-	int in_fd, out_fd, err_fd;
+	/*
+	 * Our end of the socketpair that is the child's stdin and stdout (its fd 0
+	 * and 1). Writing stops with shutdown(SHUT_WR) (the child reads EOF),
+	 * reading when the child's end is shut or closed; the descriptor is closed
+	 * once both have stopped.
+	 */
+	int io_fd;
+	bool writing, reading;
+	int err_fd; /* the read end of the child's stderr pipe (STDIO_STDERR_LOG), else -1 */
 	ev_child child_w;
 	ev_io in_w, out_w, err_w;
 	ev_prepare flush_w; /* writes what was queued this loop iteration in one write(2) */
@@ -178,17 +187,18 @@ static __attribute__((noreturn)) void child_fail(int status_fd, int stage, int e
 
 /*
  * Runs in the vforked child with every signal blocked; never returns. Its
- * variables live in its own frames, below the parent's suspended one.
+ * variables live in its own frames, below the parent's suspended one. io
+ * becomes fd 0 and 1; errfd fd 2, or with -1 fd 2 stays the daemon's stderr.
  */
-static __attribute__((noreturn, noinline)) void child_exec(int in, int out, int errfd,
-							   int status_fd, char *const argv[],
+static __attribute__((noreturn, noinline)) void child_exec(int io, int errfd, int status_fd,
+							   char *const argv[],
 							   char *const envp[], const char *cwd)
 {
-	const int fds[3] = { in, out, errfd };
+	const int fds[3] = { io, io, errfd };
 
 	setpgid(0, 0);
 	for (int i = 0; i < 3; i++)
-		if (dup2(fds[i], i) < 0)
+		if (fds[i] >= 0 && dup2(fds[i], i) < 0)
 			child_fail(status_fd, STAGE_SETUP, errno);
 	if (status_fd != 3) {
 		if (dup3(status_fd, 3, O_CLOEXEC) < 0)
@@ -213,38 +223,77 @@ static void close_fd(int *fd)
 }
 
 /*
- * A CLOEXEC pipe whose ends are above 2, so that the child's dup2() onto 0-2
- * cannot clobber one of them; our end (ours: 0 read, 1 write) is non-blocking.
+ * Moves n CLOEXEC descriptors above 2, so that the child's dup2() onto 0-2
+ * cannot clobber one of them, and makes fds[ours] (-1: none) non-blocking. On
+ * error all n are closed.
  */
+static int fds_settle(int *fds, int n, int ours, char *err, size_t errlen)
+{
+	bool ok = true;
+
+	for (int i = 0; i < n; i++) {
+		if (fds[i] > 2)
+			continue;
+		int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+		close(fds[i]);
+		fds[i] = moved;
+		ok = ok && moved >= 0;
+	}
+	if (ok && (ours < 0 || fcntl(fds[ours], F_SETFL, O_NONBLOCK) == 0))
+		return 0;
+	snprintf(err, errlen, "descriptor setup: %s", strerror(errno));
+	for (int i = 0; i < n; i++)
+		close_fd(&fds[i]);
+	return -1;
+}
+
+/* A CLOEXEC pipe above 2 whose end ours (0 read, 1 write, -1 neither) is non-blocking. */
 static int pipe_open(int p[2], int ours, char *err, size_t errlen)
 {
 	if (pipe2(p, O_CLOEXEC) != 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
 	}
-	for (int i = 0; i < 2; i++) {
-		if (p[i] > 2)
-			continue;
-		int moved = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
-		close(p[i]);
-		p[i] = moved;
-	}
-	if (p[0] < 0 || p[1] < 0 || (ours >= 0 && fcntl(p[ours], F_SETFL, O_NONBLOCK) != 0)) {
-		snprintf(err, errlen, "pipe setup: %s", strerror(errno));
-		close_fd(&p[0]);
-		close_fd(&p[1]);
-		return -1;
-	}
-	return 0;
+	return fds_settle(p, 2, ours, err, errlen);
 }
 
-struct spawn_pipes {
-	int in[2], out[2], err[2], status[2];
+/*
+ * The child's stdin and stdout: one stream socketpair, the way inetd and
+ * systemd's StandardInput=socket give it, so that a pooled server costs the
+ * daemon one descriptor for both. Ours is io[0].
+ */
+static int socket_open(int io[2], char *err, size_t errlen)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io) != 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	return fds_settle(io, 2, 0, err, errlen);
+}
+
+/* The child's stderr per mode: err[1] its fd 2 (-1: the daemon's own), err[0] ours. */
+static int stderr_open(int err_fds[2], enum stdio_stderr mode, char *err, size_t errlen)
+{
+	if (mode == STDIO_STDERR_LOG)
+		return pipe_open(err_fds, 0, err, errlen);
+	if (mode == STDIO_STDERR_INHERIT)
+		return 0;
+	err_fds[1] = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (err_fds[1] < 0) {
+		snprintf(err, errlen, "/dev/null: %s", strerror(errno));
+		return -1;
+	}
+	return fds_settle(&err_fds[1], 1, -1, err, errlen);
+}
+
+/* What a spawn opens: our ends become the child's; the child's ends close after vfork(). */
+struct spawn_fds {
+	int io[2], err[2], status[2];
 };
 
-static void pipes_close(struct spawn_pipes *p)
+static void spawn_fds_close(struct spawn_fds *p)
 {
-	int *all[] = { p->in, p->out, p->err, p->status };
+	int *all[] = { p->io, p->err, p->status };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		close_fd(&all[i][0]);
@@ -252,12 +301,12 @@ static void pipes_close(struct spawn_pipes *p)
 	}
 }
 
-static int pipes_open(struct spawn_pipes *p, char *err, size_t errlen)
+static int spawn_fds_open(struct spawn_fds *p, enum stdio_stderr mode, char *err, size_t errlen)
 {
 	memset(p, -1, sizeof(*p));
-	if (pipe_open(p->in, 1, err, errlen) < 0 || pipe_open(p->out, 0, err, errlen) < 0 ||
-	    pipe_open(p->err, 0, err, errlen) < 0 || pipe_open(p->status, -1, err, errlen) < 0) {
-		pipes_close(p);
+	if (socket_open(p->io, err, errlen) < 0 || stderr_open(p->err, mode, err, errlen) < 0 ||
+	    pipe_open(p->status, -1, err, errlen) < 0) {
+		spawn_fds_close(p);
 		return -1;
 	}
 	return 0;
@@ -324,7 +373,7 @@ static struct stdio_child *child_new(struct ev_loop *loop, const struct stdio_op
 	}
 	list_init(&c->link);
 	c->loop = loop;
-	c->in_fd = c->out_fd = c->err_fd = -1;
+	c->io_fd = c->err_fd = -1;
 	c->grace = (double)opt->kill_timeout_ms / 1000.0;
 	c->out.limit = opt->max_line + 1;
 	c->err.per_sec = opt->stderr_lines_per_sec;
@@ -376,7 +425,7 @@ static void child_destroy(struct stdio_child *c)
  *   dispositions and the mask just before execve().
  * Exec failures still come back through the CLOEXEC status pipe, as with fork().
  */
-static int child_fork(struct stdio_child *c, struct spawn_pipes *p, char *const argv[],
+static int child_fork(struct stdio_child *c, struct spawn_fds *p, char *const argv[],
 		      char *const envp[], const char *cwd, char *err, size_t errlen)
 {
 	sigset_t all, old;
@@ -387,7 +436,7 @@ static int child_fork(struct stdio_child *c, struct spawn_pipes *p, char *const 
 	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = vfork();
 	if (pid == 0)
-		child_exec(p->in[0], p->out[1], p->err[1], p->status[1], argv, envp, cwd);
+		child_exec(p->io[1], p->err[1], p->status[1], argv, envp, cwd);
 	int saved = errno;
 	c->pid = pid;
 	if (c->pid > 0) {
@@ -406,18 +455,20 @@ static int child_fork(struct stdio_child *c, struct spawn_pipes *p, char *const 
 	return 0;
 }
 
-/* Takes our ends of the pipes and starts reading. */
-static void child_attach(struct stdio_child *c, struct spawn_pipes *p)
+/* Takes our ends of the descriptors and starts reading. */
+static void child_attach(struct stdio_child *c, struct spawn_fds *p)
 {
-	c->in_fd = p->in[1];
-	c->out_fd = p->out[0];
+	c->io_fd = p->io[0];
 	c->err_fd = p->err[0];
-	p->in[1] = p->out[0] = p->err[0] = -1;
-	ev_io_set(&c->in_w, c->in_fd, EV_WRITE);
-	ev_io_set(&c->out_w, c->out_fd, EV_READ);
-	ev_io_set(&c->err_w, c->err_fd, EV_READ);
+	p->io[0] = p->err[0] = -1;
+	c->writing = c->reading = true;
+	ev_io_set(&c->in_w, c->io_fd, EV_WRITE);
+	ev_io_set(&c->out_w, c->io_fd, EV_READ);
 	ev_io_start(c->loop, &c->out_w);
-	ev_io_start(c->loop, &c->err_w);
+	if (c->err_fd >= 0) {
+		ev_io_set(&c->err_w, c->err_fd, EV_READ);
+		ev_io_start(c->loop, &c->err_w);
+	}
 	list_add_tail(&open_children, &c->link);
 	live_children++;
 }
@@ -446,7 +497,7 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 				size_t errlen)
 {
 	static char *const no_env[] = { NULL };
-	struct spawn_pipes p;
+	struct spawn_fds p;
 	struct stdio_child *c;
 
 	if (spawn_check(loop, argv, opt, err, errlen) < 0)
@@ -456,23 +507,22 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (pipes_open(&p, err, errlen) < 0) {
+	if (spawn_fds_open(&p, opt->stderr_mode, err, errlen) < 0) {
 		child_destroy(c);
 		return NULL;
 	}
 	if (child_fork(c, &p, argv, envp ? envp : no_env, cwd, err, errlen) < 0) {
-		pipes_close(&p);
+		spawn_fds_close(&p);
 		child_destroy(c);
 		return NULL;
 	}
-	close_fd(&p.in[0]);
-	close_fd(&p.out[1]);
+	close_fd(&p.io[1]);
 	close_fd(&p.err[1]);
 	close_fd(&p.status[1]);
 	if (exec_wait(p.status[0], argv[0], cwd, err, errlen) < 0) {
 		ev_child_stop(loop, &c->child_w);
 		reap_failed(c->pid);
-		pipes_close(&p);
+		spawn_fds_close(&p);
 		child_destroy(c);
 		return NULL;
 	}
@@ -486,18 +536,32 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 
 static void err_flush(struct stdio_child *c);
 
+/* The socket is closed once neither direction is in use. */
+static void io_release(struct stdio_child *c)
+{
+	if (!c->writing && !c->reading)
+		close_fd(&c->io_fd);
+}
+
+/* "Closes the child's stdin": it reads EOF; queued input is dropped. */
 static void in_close(struct stdio_child *c)
 {
 	ev_io_stop(c->loop, &c->in_w);
 	ev_prepare_stop(c->loop, &c->flush_w);
-	close_fd(&c->in_fd);
 	c->q.pos = c->q.len = 0;
+	if (!c->writing)
+		return;
+	c->writing = false;
+	if (c->reading)
+		shutdown(c->io_fd, SHUT_WR);
+	io_release(c);
 }
 
 static void out_close(struct stdio_child *c)
 {
 	ev_io_stop(c->loop, &c->out_w);
-	close_fd(&c->out_fd);
+	c->reading = false;
+	io_release(c);
 }
 
 static void err_close(struct stdio_child *c)
@@ -560,13 +624,16 @@ static void report_closed(struct stdio_child *c, const char *fmt, ...)
 
 /* ---- stdin ------------------------------------------------------------------------ */
 
-/* Writes what the pipe takes now; returns the bytes written, or -1 when stdin is broken. */
+/*
+ * Writes what the socket takes now; returns the bytes written, or -1 when stdin
+ * is broken. MSG_NOSIGNAL: a child that is gone gives EPIPE, never SIGPIPE.
+ */
 static ssize_t in_write_some(struct stdio_child *c, const char *data, size_t len)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = write(c->in_fd, data + done, len - done);
+		ssize_t n = send(c->io_fd, data + done, len - done, MSG_NOSIGNAL);
 		if (n > 0) {
 			done += (size_t)n;
 			continue;
@@ -613,7 +680,7 @@ static int queue_append(struct out_queue *q, const char *data, size_t len)
  */
 int stdio_write(struct stdio_child *c, const char *data, size_t len)
 {
-	if (c->in_fd < 0) {
+	if (!c->writing) {
 		errno = EPIPE;
 		return -1;
 	}
@@ -736,7 +803,7 @@ static ssize_t out_read_lines(struct stdio_child *c, size_t budget, bool *draine
 		return -1;
 	}
 	size_t want = avail < budget ? avail : budget;
-	ssize_t n = read(c->out_fd, space, want);
+	ssize_t n = read(c->io_fd, space, want);
 	if (n > 0) {
 		*drained = (size_t)n < want;
 		c->out.len += (size_t)n;
@@ -749,7 +816,7 @@ static ssize_t out_read_discard(struct stdio_child *c, size_t budget)
 {
 	char scratch[CHUNK];
 
-	return read(c->out_fd, scratch, budget < sizeof(scratch) ? budget : sizeof(scratch));
+	return read(c->io_fd, scratch, budget < sizeof(scratch) ? budget : sizeof(scratch));
 }
 
 static void out_eof(struct stdio_child *c)
@@ -766,7 +833,7 @@ static void out_eof(struct stdio_child *c)
 /* Reads up to budget bytes or until the pipe is empty, at EOF or broken. */
 static void out_read(struct stdio_child *c, size_t budget)
 {
-	while (budget > 0 && c->out_fd >= 0) {
+	while (budget > 0 && c->reading) {
 		bool drained = false;
 		ssize_t n = c->state == STDIO_RUNNING ? out_read_lines(c, budget, &drained)
 						      : out_read_discard(c, budget);

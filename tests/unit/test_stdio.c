@@ -365,13 +365,15 @@ Test(stdio, a_child_killed_by_a_signal_is_reported_with_the_signal)
 	close_and_check(&r, fds);
 }
 
-Test(stdio, a_child_closing_stdout_while_running_is_reported_and_then_terminated)
+/* Its stdout is a socket that is also its stdin: it ends the stream with shutdown(). */
+Test(stdio, a_child_shutting_its_stdout_while_running_is_reported_and_then_terminated)
 {
 	int fds = setup();
 	struct rec r = { 0 };
 	struct stdio_options o = opts(1024, 200);
 
-	spawn_sh("echo bye; exec >&-; sleep 30", &r, &o);
+	spawn_sh("echo bye; exec python3 -c 'import socket, time; "
+		 "socket.socket(fileno=1).shutdown(socket.SHUT_WR); time.sleep(30)'", &r, &o);
 	cr_assert(run_until(is_closed, &r, 10.0));
 	cr_assert_str_eq(r.reason, "closed its stdout");
 	cr_assert_eq(r.nlines, 1);
