@@ -29,11 +29,45 @@ Test(rlimit, a_configuration_that_cannot_fit_in_the_hard_limit_is_refused_with_t
 	set_nofile(200, 200);
 	rc = itd_run_to_exit(&d, NULL, env, NULL);
 	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
-	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=100 needs 3 descriptors each + "
-				       "MCPPOOL_MAX_CLIENTS=1024 + 32 reserved = 1356, but the "
-				       "open-file hard limit is 200"),
+	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=100 needs 2 descriptors each (a "
+				       "stdio server's socket and, with MCPPOOL_SERVER_STDERR=log, "
+				       "its stderr pipe) + MCPPOOL_MAX_CLIENTS=1024 + 32 reserved = "
+				       "1256, but the open-file hard limit is 200"),
 		  "see %s", d.log);
 	cr_assert(itd_log_contains(&d, "LimitNOFILE="), "the fix is not named; see %s", d.log);
+	cr_assert(itd_log_contains(&d, "or set MCPPOOL_SERVER_STDERR=discard or inherit"),
+		  "the stderr fix is not named; see %s", d.log);
+}
+
+/* 150 x 2 + 64 + 32 = 396 does not fit in 300; 150 x 1 + 64 + 32 = 246 does. */
+static const char *const fits_with_one[] = { "MAX_TOTAL_CONNECTIONS=150", "MCPPOOL_MAX_CLIENTS=64",
+					     "MCPPOOL_SERVER_STDERR=discard", NULL };
+
+Test(rlimit, stderr_discarded_a_stdio_connection_counts_one_descriptor)
+{
+	struct itd d;
+
+	set_nofile(300, 300);
+	itd_start(&d, NULL, fits_with_one);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(rlimit, an_http_entry_in_the_catalog_counts_three_descriptors_per_connection)
+{
+	static const char *const catalog =
+		"{\"mcpServers\": {\"demo\": {\"command\": \"@FIXTURE@\"}, "
+		"\"remote\": {\"url\": \"http://127.0.0.1:9/mcp\"}}}";
+	struct itd d;
+	int rc;
+
+	set_nofile(300, 300);
+	rc = itd_run_to_exit(&d, catalog, fits_with_one, NULL);
+	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
+	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=150 needs 3 descriptors each (an "
+				       "HTTP entry's connection: its socket and libcurl's wake-up "
+				       "pair) + MCPPOOL_MAX_CLIENTS=64 + 32 reserved = 546"),
+		  "see %s", d.log);
 }
 
 /* The "Max open files" soft and hard limits of a process, from /proc/PID/limits. */
@@ -79,17 +113,17 @@ Test(rlimit, a_reload_to_limits_that_cannot_fit_is_refused_and_the_old_ones_kept
 	FILE *f;
 	int fd, st;
 
-	set_nofile(1000, 1000); /* 100 x 3 + 100 + 32 = 432 fits; 400 x 3 + 100 + 32 does not */
+	set_nofile(1000, 1000); /* 100 x 2 + 100 + 32 = 332 fits; 450 x 2 + 100 + 32 does not */
 	cr_assert((fd = mkstemp(path)) >= 0);
 	cr_assert(write(fd, "MAX_TOTAL_CONNECTIONS=100\n", 26) == 26);
 	close(fd);
 	itd_start_args(&d, NULL, env, NULL, ARGS("--env-file", path));
 	cr_assert(f = fopen(path, "w"));
-	fputs("MAX_TOTAL_CONNECTIONS=400\n", f);
+	fputs("MAX_TOTAL_CONNECTIONS=450\n", f);
 	fclose(f);
 	json_t *r = itd_ctl_json(&d, &st, ARGS("reload"));
 	cr_assert_eq(st, 1, "the reload was not refused; see %s", d.log);
-	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=400 needs 3 descriptors each"),
+	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=450 needs 2 descriptors each"),
 		  "see %s", d.log);
 	json_decref(r);
 	r = itd_pool_status(&d);
