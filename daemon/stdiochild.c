@@ -843,7 +843,8 @@ static void out_read(struct stdio_child *c, size_t budget)
 				return; /* saves the read(2) that would say EAGAIN */
 			continue;
 		}
-		if (n == 0) {
+		/* A child that exits with input unread resets the socket: its EOF all the same. */
+		if (n == 0 || errno == ECONNRESET) {
 			out_eof(c);
 			return;
 		}

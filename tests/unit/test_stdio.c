@@ -381,6 +381,20 @@ Test(stdio, a_child_shutting_its_stdout_while_running_is_reported_and_then_termi
 	close_and_check(&r, fds);
 }
 
+/* On a socket, input left unread at exit resets the connection: still its exit, not an error. */
+Test(stdio, a_child_that_exits_with_input_unread_is_reported_with_its_status)
+{
+	int fds = setup();
+	struct rec r = { 0 };
+	struct stdio_options o = opts(1024, 2000);
+
+	spawn_sh("sleep 0.3; exit 3", &r, &o);
+	cr_assert_eq(stdio_write(r.child, "unread\n", 7), 0);
+	cr_assert(run_until(is_closed, &r, 10.0));
+	cr_assert(strstr(r.reason, "exited with status 3"), "reason: %s", r.reason);
+	close_and_check(&r, fds);
+}
+
 Test(stdio, a_child_that_exits_when_stdin_closes_is_reaped_without_signals)
 {
 	int fds = setup();
