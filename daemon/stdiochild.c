@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -185,17 +187,41 @@ static __attribute__((noreturn)) void child_fail(int status_fd, int stage, int e
 	_exit(127);
 }
 
+/* What the child is given; it lives in the suspended parent's frame. */
+struct child_args {
+	int io, errfd, status_fd; /* in the reserved slots (or the placeholder), all <= top */
+	int top;                  /* the highest reserved descriptor */
+	char *const *argv, *const *envp;
+	const char *cwd;
+};
+
 /*
- * Runs in the vforked child with every signal blocked; never returns. Its
- * variables live in its own frames, below the parent's suspended one. io
+ * The child starts on the daemon's descriptor table (CLONE_FILES) and makes its
+ * own copy of the part at or below a->top, which holds everything it needs.
+ * Until then it may change nothing in the table: it is the daemon's. Without
+ * CLOSE_RANGE_UNSHARE (Linux before 5.9) the whole table is copied.
+ */
+static void child_unshare_fds(const struct child_args *a)
+{
+	if (close_range((unsigned)a->top + 1, ~0u, CLOSE_RANGE_UNSHARE) == 0)
+		return;
+	if (unshare(CLONE_FILES) != 0)
+		child_fail(a->status_fd, STAGE_SETUP, errno);
+	close_fds_from(a->top + 1);
+}
+
+/*
+ * Runs in the cloned child with every signal blocked; never returns. io
  * becomes fd 0 and 1; errfd fd 2, or with -1 fd 2 stays the daemon's stderr.
  */
-static __attribute__((noreturn, noinline)) void child_exec(int io, int errfd, int status_fd,
-							   char *const argv[],
-							   char *const envp[], const char *cwd)
+static __attribute__((noreturn)) int child_exec(void *arg)
 {
-	const int fds[3] = { io, io, errfd };
+	const struct child_args *a = arg;
+	const int fds[3] = { a->io, a->io, a->errfd };
+	int status_fd = a->status_fd;
+	const char *cwd = a->cwd;
 
+	child_unshare_fds(a);
 	setpgid(0, 0);
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0 && dup2(fds[i], i) < 0)
@@ -209,7 +235,7 @@ static __attribute__((noreturn, noinline)) void child_exec(int io, int errfd, in
 	if (cwd && chdir(cwd) != 0)
 		child_fail(status_fd, STAGE_CHDIR, errno);
 	reset_signals();
-	child_fail(status_fd, STAGE_EXEC, exec_in_path(argv, envp));
+	child_fail(status_fd, STAGE_EXEC, exec_in_path(a->argv, a->envp));
 }
 
 /* ---- spawning ------------------------------------------------------------------ */
@@ -271,22 +297,77 @@ static int socket_open(int io[2], char *err, size_t errlen)
 	return fds_settle(io, 2, 0, err, errlen);
 }
 
-/* The child's stderr per mode: err[1] its fd 2 (-1: the daemon's own), err[0] ours. */
-static int stderr_open(int err_fds[2], enum stdio_stderr mode, char *err, size_t errlen)
+/* ---- the reserved slots ---------------------------------------------------------- */
+
+/*
+ * A spawn copies none of the daemon's descriptor table, which holds one or two
+ * descriptors per pooled connection: copying it at fork or vfork and closing
+ * it again in the child took most of a spawn's time in a large pool (measured:
+ * 7-15 ms with 10,000-19,000 descriptors open, against 1-3.5 ms this way, on a
+ * loaded 2-vCPU machine). The child's three descriptors are put in slots,
+ * low-numbered descriptors reserved once; the child copies only the table up
+ * to the highest of them (child_unshare_fds()), and right after the spawn the
+ * slots hold the placeholder again (/dev/null, also the stderr of
+ * STDIO_STDERR_DISCARD), so that the daemon keeps no end of the child's.
+ */
+enum { SLOT_IO, SLOT_ERR, SLOT_STATUS, SLOT_COUNT };
+
+static struct {
+	int null_fd;           /* /dev/null, read-write: the placeholder */
+	int slot[SLOT_COUNT];
+	int top;               /* the highest of the four */
+} reserved = { -1, { -1, -1, -1 }, -1 };
+
+int stdio_reserve(char *err, size_t errlen)
 {
-	if (mode == STDIO_STDERR_LOG)
-		return pipe_open(err_fds, 0, err, errlen);
-	if (mode == STDIO_STDERR_INHERIT)
+	int fds[1 + SLOT_COUNT];
+
+	if (reserved.null_fd >= 0)
 		return 0;
-	err_fds[1] = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (err_fds[1] < 0) {
+	fds[0] = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fds[0] < 0) {
 		snprintf(err, errlen, "/dev/null: %s", strerror(errno));
 		return -1;
 	}
-	return fds_settle(&err_fds[1], 1, -1, err, errlen);
+	for (int i = 1; i <= SLOT_COUNT; i++)
+		if ((fds[i] = fcntl(fds[0], F_DUPFD_CLOEXEC, 3)) < 0) {
+			snprintf(err, errlen, "reserving descriptors: %s", strerror(errno));
+			while (i-- > 0)
+				close(fds[i]);
+			return -1;
+		}
+	if (fds_settle(fds, 1 + SLOT_COUNT, -1, err, errlen) < 0)
+		return -1;
+	reserved.null_fd = fds[0];
+	reserved.top = fds[0];
+	for (int i = 0; i < SLOT_COUNT; i++) {
+		reserved.slot[i] = fds[1 + i];
+		if (fds[1 + i] > reserved.top)
+			reserved.top = fds[1 + i];
+	}
+	return 0;
 }
 
-/* What a spawn opens: our ends become the child's; the child's ends close after vfork(). */
+/* The placeholder back in every slot: the slots hold no end of a child's. */
+static void slots_clear(void)
+{
+	for (int i = 0; i < SLOT_COUNT; i++)
+		dup3(reserved.null_fd, reserved.slot[i], O_CLOEXEC);
+}
+
+/* Puts fds (-1: none) into the slots. */
+static int slots_fill(const int fds[SLOT_COUNT], char *err, size_t errlen)
+{
+	for (int i = 0; i < SLOT_COUNT; i++)
+		if (fds[i] >= 0 && dup3(fds[i], reserved.slot[i], O_CLOEXEC) < 0) {
+			snprintf(err, errlen, "descriptor slot: %s", strerror(errno));
+			slots_clear();
+			return -1;
+		}
+	return 0;
+}
+
+/* What a spawn opens: our ends become the child's; the child's ends close after the spawn. */
 struct spawn_fds {
 	int io[2], err[2], status[2];
 };
@@ -304,7 +385,8 @@ static void spawn_fds_close(struct spawn_fds *p)
 static int spawn_fds_open(struct spawn_fds *p, enum stdio_stderr mode, char *err, size_t errlen)
 {
 	memset(p, -1, sizeof(*p));
-	if (socket_open(p->io, err, errlen) < 0 || stderr_open(p->err, mode, err, errlen) < 0 ||
+	if (socket_open(p->io, err, errlen) < 0 ||
+	    (mode == STDIO_STDERR_LOG && pipe_open(p->err, 0, err, errlen) < 0) ||
 	    pipe_open(p->status, -1, err, errlen) < 0) {
 		spawn_fds_close(p);
 		return -1;
@@ -403,30 +485,35 @@ static void child_destroy(struct stdio_child *c)
 	free(c);
 }
 
+/* The child's stack: one spawn at a time, as the daemon waits for each (CLONE_VFORK). */
+static char child_stack[64 * 1024] __attribute__((aligned(64)));
+
 /*
- * Starts the child and registers its ev_child at once; -1 with err when vfork fails.
+ * Starts the child and registers its ev_child at once; -1 with err when clone fails.
  *
- * vfork(), not fork(): fork() copies the page tables of the daemon, whose memory
- * grows with the pool, so each new connection cost more the larger the pool was
- * (measured: 1.4 ms to open one at 100 pooled connections, 31 ms at 5,000).
- * vfork() copies nothing; this thread waits until the child has exec'd or exited.
- * That is safe because of what the child does, all in child_exec() and below:
- * - it stores only the pid_t that vfork() returns (c->pid is set by the parent)
- *   and never returns from this function: child_exec() ends in execve() or _exit();
- * - it makes only system calls on what it does not share with the parent (vfork()
- *   is neither CLONE_FILES nor CLONE_SIGHAND): its descriptors, process group,
- *   working directory, signal dispositions and mask;
- * - it writes only to its own stack frames, below the parent's, and to this
- *   thread's errno, which the parent reads only when vfork() failed (no child ran);
- * - it reads argv, envp and cwd, which this suspended caller owns;
- * - no malloc, no stdio, no locks, no atfork handlers (vfork() runs none);
- * - every signal is blocked around vfork(), so no handler of ours (libev's
+ * Like vfork(), not fork(): fork() copies the page tables of the daemon, whose
+ * memory grows with the pool, so each new connection cost more the larger the
+ * pool was (measured: 1.4 ms to open one at 100 pooled connections, 31 ms at
+ * 5,000). CLONE_VM | CLONE_VFORK copies nothing; this thread waits until the
+ * child has exec'd or exited. CLONE_FILES: the descriptor table is not copied
+ * either (see "the reserved slots"). That is safe because of what the child
+ * does, all in child_exec() and below, on child_stack:
+ * - it never returns: child_exec() ends in execve() or _exit();
+ * - before child_unshare_fds() it changes nothing in the shared descriptor
+ *   table; afterwards it makes only system calls on what it does not share with
+ *   the parent (not CLONE_SIGHAND): its descriptors, process group, working
+ *   directory, signal dispositions and mask;
+ * - it writes only to child_stack and to this thread's errno, which the parent
+ *   reads only when clone() failed (no child ran);
+ * - it reads args, argv, envp and cwd, which this suspended caller owns;
+ * - no malloc, no stdio, no locks, no atfork handlers (clone() runs none);
+ * - every signal is blocked around clone(), so no handler of ours (libev's
  *   included) runs in the child on the shared memory; the child resets the
  *   dispositions and the mask just before execve().
  * Exec failures still come back through the CLOEXEC status pipe, as with fork().
  */
-static int child_fork(struct stdio_child *c, struct spawn_fds *p, char *const argv[],
-		      char *const envp[], const char *cwd, char *err, size_t errlen)
+static int child_fork(struct stdio_child *c, const struct child_args *args, char *err,
+		      size_t errlen)
 {
 	sigset_t all, old;
 	pid_t pid;
@@ -434,14 +521,13 @@ static int child_fork(struct stdio_child *c, struct spawn_fds *p, char *const ar
 	/* No handler of ours (libev's included) may run in the child before exec. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = vfork();
-	if (pid == 0)
-		child_exec(p->io[1], p->err[1], p->status[1], argv, envp, cwd);
+	pid = clone(child_exec, child_stack + sizeof(child_stack),
+		    CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, (void *)args);
 	int saved = errno;
 	c->pid = pid;
 	if (c->pid > 0) {
 		/*
-		 * vfork() returns once the child has exec'd or exited: it has made its
+		 * clone() returns once the child has exec'd or exited: it has made its
 		 * own process group (setpgid in child_exec), so kill(-pid) finds it.
 		 */
 		ev_child_set(&c->child_w, c->pid, 0);
@@ -449,10 +535,40 @@ static int child_fork(struct stdio_child *c, struct spawn_fds *p, char *const ar
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (c->pid < 0) {
-		snprintf(err, errlen, "vfork: %s", strerror(saved));
+		snprintf(err, errlen, "clone: %s", strerror(saved));
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Runs the child with p's child ends, through the slots; whatever happens, the
+ * slots hold the placeholder again on return.
+ */
+static int child_start(struct stdio_child *c, struct spawn_fds *p, enum stdio_stderr mode,
+		       char *const argv[], char *const envp[], const char *cwd, char *err,
+		       size_t errlen)
+{
+	const int fds[SLOT_COUNT] = { [SLOT_IO] = p->io[1], [SLOT_ERR] = p->err[1],
+				      [SLOT_STATUS] = p->status[1] };
+	struct child_args args = {
+		.io = reserved.slot[SLOT_IO],
+		.errfd = mode == STDIO_STDERR_LOG       ? reserved.slot[SLOT_ERR]
+			 : mode == STDIO_STDERR_DISCARD ? reserved.null_fd
+							: -1,
+		.status_fd = reserved.slot[SLOT_STATUS],
+		.top = reserved.top,
+		.argv = argv,
+		.envp = envp,
+		.cwd = cwd,
+	};
+	int rc;
+
+	if (slots_fill(fds, err, errlen) < 0)
+		return -1;
+	rc = child_fork(c, &args, err, errlen);
+	slots_clear();
+	return rc;
 }
 
 /* Takes our ends of the descriptors and starts reading. */
@@ -507,11 +623,11 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (spawn_fds_open(&p, opt->stderr_mode, err, errlen) < 0) {
+	if (stdio_reserve(err, errlen) < 0 || spawn_fds_open(&p, opt->stderr_mode, err, errlen) < 0) {
 		child_destroy(c);
 		return NULL;
 	}
-	if (child_fork(c, &p, argv, envp ? envp : no_env, cwd, err, errlen) < 0) {
+	if (child_start(c, &p, opt->stderr_mode, argv, envp ? envp : no_env, cwd, err, errlen) < 0) {
 		spawn_fds_close(&p);
 		child_destroy(c);
 		return NULL;

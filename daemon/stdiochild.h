@@ -98,6 +98,15 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 				size_t errlen);
 
 /*
+ * Reserves the four low-numbered descriptors every spawn uses (see "the
+ * reserved slots" in stdiochild.c), once per process; stdio_spawn() calls it
+ * too, but the daemon calls it at start, while its descriptor numbers are
+ * still low: the higher they are, the more of the table each spawn copies.
+ * Returns 0, or -1 with the reason in err.
+ */
+int stdio_reserve(char *err, size_t errlen);
+
+/*
  * Queues len bytes of data for the child's stdin; whatever the socket takes now
  * is written at once, the rest when it is writable. Returns 0, or -1 when stdin
  * is closed or broken (the child closed it or exited: EPIPE), when more than

@@ -201,9 +201,12 @@ static void close_and_check(struct rec *r, int fds_before)
  */
 static int setup(void)
 {
+	char err[256];
+
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	signal(SIGPIPE, SIG_IGN);
 	ev_default_loop(0);
+	cr_assert_eq(stdio_reserve(err, sizeof(err)), 0, "%s", err);
 	return count_fds();
 }
 
