@@ -97,7 +97,7 @@ struct stdio_child {
 static struct list_node open_children = { &open_children, &open_children };
 static unsigned live_children;
 
-/* ---- the child side of vfork(): async-signal-safe calls only ------------------ */
+/* ---- the child side of the spawn (clone(), see child_fork()): async-signal-safe calls only */
 
 enum exec_stage { STAGE_SETUP, STAGE_CHDIR, STAGE_EXEC };
 

@@ -19,24 +19,32 @@ static void set_nofile(rlim_t soft, rlim_t hard)
 		     (unsigned long long)soft, (unsigned long long)hard);
 }
 
+/* Under a hard limit of nofile, the daemon must refuse to start with the arithmetic. */
+static void assert_refused(rlim_t nofile, const char *catalog, const char *const *env,
+			   const char *arithmetic)
+{
+	struct itd d;
+	int rc;
+
+	set_nofile(nofile, nofile);
+	rc = itd_run_to_exit(&d, catalog, env, NULL);
+	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
+	cr_assert(itd_log_contains(&d, arithmetic), "see %s", d.log);
+	cr_assert(itd_log_contains(&d, "LimitNOFILE="), "the fix is not named; see %s", d.log);
+}
+
 Test(rlimit, a_configuration_that_cannot_fit_in_the_hard_limit_is_refused_with_the_arithmetic)
 {
 	static const char *const env[] = { "MAX_TOTAL_CONNECTIONS=100", "MCPPOOL_MAX_CLIENTS=1024",
 					   NULL };
-	struct itd d;
-	int rc;
 
-	set_nofile(200, 200);
-	rc = itd_run_to_exit(&d, NULL, env, NULL);
-	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
-	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=100 needs 2 descriptors each (a "
-				       "stdio server's socket and, with MCPPOOL_SERVER_STDERR=log, "
-				       "its stderr pipe) + MCPPOOL_MAX_CLIENTS=1024 + 32 reserved = "
-				       "1256, but the open-file hard limit is 200"),
-		  "see %s", d.log);
-	cr_assert(itd_log_contains(&d, "LimitNOFILE="), "the fix is not named; see %s", d.log);
-	cr_assert(itd_log_contains(&d, "or set MCPPOOL_SERVER_STDERR=discard or inherit"),
-		  "the stderr fix is not named; see %s", d.log);
+	assert_refused(200, NULL, env,
+		       "MAX_TOTAL_CONNECTIONS=100 needs 2 descriptors each (a stdio server's socket "
+		       "and, with MCPPOOL_SERVER_STDERR=log, its stderr pipe) + "
+		       "MCPPOOL_MAX_CLIENTS=1024 + 32 reserved = 1256, but the open-file hard limit "
+		       "is 200: raise it (LimitNOFILE= in the systemd unit, ulimit -Hn as root) or "
+		       "lower MAX_TOTAL_CONNECTIONS or MCPPOOL_MAX_CLIENTS, or set "
+		       "MCPPOOL_SERVER_STDERR=discard or inherit");
 }
 
 /* 150 x 2 + 64 + 32 = 396 does not fit in 300; 150 x 1 + 64 + 32 = 246 does. */
@@ -55,19 +63,13 @@ Test(rlimit, stderr_discarded_a_stdio_connection_counts_one_descriptor)
 
 Test(rlimit, an_http_entry_in_the_catalog_counts_three_descriptors_per_connection)
 {
-	static const char *const catalog =
-		"{\"mcpServers\": {\"demo\": {\"command\": \"@FIXTURE@\"}, "
-		"\"remote\": {\"url\": \"http://127.0.0.1:9/mcp\"}}}";
-	struct itd d;
-	int rc;
-
-	set_nofile(300, 300);
-	rc = itd_run_to_exit(&d, catalog, fits_with_one, NULL);
-	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
-	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=150 needs 3 descriptors each (an "
-				       "HTTP entry's connection: its socket and libcurl's wake-up "
-				       "pair) + MCPPOOL_MAX_CLIENTS=64 + 32 reserved = 546"),
-		  "see %s", d.log);
+	assert_refused(300,
+		       "{\"mcpServers\": {\"demo\": {\"command\": \"@FIXTURE@\"}, "
+		       "\"remote\": {\"url\": \"http://127.0.0.1:9/mcp\"}}}",
+		       fits_with_one,
+		       "MAX_TOTAL_CONNECTIONS=150 needs 3 descriptors each (an HTTP entry's "
+		       "connection: its socket and libcurl's wake-up pair) + MCPPOOL_MAX_CLIENTS=64 + "
+		       "32 reserved = 546, but the open-file hard limit is 300");
 }
 
 /* The "Max open files" soft and hard limits of a process, from /proc/PID/limits. */
