@@ -68,7 +68,8 @@ static void per_connection_terms(const struct config *cfg, const struct catalog 
 
 	*fix = '\0';
 	if (has_http_entry(cat) && RLIMIT_FDS_PER_HTTP_CONNECTION > STDIO_FDS_PER_CHILD(cfg->server_stderr)) {
-		snprintf(why, whylen, "an HTTP entry's connection: its socket and libcurl's wake-up pair");
+		snprintf(why, whylen, "an HTTP entry's connection: libcurl's wake-up pair, the "
+			 "listening GET stream and a kept-alive POST socket");
 		return;
 	}
 	if (cfg->server_stderr == STDIO_STDERR_LOG) {

@@ -12,17 +12,19 @@
  * - stdio: STDIO_FDS_PER_CHILD (stdiochild.h): the socket that is the
  *   server's stdin and stdout, plus its stderr pipe with
  *   MCPPOOL_SERVER_STDERR=log (2); with inherit or discard, 1.
- * - HTTP (Streamable or SSE): measured while idle, the server's socket plus
- *   the two ends of its curl multi handle's wake-up socketpair. Each further
- *   HTTP request in flight at once (and an SSE or GET stream) opens one more
- *   socket, which this bound does not count: it is the idle pool's.
+ * - HTTP (Streamable or SSE): measured while idle against server-everything
+ *   (Streamable HTTP, 2025-era), 4: the two ends of its curl multi handle's
+ *   wake-up socketpair, the listening GET stream's socket and the kept-alive
+ *   socket of the last POST. Each further request in flight at once opens one
+ *   more socket, which this bound does not count: it is the idle pool's.
  */
-#define RLIMIT_FDS_PER_HTTP_CONNECTION 3u
+#define RLIMIT_FDS_PER_HTTP_CONNECTION 4u
 
 /*
  * What the daemon needs beyond connections and clients: epoll, libev's eventfd,
- * the listening sockets, the log, the metrics listener, and the 6 descriptors of
- * a spawn in progress (three pairs), with room to spare.
+ * the listening sockets, the log, the metrics listener, the four slots every
+ * spawn uses (stdio_reserve()) and the 6 descriptors of a spawn in progress
+ * (three pairs), with room to spare.
  */
 #define RLIMIT_FDS_RESERVED 32u
 

@@ -61,15 +61,16 @@ Test(rlimit, stderr_discarded_a_stdio_connection_counts_one_descriptor)
 	it_assert_no_children();
 }
 
-Test(rlimit, an_http_entry_in_the_catalog_counts_three_descriptors_per_connection)
+Test(rlimit, an_http_entry_in_the_catalog_counts_four_descriptors_per_connection)
 {
 	assert_refused(300,
 		       "{\"mcpServers\": {\"demo\": {\"command\": \"@FIXTURE@\"}, "
 		       "\"remote\": {\"url\": \"http://127.0.0.1:9/mcp\"}}}",
 		       fits_with_one,
-		       "MAX_TOTAL_CONNECTIONS=150 needs 3 descriptors each (an HTTP entry's "
-		       "connection: its socket and libcurl's wake-up pair) + MCPPOOL_MAX_CLIENTS=64 + "
-		       "32 reserved = 546, but the open-file hard limit is 300");
+		       "MAX_TOTAL_CONNECTIONS=150 needs 4 descriptors each (an HTTP entry's "
+		       "connection: libcurl's wake-up pair, the listening GET stream and a kept-alive "
+		       "POST socket) + MCPPOOL_MAX_CLIENTS=64 + 32 reserved = 696, but the open-file "
+		       "hard limit is 300");
 }
 
 /* The "Max open files" soft and hard limits of a process, from /proc/PID/limits. */
