@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/close_range.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -491,6 +494,18 @@ static void child_destroy(struct stdio_child *c)
 static char child_stack[64 * 1024] __attribute__((aligned(64)));
 
 /*
+ * Under AddressSanitizer the child's frames poison child_stack's shadow (shared
+ * memory, CLONE_VM) and, as it execs rather than returns, never unpoison it:
+ * the next child would trip over the last one's redzones.
+ */
+static void child_stack_reset(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	__asan_unpoison_memory_region(child_stack, sizeof(child_stack));
+#endif
+}
+
+/*
  * Starts the child and registers its ev_child at once; -1 with err when clone fails.
  *
  * Like vfork(), not fork(): fork() copies the page tables of the daemon, whose
@@ -523,6 +538,7 @@ static int child_fork(struct stdio_child *c, const struct child_args *args, char
 	/* No handler of ours (libev's included) may run in the child before exec. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
+	child_stack_reset();
 	pid = clone(child_exec, child_stack + sizeof(child_stack),
 		    CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, (void *)args);
 	int saved = errno;
