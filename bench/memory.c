@@ -70,7 +70,7 @@ static void print_row(mcppool_conn *c, const struct bench_opts *o, unsigned n, u
 			samples_add(&lat, now_ns() - t0);
 		}
 	}
-	printf("| %u | %u | %.1f | %.1f | ", n, nservers, (double)rss / 1048576.0,
+	printf("| %u | %s | %u | %.1f | %.1f | ", n, o->label, nservers, (double)rss / 1048576.0,
 	       (double)pss / 1048576.0);
 	if (n)
 		printf("%.0f | %.1f | %.0f | ", ((double)pss - (double)pss0) / n,

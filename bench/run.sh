@@ -33,11 +33,29 @@ alive() { # $1 = pid: running, and not a zombie
     [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
 }
 
-descendants() { # $1 = pid: every descendant pid, children first
-    for _c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-        echo "$_c"
-        descendants "$_c"
-    done
+# Every process as "pid ppid starttime state", in one pass over /proc: a walk per
+# process (cat per child) took minutes with 10,000 servers.
+proc_table() {
+    cat /proc/[0-9]*/stat 2>/dev/null |
+        awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print $1, f[2], f[20], f[1] }'
+}
+
+# Every descendant of $1, children first, as "pid" or with $2 = stamped "pid:starttime"
+# (a pid is reused soon where 10,000 servers come and go: the start time tells them apart).
+descendants() { # $1 = pid, $2 = format
+    proc_table | awk -v root="$1" -v fmt="${2:-pid}" '
+        { kids[$2] = kids[$2] " " $1; start[$1] = $3 }
+        END { n = split(kids[root], q, " ")
+              for (i = 1; i <= n; i++) {
+                  print (fmt == "stamped" ? q[i] ":" start[q[i]] : q[i])
+                  m = split(kids[q[i]], more, " ")
+                  for (j = 1; j <= m; j++) q[++n] = more[j]
+              } }'
+}
+
+still_running() { # $1 = file of pid:starttime lines: how many of them run (no zombie)
+    proc_table | awk 'NR == FNR { want[$1] = 1; next }
+                      ($1 ":" $3) in want && $4 != "Z" { n++ } END { print n + 0 }' "$1" -
 }
 
 # Starts a command in its own process group (in the background) and records it; sets $pid.
@@ -316,49 +334,55 @@ peers() {
     stop "$sgpid" 5
 }
 
-# A scale daemon: MAX_TOTAL_CONNECTIONS=$1 + 100, 64 clients; "$2..." prefixes the command
-# (prlimit). Prints the rows of \`bench memory\` from --from $3 up to $1 connections.
-scale_run() { # $1 = connections, $2 = from, $3... = command prefix
-    _n=$1; _from=$2; shift 2
-    start_daemon "$tmp/mem.sock" "$tmp/mem.log" "$@" env MAX_TOTAL_CONNECTIONS=$((_n + 100)) \
-        MCPPOOL_MAX_CLIENTS=64 "$bin/mcppoold"
+# A scale daemon: MAX_TOTAL_CONNECTIONS=$1 + 100, 64 clients, MCPPOOL_SERVER_STDERR=$3,
+# and no sweep during the section (CLEANUP_INTERVAL one hour): the sweep pings every idle
+# server at once. Prints the rows of \`bench memory\` from --from $2 up to $1 connections.
+scale_run() { # $1 = connections, $2 = from, $3 = server stderr
+    start_daemon "$tmp/mem.sock" "$tmp/mem.log" env MAX_TOTAL_CONNECTIONS=$(($1 + 100)) \
+        MCPPOOL_MAX_CLIENTS=64 MCPPOOL_SERVER_STDERR=$3 CLEANUP_INTERVAL=3600000 "$bin/mcppoold"
     mpid=$pid
-    measure memory --daemon "$tmp/mem.sock" --daemon-pid "$mpid" --count "$_n" --from "$_from"
-    servers=$(descendants "$mpid")
+    measure memory --daemon "$tmp/mem.sock" --daemon-pid "$mpid" --count "$1" --from "$2" \
+        --label "$3"
+    descendants "$mpid" stamped > "$tmp/servers"
     t0=$(date +%s%N)
     kill -TERM "$mpid"
     i=0
     while alive "$mpid" && [ $i -lt 3000 ]; do sleep 0.02; i=$((i + 1)); done
     stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-    left=0
-    for p in $servers; do if alive "$p"; then left=$((left + 1)); fi; done
+    left=$(still_running "$tmp/servers")
     stop "$mpid" 1
-    stopped="$stopped $(echo $servers | wc -w) servers in $stop_ms ms ($left left running);"
+    stopped="$stopped $(wc -l < "$tmp/servers") servers in $stop_ms ms ($left left running);"
 }
+
+# The descriptors a scale daemon of $1 connections needs with $2 per connection (rlimit.h).
+scale_need() { echo $(( ($1 + 100) * $2 + 64 + 32 )); }
 
 scale() {
     hard=$(ulimit -Hn)
-    section "6. Scale: pooled connections" "A fresh daemon (MAX_TOTAL_CONNECTIONS 100 above the row's count, MCPPOOL_MAX_CLIENTS=64); each pooled connection is a C fixture server opened with \`warm\` for a new user. Daemon RSS and PSS; the servers' PSS summed; \`pool-status\` (the whole pool walked and sent) median of 5 (min–max); 1100 warm calls one at a time on one of the pooled connections (median / p99 of the last 1000). Up to 5,000 under this machine's open-file hard limit ($hard); the daemon raises its soft limit to it."
-    echo "| pooled connections | server processes | daemon RSS (MiB) | daemon PSS (MiB) | daemon PSS per connection (bytes, above 0) | servers' PSS (MiB) | per server (KiB) | pool-status (µs) | warm call median / p99 (µs) | new connection at this size, median of 5 (ms) |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    stopped=""
-    scale_run 5000 0
+    t_scale=$(date +%s)
     big=10000
-    need=$(( (big + 100) * 3 + 64 + 32 ))
+    need_log=$(scale_need $big 2)
+    need_one=$(scale_need $big 1)
+    section "6. Scale: pooled connections" "A fresh daemon (MAX_TOTAL_CONNECTIONS 100 above the row's count, MCPPOOL_MAX_CLIENTS=64, CLEANUP_INTERVAL one hour: no sweep, which pings every idle server at once, runs during the section); each pooled connection is a C fixture server opened with \`warm\` for a new user. Daemon RSS and PSS; the servers' PSS summed; \`pool-status\` (the whole pool walked and sent) median of 5 (min–max); 1100 warm calls one at a time on one of the pooled connections (median / p99 of the last 1000). The daemon raises its open-file soft limit to the hard limit ($hard here, pid_max $(cat /proc/sys/kernel/pid_max)) and refuses a pool that cannot fit in it: a stdio connection holds its server's stdin/stdout socket, plus its stderr pipe with MCPPOOL_SERVER_STDERR=log (the default), so (connections + 100) × 2 (log) or × 1 (inherit, discard) + 64 clients + 32 reserved descriptors."
+    echo "| pooled connections | server stderr | server processes | daemon RSS (MiB) | daemon PSS (MiB) | daemon PSS per connection (bytes, above 0) | servers' PSS (MiB) | per server (KiB) | pool-status (µs) | warm call median / p99 (µs) | new connection at this size, median of 5 (ms) |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    stopped=""
+    scale_run 5000 0 log
     refusal=$(env MAX_TOTAL_CONNECTIONS=$((big + 100)) MCPPOOL_MAX_CLIENTS=64 "$bin/mcppoold" \
         --check-config --env-file "$tmp/empty.env" 2>&1 >/dev/null | tail -n 1)
-    if [ "$hard" = unlimited ] || [ "$hard" -ge "$need" ]; then
-        scale_run $big $big
-        note=""
-    elif prlimit --nofile=$need:$need true 2>/dev/null; then
-        scale_run $big $big prlimit --nofile=$need:$need
-        note="The $big row ran with the hard limit raised to $need (\`prlimit --nofile\`, as root); under $hard the daemon refuses it: $refusal"
+    if [ "$hard" = unlimited ] || [ "$hard" -ge "$need_log" ]; then
+        scale_run $big $big log
+        note="The $big row kept the default MCPPOOL_SERVER_STDERR=log: ($big + 100) × 2 + 64 + 32 = $need_log descriptors fit in the hard limit ($hard)."
+    elif [ "$hard" -ge "$need_one" ]; then
+        scale_run $big $big discard
+        note="The $big row ran with MCPPOOL_SERVER_STDERR=discard (a fresh daemon): with the default, log, ($big + 100) × 2 + 64 + 32 = $need_log descriptors exceed this machine's hard limit ($hard), which cannot be raised here, and the daemon refuses that pool at start: $refusal. With discard (or inherit) a connection holds one descriptor: ($big + 100) × 1 + 64 + 32 = $need_one fits."
     else
-        note="No $big row on this machine: the hard limit cannot be raised here (\`prlimit --nofile=$need:$need\` is refused), and the daemon refuses that pool at start, as it should: $refusal"
+        note="No $big row on this machine: even with MCPPOOL_SERVER_STDERR=discard it needs $need_one descriptors, above the hard limit ($hard)."
     fi
     echo
-    [ -z "$note" ] || { echo "$note"; echo; }
-    echo "SIGTERM: the daemons closed${stopped%;}."
+    echo "$note"
+    echo
+    echo "SIGTERM: the daemons closed${stopped%;}. The section took $(( $(date +%s) - t_scale )) s."
 }
 
 # ---- main ------------------------------------------------------------------------

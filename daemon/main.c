@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "rlimit.h"
+#include "stdiochild.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -141,7 +142,7 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	confcheck_run(&d.cfg, &d.catalog, check_only);
-	if (rlimit_fit(&d.cfg, err, sizeof(err)) < 0) {
+	if (rlimit_fit(&d.cfg, &d.catalog, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mcppoold: %s\n", err);
 		catalog_free(&d.catalog);
 		config_free(&d.cfg);
@@ -153,6 +154,13 @@ int main(int argc, char **argv)
 		catalog_free(&d.catalog);
 		config_free(&d.cfg);
 		return 0;
+	}
+	/* While descriptor numbers are low: each spawn copies the table up to these. */
+	if (stdio_reserve(err, sizeof(err)) < 0) {
+		fprintf(stderr, "mcppoold: %s\n", err);
+		catalog_free(&d.catalog);
+		config_free(&d.cfg);
+		return EXIT_RUNTIME;
 	}
 	warn_exposed_args(&d.catalog);
 	log_timeouts(&d);

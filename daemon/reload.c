@@ -324,12 +324,13 @@ static int load(struct daemon *d, struct config *cfg, struct catalog *cat, char 
 	memset(cat, 0, sizeof(*cat));
 	if (config_load(cfg, &d->cli, err, errlen) < 0)
 		return -1;
-	/* New limits must fit in the open-file limit as at start (rlimit.h). */
-	if (rlimit_fit(cfg, err, errlen) < 0) {
+	if (cfg->servers_path && catalog_load_file(cat, cfg->servers_path, err, errlen) < 0) {
 		config_free(cfg);
 		return -1;
 	}
-	if (cfg->servers_path && catalog_load_file(cat, cfg->servers_path, err, errlen) < 0) {
+	/* New limits must fit in the open-file limit as at start (rlimit.h). */
+	if (rlimit_fit(cfg, cat, err, errlen) < 0) {
+		catalog_free(cat);
 		config_free(cfg);
 		return -1;
 	}

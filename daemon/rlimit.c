@@ -2,11 +2,13 @@
 #include "rlimit.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "log.h"
+#include "stdiochild.h"
 
 /* The kernel's ceiling for RLIMIT_NOFILE (fs.nr_open); an unlimited hard limit means this. */
 static rlim_t nr_open(void)
@@ -40,12 +42,53 @@ static rlim_t raise_soft(struct rlimit *rl)
 	return want;
 }
 
-int rlimit_fit(const struct config *cfg, char *err, size_t errlen)
+static bool has_http_entry(const struct catalog *cat)
 {
-	unsigned long long need = (unsigned long long)cfg->max_total * RLIMIT_FDS_PER_CONNECTION +
-				  cfg->max_clients + RLIMIT_FDS_RESERVED;
+	for (size_t i = 0; cat && i < cat->n; i++)
+		if (cat->entries[i].transport == TRANSPORT_HTTP)
+			return true;
+	return false;
+}
+
+unsigned rlimit_fds_per_connection(const struct config *cfg, const struct catalog *cat)
+{
+	unsigned stdio = STDIO_FDS_PER_CHILD(cfg->server_stderr);
+
+	return has_http_entry(cat) && RLIMIT_FDS_PER_HTTP_CONNECTION > stdio
+		       ? RLIMIT_FDS_PER_HTTP_CONNECTION
+		       : stdio;
+}
+
+/* What the per-connection term of the arithmetic stands for, and the fix it allows. */
+static void per_connection_terms(const struct config *cfg, const struct catalog *cat,
+				 char *why, size_t whylen, char *fix, size_t fixlen)
+{
+	static const char *const stderr_names[] = { "log", "inherit", "discard" };
+	const char *mode = stderr_names[cfg->server_stderr];
+
+	*fix = '\0';
+	if (has_http_entry(cat) && RLIMIT_FDS_PER_HTTP_CONNECTION > STDIO_FDS_PER_CHILD(cfg->server_stderr)) {
+		snprintf(why, whylen, "an HTTP entry's connection: libcurl's wake-up pair, the "
+			 "listening GET stream and a kept-alive POST socket");
+		return;
+	}
+	if (cfg->server_stderr == STDIO_STDERR_LOG) {
+		snprintf(why, whylen, "a stdio server's socket and, with MCPPOOL_SERVER_STDERR=%s, "
+			 "its stderr pipe", mode);
+		snprintf(fix, fixlen, ", or set MCPPOOL_SERVER_STDERR=discard or inherit (1 each)");
+		return;
+	}
+	snprintf(why, whylen, "a stdio server's socket; MCPPOOL_SERVER_STDERR=%s", mode);
+}
+
+int rlimit_fit(const struct config *cfg, const struct catalog *cat, char *err, size_t errlen)
+{
+	unsigned per = rlimit_fds_per_connection(cfg, cat);
+	unsigned long long need = (unsigned long long)cfg->max_total * per + cfg->max_clients +
+				  RLIMIT_FDS_RESERVED;
 	struct rlimit rl;
 	rlim_t limit;
+	char why[160], fix[96];
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
 		snprintf(err, errlen, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
@@ -54,12 +97,13 @@ int rlimit_fit(const struct config *cfg, char *err, size_t errlen)
 	limit = raise_soft(&rl);
 	if (limit == RLIM_INFINITY || need <= (unsigned long long)limit)
 		return 0;
+	per_connection_terms(cfg, cat, why, sizeof(why), fix, sizeof(fix));
 	snprintf(err, errlen,
-		 "MAX_TOTAL_CONNECTIONS=%u needs %u descriptors each + MCPPOOL_MAX_CLIENTS=%u + %u "
-		 "reserved = %llu, but the open-file %s limit is %llu: raise it (LimitNOFILE= in "
-		 "the systemd unit, ulimit -Hn as root) or lower MAX_TOTAL_CONNECTIONS or "
-		 "MCPPOOL_MAX_CLIENTS",
-		 cfg->max_total, RLIMIT_FDS_PER_CONNECTION, cfg->max_clients, RLIMIT_FDS_RESERVED,
-		 need, limit == rl.rlim_max ? "hard" : "soft", (unsigned long long)limit);
+		 "MAX_TOTAL_CONNECTIONS=%u needs %u descriptor%s each (%s) + MCPPOOL_MAX_CLIENTS=%u "
+		 "+ %u reserved = %llu, but the open-file %s limit is %llu: raise it (LimitNOFILE= "
+		 "in the systemd unit, ulimit -Hn as root) or lower MAX_TOTAL_CONNECTIONS or "
+		 "MCPPOOL_MAX_CLIENTS%s",
+		 cfg->max_total, per, per == 1 ? "" : "s", why, cfg->max_clients, RLIMIT_FDS_RESERVED, need,
+		 limit == rl.rlim_max ? "hard" : "soft", (unsigned long long)limit, fix);
 	return -1;
 }

@@ -1,4 +1,4 @@
-/* The stdio transport: one MCP server child process, its pipes, and its shutdown. */
+/* The stdio transport: one MCP server child process, its descriptors, and its shutdown. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,7 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,7 +73,15 @@ struct stdio_child {
 	struct daemon *d;          /* whose deferred-free queue frees the handle */
 	struct deferred free_node;
 	bool freeing;              /* closed and reaped: queued for the deferred free */
-	int in_fd, out_fd, err_fd;
+	/*
+	 * Our end of the socketpair that is the child's stdin and stdout (its fd 0
+	 * and 1). Writing stops with shutdown(SHUT_WR) (the child reads EOF),
+	 * reading when the child's end is shut or closed; the descriptor is closed
+	 * once both have stopped.
+	 */
+	int io_fd;
+	bool writing, reading;
+	int err_fd; /* the read end of the child's stderr pipe (STDIO_STDERR_LOG), else -1 */
 	ev_child child_w;
 	ev_io in_w, out_w, err_w;
 	ev_prepare flush_w; /* writes what was queued this loop iteration in one write(2) */
@@ -86,7 +100,7 @@ struct stdio_child {
 static struct list_node open_children = { &open_children, &open_children };
 static unsigned live_children;
 
-/* ---- the child side of vfork(): async-signal-safe calls only ------------------ */
+/* ---- the child side of the spawn (clone(), see child_fork()): async-signal-safe calls only */
 
 enum exec_stage { STAGE_SETUP, STAGE_CHDIR, STAGE_EXEC };
 
@@ -176,19 +190,44 @@ static __attribute__((noreturn)) void child_fail(int status_fd, int stage, int e
 	_exit(127);
 }
 
-/*
- * Runs in the vforked child with every signal blocked; never returns. Its
- * variables live in its own frames, below the parent's suspended one.
- */
-static __attribute__((noreturn, noinline)) void child_exec(int in, int out, int errfd,
-							   int status_fd, char *const argv[],
-							   char *const envp[], const char *cwd)
-{
-	const int fds[3] = { in, out, errfd };
+/* What the child is given; it lives in the suspended parent's frame. */
+struct child_args {
+	int io, errfd, status_fd; /* in the reserved slots (or the placeholder), all <= top */
+	int top;                  /* the highest reserved descriptor */
+	char *const *argv, *const *envp;
+	const char *cwd;
+};
 
+/*
+ * The child starts on the daemon's descriptor table (CLONE_FILES) and makes its
+ * own copy of the part at or below a->top, which holds everything it needs.
+ * Until then it may change nothing in the table: it is the daemon's. Without
+ * CLOSE_RANGE_UNSHARE (Linux before 5.9) the whole table is copied.
+ */
+static void child_unshare_fds(const struct child_args *a)
+{
+	if (close_range((unsigned)a->top + 1, ~0u, CLOSE_RANGE_UNSHARE) == 0)
+		return;
+	if (unshare(CLONE_FILES) != 0)
+		child_fail(a->status_fd, STAGE_SETUP, errno);
+	close_fds_from(a->top + 1);
+}
+
+/*
+ * Runs in the cloned child with every signal blocked; never returns. io
+ * becomes fd 0 and 1; errfd fd 2, or with -1 fd 2 stays the daemon's stderr.
+ */
+static __attribute__((noreturn)) int child_exec(void *arg)
+{
+	const struct child_args *a = arg;
+	const int fds[3] = { a->io, a->io, a->errfd };
+	int status_fd = a->status_fd;
+	const char *cwd = a->cwd;
+
+	child_unshare_fds(a);
 	setpgid(0, 0);
 	for (int i = 0; i < 3; i++)
-		if (dup2(fds[i], i) < 0)
+		if (fds[i] >= 0 && dup2(fds[i], i) < 0)
 			child_fail(status_fd, STAGE_SETUP, errno);
 	if (status_fd != 3) {
 		if (dup3(status_fd, 3, O_CLOEXEC) < 0)
@@ -199,7 +238,7 @@ static __attribute__((noreturn, noinline)) void child_exec(int in, int out, int 
 	if (cwd && chdir(cwd) != 0)
 		child_fail(status_fd, STAGE_CHDIR, errno);
 	reset_signals();
-	child_fail(status_fd, STAGE_EXEC, exec_in_path(argv, envp));
+	child_fail(status_fd, STAGE_EXEC, exec_in_path(a->argv, a->envp));
 }
 
 /* ---- spawning ------------------------------------------------------------------ */
@@ -213,38 +252,134 @@ static void close_fd(int *fd)
 }
 
 /*
- * A CLOEXEC pipe whose ends are above 2, so that the child's dup2() onto 0-2
- * cannot clobber one of them; our end (ours: 0 read, 1 write) is non-blocking.
+ * Moves n CLOEXEC descriptors above 2, so that the child's dup2() onto 0-2
+ * cannot clobber one of them, and makes fds[ours] (-1: none) non-blocking. On
+ * error all n are closed.
  */
+static int fds_settle(int *fds, int n, int ours, char *err, size_t errlen)
+{
+	bool ok = true;
+
+	for (int i = 0; i < n; i++) {
+		if (fds[i] > 2)
+			continue;
+		int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+		close(fds[i]);
+		fds[i] = moved;
+		ok = ok && moved >= 0;
+	}
+	if (ok && (ours < 0 || fcntl(fds[ours], F_SETFL, O_NONBLOCK) == 0))
+		return 0;
+	snprintf(err, errlen, "descriptor setup: %s", strerror(errno));
+	for (int i = 0; i < n; i++)
+		close_fd(&fds[i]);
+	return -1;
+}
+
+/* A CLOEXEC pipe above 2 whose end ours (0 read, 1 write, -1 neither) is non-blocking. */
 static int pipe_open(int p[2], int ours, char *err, size_t errlen)
 {
 	if (pipe2(p, O_CLOEXEC) != 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
 	}
-	for (int i = 0; i < 2; i++) {
-		if (p[i] > 2)
-			continue;
-		int moved = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
-		close(p[i]);
-		p[i] = moved;
-	}
-	if (p[0] < 0 || p[1] < 0 || (ours >= 0 && fcntl(p[ours], F_SETFL, O_NONBLOCK) != 0)) {
-		snprintf(err, errlen, "pipe setup: %s", strerror(errno));
-		close_fd(&p[0]);
-		close_fd(&p[1]);
+	return fds_settle(p, 2, ours, err, errlen);
+}
+
+/*
+ * The child's stdin and stdout: one stream socketpair, the way inetd and
+ * systemd's StandardInput=socket give it, so that a pooled server costs the
+ * daemon one descriptor for both. Ours is io[0].
+ */
+static int socket_open(int io[2], char *err, size_t errlen)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io) != 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
+	}
+	return fds_settle(io, 2, 0, err, errlen);
+}
+
+/* ---- the reserved slots ---------------------------------------------------------- */
+
+/*
+ * A spawn copies none of the daemon's descriptor table, which holds one or two
+ * descriptors per pooled connection: copying it at fork or vfork (dup_fd) and
+ * closing it again in the child (filp_flush, dnotify_flush) grew with the pool.
+ * Measured with perf at 10,000 pooled connections, 40 new connections opened
+ * and evicted: that was 20% of the CPU samples of the daemon and its children
+ * before exec, 7 ms of CPU per new connection, and is gone this way. The
+ * child's three descriptors are put in slots,
+ * low-numbered descriptors reserved once; the child copies only the table up
+ * to the highest of them (child_unshare_fds()), and right after the spawn the
+ * slots hold the placeholder again (/dev/null, also the stderr of
+ * STDIO_STDERR_DISCARD), so that the daemon keeps no end of the child's.
+ */
+enum { SLOT_IO, SLOT_ERR, SLOT_STATUS, SLOT_COUNT };
+
+static struct {
+	int null_fd;           /* /dev/null, read-write: the placeholder */
+	int slot[SLOT_COUNT];
+	int top;               /* the highest of the four */
+} reserved = { -1, { -1, -1, -1 }, -1 };
+
+int stdio_reserve(char *err, size_t errlen)
+{
+	int fds[1 + SLOT_COUNT];
+
+	if (reserved.null_fd >= 0)
+		return 0;
+	fds[0] = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fds[0] < 0) {
+		snprintf(err, errlen, "/dev/null: %s", strerror(errno));
+		return -1;
+	}
+	for (int i = 1; i <= SLOT_COUNT; i++)
+		if ((fds[i] = fcntl(fds[0], F_DUPFD_CLOEXEC, 3)) < 0) {
+			snprintf(err, errlen, "reserving descriptors: %s", strerror(errno));
+			while (i-- > 0)
+				close(fds[i]);
+			return -1;
+		}
+	if (fds_settle(fds, 1 + SLOT_COUNT, -1, err, errlen) < 0)
+		return -1;
+	reserved.null_fd = fds[0];
+	reserved.top = fds[0];
+	for (int i = 0; i < SLOT_COUNT; i++) {
+		reserved.slot[i] = fds[1 + i];
+		if (fds[1 + i] > reserved.top)
+			reserved.top = fds[1 + i];
 	}
 	return 0;
 }
 
-struct spawn_pipes {
-	int in[2], out[2], err[2], status[2];
+/* The placeholder back in every slot: the slots hold no end of a child's. */
+static void slots_clear(void)
+{
+	for (int i = 0; i < SLOT_COUNT; i++)
+		dup3(reserved.null_fd, reserved.slot[i], O_CLOEXEC);
+}
+
+/* Puts fds (-1: none) into the slots. */
+static int slots_fill(const int fds[SLOT_COUNT], char *err, size_t errlen)
+{
+	for (int i = 0; i < SLOT_COUNT; i++)
+		if (fds[i] >= 0 && dup3(fds[i], reserved.slot[i], O_CLOEXEC) < 0) {
+			snprintf(err, errlen, "descriptor slot: %s", strerror(errno));
+			slots_clear();
+			return -1;
+		}
+	return 0;
+}
+
+/* What a spawn opens: our ends become the child's; the child's ends close after the spawn. */
+struct spawn_fds {
+	int io[2], err[2], status[2];
 };
 
-static void pipes_close(struct spawn_pipes *p)
+static void spawn_fds_close(struct spawn_fds *p)
 {
-	int *all[] = { p->in, p->out, p->err, p->status };
+	int *all[] = { p->io, p->err, p->status };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		close_fd(&all[i][0]);
@@ -252,12 +387,13 @@ static void pipes_close(struct spawn_pipes *p)
 	}
 }
 
-static int pipes_open(struct spawn_pipes *p, char *err, size_t errlen)
+static int spawn_fds_open(struct spawn_fds *p, enum stdio_stderr mode, char *err, size_t errlen)
 {
 	memset(p, -1, sizeof(*p));
-	if (pipe_open(p->in, 1, err, errlen) < 0 || pipe_open(p->out, 0, err, errlen) < 0 ||
-	    pipe_open(p->err, 0, err, errlen) < 0 || pipe_open(p->status, -1, err, errlen) < 0) {
-		pipes_close(p);
+	if (socket_open(p->io, err, errlen) < 0 ||
+	    (mode == STDIO_STDERR_LOG && pipe_open(p->err, 0, err, errlen) < 0) ||
+	    pipe_open(p->status, -1, err, errlen) < 0) {
+		spawn_fds_close(p);
 		return -1;
 	}
 	return 0;
@@ -324,7 +460,7 @@ static struct stdio_child *child_new(struct ev_loop *loop, const struct stdio_op
 	}
 	list_init(&c->link);
 	c->loop = loop;
-	c->in_fd = c->out_fd = c->err_fd = -1;
+	c->io_fd = c->err_fd = -1;
 	c->grace = (double)opt->kill_timeout_ms / 1000.0;
 	c->out.limit = opt->max_line + 1;
 	c->err.per_sec = opt->stderr_lines_per_sec;
@@ -354,30 +490,47 @@ static void child_destroy(struct stdio_child *c)
 	free(c);
 }
 
+/* The child's stack: one spawn at a time, as the daemon waits for each (CLONE_VFORK). */
+static char child_stack[64 * 1024] __attribute__((aligned(64)));
+
 /*
- * Starts the child and registers its ev_child at once; -1 with err when vfork fails.
+ * Under AddressSanitizer the child's frames poison child_stack's shadow (shared
+ * memory, CLONE_VM) and, as it execs rather than returns, never unpoison it:
+ * the next child would trip over the last one's redzones.
+ */
+static void child_stack_reset(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	__asan_unpoison_memory_region(child_stack, sizeof(child_stack));
+#endif
+}
+
+/*
+ * Starts the child and registers its ev_child at once; -1 with err when clone fails.
  *
- * vfork(), not fork(): fork() copies the page tables of the daemon, whose memory
- * grows with the pool, so each new connection cost more the larger the pool was
- * (measured: 1.4 ms to open one at 100 pooled connections, 31 ms at 5,000).
- * vfork() copies nothing; this thread waits until the child has exec'd or exited.
- * That is safe because of what the child does, all in child_exec() and below:
- * - it stores only the pid_t that vfork() returns (c->pid is set by the parent)
- *   and never returns from this function: child_exec() ends in execve() or _exit();
- * - it makes only system calls on what it does not share with the parent (vfork()
- *   is neither CLONE_FILES nor CLONE_SIGHAND): its descriptors, process group,
- *   working directory, signal dispositions and mask;
- * - it writes only to its own stack frames, below the parent's, and to this
- *   thread's errno, which the parent reads only when vfork() failed (no child ran);
- * - it reads argv, envp and cwd, which this suspended caller owns;
- * - no malloc, no stdio, no locks, no atfork handlers (vfork() runs none);
- * - every signal is blocked around vfork(), so no handler of ours (libev's
+ * Like vfork(), not fork(): fork() copies the page tables of the daemon, whose
+ * memory grows with the pool, so each new connection cost more the larger the
+ * pool was (measured: 1.4 ms to open one at 100 pooled connections, 31 ms at
+ * 5,000). CLONE_VM | CLONE_VFORK copies nothing; this thread waits until the
+ * child has exec'd or exited. CLONE_FILES: the descriptor table is not copied
+ * either (see "the reserved slots"). That is safe because of what the child
+ * does, all in child_exec() and below, on child_stack:
+ * - it never returns: child_exec() ends in execve() or _exit();
+ * - before child_unshare_fds() it changes nothing in the shared descriptor
+ *   table; afterwards it makes only system calls on what it does not share with
+ *   the parent (not CLONE_SIGHAND): its descriptors, process group, working
+ *   directory, signal dispositions and mask;
+ * - it writes only to child_stack and to this thread's errno, which the parent
+ *   reads only when clone() failed (no child ran);
+ * - it reads args, argv, envp and cwd, which this suspended caller owns;
+ * - no malloc, no stdio, no locks, no atfork handlers (clone() runs none);
+ * - every signal is blocked around clone(), so no handler of ours (libev's
  *   included) runs in the child on the shared memory; the child resets the
  *   dispositions and the mask just before execve().
  * Exec failures still come back through the CLOEXEC status pipe, as with fork().
  */
-static int child_fork(struct stdio_child *c, struct spawn_pipes *p, char *const argv[],
-		      char *const envp[], const char *cwd, char *err, size_t errlen)
+static int child_fork(struct stdio_child *c, const struct child_args *args, char *err,
+		      size_t errlen)
 {
 	sigset_t all, old;
 	pid_t pid;
@@ -385,14 +538,14 @@ static int child_fork(struct stdio_child *c, struct spawn_pipes *p, char *const 
 	/* No handler of ours (libev's included) may run in the child before exec. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = vfork();
-	if (pid == 0)
-		child_exec(p->in[0], p->out[1], p->err[1], p->status[1], argv, envp, cwd);
+	child_stack_reset();
+	pid = clone(child_exec, child_stack + sizeof(child_stack),
+		    CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, (void *)args);
 	int saved = errno;
 	c->pid = pid;
 	if (c->pid > 0) {
 		/*
-		 * vfork() returns once the child has exec'd or exited: it has made its
+		 * clone() returns once the child has exec'd or exited: it has made its
 		 * own process group (setpgid in child_exec), so kill(-pid) finds it.
 		 */
 		ev_child_set(&c->child_w, c->pid, 0);
@@ -400,24 +553,56 @@ static int child_fork(struct stdio_child *c, struct spawn_pipes *p, char *const 
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (c->pid < 0) {
-		snprintf(err, errlen, "vfork: %s", strerror(saved));
+		snprintf(err, errlen, "clone: %s", strerror(saved));
 		return -1;
 	}
 	return 0;
 }
 
-/* Takes our ends of the pipes and starts reading. */
-static void child_attach(struct stdio_child *c, struct spawn_pipes *p)
+/*
+ * Runs the child with p's child ends, through the slots; whatever happens, the
+ * slots hold the placeholder again on return.
+ */
+static int child_start(struct stdio_child *c, struct spawn_fds *p, enum stdio_stderr mode,
+		       char *const argv[], char *const envp[], const char *cwd, char *err,
+		       size_t errlen)
 {
-	c->in_fd = p->in[1];
-	c->out_fd = p->out[0];
+	const int fds[SLOT_COUNT] = { [SLOT_IO] = p->io[1], [SLOT_ERR] = p->err[1],
+				      [SLOT_STATUS] = p->status[1] };
+	struct child_args args = {
+		.io = reserved.slot[SLOT_IO],
+		.errfd = mode == STDIO_STDERR_LOG       ? reserved.slot[SLOT_ERR]
+			 : mode == STDIO_STDERR_DISCARD ? reserved.null_fd
+							: -1,
+		.status_fd = reserved.slot[SLOT_STATUS],
+		.top = reserved.top,
+		.argv = argv,
+		.envp = envp,
+		.cwd = cwd,
+	};
+	int rc;
+
+	if (slots_fill(fds, err, errlen) < 0)
+		return -1;
+	rc = child_fork(c, &args, err, errlen);
+	slots_clear();
+	return rc;
+}
+
+/* Takes our ends of the descriptors and starts reading. */
+static void child_attach(struct stdio_child *c, struct spawn_fds *p)
+{
+	c->io_fd = p->io[0];
 	c->err_fd = p->err[0];
-	p->in[1] = p->out[0] = p->err[0] = -1;
-	ev_io_set(&c->in_w, c->in_fd, EV_WRITE);
-	ev_io_set(&c->out_w, c->out_fd, EV_READ);
-	ev_io_set(&c->err_w, c->err_fd, EV_READ);
+	p->io[0] = p->err[0] = -1;
+	c->writing = c->reading = true;
+	ev_io_set(&c->in_w, c->io_fd, EV_WRITE);
+	ev_io_set(&c->out_w, c->io_fd, EV_READ);
 	ev_io_start(c->loop, &c->out_w);
-	ev_io_start(c->loop, &c->err_w);
+	if (c->err_fd >= 0) {
+		ev_io_set(&c->err_w, c->err_fd, EV_READ);
+		ev_io_start(c->loop, &c->err_w);
+	}
 	list_add_tail(&open_children, &c->link);
 	live_children++;
 }
@@ -446,7 +631,7 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 				size_t errlen)
 {
 	static char *const no_env[] = { NULL };
-	struct spawn_pipes p;
+	struct spawn_fds p;
 	struct stdio_child *c;
 
 	if (spawn_check(loop, argv, opt, err, errlen) < 0)
@@ -456,23 +641,22 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (pipes_open(&p, err, errlen) < 0) {
+	if (stdio_reserve(err, errlen) < 0 || spawn_fds_open(&p, opt->stderr_mode, err, errlen) < 0) {
 		child_destroy(c);
 		return NULL;
 	}
-	if (child_fork(c, &p, argv, envp ? envp : no_env, cwd, err, errlen) < 0) {
-		pipes_close(&p);
+	if (child_start(c, &p, opt->stderr_mode, argv, envp ? envp : no_env, cwd, err, errlen) < 0) {
+		spawn_fds_close(&p);
 		child_destroy(c);
 		return NULL;
 	}
-	close_fd(&p.in[0]);
-	close_fd(&p.out[1]);
+	close_fd(&p.io[1]);
 	close_fd(&p.err[1]);
 	close_fd(&p.status[1]);
 	if (exec_wait(p.status[0], argv[0], cwd, err, errlen) < 0) {
 		ev_child_stop(loop, &c->child_w);
 		reap_failed(c->pid);
-		pipes_close(&p);
+		spawn_fds_close(&p);
 		child_destroy(c);
 		return NULL;
 	}
@@ -486,18 +670,32 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 
 static void err_flush(struct stdio_child *c);
 
+/* The socket is closed once neither direction is in use. */
+static void io_release(struct stdio_child *c)
+{
+	if (!c->writing && !c->reading)
+		close_fd(&c->io_fd);
+}
+
+/* "Closes the child's stdin": it reads EOF; queued input is dropped. */
 static void in_close(struct stdio_child *c)
 {
 	ev_io_stop(c->loop, &c->in_w);
 	ev_prepare_stop(c->loop, &c->flush_w);
-	close_fd(&c->in_fd);
 	c->q.pos = c->q.len = 0;
+	if (!c->writing)
+		return;
+	c->writing = false;
+	if (c->reading)
+		shutdown(c->io_fd, SHUT_WR);
+	io_release(c);
 }
 
 static void out_close(struct stdio_child *c)
 {
 	ev_io_stop(c->loop, &c->out_w);
-	close_fd(&c->out_fd);
+	c->reading = false;
+	io_release(c);
 }
 
 static void err_close(struct stdio_child *c)
@@ -560,13 +758,16 @@ static void report_closed(struct stdio_child *c, const char *fmt, ...)
 
 /* ---- stdin ------------------------------------------------------------------------ */
 
-/* Writes what the pipe takes now; returns the bytes written, or -1 when stdin is broken. */
+/*
+ * Writes what the socket takes now; returns the bytes written, or -1 when stdin
+ * is broken. MSG_NOSIGNAL: a child that is gone gives EPIPE, never SIGPIPE.
+ */
 static ssize_t in_write_some(struct stdio_child *c, const char *data, size_t len)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = write(c->in_fd, data + done, len - done);
+		ssize_t n = send(c->io_fd, data + done, len - done, MSG_NOSIGNAL);
 		if (n > 0) {
 			done += (size_t)n;
 			continue;
@@ -613,7 +814,7 @@ static int queue_append(struct out_queue *q, const char *data, size_t len)
  */
 int stdio_write(struct stdio_child *c, const char *data, size_t len)
 {
-	if (c->in_fd < 0) {
+	if (!c->writing) {
 		errno = EPIPE;
 		return -1;
 	}
@@ -736,7 +937,7 @@ static ssize_t out_read_lines(struct stdio_child *c, size_t budget, bool *draine
 		return -1;
 	}
 	size_t want = avail < budget ? avail : budget;
-	ssize_t n = read(c->out_fd, space, want);
+	ssize_t n = read(c->io_fd, space, want);
 	if (n > 0) {
 		*drained = (size_t)n < want;
 		c->out.len += (size_t)n;
@@ -749,7 +950,7 @@ static ssize_t out_read_discard(struct stdio_child *c, size_t budget)
 {
 	char scratch[CHUNK];
 
-	return read(c->out_fd, scratch, budget < sizeof(scratch) ? budget : sizeof(scratch));
+	return read(c->io_fd, scratch, budget < sizeof(scratch) ? budget : sizeof(scratch));
 }
 
 static void out_eof(struct stdio_child *c)
@@ -766,7 +967,7 @@ static void out_eof(struct stdio_child *c)
 /* Reads up to budget bytes or until the pipe is empty, at EOF or broken. */
 static void out_read(struct stdio_child *c, size_t budget)
 {
-	while (budget > 0 && c->out_fd >= 0) {
+	while (budget > 0 && c->reading) {
 		bool drained = false;
 		ssize_t n = c->state == STDIO_RUNNING ? out_read_lines(c, budget, &drained)
 						      : out_read_discard(c, budget);
@@ -776,7 +977,8 @@ static void out_read(struct stdio_child *c, size_t budget)
 				return; /* saves the read(2) that would say EAGAIN */
 			continue;
 		}
-		if (n == 0) {
+		/* A child that exits with input unread resets the socket: its EOF all the same. */
+		if (n == 0 || errno == ECONNRESET) {
 			out_eof(c);
 			return;
 		}

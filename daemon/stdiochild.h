@@ -1,4 +1,4 @@
-/* The stdio transport: one MCP server child process, its pipes, and its shutdown. */
+/* The stdio transport: one MCP server child process, its descriptors, and its shutdown. */
 #ifndef MCPPOOL_STDIOCHILD_H
 #define MCPPOOL_STDIOCHILD_H
 
@@ -10,13 +10,22 @@
 
 /*
  * This module moves bytes; it knows nothing of JSON-RPC. The child's stdout is
- * cut into lines for the owner, its stderr is logged (rate-limited), and bytes
- * for its stdin are queued and written without ever blocking the loop.
+ * cut into lines for the owner, its stderr is logged (rate-limited), passed
+ * through or discarded (enum stdio_stderr), and bytes for its stdin are queued
+ * and written without ever blocking the loop.
+ *
+ * The child's stdin and stdout are one Unix stream socket (its fd 0 and 1, as
+ * inetd and systemd's StandardInput=socket give them), so a child costs the
+ * daemon one descriptor, plus one for its stderr pipe with STDIO_STDERR_LOG
+ * (STDIO_FDS_PER_CHILD). Closing its stdin is shutdown(SHUT_WR): the child
+ * reads EOF. Its stdout ends when the child shuts its end for writing or
+ * every process holding that end has closed it; closing fd 1 alone while
+ * fd 0 stays open does not end it, as on any socket.
  *
  * Lifecycle of one child (c->state in stdiochild.c):
  *   RUNNING   lines flow; the owner may write.
  *   REPORTED  on_closed was called; nothing more is delivered; waits for stdio_close().
- *   CLOSING   stdio_close() was called; stdin is closed, stdout and stderr are
+ *   CLOSING   stdio_close() was called; stdin is shut, stdout and stderr are
  *             drained and discarded, SIGTERM then SIGKILL follow on the grace timer.
  * Once the owner has called stdio_close() AND the child has been reaped (by its
  * ev_child watcher; this module never leaves a zombie), the handle goes to the
@@ -50,12 +59,23 @@ struct stdio_callbacks {
 
 struct daemon;
 
+/* Where a child's stderr goes (MCPPOOL_SERVER_STDERR). */
+enum stdio_stderr {
+	STDIO_STDERR_LOG,     /* a pipe per child; lines logged with its tag, rate-limited */
+	STDIO_STDERR_INHERIT, /* the daemon's own stderr (the journal, docker logs): no tag, no limit */
+	STDIO_STDERR_DISCARD, /* /dev/null */
+};
+
+/* Descriptors the daemon holds for one running child: its socket, and its stderr pipe with LOG. */
+#define STDIO_FDS_PER_CHILD(mode) ((mode) == STDIO_STDERR_LOG ? 2u : 1u)
+
 struct stdio_options {
 	struct daemon *d;              /* whose deferred-free queue frees the handle (its loop is loop) */
 	size_t max_line;               /* bound of one stdout line without its '\n' (> 0) */
 	uint64_t kill_timeout_ms;      /* grace of each shutdown step */
 	const char *log_tag;           /* e.g. the pool key "alice:github"; copied */
-	unsigned stderr_lines_per_sec; /* stderr lines logged per second (0: none); more are counted */
+	enum stdio_stderr stderr_mode; /* where the child's stderr goes */
+	unsigned stderr_lines_per_sec; /* STDIO_STDERR_LOG: lines logged per second (0: none); more are counted */
 	size_t max_queue;              /* bytes waiting for stdin beyond which writes fail (0: no bound) */
 };
 
@@ -64,9 +84,9 @@ struct stdio_options {
 
 /*
  * Starts argv[0] (searched in envp's PATH when it has no '/') with exactly envp,
- * in cwd when not NULL, in a new process group whose id is its pid, with pipes
- * for stdin/stdout/stderr, default signal dispositions, an empty signal mask and
- * no other descriptor. loop must be the default loop (ev_child needs it).
+ * in cwd when not NULL, in a new process group whose id is its pid, with one
+ * socket as stdin and stdout, stderr as opt->stderr_mode says, default signal
+ * dispositions, an empty signal mask and no other descriptor. loop must be the default loop (ev_child needs it).
  * Exec failure is detected before returning: the result is then NULL, err holds
  * the reason (e.g. `cannot execute "nope": No such file or directory`) and the
  * failed child is already reaped. On success, callbacks follow from the loop;
@@ -78,22 +98,31 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 				size_t errlen);
 
 /*
- * Queues len bytes of data for the child's stdin; whatever the pipe takes now
+ * Reserves the four low-numbered descriptors every spawn uses (see "the
+ * reserved slots" in stdiochild.c), once per process; stdio_spawn() calls it
+ * too, but the daemon calls it at start, while its descriptor numbers are
+ * still low: the higher they are, the more of the table each spawn copies.
+ * Returns 0, or -1 with the reason in err.
+ */
+int stdio_reserve(char *err, size_t errlen);
+
+/*
+ * Queues len bytes of data for the child's stdin; whatever the socket takes now
  * is written at once, the rest when it is writable. Returns 0, or -1 when stdin
  * is closed or broken (the child closed it or exited: EPIPE), when more than
  * max_queue bytes already wait (ENOBUFS: the child does not read), or on ENOMEM.
  */
 int stdio_write(struct stdio_child *c, const char *data, size_t len);
 
-/* Bytes queued by stdio_write() and not yet written to the pipe. */
+/* Bytes queued by stdio_write() and not yet written to the socket. */
 size_t stdio_queued(const struct stdio_child *c);
 
 pid_t stdio_pid(const struct stdio_child *c);
 
 /*
  * Begins the shutdown; call it exactly once per child, also after on_closed.
- * No callback follows. Queued input is dropped and stdin is closed (most
- * servers exit on that); stdout and stderr are drained and discarded; if the
+ * No callback follows. Queued input is dropped and stdin is shut (the child
+ * reads EOF; most servers exit on that); stdout and stderr are drained and discarded; if the
  * child has not exited after kill_timeout_ms its process group gets SIGTERM,
  * after another kill_timeout_ms SIGKILL. The handle must not be used again: it
  * is freed once the child is reaped. Safe to call from this child's callbacks.

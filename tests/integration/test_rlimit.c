@@ -19,21 +19,58 @@ static void set_nofile(rlim_t soft, rlim_t hard)
 		     (unsigned long long)soft, (unsigned long long)hard);
 }
 
+/* Under a hard limit of nofile, the daemon must refuse to start with the arithmetic. */
+static void assert_refused(rlim_t nofile, const char *catalog, const char *const *env,
+			   const char *arithmetic)
+{
+	struct itd d;
+	int rc;
+
+	set_nofile(nofile, nofile);
+	rc = itd_run_to_exit(&d, catalog, env, NULL);
+	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
+	cr_assert(itd_log_contains(&d, arithmetic), "see %s", d.log);
+	cr_assert(itd_log_contains(&d, "LimitNOFILE="), "the fix is not named; see %s", d.log);
+}
+
 Test(rlimit, a_configuration_that_cannot_fit_in_the_hard_limit_is_refused_with_the_arithmetic)
 {
 	static const char *const env[] = { "MAX_TOTAL_CONNECTIONS=100", "MCPPOOL_MAX_CLIENTS=1024",
 					   NULL };
-	struct itd d;
-	int rc;
 
-	set_nofile(200, 200);
-	rc = itd_run_to_exit(&d, NULL, env, NULL);
-	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
-	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=100 needs 3 descriptors each + "
-				       "MCPPOOL_MAX_CLIENTS=1024 + 32 reserved = 1356, but the "
-				       "open-file hard limit is 200"),
-		  "see %s", d.log);
-	cr_assert(itd_log_contains(&d, "LimitNOFILE="), "the fix is not named; see %s", d.log);
+	assert_refused(200, NULL, env,
+		       "MAX_TOTAL_CONNECTIONS=100 needs 2 descriptors each (a stdio server's socket "
+		       "and, with MCPPOOL_SERVER_STDERR=log, its stderr pipe) + "
+		       "MCPPOOL_MAX_CLIENTS=1024 + 32 reserved = 1256, but the open-file hard limit "
+		       "is 200: raise it (LimitNOFILE= in the systemd unit, ulimit -Hn as root) or "
+		       "lower MAX_TOTAL_CONNECTIONS or MCPPOOL_MAX_CLIENTS, or set "
+		       "MCPPOOL_SERVER_STDERR=discard or inherit");
+}
+
+/* 150 x 2 + 64 + 32 = 396 does not fit in 300; 150 x 1 + 64 + 32 = 246 does. */
+static const char *const fits_with_one[] = { "MAX_TOTAL_CONNECTIONS=150", "MCPPOOL_MAX_CLIENTS=64",
+					     "MCPPOOL_SERVER_STDERR=discard", NULL };
+
+Test(rlimit, stderr_discarded_a_stdio_connection_counts_one_descriptor)
+{
+	struct itd d;
+
+	set_nofile(300, 300);
+	itd_start(&d, NULL, fits_with_one);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+Test(rlimit, an_http_entry_in_the_catalog_counts_four_descriptors_per_connection)
+{
+	assert_refused(300,
+		       "{\"mcpServers\": {\"demo\": {\"command\": \"@FIXTURE@\"}, "
+		       "\"remote\": {\"url\": \"http://127.0.0.1:9/mcp\"}}}",
+		       fits_with_one,
+		       "MAX_TOTAL_CONNECTIONS=150 needs 4 descriptors each (an HTTP entry's "
+		       "connection: libcurl's wake-up pair, the listening GET stream and a kept-alive "
+		       "POST socket) + MCPPOOL_MAX_CLIENTS=64 + 32 reserved = 696, but the open-file "
+		       "hard limit is 300");
 }
 
 /* The "Max open files" soft and hard limits of a process, from /proc/PID/limits. */
@@ -79,17 +116,17 @@ Test(rlimit, a_reload_to_limits_that_cannot_fit_is_refused_and_the_old_ones_kept
 	FILE *f;
 	int fd, st;
 
-	set_nofile(1000, 1000); /* 100 x 3 + 100 + 32 = 432 fits; 400 x 3 + 100 + 32 does not */
+	set_nofile(1000, 1000); /* 100 x 2 + 100 + 32 = 332 fits; 450 x 2 + 100 + 32 does not */
 	cr_assert((fd = mkstemp(path)) >= 0);
 	cr_assert(write(fd, "MAX_TOTAL_CONNECTIONS=100\n", 26) == 26);
 	close(fd);
 	itd_start_args(&d, NULL, env, NULL, ARGS("--env-file", path));
 	cr_assert(f = fopen(path, "w"));
-	fputs("MAX_TOTAL_CONNECTIONS=400\n", f);
+	fputs("MAX_TOTAL_CONNECTIONS=450\n", f);
 	fclose(f);
 	json_t *r = itd_ctl_json(&d, &st, ARGS("reload"));
 	cr_assert_eq(st, 1, "the reload was not refused; see %s", d.log);
-	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=400 needs 3 descriptors each"),
+	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=450 needs 2 descriptors each"),
 		  "see %s", d.log);
 	json_decref(r);
 	r = itd_pool_status(&d);

@@ -201,9 +201,12 @@ static void close_and_check(struct rec *r, int fds_before)
  */
 static int setup(void)
 {
+	char err[256];
+
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	signal(SIGPIPE, SIG_IGN);
 	ev_default_loop(0);
+	cr_assert_eq(stdio_reserve(err, sizeof(err)), 0, "%s", err);
 	return count_fds();
 }
 
@@ -365,17 +368,33 @@ Test(stdio, a_child_killed_by_a_signal_is_reported_with_the_signal)
 	close_and_check(&r, fds);
 }
 
-Test(stdio, a_child_closing_stdout_while_running_is_reported_and_then_terminated)
+/* Its stdout is a socket that is also its stdin: it ends the stream with shutdown(). */
+Test(stdio, a_child_shutting_its_stdout_while_running_is_reported_and_then_terminated)
 {
 	int fds = setup();
 	struct rec r = { 0 };
 	struct stdio_options o = opts(1024, 200);
 
-	spawn_sh("echo bye; exec >&-; sleep 30", &r, &o);
+	spawn_sh("echo bye; exec python3 -c 'import socket, time; "
+		 "socket.socket(fileno=1).shutdown(socket.SHUT_WR); time.sleep(30)'", &r, &o);
 	cr_assert(run_until(is_closed, &r, 10.0));
 	cr_assert_str_eq(r.reason, "closed its stdout");
 	cr_assert_eq(r.nlines, 1);
 	cr_assert_eq(stdio_live_children(), 1, "the child is still running");
+	close_and_check(&r, fds);
+}
+
+/* On a socket, input left unread at exit resets the connection: still its exit, not an error. */
+Test(stdio, a_child_that_exits_with_input_unread_is_reported_with_its_status)
+{
+	int fds = setup();
+	struct rec r = { 0 };
+	struct stdio_options o = opts(1024, 2000);
+
+	spawn_sh("sleep 0.3; exit 3", &r, &o);
+	cr_assert_eq(stdio_write(r.child, "unread\n", 7), 0);
+	cr_assert(run_until(is_closed, &r, 10.0));
+	cr_assert(strstr(r.reason, "exited with status 3"), "reason: %s", r.reason);
 	close_and_check(&r, fds);
 }
 
