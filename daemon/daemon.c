@@ -74,13 +74,17 @@ void daemon_frees_init(struct daemon *d)
 	d->reaper.data = d;
 }
 
-/* Runs when nothing else is pending: stops polling once the window since the last I/O closed. */
+/*
+ * Runs when nothing else is pending: stops polling once the window since the
+ * last I/O closed and no fast server's reply is due within its own window.
+ */
 static void on_busy_poll(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct daemon *d = w->data;
+	ev_tstamp now = ev_time();
 	(void)revents;
 
-	if (ev_time() >= d->busy_until)
+	if (now >= d->busy_until && (d->spin_due == 0 || now >= d->spin_until))
 		ev_idle_stop(loop, w);
 }
 
