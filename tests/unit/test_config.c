@@ -786,13 +786,13 @@ Test(config, busy_poll_takes_zero_for_off_and_microseconds_up_to_ten_thousand)
 	expect_refused("MCPPOOL_BUSY_POLL_US", "-1", "negative");
 }
 
-Test(config, reply_spin_defaults_to_fifty_and_takes_zero_for_off_up_to_ten_thousand)
+Test(config, reply_spin_is_off_unless_asked_for_and_takes_microseconds_up_to_ten_thousand)
 {
 	cr_assert_eq(load(), 0, "%s", err);
-	cr_expect_eq(cfg.reply_spin_us, 50);
-	setenv("MCPPOOL_REPLY_SPIN_US", "0", 1);
-	cr_assert_eq(load(), 0, "%s", err);
 	cr_expect_eq(cfg.reply_spin_us, 0);
+	setenv("MCPPOOL_REPLY_SPIN_US", "50", 1);
+	cr_assert_eq(load(), 0, "%s", err);
+	cr_expect_eq(cfg.reply_spin_us, 50);
 	setenv("MCPPOOL_REPLY_SPIN_US", "10000", 1);
 	cr_assert_eq(load(), 0, "%s", err);
 	cr_expect_eq(cfg.reply_spin_us, 10000);
