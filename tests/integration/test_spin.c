@@ -15,26 +15,6 @@ TestSuite(spin, .init = it_subreaper, .timeout = 120);
 /* The longest window: any spinning past a reply, or for a slow one, would show as CPU. */
 static const char *const spin_env[] = { "MCPPOOL_REPLY_SPIN_US=10000", NULL };
 
-/* The state letter and utime + stime (clock ticks) of a process, from /proc/PID/stat. */
-static char proc_state(pid_t pid, unsigned long long *ticks)
-{
-	char path[64], buf[1024], *p, state = '?';
-	unsigned long long ut = 0, st = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	cr_assert_not_null(f);
-	cr_assert_not_null(fgets(buf, sizeof(buf), f));
-	fclose(f);
-	p = strrchr(buf, ')'); /* the command may hold spaces */
-	cr_assert_not_null(p);
-	cr_assert_eq(sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &state,
-			    &ut, &st), 3);
-	*ticks = ut + st;
-	return state;
-}
-
 /*
  * Over window_ms the daemon sleeps: it is seen in state S, and it uses at most
  * a twentieth of the window's ticks (spinning would use them all).
@@ -45,9 +25,9 @@ static void assert_daemon_sleeps(struct itd *d, unsigned window_ms, const char *
 	unsigned long long before, after;
 	char state;
 
-	proc_state(d->pid, &before);
+	before = it_cpu_ticks(d->pid, NULL);
 	it_sleep_ms(window_ms);
-	state = proc_state(d->pid, &after);
+	after = it_cpu_ticks(d->pid, &state);
 	cr_assert_eq(state, 'S', "%s: the daemon is in state %c, not sleeping", when, state);
 	cr_assert_leq(after - before, (unsigned long long)hz * window_ms / 1000 / 20,
 		      "%s: the daemon used %llu ticks (of %ld per second) in %u ms", when,
