@@ -645,13 +645,13 @@ static bool request_is_timed(const struct request *r)
 	return r->kind == REQ_RESULT || r->kind == REQ_WARM || r->kind == REQ_PING;
 }
 
-/* r's line was just written: its reply is timed, and polled for when u's server answers fast. */
+/* r's line was just written: with spinning on, its reply is timed, and polled for when u's server answers fast. */
 static void spin_sent(struct upstream *u, struct request *r)
 {
 	struct daemon *d = u->d;
 
-	if (!request_is_timed(r))
-		return;
+	if (!d->cfg.reply_spin_us || !request_is_timed(r))
+		return; /* off: not even timed */
 	r->sent_at = ev_time();
 	if (!r->spinning && reply_clock_worth_spinning(&u->replies, d->cfg.reply_spin_us)) {
 		r->spinning = true;
