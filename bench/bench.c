@@ -3,7 +3,7 @@
  * against processes that bench/run.sh started, and prints it as Markdown.
  *
  *   bench hotpath    --daemon S --echo S --fixture PATH [--daemon-pid P] [--echo-pid P]
- *                    [--busy S --busy-pid P --busy-us N] ...
+ *                    [--daemon-label TEXT] [--alt S --alt-pid P --alt-label TEXT] ...
  *   bench throughput --daemon S --daemon-pid P --echo S --echo-pid P [--seconds T] [--rounds R]
  *   bench peers      --daemon S --daemon-pid P --url URL --peer-pid P [--iterations N] ...
  *   bench cold       --daemon S --mcp NAME --label TEXT [--count N] [--warm N]
@@ -169,8 +169,9 @@ static void parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "peer-pid", 1, NULL, 'P' },   { "iterations", 1, NULL, 'i' },
 		{ "rounds", 1, NULL, 'r' },     { "count", 1, NULL, 'c' },
 		{ "warm", 1, NULL, 'w' },       { "threads", 1, NULL, 't' },
-		{ "seconds", 1, NULL, 's' },    { "busy", 1, NULL, 'b' },
-		{ "busy-pid", 1, NULL, 'B' },   { "busy-us", 1, NULL, 'U' },
+		{ "seconds", 1, NULL, 's' },    { "alt", 1, NULL, 'a' },
+		{ "alt-pid", 1, NULL, 'A' },    { "alt-label", 1, NULL, 'L' },
+		{ "daemon-label", 1, NULL, 'T' },
 		{ "from", 1, NULL, 'F' },
 		{ 0 },
 	};
@@ -193,9 +194,10 @@ static void parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 'w': o->warm = parse_uint("warm", optarg); break;
 		case 't': o->threads = parse_uint("threads", optarg); break;
 		case 's': o->seconds = atof(optarg); break;
-		case 'b': o->busy = optarg; break;
-		case 'B': o->busy_pid = (pid_t)parse_uint("busy-pid", optarg); break;
-		case 'U': o->busy_us = parse_uint("busy-us", optarg); break;
+		case 'a': o->alt = optarg; break;
+		case 'A': o->alt_pid = (pid_t)parse_uint("alt-pid", optarg); break;
+		case 'L': o->alt_label = optarg; break;
+		case 'T': o->daemon_label = optarg; break;
 		case 'F': o->from = parse_uint("from", optarg); break;
 		default: exit(2);
 		}

@@ -13,9 +13,10 @@
 struct bench_opts {
 	const char *daemon;     /* --daemon: mcppoold's socket */
 	pid_t daemon_pid;       /* --daemon-pid */
-	const char *busy;       /* --busy: a second mcppoold's socket, run with MCPPOOL_BUSY_POLL_US */
-	pid_t busy_pid;         /* --busy-pid */
-	unsigned busy_us;       /* --busy-us: its MCPPOOL_BUSY_POLL_US, for the label */
+	const char *daemon_label; /* --daemon-label: how hotpath names that daemon's settings */
+	const char *alt;        /* --alt: a second mcppoold's socket, started with other settings (hotpath) */
+	pid_t alt_pid;          /* --alt-pid */
+	const char *alt_label;  /* --alt-label: its settings, for the table */
 	const char *echo;       /* --echo: echo_server's socket */
 	pid_t echo_pid;         /* --echo-pid */
 	const char *fixture;    /* --fixture: the fixture server binary, for the direct path */

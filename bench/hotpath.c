@@ -1,5 +1,6 @@
 /* Section 1: latency of one small tools/call through mcppoold, directly, and on the physical floor. */
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,13 +11,14 @@
 #define WARMUP 200
 #define MAX_ROUNDS 32
 
-/* PATH_BUSY, mcppoold with MCPPOOL_BUSY_POLL_US, runs when --busy is given. */
-enum path { PATH_RAW, PATH_DIRECT, PATH_DAEMON, PATH_BUSY, NPATHS };
+/* PATH_ALT, a second mcppoold started with other settings, runs when --alt is given. */
+enum path { PATH_RAW, PATH_DIRECT, PATH_DAEMON, PATH_ALT, NPATHS };
 
-/* CPU time of the process serving a path (the daemon, or the fixture driven directly). */
+/* CPU time of the process serving a path (the daemon, or the fixture driven directly), and the app's. */
 struct cpu_use {
 	uint64_t user, sys;
 	uint64_t children; /* the daemon's MCP servers */
+	uint64_t app;      /* this thread: the calling side (libmcppool, or the direct JSON-RPC) */
 };
 
 struct hotpath {
@@ -25,7 +27,7 @@ struct hotpath {
 	char frame[256];
 	size_t frame_len;
 	struct direct direct;
-	mcppool_conn *daemon, *busy;
+	mcppool_conn *daemon, *alt;
 	char user[32];      /* of this round's calls through the daemons: a new server each round */
 	int npaths;
 	struct samples lat[NPATHS];  /* every sample of every round */
@@ -34,10 +36,21 @@ struct hotpath {
 	struct cpu_use used[NPATHS]; /* over the measured windows only */
 };
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void cpu_use_take(struct cpu_use *u, pid_t pid)
 {
-	proc_cpu_split(pid, &u->user, &u->sys);
-	u->children = proc_children_cpu_ns(pid);
+	if (pid) {
+		proc_cpu_split(pid, &u->user, &u->sys);
+		u->children = proc_children_cpu_ns(pid);
+	}
+	u->app = thread_cpu_ns();
 }
 
 static void one_call(struct hotpath *h, enum path p)
@@ -53,7 +66,7 @@ static void one_call(struct hotpath *h, enum path p)
 		daemon_call(h->daemon, h->o, h->user);
 		break;
 	default:
-		daemon_call(h->busy, h->o, h->user);
+		daemon_call(h->alt, h->o, h->user);
 		break;
 	}
 }
@@ -69,7 +82,7 @@ static pid_t server_of(const struct hotpath *h, enum path p)
 	case PATH_DAEMON:
 		return h->o->daemon_pid;
 	default:
-		return h->o->busy_pid;
+		return h->o->alt_pid;
 	}
 }
 
@@ -83,16 +96,14 @@ static void measure(struct hotpath *h, enum path p, unsigned n)
 	samples_init(&round);
 	for (unsigned i = 0; i < WARMUP; i++)
 		one_call(h, p);
-	if (pid)
-		cpu_use_take(&a, pid);
+	cpu_use_take(&a, pid);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t t0 = now_ns();
 
 		one_call(h, p);
 		samples_add(&round, now_ns() - t0);
 	}
-	if (pid)
-		cpu_use_take(&b, pid);
+	cpu_use_take(&b, pid);
 	h->med[p][h->round] = samples_quantile_us(&round, 0.5);
 	h->p99[p][h->round] = samples_quantile_us(&round, 0.99);
 	samples_merge(&h->lat[p], &round);
@@ -100,6 +111,7 @@ static void measure(struct hotpath *h, enum path p, unsigned n)
 	h->used[p].user += b.user - a.user;
 	h->used[p].sys += b.sys - a.sys;
 	h->used[p].children += b.children - a.children;
+	h->used[p].app += b.app - a.app;
 }
 
 /*
@@ -126,12 +138,12 @@ static void hotpath_open(struct hotpath *h, const struct bench_opts *o)
 	h->echo_fd = rawecho_connect(o->echo);
 	h->daemon = daemon_connect(o);
 	h->npaths = PATH_DAEMON + 1;
-	if (o->busy) {
-		struct bench_opts busy = *o;
+	if (o->alt) {
+		struct bench_opts alt = *o;
 
-		busy.daemon = o->busy;
-		h->busy = daemon_connect(&busy);
-		h->npaths = PATH_BUSY + 1;
+		alt.daemon = o->alt;
+		h->alt = daemon_connect(&alt);
+		h->npaths = PATH_ALT + 1;
 	}
 	for (int p = 0; p < h->npaths; p++)
 		samples_init(&h->lat[p]);
@@ -142,7 +154,7 @@ static void hotpath_close(struct hotpath *h)
 	close(h->echo_fd);
 	direct_stop(&h->direct);
 	mcppool_close(h->daemon);
-	mcppool_close(h->busy);
+	mcppool_close(h->alt);
 	for (int p = 0; p < h->npaths; p++)
 		samples_destroy(&h->lat[p]);
 }
@@ -157,28 +169,42 @@ static void print_spread(const double *v, unsigned n)
 	printf("%.1f (%.1f–%.1f)", m, s[0], s[n - 1]);
 }
 
+/* Path p's median over base's, round by round (each round's pair measured back to back). */
+static void ratios(const struct hotpath *h, enum path p, enum path base, double *out)
+{
+	for (unsigned r = 0; r < h->o->rounds; r++)
+		out[r] = h->med[p][r] / h->med[base][r];
+}
+
 /*
  * One path: its per-round median and p99 as "median of the rounds (min–max)", the
  * 10th and 90th percentiles of all its samples (two far-apart values there show a
- * bimodal path that one median would hide), and the median in raw round trips.
+ * bimodal path that one median would hide), and the median in raw round trips and
+ * over the direct path's, each per round.
  */
 static void print_row(const struct hotpath *h, const char *what, enum path p)
 {
 	struct samples *all = (struct samples *)&h->lat[p];
 	double ratio[MAX_ROUNDS];
 
-	for (unsigned r = 0; r < h->o->rounds; r++)
-		ratio[r] = h->med[p][r] / h->med[PATH_RAW][r];
 	printf("| %s | ", what);
 	print_spread(h->med[p], h->o->rounds);
 	printf(" | %.1f / %.1f | ", samples_quantile_us(all, 0.1), samples_quantile_us(all, 0.9));
 	print_spread(h->p99[p], h->o->rounds);
 	printf(" | ");
+	ratios(h, p, PATH_RAW, ratio);
 	print_spread(ratio, h->o->rounds);
-	puts(" |");
+	printf(" | ");
+	if (p == PATH_RAW) {
+		puts(" |");
+		return;
+	}
+	ratios(h, p, PATH_DIRECT, ratio);
+	print_spread(ratio, h->o->rounds);
+	puts(p >= PATH_DAEMON ? " (target ≤ 1.5) |" : " |");
 }
 
-/* What path p adds to path base, round by round (each round's pair measured back to back). */
+/* What path p adds to path base, round by round. */
 static void print_added(const struct hotpath *h, const char *what, enum path p, enum path base)
 {
 	double d[MAX_ROUNDS], d99[MAX_ROUNDS], ratio[MAX_ROUNDS];
@@ -194,57 +220,72 @@ static void print_added(const struct hotpath *h, const char *what, enum path p, 
 	print_spread(d99, h->o->rounds);
 	printf(" | **");
 	print_spread(ratio, h->o->rounds);
-	puts("** |");
+	puts("** (target ≤ 1.5) | |");
+}
+
+/* One daemon's two rows: its own, and what it adds to the direct path. */
+static void print_daemon(const struct hotpath *h, enum path p, const char *settings)
+{
+	char label[256];
+
+	snprintf(label, sizeof(label), "mcppoold%s%s: `mcppool_call` → daemon → the same fixture",
+		 settings ? ", " : "", settings ? settings : "");
+	print_row(h, label, p);
+	snprintf(label, sizeof(label), "**added by mcppoold**%s%s (− direct, per round)",
+		 settings ? ", " : "", settings ? settings : "");
+	print_added(h, label, p, PATH_DIRECT);
 }
 
 static void print_table(struct hotpath *h)
 {
-	char floor_label[96], label[160];
+	char floor_label[96];
 
 	printf("| path (%u rounds × %zu samples) | median µs: of the rounds (min–max) | p10 / p90 µs, "
-	       "all samples | p99 µs: of the rounds (min–max) | median in raw round trips |\n",
+	       "all samples | p99 µs: of the rounds (min–max) | median in raw round trips | "
+	       "median ÷ direct |\n",
 	       h->o->rounds, h->lat[PATH_RAW].n / h->o->rounds);
-	puts("|---|---:|---:|---:|---:|");
+	puts("|---|---:|---:|---:|---:|---:|");
 	snprintf(floor_label, sizeof(floor_label),
 		 "(b) raw Unix-socket echo round trip, %zu-byte frames: the floor", h->frame_len);
 	print_row(h, floor_label, PATH_RAW);
 	print_row(h, "(a) direct: the benchmark speaks JSON-RPC to the fixture over its stdio pipes",
 		  PATH_DIRECT);
-	print_row(h, "mcppoold: `mcppool_call` → daemon → the same fixture", PATH_DAEMON);
-	print_added(h, "**added by mcppoold** (mcppoold − direct, per round; target ≤ 1.5 round trips)",
-		    PATH_DAEMON, PATH_DIRECT);
-	if (h->npaths <= PATH_BUSY)
-		return;
-	snprintf(label, sizeof(label), "mcppoold with `MCPPOOL_BUSY_POLL_US=%u` → the same fixture",
-		 h->o->busy_us);
-	print_row(h, label, PATH_BUSY);
-	print_added(h, "**added by mcppoold polling** (mcppoold polling − direct, per round)",
-		    PATH_BUSY, PATH_DIRECT);
+	print_daemon(h, PATH_DAEMON, h->o->daemon_label);
+	if (h->npaths > PATH_ALT)
+		print_daemon(h, PATH_ALT, h->o->alt_label);
 }
 
-static void print_cpu_row(const char *who, const struct cpu_use *u, double calls)
+/* CPU per call: the serving process (user, system), what it spawned, and the calling thread. */
+static void print_cpu_row(const char *who, const struct cpu_use *u, double calls, bool children)
 {
-	printf("| %s | %.1f | %.1f | %.1f |\n", who, (double)(u->user + u->sys) / calls / 1000.0,
+	printf("| %s | %.1f | %.1f | %.1f | ", who, (double)(u->user + u->sys) / calls / 1000.0,
 	       (double)u->user / calls / 1000.0, (double)u->sys / calls / 1000.0);
+	if (children)
+		printf("%.1f", (double)u->children / calls / 1000.0);
+	printf(" | %.1f |\n", (double)u->app / calls / 1000.0);
 }
 
 static void print_cpu(struct hotpath *h)
 {
 	const struct bench_opts *o = h->o;
 	double n = (double)h->lat[PATH_DAEMON].n;
+	char who[192];
 
-	puts("\n| process (utime + stime over the timed calls) | CPU per call (µs) | user | system |");
-	puts("|---|---:|---:|---:|");
+	puts("\n| path: process (utime + stime over the timed calls) | CPU per call (µs) | user | system "
+	     "| its fixture | the calling thread |");
+	puts("|---|---:|---:|---:|---:|---:|");
 	if (o->echo_pid)
-		print_cpu_row("echo server, per round trip", &h->used[PATH_RAW], n);
-	print_cpu_row("fixture, driven directly", &h->used[PATH_DIRECT], n);
+		print_cpu_row("raw: echo server", &h->used[PATH_RAW], n, false);
+	print_cpu_row("direct: the fixture", &h->used[PATH_DIRECT], n, false);
 	if (o->daemon_pid) {
-		print_cpu_row("mcppoold", &h->used[PATH_DAEMON], n);
-		printf("| fixture behind mcppoold | %.1f | | |\n",
-		       (double)h->used[PATH_DAEMON].children / n / 1000.0);
+		snprintf(who, sizeof(who), "mcppoold%s%s", o->daemon_label ? ", " : "",
+			 o->daemon_label ? o->daemon_label : "");
+		print_cpu_row(who, &h->used[PATH_DAEMON], n, true);
 	}
-	if (o->busy_pid)
-		print_cpu_row("mcppoold polling", &h->used[PATH_BUSY], n);
+	if (o->alt_pid) {
+		snprintf(who, sizeof(who), "mcppoold, %s", o->alt_label ? o->alt_label : "other settings");
+		print_cpu_row(who, &h->used[PATH_ALT], n, true);
+	}
 }
 
 int section_hotpath(const struct bench_opts *o)

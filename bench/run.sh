@@ -213,29 +213,39 @@ node_cmp() {
 }
 
 hot_path() {
-    busy_us=100
-    section "1. Hot path (C)" "One small \`tools/call\` (\`echo\`), one at a time, warm, from C (libmcppool). The paths take turns in 10 rounds, each round with server processes of its own (a new fixture for the direct path, a new user, so a new child, for the daemon), since where the scheduler puts a pair of processes tends to stay for their life. First with the scheduler free to spread the processes over the CPUs (as deployed), then with every process of the run on CPU 0 (\`taskset -c 0\`), which takes the cost of waking another, idle CPU out of each hop."
-    echo "### Default scheduling"
+    # The daemon as it ships, against one with reply spinning turned the other way.
+    spin_default=$("$bin/mcppoold" --check-config --env-file "$tmp/empty.env" 2>/dev/null |
+        sed -n 's/^MCPPOOL_REPLY_SPIN_US=//p')
+    if [ "${spin_default:-0}" = 0 ]; then alt_spin=50; else alt_spin=0; fi
+    dlabel="\`MCPPOOL_REPLY_SPIN_US=$spin_default\` (the default)"
+    alabel="\`MCPPOOL_REPLY_SPIN_US=$alt_spin\`"
+    section "1. Hot path (C)" "One small \`tools/call\` (\`echo\`), one at a time, warm, from C (libmcppool). The paths take turns in 10 rounds, each round with server processes of its own (a new fixture for the direct path, a new user, so a new child, for each daemon), since where the scheduler puts a pair of processes tends to stay for their life. Two daemons take part: one as configured by default ($dlabel) and one started with $alabel. With reply spinning (see mcppoold(8)) the daemon polls instead of sleeping between writing a request to a server whose recent replies came within that many µs and reading the reply, so the server's answer finds it running. First with the scheduler free to spread the processes over the CPUs (as deployed), then with every process of the run on CPU 0 (\`taskset -c 0\`), which takes the cost of waking another, idle CPU out of each hop. The CPU table gives each path's serving process per call, the fixture behind each daemon, and the calling thread (libmcppool, or the benchmark's own JSON-RPC on the direct path)."
+    echo "### Default scheduling (load average at the start: $(cut -d' ' -f1-3 /proc/loadavg))"
     echo
-    echo "A fourth path runs through a second daemon started with \`MCPPOOL_BUSY_POLL_US=$busy_us\` (off by default; see mcppoold(8)): it polls instead of sleeping for that long after each message, so the server's answer and the next request find it running."
-    echo
-    start_daemon "$tmp/busy.sock" "$tmp/busy.log" env MCPPOOL_BUSY_POLL_US=$busy_us "$bin/mcppoold"
-    bpid=$pid
-    measure hotpath --daemon "$dsock" --daemon-pid "$dpid" --echo "$esock" --echo-pid "$epid" \
-        --busy "$tmp/busy.sock" --busy-pid "$bpid" --busy-us $busy_us \
+    start_daemon "$tmp/alt.sock" "$tmp/alt.log" env MCPPOOL_REPLY_SPIN_US=$alt_spin "$bin/mcppoold"
+    apid=$pid
+    measure hotpath --daemon "$dsock" --daemon-pid "$dpid" --daemon-label "$dlabel" \
+        --echo "$esock" --echo-pid "$epid" \
+        --alt "$tmp/alt.sock" --alt-pid "$apid" --alt-label "$alabel" \
         --fixture "$bin/mcp-fixture" --iterations 20000 --rounds 10
-    stop "$bpid" 10
+    stop "$apid" 10
     start taskset -c 0 "$bin/echo_server" "$tmp/echo0.sock" 120
     e0pid=$pid
     wait_until "echo_server on CPU 0" 50 test -S "$tmp/echo0.sock"
     start_daemon "$tmp/cpu0.sock" "$tmp/cpu0.log" taskset -c 0 "$bin/mcppoold"
     d0pid=$pid
+    start_daemon "$tmp/cpu0alt.sock" "$tmp/cpu0alt.log" taskset -c 0 env MCPPOOL_REPLY_SPIN_US=$alt_spin "$bin/mcppoold"
+    a0pid=$pid
     echo
-    echo "### Every process on CPU 0"
+    echo "### Every process on CPU 0 (load average at the start: $(cut -d' ' -f1-3 /proc/loadavg))"
     echo
     taskset -c 0 timeout --foreground 300 "$bench" hotpath --daemon "$tmp/cpu0.sock" --daemon-pid "$d0pid" \
-        --echo "$tmp/echo0.sock" --echo-pid "$e0pid" --fixture "$bin/mcp-fixture" \
-        --iterations 20000 --rounds 10
+        --daemon-label "$dlabel" --echo "$tmp/echo0.sock" --echo-pid "$e0pid" \
+        --alt "$tmp/cpu0alt.sock" --alt-pid "$a0pid" --alt-label "$alabel" \
+        --fixture "$bin/mcp-fixture" --iterations 20000 --rounds 10
+    echo
+    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+    stop "$a0pid" 10
     stop "$d0pid" 10
     stop "$e0pid" 2
 }

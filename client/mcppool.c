@@ -1,6 +1,5 @@
 /* libmcppool: the connection, its table of requests in flight, and the blocking layer. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -103,6 +102,7 @@ struct mcppool_conn {
 	struct ptable pending;
 	size_t user_inflight;
 	unsigned int timeout_ms;
+	unsigned int rcvtimeo_ms; /* the socket's SO_RCVTIMEO (0: none), kept equal to timeout_ms */
 	mcppool_error conn_err;
 	mcppool_error_handler on_error;
 	void *on_error_arg;
@@ -538,14 +538,14 @@ static void out_compact(mcppool_conn *c)
 	c->out_sent = 0;
 }
 
-static int read_input(mcppool_conn *c);
+static int read_input(mcppool_conn *c, int first_flags);
 
 /* Writes queued output until it is all sent or the socket is full. Returns 0 or -1 (broken). */
 static int out_flush(mcppool_conn *c)
 {
 	while (!c->broken && c->out_sent < c->out.size) {
 		ssize_t n = send(c->fd, c->out.data + c->out_sent, c->out.size - c->out_sent,
-				 MSG_NOSIGNAL);
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -556,7 +556,7 @@ static int out_flush(mcppool_conn *c)
 			 * A daemon that refused us said why, then closed: that reason may
 			 * wait unread (TOO_MANY_CLIENTS), and is the one to report.
 			 */
-			if ((e == EPIPE || e == ECONNRESET) && read_input(c) < 0)
+			if ((e == EPIPE || e == ECONNRESET) && read_input(c, MSG_DONTWAIT) < 0)
 				return -1;
 			return conn_break(c, MCPPOOL_NOT_CONNECTED, "writing to the daemon: %s",
 					  strerror(e));
@@ -1026,8 +1026,12 @@ static bool mid_frame(const struct frame_reader *r)
 	return r->pos < r->len || r->skip > 0;
 }
 
-/* Reads what the socket has, up to READS_PER_PROCESS times. Returns 0 or -1 (broken). */
-static int read_input(mcppool_conn *c)
+/*
+ * Reads what the socket has, up to READS_PER_PROCESS times; the first recv()
+ * takes first_flags (0 blocks, up to the socket's SO_RCVTIMEO), the others never
+ * block. Returns 0 or -1 (broken).
+ */
+static int read_input(mcppool_conn *c, int first_flags)
 {
 	for (int i = 0; i < READS_PER_PROCESS && !c->broken; i++) {
 		size_t avail;
@@ -1036,7 +1040,7 @@ static int read_input(mcppool_conn *c)
 
 		if (!space)
 			return conn_break(c, MCPPOOL_INTERNAL, "out of memory");
-		n = recv(c->fd, space, avail, 0);
+		n = recv(c->fd, space, avail, i == 0 ? first_flags : MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -1066,7 +1070,7 @@ static int process_io(mcppool_conn *c, int revents)
 		return -1;
 	if (out_flush(c) < 0)
 		return -1;
-	if ((revents & MCPPOOL_READ) && read_input(c) < 0)
+	if ((revents & MCPPOOL_READ) && read_input(c, MSG_DONTWAIT) < 0)
 		return -1;
 	return out_flush(c);
 }
@@ -1150,11 +1154,15 @@ static int open_socket(const char *path, mcppool_error *err)
 		set_err(err, MCPPOOL_NOT_CONNECTED, "socket: %s", strerror(errno));
 		return -1;
 	}
-	/* An interrupted AF_UNIX connect leaves the socket unconnected, so retrying is safe. */
+	/*
+	 * An interrupted AF_UNIX connect leaves the socket unconnected, so retrying is
+	 * safe. The socket stays blocking: every other send and recv says MSG_DONTWAIT,
+	 * and a blocking call waits in recv() itself (wait_for), not in poll() first.
+	 */
 	do
 		rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
 	while (rc < 0 && errno == EINTR);
-	if (rc < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+	if (rc < 0) {
 		int e = errno;
 		/* Say where we looked and how to look elsewhere: a daemon run as a service
 		 * (/run/mcppool/mcppool.sock) is not at a user's default path. */
@@ -1280,10 +1288,31 @@ static int poll_revents(short revents)
 	return ev;
 }
 
-/* Runs the connection's I/O until w is done: by its reply, a breakage, or the timeout. */
+/* Gives the socket c's timeout as SO_RCVTIMEO, once per change. Returns false when it cannot. */
+static bool rcvtimeo_sync(mcppool_conn *c)
+{
+	struct timeval tv = { .tv_sec = c->timeout_ms / 1000, .tv_usec = (c->timeout_ms % 1000) * 1000 };
+
+	if (c->rcvtimeo_ms == c->timeout_ms)
+		return true;
+	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+		return false;
+	c->rcvtimeo_ms = c->timeout_ms;
+	return true;
+}
+
+/*
+ * Runs the connection's I/O until w is done: by its reply, a breakage, or the
+ * timeout. While nothing waits to be written and the whole timeout is left (just
+ * after the request was sent, or an event restarted it), it blocks in recv()
+ * itself, which SO_RCVTIMEO ends at the deadline: a warm call costs send and
+ * recv, not send, poll and recv (each a system call of a few µs on a VM). Other
+ * waits poll() for what is left of the timeout.
+ */
 static void wait_for(mcppool_conn *c, uint64_t id, struct waiter *w)
 {
 	int64_t deadline = c->timeout_ms ? now_ms() + c->timeout_ms : -1;
+	bool whole_timeout_left = true;
 
 	process_io(c, 0);
 	while (!w->done) {
@@ -1299,12 +1328,20 @@ static void wait_for(mcppool_conn *c, uint64_t id, struct waiter *w)
 		if (w->touched && deadline >= 0) {
 			w->touched = false;
 			deadline = now_ms() + c->timeout_ms;
+			whole_timeout_left = true;
 			continue;
 		}
 		if (deadline >= 0 && left <= 0) {
 			abandon(c, id, w);
 			break;
 		}
+		if ((whole_timeout_left || deadline < 0) && mcppool_events(c) == MCPPOOL_READ &&
+		    rcvtimeo_sync(c)) {
+			whole_timeout_left = false;
+			read_input(c, 0);
+			continue;
+		}
+		whole_timeout_left = false;
 		n = poll(&pfd, 1, left < 0 ? -1 : (int)(left > INT32_MAX ? INT32_MAX : left));
 		if (n < 0 && errno != EINTR)
 			conn_break(c, MCPPOOL_INTERNAL, "poll: %s", strerror(errno));

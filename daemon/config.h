@@ -25,6 +25,7 @@ struct config {
 	unsigned max_clients;           /* MCPPOOL_MAX_CLIENTS, default 1024, 1..1000000 */
 	unsigned max_inflight;          /* MCPPOOL_MAX_INFLIGHT, per client connection, default 1024, 1..1000000 */
 	unsigned busy_poll_us;          /* MCPPOOL_BUSY_POLL_US, default 0 (off), 0..10000: spin after I/O */
+	unsigned reply_spin_us;         /* MCPPOOL_REPLY_SPIN_US, default 0 (off), 0..10000: spin while a fast server's reply is due */
 	uint64_t ping_timeout_ms;       /* MCPPOOL_PING_TIMEOUT, default 10000: a health ping unanswered this long closes the connection */
 	size_t max_stdin_queue;         /* MCPPOOL_MAX_STDIN_QUEUE, bytes waiting for one server's stdin beyond which it is closed as broken, default 67108864, 65536..68719476736 */
 	uint64_t hello_timeout_ms;      /* MCPPOOL_HELLO_TIMEOUT, default 10000: a client that has not sent hello by then is closed */

@@ -1,4 +1,5 @@
 /* The daemon's lifecycle: start serving, run the loop, stop cleanly. */
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,14 +75,23 @@ void daemon_frees_init(struct daemon *d)
 	d->reaper.data = d;
 }
 
-/* Runs when nothing else is pending: stops polling once the window since the last I/O closed. */
+/*
+ * Runs when nothing else is pending: stops polling once the window since the
+ * last I/O closed and no fast server's reply is due within its own window.
+ * While a reply is due, each turn yields the CPU first: the server it waits
+ * for, or anything else runnable here, runs at once instead of at the end of
+ * our time slice (a no-op when nothing else is runnable).
+ */
 static void on_busy_poll(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct daemon *d = w->data;
+	ev_tstamp now = ev_time();
 	(void)revents;
 
-	if (ev_time() >= d->busy_until)
+	if (now >= d->busy_until && (d->spin_due == 0 || now >= d->spin_until))
 		ev_idle_stop(loop, w);
+	else if (d->spin_due > 0)
+		sched_yield();
 }
 
 static void notify_stopping(struct daemon *d)

@@ -86,9 +86,16 @@ struct daemon {
 	enum close_reason pool_closing; /* why the pool's on_close is called: set before each pool call that may close */
 	struct listcache cache;      /* cacheable list results (MCPPOOL_CACHE_BYTES): see upstream.h */
 
-	/* MCPPOOL_BUSY_POLL_US: while active, the loop polls instead of sleeping. */
+	/*
+	 * While busy_poll is active the loop polls instead of sleeping: until
+	 * busy_until after any I/O (MCPPOOL_BUSY_POLL_US), and while spin_due
+	 * requests sent to fast servers wait for their replies, until spin_until
+	 * (MCPPOOL_REPLY_SPIN_US after the last was sent).
+	 */
 	ev_idle busy_poll;
 	ev_tstamp busy_until;
+	unsigned spin_due;
+	ev_tstamp spin_until;
 
 	struct signals *signals; /* signals.c */
 	bool stopping;  /* new requests get SHUTTING_DOWN: set when draining starts, or at once */
@@ -145,6 +152,26 @@ static inline void daemon_note_io(struct daemon *d)
 		if (!ev_is_active(&d->busy_poll))
 			ev_idle_start(d->loop, &d->busy_poll);
 	}
+}
+
+/*
+ * A request to a server that answers fast (replyspin.h) was written at now: the
+ * loop polls for its reply, for up to MCPPOOL_REPLY_SPIN_US, instead of going to
+ * sleep and being woken for it. Each call is paired with one daemon_spin_done().
+ */
+static inline void daemon_spin_for_reply(struct daemon *d, ev_tstamp now)
+{
+	d->spin_due++;
+	d->spin_until = now + d->cfg.reply_spin_us / 1e6;
+	if (!ev_is_active(&d->busy_poll))
+		ev_idle_start(d->loop, &d->busy_poll);
+}
+
+/* The reply is in (or will never come): with no other reply due the loop may sleep again at once. */
+static inline void daemon_spin_done(struct daemon *d)
+{
+	if (--d->spin_due == 0 && ev_now(d->loop) >= d->busy_until)
+		ev_idle_stop(d->loop, &d->busy_poll);
 }
 
 /*

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mpjson.h"
 #include "pool.h"
+#include "replyspin.h"
 #include "session.h"
 #include "tasks.h"
 #include "transport.h"
@@ -71,6 +72,7 @@ struct upstream {
 	json_t *server;           /* protocolVersion, capabilities, serverInfo, instructions (and supportedVersions when modern) */
 	unsigned bad_lines;
 	struct tasks_conn tasks;  /* the tasks this connection created (tasks.h) */
+	struct reply_clock replies; /* how fast its server answers: whether to poll for a reply (replyspin.h) */
 
 	/* A failure found where the owner of the call stack must not be closed under it. */
 	ev_timer death_w;
@@ -635,6 +637,47 @@ static void on_pool_close(void *ctx, struct pool_entry *e, const char *reason)
 	upstream_close(u, d->pool_closing, ERR_UPSTREAM_CLOSED, "%s", reason);
 }
 
+/* ---- polling for fast replies (MCPPOOL_REPLY_SPIN_US) ------------------------------ */
+
+/* Requests whose reply times tell how fast the server answers: not the start-up ones. */
+static bool request_is_timed(const struct request *r)
+{
+	return r->kind == REQ_RESULT || r->kind == REQ_WARM || r->kind == REQ_PING;
+}
+
+/* r's line was just written: with spinning on, its reply is timed, and polled for when u's server answers fast. */
+static void spin_sent(struct upstream *u, struct request *r)
+{
+	struct daemon *d = u->d;
+
+	if (!d->cfg.reply_spin_us || !request_is_timed(r))
+		return; /* off: not even timed */
+	r->sent_at = ev_time();
+	if (!r->spinning && reply_clock_worth_spinning(&u->replies, d->cfg.reply_spin_us)) {
+		r->spinning = true;
+		daemon_spin_for_reply(d, r->sent_at);
+	}
+}
+
+/*
+ * r's reply is in, or r ends without one (its deadline, a cancel, a close:
+ * counted as slow as it was by now): u's clock learns how long it took, and
+ * the loop stops polling for it.
+ */
+static void spin_replied(struct upstream *u, struct request *r)
+{
+	struct daemon *d = u->d;
+
+	if (r->sent_at > 0) {
+		reply_clock_note(&u->replies, (ev_now(d->loop) - r->sent_at) * 1e6, d->cfg.reply_spin_us);
+		r->sent_at = 0;
+	}
+	if (r->spinning) {
+		r->spinning = false;
+		daemon_spin_done(d);
+	}
+}
+
 /* ---- sending ------------------------------------------------------------------- */
 
 static void send_line(struct upstream *u, const char *line, size_t len, const struct transport_msg *info)
@@ -754,6 +797,7 @@ static int request_transmit(struct upstream *u, struct request *r, const char *m
 	if (modern && (name_key = era_name_key(method)))
 		info.name = name = era_param_string(params, params_len, name_key);
 	send_line(u, line.data, line.len, &info);
+	spin_sent(u, r);
 	free(name);
 	return 0;
 }
@@ -880,6 +924,7 @@ static void request_finish(struct request *r)
 	struct pool_clock now;
 
 	ev_timer_stop(d->loop, &r->deadline);
+	spin_replied(u, r);
 	if (r->kind == REQ_LISTEN && u->state != UPSTREAM_CLOSED)
 		listen_end(u, r);
 	if (r->rpc_id)
@@ -1397,6 +1442,7 @@ static void handle_response(struct upstream *u, const char *line, const struct j
 		return;
 	}
 	daemon_note_io(u->d);
+	spin_replied(u, r);
 	if (m->error.end > m->error.start)
 		answer_error(r, line, m);
 	else if (m->result.end > m->result.start)

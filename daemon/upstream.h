@@ -100,6 +100,8 @@ struct request {
 	const char *log_level;   /* events on a modern server: the _meta logLevel asked for (era.h) */
 	uint64_t timeout_ms;
 	uint64_t started_ms;     /* monotonic: progress extends the deadline up to MCPPOOL_MAX_REQUEST_TIME */
+	ev_tstamp sent_at;       /* call, request, tools, warm, ping: when its line was written, to time the reply; 0 once timed */
+	bool spinning;           /* the loop polls for its reply: counted in the daemon's spin_due */
 
 	/* listen: the uris subscribed, NUL-separated; subscribe: the listen it serves */
 	char *uris;

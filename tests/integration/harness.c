@@ -423,6 +423,26 @@ bool it_pid_alive(pid_t pid)
 	return kill(pid, 0) == 0 || errno != ESRCH;
 }
 
+unsigned long long it_cpu_ticks(pid_t pid, char *state)
+{
+	char path[64], buf[1024], *p, st_letter = '?';
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	cr_assert_not_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	p = strrchr(buf, ')'); /* the command may hold spaces */
+	cr_assert_not_null(p);
+	cr_assert_eq(sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &st_letter,
+			    &ut, &st), 3);
+	if (state)
+		*state = st_letter;
+	return ut + st;
+}
+
 json_t *it_data(json_t *reply)
 {
 	cr_assert(reply, "no JSON reply");

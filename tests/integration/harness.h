@@ -173,6 +173,12 @@ void it_sleep_ms(unsigned ms);
 /* True when process pid exists (not reaped). */
 bool it_pid_alive(pid_t pid);
 
+/*
+ * utime + stime of process pid, in clock ticks, from /proc/PID/stat; its
+ * state letter (R, S, ...) in *state when state is not NULL.
+ */
+unsigned long long it_cpu_ticks(pid_t pid, char *state);
+
 /* The "data" of a successful mcpctl JSON reply, asserting success. */
 json_t *it_data(json_t *reply);
 

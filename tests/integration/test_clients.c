@@ -138,25 +138,6 @@ Test(clients, eight_processes_with_fifty_calls_in_flight_each_get_every_reply_ex
 	it_assert_no_children();
 }
 
-/* utime + stime of a process, in clock ticks. */
-static unsigned long long cpu_ticks(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut = 0, st = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	cr_assert_not_null(f);
-	cr_assert_not_null(fgets(buf, sizeof(buf), f));
-	fclose(f);
-	p = strrchr(buf, ')'); /* the command may hold spaces */
-	cr_assert_not_null(p);
-	cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st),
-		     2);
-	return ut + st;
-}
-
 Test(clients, busy_polling_serves_the_same_load_and_sleeps_once_idle)
 {
 	const char *env[] = { "MCPPOOL_BUSY_POLL_US=2000", NULL };
@@ -168,9 +149,9 @@ Test(clients, busy_polling_serves_the_same_load_and_sleeps_once_idle)
 	run_app_processes(&d);
 	/* Past the 2 ms window the loop must sleep again: no CPU over half a second. */
 	it_sleep_ms(100);
-	before = cpu_ticks(d.pid);
+	before = it_cpu_ticks(d.pid, NULL);
 	it_sleep_ms(500);
-	after = cpu_ticks(d.pid);
+	after = it_cpu_ticks(d.pid, NULL);
 	cr_assert_leq(after - before, (unsigned long long)hz / 20,
 		      "the idle daemon used %llu ticks (of %ld per second) in 0.5 s", after - before,
 		      hz);

@@ -1715,25 +1715,6 @@ Test(http, a_modern_servers_task_outlives_its_connection_and_is_named_in_mcp_nam
 	it_assert_no_children();
 }
 
-/* utime + stime of a process, in clock ticks. */
-static unsigned long long cpu_ticks(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut = 0, st = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	cr_assert_not_null(f);
-	cr_assert_not_null(fgets(buf, sizeof(buf), f));
-	fclose(f);
-	p = strrchr(buf, ')'); /* the command may hold spaces */
-	cr_assert_not_null(p);
-	cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st),
-		     2);
-	return ut + st;
-}
-
 /*
  * The linger timer is one-shot: once it has fired, each new arming must set its
  * time again, or it fires every loop iteration while a stream lingers.
@@ -1756,9 +1737,9 @@ Test(http, a_lingering_answered_stream_costs_no_cpu)
 	/* The timer has fired once; the second stream lingers for its grace now. */
 	json_decref(call_shout(&d, "alice", "a1", "second", &st));
 	cr_assert_eq(st, 0);
-	before = cpu_ticks(d.pid);
+	before = it_cpu_ticks(d.pid, NULL);
 	it_sleep_ms(1000);
-	after = cpu_ticks(d.pid);
+	after = it_cpu_ticks(d.pid, NULL);
 	cr_assert_leq(after - before, (unsigned long long)hz / 10,
 		      "the daemon used %llu ticks (of %ld per second) while a stream lingered",
 		      after - before, hz);

@@ -954,6 +954,36 @@ Test(client, reply_of_id_0_is_a_connection_error_and_requests_go_on)
 	fake_stop(&f);
 }
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A blocking call waits in recv() under SO_RCVTIMEO: a changed timeout must reach the socket. */
+Test(client, a_shorter_timeout_set_between_blocking_calls_holds_for_the_next)
+{
+	struct fake f = { .handler = ignore };
+	mcppool_error err;
+	mcppool_conn *c;
+	long long t0;
+
+	fake_start(&f);
+	c = connect_to(&f);
+	mcppool_set_timeout(c, 1000);
+	cr_assert_eq(mcppool_call(c, "alice", "demo", "slow", NULL, NULL, 0, NULL, &err), -1);
+	cr_assert_eq(err.code, MCPPOOL_TIMEOUT);
+	mcppool_set_timeout(c, 50);
+	t0 = mono_ms();
+	cr_assert_eq(mcppool_call(c, "alice", "demo", "slow", NULL, NULL, 0, NULL, &err), -1);
+	cr_assert_eq(err.code, MCPPOOL_TIMEOUT);
+	cr_assert_lt(mono_ms() - t0, 700, "the 50 ms timeout took %lld ms", mono_ms() - t0);
+	mcppool_close(c);
+	fake_stop(&f);
+}
+
 Test(client, blocking_call_times_out_and_cancels_its_request)
 {
 	struct fake f = { .handler = ignore };

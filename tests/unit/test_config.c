@@ -18,7 +18,7 @@ static const char *const all_vars[] = {
 	"CLEANUP_INTERVAL", "REQUEST_TIMEOUT", "MCPPOOL_START_TIMEOUT", "MCPPOOL_KILL_TIMEOUT",
 	"MCPPOOL_MAX_FRAME", "MCPPOOL_MAX_MESSAGE", "MCPPOOL_MAX_OUTPUT", "MCPPOOL_MAX_CLIENTS",
 	"MCPPOOL_MAX_INFLIGHT", "MCPPOOL_LOG_LEVEL", "MCPPOOL_SOCKET", "MCPPOOL_SOCKET_GROUP",
-	"MCPPOOL_SERVERS", "MCPPOOL_CHILD_ENV", "MCPPOOL_BUSY_POLL_US", "MCPPOOL_MAX_INPUT", "MCPPOOL_PING_TIMEOUT", "XDG_RUNTIME_DIR", NULL
+	"MCPPOOL_SERVERS", "MCPPOOL_CHILD_ENV", "MCPPOOL_BUSY_POLL_US", "MCPPOOL_REPLY_SPIN_US", "MCPPOOL_MAX_INPUT", "MCPPOOL_PING_TIMEOUT", "XDG_RUNTIME_DIR", NULL
 };
 
 /* Each numeric variable with a value just above its range and, if any, just below; whether 0 is in its range. */
@@ -784,6 +784,20 @@ Test(config, busy_poll_takes_zero_for_off_and_microseconds_up_to_ten_thousand)
 	cr_expect_eq(cfg.busy_poll_us, 10000);
 	expect_refused("MCPPOOL_BUSY_POLL_US", "10001", "out of range");
 	expect_refused("MCPPOOL_BUSY_POLL_US", "-1", "negative");
+}
+
+Test(config, reply_spin_is_off_unless_asked_for_and_takes_microseconds_up_to_ten_thousand)
+{
+	cr_assert_eq(load(), 0, "%s", err);
+	cr_expect_eq(cfg.reply_spin_us, 0);
+	setenv("MCPPOOL_REPLY_SPIN_US", "50", 1);
+	cr_assert_eq(load(), 0, "%s", err);
+	cr_expect_eq(cfg.reply_spin_us, 50);
+	setenv("MCPPOOL_REPLY_SPIN_US", "10000", 1);
+	cr_assert_eq(load(), 0, "%s", err);
+	cr_expect_eq(cfg.reply_spin_us, 10000);
+	expect_refused("MCPPOOL_REPLY_SPIN_US", "10001", "out of range");
+	expect_refused("MCPPOOL_REPLY_SPIN_US", "-1", "negative");
 }
 
 Test(config, max_input_must_hold_one_whole_frame)
