@@ -159,16 +159,6 @@ static void hotpath_close(struct hotpath *h)
 		samples_destroy(&h->lat[p]);
 }
 
-/* "median (min–max)" of n per-round values. */
-static void print_spread(const double *v, unsigned n)
-{
-	double s[MAX_ROUNDS], m;
-
-	memcpy(s, v, n * sizeof(*s));
-	m = median(s, n); /* sorts s */
-	printf("%.1f (%.1f–%.1f)", m, s[0], s[n - 1]);
-}
-
 /* Path p's median over base's, round by round (each round's pair measured back to back). */
 static void ratios(const struct hotpath *h, enum path p, enum path base, double *out)
 {
@@ -188,19 +178,19 @@ static void print_row(const struct hotpath *h, const char *what, enum path p)
 	double ratio[MAX_ROUNDS];
 
 	printf("| %s | ", what);
-	print_spread(h->med[p], h->o->rounds);
+	spread_print(h->med[p], h->o->rounds, 1);
 	printf(" | %.1f / %.1f | ", samples_quantile_us(all, 0.1), samples_quantile_us(all, 0.9));
-	print_spread(h->p99[p], h->o->rounds);
+	spread_print(h->p99[p], h->o->rounds, 1);
 	printf(" | ");
 	ratios(h, p, PATH_RAW, ratio);
-	print_spread(ratio, h->o->rounds);
+	spread_print(ratio, h->o->rounds, 1);
 	printf(" | ");
 	if (p == PATH_RAW) {
 		puts(" |");
 		return;
 	}
 	ratios(h, p, PATH_DIRECT, ratio);
-	print_spread(ratio, h->o->rounds);
+	spread_print(ratio, h->o->rounds, 1);
 	puts(p >= PATH_DAEMON ? " (target ≤ 1.5) |" : " |");
 }
 
@@ -215,11 +205,11 @@ static void print_added(const struct hotpath *h, const char *what, enum path p, 
 		ratio[r] = d[r] / h->med[PATH_RAW][r];
 	}
 	printf("| %s | ", what);
-	print_spread(d, h->o->rounds);
+	spread_print(d, h->o->rounds, 1);
 	printf(" | | ");
-	print_spread(d99, h->o->rounds);
+	spread_print(d99, h->o->rounds, 1);
 	printf(" | **");
-	print_spread(ratio, h->o->rounds);
+	spread_print(ratio, h->o->rounds, 1);
 	puts("** (target ≤ 1.5) | |");
 }
 
