@@ -159,13 +159,16 @@ asan:
 # in-process benchmark. bench/run.sh starts the processes and writes bench/results/.
 BENCH_SRC    := $(addprefix bench/,bench.c cold.c direct.c hotpath.c http.c load.c memory.c \
                   peers.c rawecho.c throughput.c util.c)
-BENCH_BIN    := $(B)/bench/bench $(B)/bench/echo_server $(B)/bench/pool_bench \
+BENCH_BIN    := $(B)/bench/bench $(B)/bench/echo_server $(B)/bench/relay $(B)/bench/pool_bench \
                 $(B)/bench/jsontext_bench
 
 $(B)/bench/bench: $(BENCH_SRC:%.c=$(B)/%.o) $(B)/libproto.a $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(DEP_LIBS)
 
 $(B)/bench/echo_server: $(B)/bench/echo_server.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(B)/bench/relay: $(B)/bench/relay.o
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(B)/bench/pool_bench: $(B)/bench/pool_bench.o $(B)/bench/util.o $(B)/libdaemon.a $(B)/libproto.a

@@ -3,7 +3,8 @@
  * against processes that bench/run.sh started, and prints it as Markdown.
  *
  *   bench hotpath    --daemon S --echo S --fixture PATH [--daemon-pid P] [--echo-pid P]
- *                    [--daemon-label TEXT] [--alt S --alt-pid P --alt-label TEXT] ...
+ *                    [--daemon-label TEXT] [--alt S --alt-pid P --alt-label TEXT]
+ *                    [--relay S --relay-pid P] ...
  *   bench throughput --daemon S --daemon-pid P --echo S --echo-pid P [--seconds T] [--rounds R]
  *   bench peers      --daemon S --daemon-pid P --url URL --peer-pid P [--iterations N] ...
  *   bench cold       --daemon S --mcp NAME --label TEXT [--count N] [--warm N]
@@ -172,7 +173,8 @@ static void parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "seconds", 1, NULL, 's' },    { "alt", 1, NULL, 'a' },
 		{ "alt-pid", 1, NULL, 'A' },    { "alt-label", 1, NULL, 'L' },
 		{ "daemon-label", 1, NULL, 'T' },
-		{ "from", 1, NULL, 'F' },
+		{ "from", 1, NULL, 'F' },       { "relay", 1, NULL, 'R' },
+		{ "relay-pid", 1, NULL, 'Q' },
 		{ 0 },
 	};
 	int ch;
@@ -199,6 +201,8 @@ static void parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 'L': o->alt_label = optarg; break;
 		case 'T': o->daemon_label = optarg; break;
 		case 'F': o->from = parse_uint("from", optarg); break;
+		case 'R': o->relay = optarg; break;
+		case 'Q': o->relay_pid = (pid_t)parse_uint("relay-pid", optarg); break;
 		default: exit(2);
 		}
 	}

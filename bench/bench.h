@@ -17,6 +17,8 @@ struct bench_opts {
 	const char *alt;        /* --alt: a second mcppoold's socket, started with other settings (hotpath) */
 	pid_t alt_pid;          /* --alt-pid */
 	const char *alt_label;  /* --alt-label: its settings, for the table */
+	const char *relay;      /* --relay: bench/relay's socket (hotpath's proxy floor) */
+	pid_t relay_pid;        /* --relay-pid */
 	const char *echo;       /* --echo: echo_server's socket */
 	pid_t echo_pid;         /* --echo-pid */
 	const char *fixture;    /* --fixture: the fixture server binary, for the direct path */

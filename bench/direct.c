@@ -8,6 +8,8 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,20 +168,43 @@ static void await_result(struct direct *d, uint64_t want)
 	}
 }
 
-void direct_start(struct direct *d, const char *command)
-{
-	static const char init[] =
-		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
-		"{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},"
-		"\"clientInfo\":{\"name\":\"mcppool-bench\",\"version\":\"1\"}}}\n"
-		"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
+/* The handshake the direct paths open with. */
+static const char init[] =
+	"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
+	"{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},"
+	"\"clientInfo\":{\"name\":\"mcppool-bench\",\"version\":\"1\"}}}\n"
+	"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
 
+static void initialize(struct direct *d)
+{
 	d->len = 0;
 	d->taken = 0;
 	d->next_id = 2;
-	spawn_child(d, command);
 	send_line(d, init, sizeof(init) - 1);
 	await_result(d, 1);
+}
+
+void direct_start(struct direct *d, const char *command)
+{
+	spawn_child(d, command);
+	initialize(d);
+}
+
+void direct_start_relay(struct direct *d, const char *socket_path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || strlen(socket_path) >= sizeof(sa.sun_path))
+		die("relay socket %s: %s", socket_path, fd < 0 ? strerror(errno) : "path too long");
+	strcpy(sa.sun_path, socket_path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		die("connect %s: %s", socket_path, strerror(errno));
+	d->pid = 0;
+	d->to_child = fd;
+	if ((d->from_child = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		die("dup: %s", strerror(errno));
+	initialize(d);
 }
 
 void direct_call(struct direct *d, const char *message)
@@ -249,6 +274,8 @@ void direct_hangup(struct direct *d)
 {
 	if (d->to_child < 0)
 		return;
+	if (d->pid == 0) /* a relay's socket: the other descriptor keeps it open */
+		shutdown(d->to_child, SHUT_WR);
 	close(d->to_child);
 	d->to_child = -1;
 }
@@ -256,7 +283,7 @@ void direct_hangup(struct direct *d)
 void direct_stop(struct direct *d)
 {
 	direct_hangup(d);
-	if (!reaped_within(d->pid, 2000)) {
+	if (d->pid && !reaped_within(d->pid, 2000)) {
 		kill(d->pid, SIGKILL);
 		waitpid(d->pid, NULL, 0);
 	}

@@ -7,7 +7,7 @@
 #include <sys/types.h>
 
 struct direct {
-	pid_t pid;
+	pid_t pid;                /* 0 when the server is behind a relay (direct_start_relay) */
 	int to_child, from_child; /* to_child is -1 once direct_hangup() closed it */
 	uint64_t next_id;         /* direct_call()'s next request id */
 	size_t len;               /* bytes buffered in line */
@@ -20,6 +20,12 @@ struct direct {
  * notifications/initialized, and waits for the initialize reply. Dies on failure.
  */
 void direct_start(struct direct *d, const char *command);
+
+/*
+ * The same through bench/relay on socket: a connection to it (the relay
+ * starts a server of its own for it), then initialize. Dies on failure.
+ */
+void direct_start_relay(struct direct *d, const char *socket);
 
 /* One tools/call of echo {"message": message}; waits for its reply. Dies on an error reply. */
 void direct_call(struct direct *d, const char *message);

@@ -11,8 +11,11 @@
 #define WARMUP 200
 #define MAX_ROUNDS 32
 
-/* PATH_ALT, a second mcppoold started with other settings, runs when --alt is given. */
-enum path { PATH_RAW, PATH_DIRECT, PATH_DAEMON, PATH_ALT, NPATHS };
+/*
+ * PATH_RELAY, the same fixture behind bench/relay (the least a proxy does), runs
+ * when --relay is given; PATH_ALT, a second mcppoold with other settings, when --alt is.
+ */
+enum path { PATH_RAW, PATH_DIRECT, PATH_RELAY, PATH_DAEMON, PATH_ALT, NPATHS };
 
 /* CPU time of the process serving a path (the daemon, or the fixture driven directly), and the app's. */
 struct cpu_use {
@@ -26,9 +29,10 @@ struct hotpath {
 	int echo_fd;
 	char frame[256];
 	size_t frame_len;
-	struct direct direct;
+	struct direct direct, relay;
 	mcppool_conn *daemon, *alt;
 	char user[32];      /* of this round's calls through the daemons: a new server each round */
+	enum path paths[NPATHS]; /* the paths this run measures */
 	int npaths;
 	struct samples lat[NPATHS];  /* every sample of every round */
 	double med[NPATHS][MAX_ROUNDS], p99[NPATHS][MAX_ROUNDS]; /* each round's own */
@@ -62,6 +66,9 @@ static void one_call(struct hotpath *h, enum path p)
 	case PATH_DIRECT:
 		direct_call(&h->direct, "hello");
 		break;
+	case PATH_RELAY:
+		direct_call(&h->relay, "hello");
+		break;
 	case PATH_DAEMON:
 		daemon_call(h->daemon, h->o, h->user);
 		break;
@@ -79,6 +86,8 @@ static pid_t server_of(const struct hotpath *h, enum path p)
 		return h->o->echo_pid;
 	case PATH_DIRECT:
 		return h->direct.pid;
+	case PATH_RELAY:
+		return h->o->relay_pid;
 	case PATH_DAEMON:
 		return h->o->daemon_pid;
 	default:
@@ -126,6 +135,11 @@ static void new_round(struct hotpath *h, unsigned r)
 	if (r > 0)
 		direct_stop(&h->direct);
 	direct_start(&h->direct, h->o->fixture);
+	if (h->o->relay) {
+		if (r > 0)
+			direct_stop(&h->relay);
+		direct_start_relay(&h->relay, h->o->relay);
+	}
 }
 
 static void hotpath_open(struct hotpath *h, const struct bench_opts *o)
@@ -137,15 +151,19 @@ static void hotpath_open(struct hotpath *h, const struct bench_opts *o)
 	rawecho_frame(h->frame, h->frame_len);
 	h->echo_fd = rawecho_connect(o->echo);
 	h->daemon = daemon_connect(o);
-	h->npaths = PATH_DAEMON + 1;
+	h->paths[h->npaths++] = PATH_RAW;
+	h->paths[h->npaths++] = PATH_DIRECT;
+	if (o->relay)
+		h->paths[h->npaths++] = PATH_RELAY;
+	h->paths[h->npaths++] = PATH_DAEMON;
 	if (o->alt) {
 		struct bench_opts alt = *o;
 
 		alt.daemon = o->alt;
 		h->alt = daemon_connect(&alt);
-		h->npaths = PATH_ALT + 1;
+		h->paths[h->npaths++] = PATH_ALT;
 	}
-	for (int p = 0; p < h->npaths; p++)
+	for (int p = 0; p < NPATHS; p++)
 		samples_init(&h->lat[p]);
 }
 
@@ -153,9 +171,11 @@ static void hotpath_close(struct hotpath *h)
 {
 	close(h->echo_fd);
 	direct_stop(&h->direct);
+	if (h->o->relay)
+		direct_stop(&h->relay);
 	mcppool_close(h->daemon);
 	mcppool_close(h->alt);
-	for (int p = 0; p < h->npaths; p++)
+	for (int p = 0; p < NPATHS; p++)
 		samples_destroy(&h->lat[p]);
 }
 
@@ -240,8 +260,11 @@ static void print_table(struct hotpath *h)
 	print_row(h, floor_label, PATH_RAW);
 	print_row(h, "(a) direct: the benchmark speaks JSON-RPC to the fixture over its stdio pipes",
 		  PATH_DIRECT);
+	if (h->o->relay)
+		print_row(h, "(c) the same through a minimal relay process (bench/relay: epoll, read, write; "
+			  "no parsing): the floor of any proxy", PATH_RELAY);
 	print_daemon(h, PATH_DAEMON, h->o->daemon_label);
-	if (h->npaths > PATH_ALT)
+	if (h->o->alt)
 		print_daemon(h, PATH_ALT, h->o->alt_label);
 }
 
@@ -267,6 +290,8 @@ static void print_cpu(struct hotpath *h)
 	if (o->echo_pid)
 		print_cpu_row("raw: echo server", &h->used[PATH_RAW], n, false);
 	print_cpu_row("direct: the fixture", &h->used[PATH_DIRECT], n, false);
+	if (o->relay_pid)
+		print_cpu_row("relay", &h->used[PATH_RELAY], n, true);
 	if (o->daemon_pid) {
 		snprintf(who, sizeof(who), "mcppoold%s%s", o->daemon_label ? ", " : "",
 			 o->daemon_label ? o->daemon_label : "");
@@ -291,7 +316,7 @@ int section_hotpath(const struct bench_opts *o)
 		h.round = r;
 		new_round(&h, r);
 		for (int k = 0; k < h.npaths; k++)
-			measure(&h, (enum path)((r + (unsigned)k) % (unsigned)h.npaths),
+			measure(&h, h.paths[(r + (unsigned)k) % (unsigned)h.npaths],
 				per_round ? per_round : 1);
 	}
 	print_table(&h);

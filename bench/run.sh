@@ -219,16 +219,23 @@ hot_path() {
     if [ "${spin_default:-0}" = 0 ]; then alt_spin=50; else alt_spin=0; fi
     dlabel="\`MCPPOOL_REPLY_SPIN_US=$spin_default\` (the default)"
     alabel="\`MCPPOOL_REPLY_SPIN_US=$alt_spin\`"
-    section "1. Hot path (C)" "One small \`tools/call\` (\`echo\`), one at a time, warm, from C (libmcppool). The paths take turns in 10 rounds, each round with server processes of its own (a new fixture for the direct path, a new user, so a new child, for each daemon), since where the scheduler puts a pair of processes tends to stay for their life. Two daemons take part: one as configured by default ($dlabel) and one started with $alabel. With reply spinning (see mcppoold(8)) the daemon polls instead of sleeping between writing a request to a server whose recent replies came within that many µs and reading the reply, so the server's answer finds it running. First with the scheduler free to spread the processes over the CPUs (as deployed), then with every process of the run on CPU 0 (\`taskset -c 0\`), which takes the cost of waking another, idle CPU out of each hop. The CPU table gives each path's serving process per call, the fixture behind each daemon, and the calling thread (libmcppool, or the benchmark's own JSON-RPC on the direct path)."
+    section "1. Hot path (C)" "One small \`tools/call\` (\`echo\`), one at a time, warm, from C (libmcppool). The paths take turns in 10 rounds, each round with server processes of its own (a new fixture for the direct path, a new user, so a new child, for each daemon), since where the scheduler puts a pair of processes tends to stay for their life. Two daemons take part: one as configured by default ($dlabel) and one started with $alabel. With reply spinning (see mcppoold(8)) the daemon polls instead of sleeping between writing a request to a server whose recent replies came within that many µs and reading the reply, so the server's answer finds it running. Path (c) puts the same fixture behind \`bench/relay\`, a process that only copies bytes between the benchmark's socket and the fixture's pipes with epoll, read and write: what any proxy process costs on this machine, the floor under mcppoold's own row. First with the scheduler free to spread the processes over the CPUs (as deployed), then with every process of the run on CPU 0 (\`taskset -c 0\`), which takes the cost of waking another, idle CPU out of each hop. The CPU table gives each path's serving process per call, the fixture behind each daemon, and the calling thread (libmcppool, or the benchmark's own JSON-RPC on the direct path)."
     echo "### Default scheduling (load average at the start: $(cut -d' ' -f1-3 /proc/loadavg))"
     echo
     start_daemon "$tmp/alt.sock" "$tmp/alt.log" env MCPPOOL_REPLY_SPIN_US=$alt_spin "$bin/mcppoold"
     apid=$pid
+    start "$bin/relay" "$tmp/relay.sock" "$bin/mcp-fixture" 600
+    rpid=$pid
+    wait_until "relay" 50 test -S "$tmp/relay.sock"
     measure hotpath --daemon "$dsock" --daemon-pid "$dpid" --daemon-label "$dlabel" \
-        --echo "$esock" --echo-pid "$epid" \
+        --echo "$esock" --echo-pid "$epid" --relay "$tmp/relay.sock" --relay-pid "$rpid" \
         --alt "$tmp/alt.sock" --alt-pid "$apid" --alt-label "$alabel" \
         --fixture "$bin/mcp-fixture" --iterations 20000 --rounds 10
     stop "$apid" 10
+    stop "$rpid" 2
+    start taskset -c 0 "$bin/relay" "$tmp/relay0.sock" "$bin/mcp-fixture" 600
+    r0pid=$pid
+    wait_until "relay on CPU 0" 50 test -S "$tmp/relay0.sock"
     start taskset -c 0 "$bin/echo_server" "$tmp/echo0.sock" 120
     e0pid=$pid
     wait_until "echo_server on CPU 0" 50 test -S "$tmp/echo0.sock"
@@ -241,12 +248,14 @@ hot_path() {
     echo
     taskset -c 0 timeout --foreground 300 "$bench" hotpath --daemon "$tmp/cpu0.sock" --daemon-pid "$d0pid" \
         --daemon-label "$dlabel" --echo "$tmp/echo0.sock" --echo-pid "$e0pid" \
+        --relay "$tmp/relay0.sock" --relay-pid "$r0pid" \
         --alt "$tmp/cpu0alt.sock" --alt-pid "$a0pid" --alt-label "$alabel" \
         --fixture "$bin/mcp-fixture" --iterations 20000 --rounds 10
     echo
     echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
     stop "$a0pid" 10
     stop "$d0pid" 10
+    stop "$r0pid" 2
     stop "$e0pid" 2
 }
 
@@ -398,7 +407,7 @@ scale() {
 # ---- main ------------------------------------------------------------------------
 
 mkdir "$bin"
-for f in bench/bench bench/echo_server bench/pool_bench mcppoold mcpctl mcp-fixture; do
+for f in bench/bench bench/echo_server bench/relay bench/pool_bench mcppoold mcpctl mcp-fixture; do
     [ -x "$bdir/$f" ] || { say "$bdir/$f is missing: run make bench"; exit 1; }
     cp "$bdir/$f" "$bin/"
 done
