@@ -1,6 +1,7 @@
 /*
- * Integration: a stdio server's descriptors as the daemon holds them: one socket
- * for its stdin and stdout, and its stderr per MCPPOOL_SERVER_STDERR.
+ * Integration: a stdio server's descriptors as the daemon holds them: pipes or
+ * one socket for its stdin and stdout per MCPPOOL_SERVER_STDIO, and its stderr
+ * per MCPPOOL_SERVER_STDERR.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -67,11 +68,10 @@ static void warm(struct itd *d, const char *user)
 
 /*
  * With one connection open (whatever the daemon opens lazily is open then),
- * four more must add exactly per descriptors each.
+ * four more must add exactly per descriptors each, under the settings in env.
  */
-static void assert_fds_per_connection(const char *mode, int per)
+static void assert_fds_per_connection(const char *const *env, int per)
 {
-	const char *env[] = { mode, NULL };
 	struct itd d;
 	char user[32];
 
@@ -82,25 +82,51 @@ static void assert_fds_per_connection(const char *mode, int per)
 		snprintf(user, sizeof(user), "u%d", i);
 		warm(&d, user);
 	}
-	cr_assert(it_poll(fds_are, &w, 5000), "%s: the daemon holds %d descriptors, want %d",
-		  mode, daemon_fds(&d), w.want);
+	cr_assert(it_poll(fds_are, &w, 5000), "%s %s: the daemon holds %d descriptors, want %d",
+		  env[0] ? env[0] : "defaults", env[0] && env[1] ? env[1] : "", daemon_fds(&d),
+		  w.want);
 	itd_stop(&d);
 	it_assert_no_children();
 }
 
-Test(serverio, a_stdio_connection_holds_two_descriptors_with_stderr_logged)
+/* The defaults: a pipe each for stdin, stdout and stderr. */
+Test(serverio, a_stdio_connection_holds_three_descriptors_by_default)
 {
-	assert_fds_per_connection("MCPPOOL_SERVER_STDERR=log", 2);
+	static const char *const env[] = { NULL };
+
+	assert_fds_per_connection(env, 3);
 }
 
-Test(serverio, a_stdio_connection_holds_one_descriptor_with_stderr_discarded)
+Test(serverio, a_stdio_connection_holds_two_descriptors_with_pipes_and_stderr_discarded)
 {
-	assert_fds_per_connection("MCPPOOL_SERVER_STDERR=discard", 1);
+	static const char *const env[] = { "MCPPOOL_SERVER_STDIO=pipes",
+					   "MCPPOOL_SERVER_STDERR=discard", NULL };
+
+	assert_fds_per_connection(env, 2);
 }
 
-Test(serverio, a_stdio_connection_holds_one_descriptor_with_stderr_inherited)
+Test(serverio, a_stdio_connection_holds_two_descriptors_on_one_socket_with_stderr_logged)
 {
-	assert_fds_per_connection("MCPPOOL_SERVER_STDERR=inherit", 1);
+	static const char *const env[] = { "MCPPOOL_SERVER_STDIO=socket",
+					   "MCPPOOL_SERVER_STDERR=log", NULL };
+
+	assert_fds_per_connection(env, 2);
+}
+
+Test(serverio, a_stdio_connection_holds_one_descriptor_on_one_socket_with_stderr_discarded)
+{
+	static const char *const env[] = { "MCPPOOL_SERVER_STDIO=socket",
+					   "MCPPOOL_SERVER_STDERR=discard", NULL };
+
+	assert_fds_per_connection(env, 1);
+}
+
+Test(serverio, a_stdio_connection_holds_one_descriptor_on_one_socket_with_stderr_inherited)
+{
+	static const char *const env[] = { "MCPPOOL_SERVER_STDIO=socket",
+					   "MCPPOOL_SERVER_STDERR=inherit", NULL };
+
+	assert_fds_per_connection(env, 1);
 }
 
 static void call_stderr(struct itd *d, const char *user, int lines)
@@ -152,19 +178,35 @@ Test(serverio, an_unknown_server_stderr_value_is_refused_naming_the_accepted_one
 				       "(expected log, inherit or discard)"), "see %s", d.log);
 }
 
+Test(serverio, an_unknown_server_stdio_value_is_refused_naming_the_accepted_ones)
+{
+	const char *env[] = { "MCPPOOL_SERVER_STDIO=socketpair", NULL };
+	struct itd d;
+	int rc = itd_run_to_exit(&d, NULL, env, NULL);
+
+	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
+	cr_assert(itd_log_contains(&d, "MCPPOOL_SERVER_STDIO=\"socketpair\": unknown value "
+				       "(expected pipes or socket)"), "see %s", d.log);
+}
+
 /*
- * Closing is shutdown(SHUT_WR) on the socket: the fixture reads EOF and exits 0
+ * Calls are answered, and closing the server's stdin (the pipe's write end
+ * closed, or shutdown(SHUT_WR) on the socket) is its EOF: the fixture exits 0
  * long before the SIGTERM step (a minute away here) could have ended it.
  */
-Test(serverio, an_evicted_server_reads_eof_on_stdin_and_exits_by_itself)
+static void assert_evicted_server_exits_by_itself(const char *stdio)
 {
-	const char *env[] = { "MCPPOOL_KILL_TIMEOUT=60000", NULL };
+	const char *env[] = { "MCPPOOL_KILL_TIMEOUT=60000", stdio, NULL };
 	struct itd d;
 	char line[96];
 	int st;
 
 	itd_start(&d, NULL, env);
-	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "pid"));
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "echo", "{\"message\":\"hi\"}"));
+	cr_assert_eq(st, 0, "see %s", d.log);
+	cr_assert_str_eq(it_text(r), "hi");
+	json_decref(r);
+	r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "pid"));
 	cr_assert_eq(st, 0);
 	long pid = atol(it_text(r));
 	json_decref(r);
@@ -172,9 +214,19 @@ Test(serverio, an_evicted_server_reads_eof_on_stdin_and_exits_by_itself)
 	cr_assert_eq(st, 0);
 	json_decref(r);
 	snprintf(line, sizeof(line), "pid %ld exited with status 0", pid);
-	cr_assert(itd_wait_log(&d, line, 10000), "no exit on stdin EOF; see %s", d.log);
+	cr_assert(itd_wait_log(&d, line, 10000), "%s: no exit on stdin EOF; see %s", stdio, d.log);
 	itd_stop(&d);
 	it_assert_no_children();
+}
+
+Test(serverio, an_evicted_server_reads_eof_on_its_stdin_pipe_and_exits_by_itself)
+{
+	assert_evicted_server_exits_by_itself("MCPPOOL_SERVER_STDIO=pipes");
+}
+
+Test(serverio, an_evicted_server_reads_eof_on_its_socket_and_exits_by_itself)
+{
+	assert_evicted_server_exits_by_itself("MCPPOOL_SERVER_STDIO=socket");
 }
 
 /* Writes "MCPPOOL_SERVER_STDERR=value" into the env file at path. */
