@@ -68,13 +68,23 @@ static void warm(struct itd *d, const char *user)
 
 /*
  * With one connection open (whatever the daemon opens lazily is open then),
- * four more must add exactly per descriptors each, under the settings in env.
+ * four more must add exactly per descriptors each, with MCPPOOL_SERVER_STDIO
+ * and MCPPOOL_SERVER_STDERR as given (NULL: the defaults).
  */
-static void assert_fds_per_connection(const char *const *env, int per)
+static void assert_fds_per_connection(const char *stdio, const char *stderr_mode, int per)
 {
+	char io_var[64], err_var[64];
+	const char *env[3] = { NULL };
 	struct itd d;
 	char user[32];
+	int n = 0;
 
+	snprintf(io_var, sizeof(io_var), "MCPPOOL_SERVER_STDIO=%s", stdio ? stdio : "");
+	snprintf(err_var, sizeof(err_var), "MCPPOOL_SERVER_STDERR=%s", stderr_mode ? stderr_mode : "");
+	if (stdio)
+		env[n++] = io_var;
+	if (stderr_mode)
+		env[n++] = err_var;
 	itd_start(&d, NULL, env);
 	warm(&d, "u0");
 	struct fd_wait w = { &d, settled_fds(&d) + 4 * per };
@@ -82,8 +92,8 @@ static void assert_fds_per_connection(const char *const *env, int per)
 		snprintf(user, sizeof(user), "u%d", i);
 		warm(&d, user);
 	}
-	cr_assert(it_poll(fds_are, &w, 5000), "%s %s: the daemon holds %d descriptors, want %d",
-		  env[0] ? env[0] : "defaults", env[0] && env[1] ? env[1] : "", daemon_fds(&d),
+	cr_assert(it_poll(fds_are, &w, 5000), "stdio %s, stderr %s: the daemon holds %d descriptors, want %d",
+		  stdio ? stdio : "default", stderr_mode ? stderr_mode : "default", daemon_fds(&d),
 		  w.want);
 	itd_stop(&d);
 	it_assert_no_children();
@@ -92,41 +102,27 @@ static void assert_fds_per_connection(const char *const *env, int per)
 /* The defaults: a pipe each for stdin, stdout and stderr. */
 Test(serverio, a_stdio_connection_holds_three_descriptors_by_default)
 {
-	static const char *const env[] = { NULL };
-
-	assert_fds_per_connection(env, 3);
+	assert_fds_per_connection(NULL, NULL, 3);
 }
 
 Test(serverio, a_stdio_connection_holds_two_descriptors_with_pipes_and_stderr_discarded)
 {
-	static const char *const env[] = { "MCPPOOL_SERVER_STDIO=pipes",
-					   "MCPPOOL_SERVER_STDERR=discard", NULL };
-
-	assert_fds_per_connection(env, 2);
+	assert_fds_per_connection("pipes", "discard", 2);
 }
 
 Test(serverio, a_stdio_connection_holds_two_descriptors_on_one_socket_with_stderr_logged)
 {
-	static const char *const env[] = { "MCPPOOL_SERVER_STDIO=socket",
-					   "MCPPOOL_SERVER_STDERR=log", NULL };
-
-	assert_fds_per_connection(env, 2);
+	assert_fds_per_connection("socket", "log", 2);
 }
 
 Test(serverio, a_stdio_connection_holds_one_descriptor_on_one_socket_with_stderr_discarded)
 {
-	static const char *const env[] = { "MCPPOOL_SERVER_STDIO=socket",
-					   "MCPPOOL_SERVER_STDERR=discard", NULL };
-
-	assert_fds_per_connection(env, 1);
+	assert_fds_per_connection("socket", "discard", 1);
 }
 
 Test(serverio, a_stdio_connection_holds_one_descriptor_on_one_socket_with_stderr_inherited)
 {
-	static const char *const env[] = { "MCPPOOL_SERVER_STDIO=socket",
-					   "MCPPOOL_SERVER_STDERR=inherit", NULL };
-
-	assert_fds_per_connection(env, 1);
+	assert_fds_per_connection("socket", "inherit", 1);
 }
 
 static void call_stderr(struct itd *d, const char *user, int lines)
@@ -167,26 +163,29 @@ Test(serverio, discard_logs_nothing_of_a_servers_stderr)
 	it_assert_no_children();
 }
 
-Test(serverio, an_unknown_server_stderr_value_is_refused_naming_the_accepted_ones)
+/* The daemon refuses to start with setting (KEY=VALUE), and its log says the message. */
+static void assert_setting_refused(const char *setting, const char *message)
 {
-	const char *env[] = { "MCPPOOL_SERVER_STDERR=journal", NULL };
+	const char *env[] = { setting, NULL };
 	struct itd d;
 	int rc = itd_run_to_exit(&d, NULL, env, NULL);
 
 	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
-	cr_assert(itd_log_contains(&d, "MCPPOOL_SERVER_STDERR=\"journal\": unknown value "
-				       "(expected log, inherit or discard)"), "see %s", d.log);
+	cr_assert(itd_log_contains(&d, message), "see %s", d.log);
+}
+
+Test(serverio, an_unknown_server_stderr_value_is_refused_naming_the_accepted_ones)
+{
+	assert_setting_refused("MCPPOOL_SERVER_STDERR=journal",
+			       "MCPPOOL_SERVER_STDERR=\"journal\": unknown value "
+			       "(expected log, inherit or discard)");
 }
 
 Test(serverio, an_unknown_server_stdio_value_is_refused_naming_the_accepted_ones)
 {
-	const char *env[] = { "MCPPOOL_SERVER_STDIO=socketpair", NULL };
-	struct itd d;
-	int rc = itd_run_to_exit(&d, NULL, env, NULL);
-
-	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
-	cr_assert(itd_log_contains(&d, "MCPPOOL_SERVER_STDIO=\"socketpair\": unknown value "
-				       "(expected pipes or socket)"), "see %s", d.log);
+	assert_setting_refused("MCPPOOL_SERVER_STDIO=socketpair",
+			       "MCPPOOL_SERVER_STDIO=\"socketpair\": unknown value "
+			       "(expected pipes or socket)");
 }
 
 /*

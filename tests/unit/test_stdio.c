@@ -88,14 +88,6 @@ static struct stdio_options opts(size_t max_line, uint64_t kill_ms)
 	return o;
 }
 
-static struct stdio_options socket_opts(size_t max_line, uint64_t kill_ms)
-{
-	struct stdio_options o = opts(max_line, kill_ms);
-
-	o.io = STDIO_IO_SOCKET;
-	return o;
-}
-
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -219,13 +211,15 @@ static int setup(void)
 }
 
 /* Two lines through cat, which exits on stdin's EOF when closed: no signal needed. */
-static void assert_cat_round_trip(const struct stdio_options *o)
+static void assert_cat_round_trip(enum stdio_io io)
 {
 	int fds = setup();
 	struct rec r = { 0 };
+	struct stdio_options o = opts(1024, 2000);
 	char *argv[] = { "cat", NULL };
 
-	spawn_argv(argv, &r, o);
+	o.io = io;
+	spawn_argv(argv, &r, &o);
 	cr_assert_eq(stdio_write(r.child, "hello\nworld\n", 12), 0);
 	cr_assert(wait_lines(&r, 2, 10.0));
 	cr_assert_str_eq(r.lines[0], "hello");
@@ -238,16 +232,12 @@ static void assert_cat_round_trip(const struct stdio_options *o)
 
 Test(stdio, lines_round_trip_through_cat)
 {
-	struct stdio_options o = opts(1024, 2000);
-
-	assert_cat_round_trip(&o);
+	assert_cat_round_trip(STDIO_IO_PIPES);
 }
 
 Test(stdio, lines_round_trip_through_cat_on_one_socket)
 {
-	struct stdio_options o = socket_opts(1024, 2000);
-
-	assert_cat_round_trip(&o);
+	assert_cat_round_trip(STDIO_IO_SOCKET);
 }
 
 Test(stdio, a_line_split_across_writes_is_delivered_once_whole)
@@ -412,8 +402,9 @@ Test(stdio, on_one_socket_a_child_shutting_its_stdout_while_running_is_reported)
 {
 	int fds = setup();
 	struct rec r = { 0 };
-	struct stdio_options o = socket_opts(1024, 200);
+	struct stdio_options o = opts(1024, 200);
 
+	o.io = STDIO_IO_SOCKET;
 	spawn_sh("echo bye; exec python3 -c 'import socket, time; "
 		 "socket.socket(fileno=1).shutdown(socket.SHUT_WR); time.sleep(30)'", &r, &o);
 	cr_assert(run_until(is_closed, &r, 10.0));
@@ -423,12 +414,14 @@ Test(stdio, on_one_socket_a_child_shutting_its_stdout_while_running_is_reported)
 	close_and_check(&r, fds);
 }
 
-static void assert_exit_with_input_unread(const struct stdio_options *o)
+static void assert_exit_with_input_unread(enum stdio_io io)
 {
 	int fds = setup();
 	struct rec r = { 0 };
+	struct stdio_options o = opts(1024, 2000);
 
-	spawn_sh("sleep 0.3; exit 3", &r, o);
+	o.io = io;
+	spawn_sh("sleep 0.3; exit 3", &r, &o);
 	cr_assert_eq(stdio_write(r.child, "unread\n", 7), 0);
 	cr_assert(run_until(is_closed, &r, 10.0));
 	cr_assert(strstr(r.reason, "exited with status 3"), "reason: %s", r.reason);
@@ -437,17 +430,13 @@ static void assert_exit_with_input_unread(const struct stdio_options *o)
 
 Test(stdio, a_child_that_exits_with_input_unread_is_reported_with_its_status)
 {
-	struct stdio_options o = opts(1024, 2000);
-
-	assert_exit_with_input_unread(&o);
+	assert_exit_with_input_unread(STDIO_IO_PIPES);
 }
 
 /* On a socket, input left unread at exit resets the connection: still its exit, not an error. */
 Test(stdio, on_one_socket_a_child_that_exits_with_input_unread_is_reported_with_its_status)
 {
-	struct stdio_options o = socket_opts(1024, 2000);
-
-	assert_exit_with_input_unread(&o);
+	assert_exit_with_input_unread(STDIO_IO_SOCKET);
 }
 
 Test(stdio, a_child_that_exits_when_stdin_closes_is_reaped_without_signals)
