@@ -662,7 +662,7 @@ static int load_access_log(struct config *cfg, const struct dotenv *de, char *er
 static const char *const server_stdio_names[] = { "pipes", "socket", NULL };
 static const char *const server_stderr_names[] = { "log", "inherit", "discard", NULL };
 
-/* A variable whose value is one of names (NULL-terminated); *out is its index, unchanged when unset. */
+/* A variable whose value is one of names (NULL-terminated): *out is its index; unset, unchanged. */
 static int load_choice(enum var_id id, const char *const names[], const char *expected,
 		       int *out, const struct dotenv *de, char *err, size_t errlen)
 {

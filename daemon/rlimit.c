@@ -75,7 +75,8 @@ static void stdio_fix(const struct config *cfg, unsigned long long limit, char *
 	bool pipes = cfg->server_stdio == STDIO_IO_PIPES;
 	bool log = cfg->server_stderr == STDIO_STDERR_LOG;
 	unsigned per = STDIO_FDS_PER_CHILD(cfg->server_stdio, cfg->server_stderr);
-	const char *either = pipes && log ? "MCPPOOL_SERVER_STDIO=socket or MCPPOOL_SERVER_STDERR=discard or inherit"
+	const char *either = pipes && log ? "MCPPOOL_SERVER_STDIO=socket or "
+					    "MCPPOOL_SERVER_STDERR=discard or inherit"
 			     : pipes      ? "MCPPOOL_SERVER_STDIO=socket"
 			     : log        ? "MCPPOOL_SERVER_STDERR=discard or inherit"
 					  : NULL;
@@ -86,7 +87,8 @@ static void stdio_fix(const struct config *cfg, unsigned long long limit, char *
 			 pool_need(cfg, per - 1));
 	else if (pipes && log && pool_need(cfg, 1) <= limit)
 		snprintf(fix, fixlen, ", or set MCPPOOL_SERVER_STDIO=socket and "
-			 "MCPPOOL_SERVER_STDERR=discard or inherit (1 each: %llu)", pool_need(cfg, 1));
+			 "MCPPOOL_SERVER_STDERR=discard or inherit (1 each: %llu)",
+			 pool_need(cfg, 1));
 }
 
 /* What the per-connection term of the arithmetic stands for, and the fix it allows. */
@@ -95,20 +97,25 @@ static void per_connection_terms(const struct config *cfg, const struct catalog 
 				 size_t fixlen)
 {
 	static const char *const stderr_names[] = { "log", "inherit", "discard" };
-	bool pipes = cfg->server_stdio == STDIO_IO_PIPES;
+	unsigned stdio = STDIO_FDS_PER_CHILD(cfg->server_stdio, cfg->server_stderr);
+	char stderr_term[64];
 
 	*fix = '\0';
-	if (has_http_entry(cat) &&
-	    RLIMIT_FDS_PER_HTTP_CONNECTION > STDIO_FDS_PER_CHILD(cfg->server_stdio, cfg->server_stderr)) {
+	if (has_http_entry(cat) && RLIMIT_FDS_PER_HTTP_CONNECTION > stdio) {
 		snprintf(why, whylen, "an HTTP entry's connection: libcurl's wake-up pair, the "
 			 "listening GET stream and a kept-alive POST socket");
 		return;
 	}
-	snprintf(why, whylen, "a stdio server's %s (MCPPOOL_SERVER_STDIO=%s)%s%s%s",
-		 pipes ? "stdin and stdout pipes" : "stdin/stdout socket", pipes ? "pipes" : "socket",
-		 cfg->server_stderr == STDIO_STDERR_LOG ? " and its stderr pipe" : "",
-		 cfg->server_stderr == STDIO_STDERR_LOG ? " (MCPPOOL_SERVER_STDERR=log)" : "; MCPPOOL_SERVER_STDERR=",
-		 cfg->server_stderr == STDIO_STDERR_LOG ? "" : stderr_names[cfg->server_stderr]);
+	if (cfg->server_stderr == STDIO_STDERR_LOG)
+		snprintf(stderr_term, sizeof(stderr_term), " and its stderr pipe (MCPPOOL_SERVER_STDERR=log)");
+	else
+		snprintf(stderr_term, sizeof(stderr_term), "; MCPPOOL_SERVER_STDERR=%s",
+			 stderr_names[cfg->server_stderr]);
+	snprintf(why, whylen, "a stdio server's %s%s",
+		 cfg->server_stdio == STDIO_IO_PIPES
+			 ? "stdin and stdout pipes (MCPPOOL_SERVER_STDIO=pipes)"
+			 : "stdin/stdout socket (MCPPOOL_SERVER_STDIO=socket)",
+		 stderr_term);
 	stdio_fix(cfg, limit, fix, fixlen);
 }
 
@@ -127,7 +134,8 @@ int rlimit_fit(const struct config *cfg, const struct catalog *cat, char *err, s
 	limit = raise_soft(&rl);
 	if (limit == RLIM_INFINITY || need <= (unsigned long long)limit)
 		return 0;
-	per_connection_terms(cfg, cat, (unsigned long long)limit, why, sizeof(why), fix, sizeof(fix));
+	per_connection_terms(cfg, cat, (unsigned long long)limit, why, sizeof(why), fix,
+			     sizeof(fix));
 	snprintf(err, errlen,
 		 "MAX_TOTAL_CONNECTIONS=%u needs %u descriptor%s each (%s) + MCPPOOL_MAX_CLIENTS=%u "
 		 "+ %u reserved = %llu, but the open-file %s limit is %llu: raise it (LimitNOFILE= "

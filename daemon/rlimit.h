@@ -31,7 +31,8 @@
 
 /*
  * Descriptors per pooled connection for cfg and cat: the stdio cost under
- * MCPPOOL_SERVER_STDIO and MCPPOOL_SERVER_STDERR, or the HTTP one when cat (may be NULL) has an HTTP entry.
+ * MCPPOOL_SERVER_STDIO and MCPPOOL_SERVER_STDERR, or the HTTP one when cat
+ * (may be NULL) has an HTTP entry.
  */
 unsigned rlimit_fds_per_connection(const struct config *cfg, const struct catalog *cat);
 

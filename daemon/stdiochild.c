@@ -391,7 +391,7 @@ static int slots_fill(const int fds[SLOT_COUNT], char *err, size_t errlen)
  * after the spawn. With one socket, in == out and child_in == child_out.
  */
 struct spawn_fds {
-	int in, out;             /* ours: the child's stdin is written to in, its stdout read from out */
+	int in, out;             /* ours: its stdin is written to in, its stdout read from out */
 	int child_in, child_out; /* its fd 0 and 1 */
 	int err[2], status[2];
 };
@@ -723,7 +723,7 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 
 static void err_flush(struct stdio_child *c);
 
-/* Closes what neither direction uses: a pipe when its direction stops, the one socket when both have. */
+/* Closes what no direction uses: a pipe once its direction stops, the one socket once both have. */
 static void io_release(struct stdio_child *c)
 {
 	if (c->in_fd == c->out_fd) {
@@ -822,7 +822,7 @@ static void report_closed(struct stdio_child *c, const char *fmt, ...)
  * Writes what stdin takes now; returns the bytes written, or -1 when stdin is
  * broken. A child that is gone gives EPIPE, never SIGPIPE: on the socket
  * through MSG_NOSIGNAL, on a pipe because the daemon ignores SIGPIPE
- * (daemon_start(); see stdio_spawn()).
+ * (daemon_start(); see stdiochild.h).
  */
 static ssize_t in_write_some(struct stdio_child *c, const char *data, size_t len)
 {
