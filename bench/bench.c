@@ -8,7 +8,7 @@
  *   bench throughput --daemon S --daemon-pid P --echo S --echo-pid P [--seconds T] [--rounds R]
  *   bench peers      --daemon S --daemon-pid P --url URL --peer-pid P [--iterations N] ...
  *   bench cold       --daemon S --mcp NAME --label TEXT [--count N] [--warm N]
- *   bench memory     --daemon S --daemon-pid P --count N [--from N] [--label STDERR_MODE]
+ *   bench memory     --daemon S --daemon-pid P --count N [--from N] [--label SETTINGS]
  *   bench calls      --daemon S --count N      (the load that runs under callgrind)
  */
 #include <getopt.h>

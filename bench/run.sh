@@ -353,15 +353,17 @@ peers() {
     stop "$sgpid" 5
 }
 
-# A scale daemon: MAX_TOTAL_CONNECTIONS=$1 + 100, 64 clients, MCPPOOL_SERVER_STDERR=$3,
-# and no sweep during the section (CLEANUP_INTERVAL one hour): the sweep pings every idle
-# server at once. Prints the rows of \`bench memory\` from --from $2 up to $1 connections.
-scale_run() { # $1 = connections, $2 = from, $3 = server stderr
+# A scale daemon: MAX_TOTAL_CONNECTIONS=$1 + 100, 64 clients, MCPPOOL_SERVER_STDIO=$3,
+# MCPPOOL_SERVER_STDERR=$4, and no sweep during the section (CLEANUP_INTERVAL one hour): the
+# sweep pings every idle server at once. Prints the rows of \`bench memory\` from --from $2
+# up to $1 connections.
+scale_run() { # $1 = connections, $2 = from, $3 = server stdio, $4 = server stderr
     start_daemon "$tmp/mem.sock" "$tmp/mem.log" env MAX_TOTAL_CONNECTIONS=$(($1 + 100)) \
-        MCPPOOL_MAX_CLIENTS=64 MCPPOOL_SERVER_STDERR=$3 CLEANUP_INTERVAL=3600000 "$bin/mcppoold"
+        MCPPOOL_MAX_CLIENTS=64 MCPPOOL_SERVER_STDIO=$3 MCPPOOL_SERVER_STDERR=$4 \
+        CLEANUP_INTERVAL=3600000 "$bin/mcppoold"
     mpid=$pid
     measure memory --daemon "$tmp/mem.sock" --daemon-pid "$mpid" --count "$1" --from "$2" \
-        --label "$3"
+        --label "$3, $4"
     descendants "$mpid" stamped > "$tmp/servers"
     t0=$(date +%s%N)
     kill -TERM "$mpid"
@@ -376,27 +378,31 @@ scale_run() { # $1 = connections, $2 = from, $3 = server stderr
 # The descriptors a scale daemon of $1 connections needs with $2 per connection (rlimit.h).
 scale_need() { echo $(( ($1 + 100) * $2 + 64 + 32 )); }
 
+# The arithmetic of scale_need as text: "(N + 100) × P + 64 + 32 = TOTAL".
+scale_sum() { echo "($1 + 100) × $2 + 64 + 32 = $(scale_need "$1" "$2")"; }
+
 scale() {
     hard=$(ulimit -Hn)
     t_scale=$(date +%s)
+    rows=5000
     big=10000
-    need_log=$(scale_need $big 2)
+    need_default=$(scale_need $big 3)
     need_one=$(scale_need $big 1)
-    section "6. Scale: pooled connections" "A fresh daemon (MAX_TOTAL_CONNECTIONS 100 above the row's count, MCPPOOL_MAX_CLIENTS=64, CLEANUP_INTERVAL one hour: no sweep, which pings every idle server at once, runs during the section); each pooled connection is a C fixture server opened with \`warm\` for a new user. Daemon RSS and PSS; the servers' PSS summed; \`pool-status\` (the whole pool walked and sent) median of 5 (min–max); 1100 warm calls one at a time on one of the pooled connections (median / p99 of the last 1000). The daemon raises its open-file soft limit to the hard limit ($hard here, pid_max $(cat /proc/sys/kernel/pid_max)) and refuses a pool that cannot fit in it: a stdio connection holds its server's stdin/stdout socket, plus its stderr pipe with MCPPOOL_SERVER_STDERR=log (the default), so (connections + 100) × 2 (log) or × 1 (inherit, discard) + 64 clients + 32 reserved descriptors."
-    echo "| pooled connections | server stderr | server processes | daemon RSS (MiB) | daemon PSS (MiB) | daemon PSS per connection (bytes, above 0) | servers' PSS (MiB) | per server (KiB) | pool-status (µs) | warm call median / p99 (µs) | new connection at this size, median of 5 (ms) |"
+    section "6. Scale: pooled connections" "A fresh daemon (MAX_TOTAL_CONNECTIONS 100 above the row's count, MCPPOOL_MAX_CLIENTS=64, CLEANUP_INTERVAL one hour: no sweep, which pings every idle server at once, runs during the section); each pooled connection is a C fixture server opened with \`warm\` for a new user. Daemon RSS and PSS; the servers' PSS summed; \`pool-status\` (the whole pool walked and sent) median of 5 (min–max); 1100 warm calls one at a time on one of the pooled connections (median / p99 of the last 1000). The daemon raises its open-file soft limit to the hard limit ($hard here, pid_max $(cat /proc/sys/kernel/pid_max)) and refuses a pool that cannot fit in it: (connections + 100) × the descriptors of a stdio connection + 64 clients + 32 reserved. A stdio connection holds its server's stdin and stdout pipes (MCPPOOL_SERVER_STDIO=pipes, the default; 2) or the one socket that is both (socket; 1), plus its stderr pipe with MCPPOOL_SERVER_STDERR=log (the default; 1, none with inherit or discard). The rows up to $rows run with the defaults, pipes and log, 3 descriptors a connection: $(scale_sum $rows 3) fit in $hard."
+    echo "| pooled connections | server stdio, stderr | server processes | daemon RSS (MiB) | daemon PSS (MiB) | daemon PSS per connection (bytes, above 0) | servers' PSS (MiB) | per server (KiB) | pool-status (µs) | warm call median / p99 (µs) | new connection at this size, median of 5 (ms) |"
     echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     stopped=""
-    scale_run 5000 0 log
+    scale_run $rows 0 pipes log
     refusal=$(env MAX_TOTAL_CONNECTIONS=$((big + 100)) MCPPOOL_MAX_CLIENTS=64 "$bin/mcppoold" \
         --check-config --env-file "$tmp/empty.env" 2>&1 >/dev/null | tail -n 1)
-    if [ "$hard" = unlimited ] || [ "$hard" -ge "$need_log" ]; then
-        scale_run $big $big log
-        note="The $big row kept the default MCPPOOL_SERVER_STDERR=log: ($big + 100) × 2 + 64 + 32 = $need_log descriptors fit in the hard limit ($hard)."
+    if [ "$hard" = unlimited ] || [ "$hard" -ge "$need_default" ]; then
+        scale_run $big $big pipes log
+        note="The $big row kept the defaults, pipes and log: $(scale_sum $big 3) descriptors fit in the hard limit ($hard)."
     elif [ "$hard" -ge "$need_one" ]; then
-        scale_run $big $big discard
-        note="The $big row ran with MCPPOOL_SERVER_STDERR=discard (a fresh daemon): with the default, log, ($big + 100) × 2 + 64 + 32 = $need_log descriptors exceed this machine's hard limit ($hard), which cannot be raised here, and the daemon refuses that pool at start: $refusal. With discard (or inherit) a connection holds one descriptor: ($big + 100) × 1 + 64 + 32 = $need_one fits."
+        scale_run $big $big socket discard
+        note="The $big row ran with MCPPOOL_SERVER_STDIO=socket and MCPPOOL_SERVER_STDERR=discard (a fresh daemon), 1 descriptor a connection: $(scale_sum $big 1) fits in the hard limit ($hard). With the defaults, $(scale_sum $big 3) descriptors exceed it, and it cannot be raised here: the daemon refuses that pool at start: $refusal."
     else
-        note="No $big row on this machine: even with MCPPOOL_SERVER_STDERR=discard it needs $need_one descriptors, above the hard limit ($hard)."
+        note="No $big row on this machine: even with MCPPOOL_SERVER_STDIO=socket and MCPPOOL_SERVER_STDERR=discard it needs $need_one descriptors, above the hard limit ($hard)."
     fi
     echo
     echo "$note"

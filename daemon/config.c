@@ -60,6 +60,7 @@ enum var_id {
 	V_METRICS_LISTEN,
 	V_LOG_FORMAT,
 	V_ACCESS_LOG,
+	V_SERVER_STDIO,
 	V_SERVER_STDERR,
 	V_ADMIN_GROUP,
 	V_ADMIN_TOKEN_FILE,
@@ -99,6 +100,7 @@ static const char *const var_names[V__COUNT] = {
 	[V_METRICS_LISTEN] = "MCPPOOL_METRICS_LISTEN",
 	[V_LOG_FORMAT] = "MCPPOOL_LOG_FORMAT",
 	[V_ACCESS_LOG] = "MCPPOOL_ACCESS_LOG",
+	[V_SERVER_STDIO] = "MCPPOOL_SERVER_STDIO",
 	[V_SERVER_STDERR] = "MCPPOOL_SERVER_STDERR",
 	[V_ADMIN_GROUP] = "MCPPOOL_ADMIN_GROUP",
 	[V_ADMIN_TOKEN_FILE] = "MCPPOOL_ADMIN_TOKEN_FILE",
@@ -659,22 +661,26 @@ static int load_access_log(struct config *cfg, const struct dotenv *de, char *er
 	return dup_into(&cfg->access_log, src.value, err, errlen);
 }
 
-/* The values of MCPPOOL_SERVER_STDERR, indexed by enum stdio_stderr. */
-static const char *const server_stderr_names[] = { "log", "inherit", "discard" };
+/* The values of MCPPOOL_SERVER_STDIO and MCPPOOL_SERVER_STDERR, indexed by their enums. */
+static const char *const server_stdio_names[] = { "pipes", "socket", NULL };
+static const char *const server_stderr_names[] = { "log", "inherit", "discard", NULL };
 
-static int load_server_stderr(struct config *cfg, const struct dotenv *de, char *err,
-			      size_t errlen)
+/* A variable whose value is one of names (NULL-terminated): *out is its index; unset, unchanged. */
+static int load_choice(enum var_id id, const char *const names[], const char *expected,
+		       int *out, const struct dotenv *de, char *err, size_t errlen)
 {
-	struct source src = pick(NULL, NULL, de, V_SERVER_STDERR);
+	struct source src = pick(NULL, NULL, de, id);
+	char why[96];
 
 	if (!src.value || !*src.value)
 		return 0;
-	for (size_t i = 0; i < sizeof(server_stderr_names) / sizeof(server_stderr_names[0]); i++)
-		if (strcmp(src.value, server_stderr_names[i]) == 0) {
-			cfg->server_stderr = (int)i;
+	for (int i = 0; names[i]; i++)
+		if (strcmp(src.value, names[i]) == 0) {
+			*out = i;
 			return 0;
 		}
-	return source_error(&src, "unknown value (expected log, inherit or discard)", err, errlen);
+	snprintf(why, sizeof(why), "unknown value (expected %s)", expected);
+	return source_error(&src, why, err, errlen);
 }
 
 /* ---- admin access: MCPPOOL_ADMIN_GROUP and MCPPOOL_ADMIN_TOKEN_FILE ------------ */
@@ -765,7 +771,11 @@ int config_load(struct config *cfg, const struct config_cli *cli, char *err, siz
 	if (r == 0)
 		r = load_access_log(cfg, &de, err, errlen);
 	if (r == 0)
-		r = load_server_stderr(cfg, &de, err, errlen);
+		r = load_choice(V_SERVER_STDIO, server_stdio_names, "pipes or socket",
+				&cfg->server_stdio, &de, err, errlen);
+	if (r == 0)
+		r = load_choice(V_SERVER_STDERR, server_stderr_names, "log, inherit or discard",
+				&cfg->server_stderr, &de, err, errlen);
 	if (r == 0)
 		r = load_admin_group(cfg, &de, err, errlen);
 	if (r == 0)
@@ -845,6 +855,7 @@ void config_print(const struct config *cfg, FILE *out)
 	fprintf(out, "%s=%s\n", var_names[V_LOG_FORMAT],
 		cfg->log_format == LOG_FORMAT_JSON ? "json" : "text");
 	print_value(out, var_names[V_ACCESS_LOG], cfg->access_log);
+	fprintf(out, "%s=%s\n", var_names[V_SERVER_STDIO], server_stdio_names[cfg->server_stdio]);
 	fprintf(out, "%s=%s\n", var_names[V_SERVER_STDERR], server_stderr_names[cfg->server_stderr]);
 	print_value(out, var_names[V_ADMIN_GROUP], cfg->admin_group);
 	print_value(out, var_names[V_ADMIN_TOKEN_FILE], cfg->admin_token_file);

@@ -43,6 +43,7 @@ struct config {
 	char *child_env;                /* MCPPOOL_CHILD_ENV: comma-separated variable names passed from the daemon's environment to children; NULL when unset */
 	char *metrics_listen;           /* MCPPOOL_METRICS_LISTEN: HOST:PORT serving GET /metrics over HTTP; NULL when unset (off) */
 	int log_format;                 /* MCPPOOL_LOG_FORMAT: enum log_format (daemon/log.h), text (default) or json */
+	int server_stdio;               /* MCPPOOL_SERVER_STDIO: enum stdio_io (daemon/stdiochild.h), pipes (default) or socket */
 	int server_stderr;              /* MCPPOOL_SERVER_STDERR: enum stdio_stderr (daemon/stdiochild.h), log (default), inherit or discard */
 	char *access_log;               /* MCPPOOL_ACCESS_LOG: a file to append one line per request to, "-" for stderr; NULL when unset (off) */
 	char *dotenv_unknown;           /* names in the .env file the daemon does not know, each NUL-terminated */

@@ -56,6 +56,7 @@ int launch_open(struct daemon *d, const struct catalog_entry *entry, const struc
 		.request_timeout_ms = d->cfg.request_timeout_ms,
 		.max_message = d->cfg.max_message,
 		.max_queue = d->cfg.max_stdin_queue,
+		.server_stdio = d->cfg.server_stdio,
 		.server_stderr = d->cfg.server_stderr,
 	};
 	struct transport_spec ts = { .kind = entry->transport, .sse = entry->sse };

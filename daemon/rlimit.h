@@ -9,9 +9,10 @@
 
 /*
  * Descriptors one pooled connection holds, by transport:
- * - stdio: STDIO_FDS_PER_CHILD (stdiochild.h): the socket that is the
- *   server's stdin and stdout, plus its stderr pipe with
- *   MCPPOOL_SERVER_STDERR=log (2); with inherit or discard, 1.
+ * - stdio: STDIO_FDS_PER_CHILD (stdiochild.h): the server's stdin and stdout
+ *   pipes (2, MCPPOOL_SERVER_STDIO=pipes, the default) or the one socket that
+ *   is both (1, socket), plus its stderr pipe with MCPPOOL_SERVER_STDERR=log
+ *   (the default; none with inherit or discard): 3 by default, 1 at least.
  * - HTTP (Streamable or SSE): measured while idle against server-everything
  *   (Streamable HTTP, 2025-era), 4: the two ends of its curl multi handle's
  *   wake-up socketpair, the listening GET stream's socket and the kept-alive
@@ -22,15 +23,16 @@
 
 /*
  * What the daemon needs beyond connections and clients: epoll, libev's eventfd,
- * the listening sockets, the log, the metrics listener, the four slots every
- * spawn uses (stdio_reserve()) and the 6 descriptors of a spawn in progress
- * (three pairs), with room to spare.
+ * the listening sockets, the log, the metrics listener, the five slots every
+ * spawn uses (stdio_reserve()) and the 8 descriptors of a spawn in progress
+ * (four pairs), with room to spare.
  */
 #define RLIMIT_FDS_RESERVED 32u
 
 /*
  * Descriptors per pooled connection for cfg and cat: the stdio cost under
- * MCPPOOL_SERVER_STDERR, or the HTTP one when cat (may be NULL) has an HTTP entry.
+ * MCPPOOL_SERVER_STDIO and MCPPOOL_SERVER_STDERR, or the HTTP one when cat
+ * (may be NULL) has an HTTP entry.
  */
 unsigned rlimit_fds_per_connection(const struct config *cfg, const struct catalog *cat);
 

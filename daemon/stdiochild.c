@@ -74,12 +74,15 @@ struct stdio_child {
 	struct deferred free_node;
 	bool freeing;              /* closed and reaped: queued for the deferred free */
 	/*
-	 * Our end of the socketpair that is the child's stdin and stdout (its fd 0
-	 * and 1). Writing stops with shutdown(SHUT_WR) (the child reads EOF),
-	 * reading when the child's end is shut or closed; the descriptor is closed
-	 * once both have stopped.
+	 * Our ends of the child's stdin and stdout (its fd 0 and 1). With
+	 * STDIO_IO_PIPES two pipes: in_fd is the write end of one, out_fd the read
+	 * end of the other, each closed when its direction stops. With
+	 * STDIO_IO_SOCKET one socketpair, in_fd == out_fd: writing stops with
+	 * shutdown(SHUT_WR) (the child reads EOF), reading when the child's end is
+	 * shut or closed, and the descriptor is closed once, when both have stopped
+	 * (io_release()).
 	 */
-	int io_fd;
+	int in_fd, out_fd;
 	bool writing, reading;
 	int err_fd; /* the read end of the child's stderr pipe (STDIO_STDERR_LOG), else -1 */
 	ev_child child_w;
@@ -192,7 +195,7 @@ static __attribute__((noreturn)) void child_fail(int status_fd, int stage, int e
 
 /* What the child is given; it lives in the suspended parent's frame. */
 struct child_args {
-	int io, errfd, status_fd; /* in the reserved slots (or the placeholder), all <= top */
+	int in, out, errfd, status_fd; /* in the reserved slots (or the placeholder), all <= top */
 	int top;                  /* the highest reserved descriptor */
 	char *const *argv, *const *envp;
 	const char *cwd;
@@ -214,13 +217,14 @@ static void child_unshare_fds(const struct child_args *a)
 }
 
 /*
- * Runs in the cloned child with every signal blocked; never returns. io
- * becomes fd 0 and 1; errfd fd 2, or with -1 fd 2 stays the daemon's stderr.
+ * Runs in the cloned child with every signal blocked; never returns. in
+ * becomes fd 0 and out fd 1 (one socket: the same); errfd fd 2, or with -1
+ * fd 2 stays the daemon's stderr.
  */
 static __attribute__((noreturn)) int child_exec(void *arg)
 {
 	const struct child_args *a = arg;
-	const int fds[3] = { a->io, a->io, a->errfd };
+	const int fds[3] = { a->in, a->out, a->errfd };
 	int status_fd = a->status_fd;
 	const char *cwd = a->cwd;
 
@@ -287,7 +291,7 @@ static int pipe_open(int p[2], int ours, char *err, size_t errlen)
 }
 
 /*
- * The child's stdin and stdout: one stream socketpair, the way inetd and
+ * STDIO_IO_SOCKET's stdin and stdout: one stream socketpair, the way inetd and
  * systemd's StandardInput=socket give it, so that a pooled server costs the
  * daemon one descriptor for both. Ours is io[0].
  */
@@ -300,6 +304,15 @@ static int socket_open(int io[2], char *err, size_t errlen)
 	return fds_settle(io, 2, 0, err, errlen);
 }
 
+/* Closes *a, and *b when it is another descriptor (one socket is both); both become -1. */
+static void close_in_out(int *a, int *b)
+{
+	if (*b != *a)
+		close_fd(b);
+	close_fd(a);
+	*b = -1;
+}
+
 /* ---- the reserved slots ---------------------------------------------------------- */
 
 /*
@@ -309,19 +322,20 @@ static int socket_open(int io[2], char *err, size_t errlen)
  * Measured with perf at 10,000 pooled connections, 40 new connections opened
  * and evicted: that was 20% of the CPU samples of the daemon and its children
  * before exec, 7 ms of CPU per new connection, and is gone this way. The
- * child's three descriptors are put in slots,
- * low-numbered descriptors reserved once; the child copies only the table up
+ * child's descriptors (stdin, stdout: the same socket with STDIO_IO_SOCKET,
+ * stderr, the status pipe) are put in slots, low-numbered descriptors reserved
+ * once; the child copies only the table up
  * to the highest of them (child_unshare_fds()), and right after the spawn the
  * slots hold the placeholder again (/dev/null, also the stderr of
  * STDIO_STDERR_DISCARD), so that the daemon keeps no end of the child's.
  */
-enum { SLOT_IO, SLOT_ERR, SLOT_STATUS, SLOT_COUNT };
+enum { SLOT_IN, SLOT_OUT, SLOT_ERR, SLOT_STATUS, SLOT_COUNT };
 
 static struct {
 	int null_fd;           /* /dev/null, read-write: the placeholder */
 	int slot[SLOT_COUNT];
-	int top;               /* the highest of the four */
-} reserved = { -1, { -1, -1, -1 }, -1 };
+	int top;               /* the highest of them */
+} reserved = { -1, { -1, -1, -1, -1 }, -1 };
 
 int stdio_reserve(char *err, size_t errlen)
 {
@@ -372,26 +386,64 @@ static int slots_fill(const int fds[SLOT_COUNT], char *err, size_t errlen)
 	return 0;
 }
 
-/* What a spawn opens: our ends become the child's; the child's ends close after the spawn. */
+/*
+ * What a spawn opens: our ends become the child's; the child's ends close
+ * after the spawn. With one socket, in == out and child_in == child_out.
+ */
 struct spawn_fds {
-	int io[2], err[2], status[2];
+	int in, out;             /* ours: its stdin is written to in, its stdout read from out */
+	int child_in, child_out; /* its fd 0 and 1 */
+	int err[2], status[2];
 };
+
+/* The child's ends, closed in the daemon once it has them. */
+static void spawn_fds_close_child(struct spawn_fds *p)
+{
+	close_in_out(&p->child_in, &p->child_out);
+	close_fd(&p->err[1]);
+	close_fd(&p->status[1]);
+}
 
 static void spawn_fds_close(struct spawn_fds *p)
 {
-	int *all[] = { p->io, p->err, p->status };
-
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		close_fd(&all[i][0]);
-		close_fd(&all[i][1]);
-	}
+	spawn_fds_close_child(p);
+	close_in_out(&p->in, &p->out);
+	close_fd(&p->err[0]);
+	close_fd(&p->status[0]);
 }
 
-static int spawn_fds_open(struct spawn_fds *p, enum stdio_stderr mode, char *err, size_t errlen)
+/* The child's stdin and stdout as io says: two pipes, or one socket. */
+static int in_out_open(struct spawn_fds *p, enum stdio_io io, char *err, size_t errlen)
+{
+	int a[2], b[2];
+
+	if (io == STDIO_IO_SOCKET) {
+		if (socket_open(a, err, errlen) < 0)
+			return -1;
+		p->in = p->out = a[0];
+		p->child_in = p->child_out = a[1];
+		return 0;
+	}
+	if (pipe_open(a, 1, err, errlen) < 0)
+		return -1;
+	if (pipe_open(b, 0, err, errlen) < 0) {
+		close_fd(&a[0]);
+		close_fd(&a[1]);
+		return -1;
+	}
+	p->child_in = a[0];
+	p->in = a[1];
+	p->out = b[0];
+	p->child_out = b[1];
+	return 0;
+}
+
+static int spawn_fds_open(struct spawn_fds *p, const struct stdio_options *opt, char *err,
+			  size_t errlen)
 {
 	memset(p, -1, sizeof(*p));
-	if (socket_open(p->io, err, errlen) < 0 ||
-	    (mode == STDIO_STDERR_LOG && pipe_open(p->err, 0, err, errlen) < 0) ||
+	if (in_out_open(p, opt->io, err, errlen) < 0 ||
+	    (opt->stderr_mode == STDIO_STDERR_LOG && pipe_open(p->err, 0, err, errlen) < 0) ||
 	    pipe_open(p->status, -1, err, errlen) < 0) {
 		spawn_fds_close(p);
 		return -1;
@@ -460,7 +512,7 @@ static struct stdio_child *child_new(struct ev_loop *loop, const struct stdio_op
 	}
 	list_init(&c->link);
 	c->loop = loop;
-	c->io_fd = c->err_fd = -1;
+	c->in_fd = c->out_fd = c->err_fd = -1;
 	c->grace = (double)opt->kill_timeout_ms / 1000.0;
 	c->out.limit = opt->max_line + 1;
 	c->err.per_sec = opt->stderr_lines_per_sec;
@@ -567,10 +619,12 @@ static int child_start(struct stdio_child *c, struct spawn_fds *p, enum stdio_st
 		       char *const argv[], char *const envp[], const char *cwd, char *err,
 		       size_t errlen)
 {
-	const int fds[SLOT_COUNT] = { [SLOT_IO] = p->io[1], [SLOT_ERR] = p->err[1],
-				      [SLOT_STATUS] = p->status[1] };
+	const bool one = p->child_out == p->child_in;
+	const int fds[SLOT_COUNT] = { [SLOT_IN] = p->child_in, [SLOT_OUT] = one ? -1 : p->child_out,
+				      [SLOT_ERR] = p->err[1], [SLOT_STATUS] = p->status[1] };
 	struct child_args args = {
-		.io = reserved.slot[SLOT_IO],
+		.in = reserved.slot[SLOT_IN],
+		.out = reserved.slot[one ? SLOT_IN : SLOT_OUT],
 		.errfd = mode == STDIO_STDERR_LOG       ? reserved.slot[SLOT_ERR]
 			 : mode == STDIO_STDERR_DISCARD ? reserved.null_fd
 							: -1,
@@ -592,12 +646,13 @@ static int child_start(struct stdio_child *c, struct spawn_fds *p, enum stdio_st
 /* Takes our ends of the descriptors and starts reading. */
 static void child_attach(struct stdio_child *c, struct spawn_fds *p)
 {
-	c->io_fd = p->io[0];
+	c->in_fd = p->in;
+	c->out_fd = p->out;
 	c->err_fd = p->err[0];
-	p->io[0] = p->err[0] = -1;
+	p->in = p->out = p->err[0] = -1;
 	c->writing = c->reading = true;
-	ev_io_set(&c->in_w, c->io_fd, EV_WRITE);
-	ev_io_set(&c->out_w, c->io_fd, EV_READ);
+	ev_io_set(&c->in_w, c->in_fd, EV_WRITE);
+	ev_io_set(&c->out_w, c->out_fd, EV_READ);
 	ev_io_start(c->loop, &c->out_w);
 	if (c->err_fd >= 0) {
 		ev_io_set(&c->err_w, c->err_fd, EV_READ);
@@ -641,7 +696,7 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (stdio_reserve(err, errlen) < 0 || spawn_fds_open(&p, opt->stderr_mode, err, errlen) < 0) {
+	if (stdio_reserve(err, errlen) < 0 || spawn_fds_open(&p, opt, err, errlen) < 0) {
 		child_destroy(c);
 		return NULL;
 	}
@@ -650,9 +705,7 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 		child_destroy(c);
 		return NULL;
 	}
-	close_fd(&p.io[1]);
-	close_fd(&p.err[1]);
-	close_fd(&p.status[1]);
+	spawn_fds_close_child(&p);
 	if (exec_wait(p.status[0], argv[0], cwd, err, errlen) < 0) {
 		ev_child_stop(loop, &c->child_w);
 		reap_failed(c->pid);
@@ -670,11 +723,18 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 
 static void err_flush(struct stdio_child *c);
 
-/* The socket is closed once neither direction is in use. */
+/* Closes what no direction uses: a pipe once its direction stops, the one socket once both have. */
 static void io_release(struct stdio_child *c)
 {
-	if (!c->writing && !c->reading)
-		close_fd(&c->io_fd);
+	if (c->in_fd == c->out_fd) {
+		if (!c->writing && !c->reading)
+			close_in_out(&c->in_fd, &c->out_fd);
+		return;
+	}
+	if (!c->writing)
+		close_fd(&c->in_fd);
+	if (!c->reading)
+		close_fd(&c->out_fd);
 }
 
 /* "Closes the child's stdin": it reads EOF; queued input is dropped. */
@@ -686,8 +746,8 @@ static void in_close(struct stdio_child *c)
 	if (!c->writing)
 		return;
 	c->writing = false;
-	if (c->reading)
-		shutdown(c->io_fd, SHUT_WR);
+	if (c->reading && c->in_fd == c->out_fd)
+		shutdown(c->in_fd, SHUT_WR);
 	io_release(c);
 }
 
@@ -759,15 +819,19 @@ static void report_closed(struct stdio_child *c, const char *fmt, ...)
 /* ---- stdin ------------------------------------------------------------------------ */
 
 /*
- * Writes what the socket takes now; returns the bytes written, or -1 when stdin
- * is broken. MSG_NOSIGNAL: a child that is gone gives EPIPE, never SIGPIPE.
+ * Writes what stdin takes now; returns the bytes written, or -1 when stdin is
+ * broken. A child that is gone gives EPIPE, never SIGPIPE: on the socket
+ * through MSG_NOSIGNAL, on a pipe because the daemon ignores SIGPIPE
+ * (daemon_start(); see stdiochild.h).
  */
 static ssize_t in_write_some(struct stdio_child *c, const char *data, size_t len)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = send(c->io_fd, data + done, len - done, MSG_NOSIGNAL);
+		ssize_t n = c->in_fd == c->out_fd
+				    ? send(c->in_fd, data + done, len - done, MSG_NOSIGNAL)
+				    : write(c->in_fd, data + done, len - done);
 		if (n > 0) {
 			done += (size_t)n;
 			continue;
@@ -937,7 +1001,7 @@ static ssize_t out_read_lines(struct stdio_child *c, size_t budget, bool *draine
 		return -1;
 	}
 	size_t want = avail < budget ? avail : budget;
-	ssize_t n = read(c->io_fd, space, want);
+	ssize_t n = read(c->out_fd, space, want);
 	if (n > 0) {
 		*drained = (size_t)n < want;
 		c->out.len += (size_t)n;
@@ -950,7 +1014,7 @@ static ssize_t out_read_discard(struct stdio_child *c, size_t budget)
 {
 	char scratch[CHUNK];
 
-	return read(c->io_fd, scratch, budget < sizeof(scratch) ? budget : sizeof(scratch));
+	return read(c->out_fd, scratch, budget < sizeof(scratch) ? budget : sizeof(scratch));
 }
 
 static void out_eof(struct stdio_child *c)

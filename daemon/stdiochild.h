@@ -14,13 +14,19 @@
  * through or discarded (enum stdio_stderr), and bytes for its stdin are queued
  * and written without ever blocking the loop.
  *
- * The child's stdin and stdout are one Unix stream socket (its fd 0 and 1, as
- * inetd and systemd's StandardInput=socket give them), so a child costs the
- * daemon one descriptor, plus one for its stderr pipe with STDIO_STDERR_LOG
- * (STDIO_FDS_PER_CHILD). Closing its stdin is shutdown(SHUT_WR): the child
- * reads EOF. Its stdout ends when the child shuts its end for writing or
- * every process holding that end has closed it; closing fd 1 alone while
- * fd 0 stays open does not end it, as on any socket.
+ * The child's stdin and stdout are, as enum stdio_io says
+ * (MCPPOOL_SERVER_STDIO), two pipes (the default) or one Unix stream socket
+ * (its fd 0 and 1, as inetd and systemd's StandardInput=socket give them).
+ * A child costs the daemon two descriptors with pipes, one with the socket,
+ * plus one for its stderr pipe with STDIO_STDERR_LOG (STDIO_FDS_PER_CHILD).
+ * Closing its stdin closes the pipe's write end, or is shutdown(SHUT_WR) on
+ * the socket: the child reads EOF either way. Its stdout ends when every
+ * process holding the write end has closed it, so a child that closes fd 1
+ * while it runs is noticed at once with pipes (on_closed "closed its
+ * stdout"); on the socket it is not, as long as its fd 0 (the same socket)
+ * stays open: only a shutdown(SHUT_WR) of its own, its exit, or the owner's
+ * health check tells. With pipes the process must ignore SIGPIPE (the daemon
+ * does, daemon_start()): a write to a child that is gone is then EPIPE.
  *
  * Lifecycle of one child (c->state in stdiochild.c):
  *   RUNNING   lines flow; the owner may write.
@@ -66,14 +72,25 @@ enum stdio_stderr {
 	STDIO_STDERR_DISCARD, /* /dev/null */
 };
 
-/* Descriptors the daemon holds for one running child: its socket, and its stderr pipe with LOG. */
-#define STDIO_FDS_PER_CHILD(mode) ((mode) == STDIO_STDERR_LOG ? 2u : 1u)
+/* What the child's stdin and stdout are (MCPPOOL_SERVER_STDIO). */
+enum stdio_io {
+	STDIO_IO_PIPES,  /* a pipe each: a child closing its stdout is noticed at once */
+	STDIO_IO_SOCKET, /* one socketpair for both: one descriptor fewer per child */
+};
+
+/*
+ * Descriptors the daemon holds for one running child: its stdin and stdout
+ * pipes (2) or socket (1), and its stderr pipe with STDIO_STDERR_LOG.
+ */
+#define STDIO_FDS_PER_CHILD(io, mode) \
+	(((io) == STDIO_IO_SOCKET ? 1u : 2u) + ((mode) == STDIO_STDERR_LOG ? 1u : 0u))
 
 struct stdio_options {
 	struct daemon *d;              /* whose deferred-free queue frees the handle (its loop is loop) */
 	size_t max_line;               /* bound of one stdout line without its '\n' (> 0) */
 	uint64_t kill_timeout_ms;      /* grace of each shutdown step */
 	const char *log_tag;           /* e.g. the pool key "alice:github"; copied */
+	enum stdio_io io;              /* the child's stdin and stdout: pipes or one socket */
 	enum stdio_stderr stderr_mode; /* where the child's stderr goes */
 	unsigned stderr_lines_per_sec; /* STDIO_STDERR_LOG: lines logged per second (0: none); more are counted */
 	size_t max_queue;              /* bytes waiting for stdin beyond which writes fail (0: no bound) */
@@ -84,8 +101,8 @@ struct stdio_options {
 
 /*
  * Starts argv[0] (searched in envp's PATH when it has no '/') with exactly envp,
- * in cwd when not NULL, in a new process group whose id is its pid, with one
- * socket as stdin and stdout, stderr as opt->stderr_mode says, default signal
+ * in cwd when not NULL, in a new process group whose id is its pid, with
+ * stdin and stdout as opt->io says, stderr as opt->stderr_mode says, default signal
  * dispositions, an empty signal mask and no other descriptor. loop must be the default loop (ev_child needs it).
  * Exec failure is detected before returning: the result is then NULL, err holds
  * the reason (e.g. `cannot execute "nope": No such file or directory`) and the
@@ -98,7 +115,7 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 				size_t errlen);
 
 /*
- * Reserves the four low-numbered descriptors every spawn uses (see "the
+ * Reserves the five low-numbered descriptors every spawn uses (see "the
  * reserved slots" in stdiochild.c), once per process; stdio_spawn() calls it
  * too, but the daemon calls it at start, while its descriptor numbers are
  * still low: the higher they are, the more of the table each spawn copies.
@@ -107,14 +124,14 @@ struct stdio_child *stdio_spawn(struct ev_loop *loop, char *const argv[], char *
 int stdio_reserve(char *err, size_t errlen);
 
 /*
- * Queues len bytes of data for the child's stdin; whatever the socket takes now
+ * Queues len bytes of data for the child's stdin; whatever it takes now
  * is written at once, the rest when it is writable. Returns 0, or -1 when stdin
  * is closed or broken (the child closed it or exited: EPIPE), when more than
  * max_queue bytes already wait (ENOBUFS: the child does not read), or on ENOMEM.
  */
 int stdio_write(struct stdio_child *c, const char *data, size_t len);
 
-/* Bytes queued by stdio_write() and not yet written to the socket. */
+/* Bytes queued by stdio_write() and not yet written to the child's stdin. */
 size_t stdio_queued(const struct stdio_child *c);
 
 pid_t stdio_pid(const struct stdio_child *c);

@@ -48,6 +48,7 @@ static int open_stdio(struct transport *t, struct ev_loop *loop, const struct tr
 		.max_line = opt->max_message,
 		.kill_timeout_ms = opt->kill_timeout_ms,
 		.log_tag = opt->tag,
+		.io = (enum stdio_io)opt->server_stdio,
 		.stderr_mode = (enum stdio_stderr)opt->server_stderr,
 		.stderr_lines_per_sec = STDERR_LINES_PER_SEC,
 		.max_queue = opt->max_queue,

@@ -115,6 +115,7 @@ struct transport_options {
 	uint64_t request_timeout_ms; /* http: bound of one HTTP exchange */
 	size_t max_message;       /* bound of one message */
 	size_t max_queue;         /* stdio: bytes waiting for stdin beyond which send() fails with ENOBUFS */
+	int server_stdio;         /* stdio: enum stdio_io, the server's stdin and stdout: pipes or one socket */
 	int server_stderr;        /* stdio: enum stdio_stderr, where the server's stderr goes */
 };
 

@@ -118,6 +118,9 @@ static pid_t spawn_daemon(struct itd *d, const char *const *env, const char *con
 		/* A test that fails before itd_stop() still stops its daemon (and its children). */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		setenv("MCPPOOL_LOG_LEVEL", "debug", 1);
+		/* A whole suite may be run with the other stdin/stdout form; a test's env still wins. */
+		if (getenv("IT_SERVER_STDIO"))
+			setenv("MCPPOOL_SERVER_STDIO", getenv("IT_SERVER_STDIO"), 1);
 		/* The test process runs without leak checks; the daemon must not. */
 		setenv("ASAN_OPTIONS", "detect_leaks=1", 1);
 		for (; env && *env; env++)
@@ -781,6 +784,9 @@ void itd_start_as(struct itd *d, const char *catalog_json, const char *const *en
 			unsetenv(name);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		setenv("MCPPOOL_LOG_LEVEL", "debug", 1);
+		/* A whole suite may be run with the other stdin/stdout form; a test's env still wins. */
+		if (getenv("IT_SERVER_STDIO"))
+			setenv("MCPPOOL_SERVER_STDIO", getenv("IT_SERVER_STDIO"), 1);
 		setenv("ASAN_OPTIONS", "detect_leaks=1", 1);
 		for (; env && *env; env++)
 			putenv((char *)*env);

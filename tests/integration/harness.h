@@ -36,7 +36,9 @@ void it_subreaper(void);
  * environment settings ("KEY=VALUE", NULL-terminated, may be NULL), its stderr
  * going to the test's log, and waits until the socket accepts (20 s at most).
  * Aborts the test on failure. The daemon's environment holds none of the
- * variables of the configuration table (it_scrubbed_variable()) but those given.
+ * variables of the configuration table (it_scrubbed_variable()) but those given,
+ * and MCPPOOL_SERVER_STDIO set to $IT_SERVER_STDIO when the test process has it
+ * (to run a suite with the other stdin/stdout form; a given setting wins).
  */
 void itd_start(struct itd *d, const char *catalog_json, const char *const *env);
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -151,15 +152,37 @@ Test(faults, crash_after_n_calls_fails_only_the_call_in_flight)
 	it_assert_no_children();
 }
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * With pipes (the default; set here, so that a run with IT_SERVER_STDIO=socket
+ * keeps it) closing fd 1 is the end of the server's stdout at once: its call
+ * fails while the server still runs (it lingers 3 s after its stdin's EOF and
+ * SIGTERM is a minute away), long before the call's 20 s deadline or a health
+ * ping, and the entry leaves the pool. On one socket the call timed out.
+ */
 Test(faults, a_child_that_closes_stdout_fails_in_flight_calls_with_upstream_closed)
 {
+	const char *env[] = { "MCPPOOL_SERVER_STDIO=pipes", "MCPPOOL_KILL_TIMEOUT=60000", NULL };
 	struct itd d;
 	int st;
-	itd_start(&d, NULL, NULL);
-	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "close_stdout"));
+	itd_start(&d, FAULT_CATALOG("\"--linger-after-eof\", \"3000\""), env);
+	long pid = pid_of(&d, "f");
+	double start = mono_ms();
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "f", "close_stdout", "--timeout", "20000"));
+	double took = mono_ms() - start;
+	cr_assert(it_pid_alive((pid_t)pid), "the server exited: its exit, not its stdout's end, was noticed");
 	cr_assert_str_eq(it_error_code(r), "UPSTREAM_CLOSED");
+	cr_assert_lt(took, 3000, "the reply took %.0f ms", took);
 	json_decref(r);
 	cr_assert_eq(total(&d), 0);
+	cr_assert(it_wait_gone((pid_t)pid, 10000), "the server did not exit after its linger");
 	itd_stop(&d);
 	it_assert_no_children();
 }

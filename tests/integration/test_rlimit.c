@@ -38,20 +38,56 @@ Test(rlimit, a_configuration_that_cannot_fit_in_the_hard_limit_is_refused_with_t
 	static const char *const env[] = { "MAX_TOTAL_CONNECTIONS=100", "MCPPOOL_MAX_CLIENTS=1024",
 					   NULL };
 
+	/* Even 1 descriptor each would not fit (1156): no stdio setting is suggested. */
 	assert_refused(200, NULL, env,
-		       "MAX_TOTAL_CONNECTIONS=100 needs 2 descriptors each (a stdio server's socket "
-		       "and, with MCPPOOL_SERVER_STDERR=log, its stderr pipe) + "
-		       "MCPPOOL_MAX_CLIENTS=1024 + 32 reserved = 1256, but the open-file hard limit "
-		       "is 200: raise it (LimitNOFILE= in the systemd unit, ulimit -Hn as root) or "
-		       "lower MAX_TOTAL_CONNECTIONS or MCPPOOL_MAX_CLIENTS, or set "
-		       "MCPPOOL_SERVER_STDERR=discard or inherit");
+		       "MAX_TOTAL_CONNECTIONS=100 needs 3 descriptors each (a stdio server's stdin "
+		       "and stdout pipes (MCPPOOL_SERVER_STDIO=pipes) and its stderr pipe "
+		       "(MCPPOOL_SERVER_STDERR=log)) + MCPPOOL_MAX_CLIENTS=1024 + 32 reserved = 1356, "
+		       "but the open-file hard limit is 200: raise it (LimitNOFILE= in the systemd "
+		       "unit, ulimit -Hn as root) or lower MAX_TOTAL_CONNECTIONS or "
+		       "MCPPOOL_MAX_CLIENTS\n");
 }
 
-/* 150 x 2 + 64 + 32 = 396 does not fit in 300; 150 x 1 + 64 + 32 = 246 does. */
+/* 150 x 3 + 64 + 32 = 546; 150 x 2 + 96 = 396; 150 x 1 + 96 = 246. */
+static const char *const pool_150[] = { "MAX_TOTAL_CONNECTIONS=150", "MCPPOOL_MAX_CLIENTS=64", NULL };
+
+Test(rlimit, a_refusal_names_the_stdio_setting_that_would_fit)
+{
+	assert_refused(400, NULL, pool_150,
+		       "= 546, but the open-file hard limit is 400: raise it (LimitNOFILE= in the "
+		       "systemd unit, ulimit -Hn as root) or lower MAX_TOTAL_CONNECTIONS or "
+		       "MCPPOOL_MAX_CLIENTS, or set MCPPOOL_SERVER_STDIO=socket or "
+		       "MCPPOOL_SERVER_STDERR=discard or inherit (2 each: 396)");
+}
+
+Test(rlimit, a_refusal_names_both_stdio_settings_when_only_both_would_fit)
+{
+	assert_refused(300, NULL, pool_150,
+		       ", or set MCPPOOL_SERVER_STDIO=socket and MCPPOOL_SERVER_STDERR=discard or "
+		       "inherit (1 each: 246)");
+}
+
+Test(rlimit, on_one_socket_a_refusal_counts_two_descriptors_and_suggests_discard)
+{
+	static const char *const env[] = { "MAX_TOTAL_CONNECTIONS=150", "MCPPOOL_MAX_CLIENTS=64",
+					   "MCPPOOL_SERVER_STDIO=socket", NULL };
+
+	assert_refused(300, NULL, env,
+		       "MAX_TOTAL_CONNECTIONS=150 needs 2 descriptors each (a stdio server's "
+		       "stdin/stdout socket (MCPPOOL_SERVER_STDIO=socket) and its stderr pipe "
+		       "(MCPPOOL_SERVER_STDERR=log)) + MCPPOOL_MAX_CLIENTS=64 + 32 reserved = 396, "
+		       "but the open-file hard limit is 300: raise it (LimitNOFILE= in the systemd "
+		       "unit, ulimit -Hn as root) or lower MAX_TOTAL_CONNECTIONS or "
+		       "MCPPOOL_MAX_CLIENTS, or set MCPPOOL_SERVER_STDERR=discard or inherit "
+		       "(1 each: 246)");
+}
+
+/* 150 x 1 + 64 + 32 = 246 fits in 300. */
 static const char *const fits_with_one[] = { "MAX_TOTAL_CONNECTIONS=150", "MCPPOOL_MAX_CLIENTS=64",
+					     "MCPPOOL_SERVER_STDIO=socket",
 					     "MCPPOOL_SERVER_STDERR=discard", NULL };
 
-Test(rlimit, stderr_discarded_a_stdio_connection_counts_one_descriptor)
+Test(rlimit, on_one_socket_with_stderr_discarded_a_stdio_connection_counts_one_descriptor)
 {
 	struct itd d;
 
@@ -116,7 +152,7 @@ Test(rlimit, a_reload_to_limits_that_cannot_fit_is_refused_and_the_old_ones_kept
 	FILE *f;
 	int fd, st;
 
-	set_nofile(1000, 1000); /* 100 x 2 + 100 + 32 = 332 fits; 450 x 2 + 100 + 32 does not */
+	set_nofile(1000, 1000); /* 100 x 3 + 100 + 32 = 432 fits; 450 x 3 + 100 + 32 does not */
 	cr_assert((fd = mkstemp(path)) >= 0);
 	cr_assert(write(fd, "MAX_TOTAL_CONNECTIONS=100\n", 26) == 26);
 	close(fd);
@@ -126,7 +162,7 @@ Test(rlimit, a_reload_to_limits_that_cannot_fit_is_refused_and_the_old_ones_kept
 	fclose(f);
 	json_t *r = itd_ctl_json(&d, &st, ARGS("reload"));
 	cr_assert_eq(st, 1, "the reload was not refused; see %s", d.log);
-	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=450 needs 2 descriptors each"),
+	cr_assert(itd_log_contains(&d, "MAX_TOTAL_CONNECTIONS=450 needs 3 descriptors each"),
 		  "see %s", d.log);
 	json_decref(r);
 	r = itd_pool_status(&d);

@@ -1,6 +1,7 @@
 /*
- * Integration: a stdio server's descriptors as the daemon holds them: one socket
- * for its stdin and stdout, and its stderr per MCPPOOL_SERVER_STDERR.
+ * Integration: a stdio server's descriptors as the daemon holds them: pipes or
+ * one socket for its stdin and stdout per MCPPOOL_SERVER_STDIO, and its stderr
+ * per MCPPOOL_SERVER_STDERR.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -67,14 +68,23 @@ static void warm(struct itd *d, const char *user)
 
 /*
  * With one connection open (whatever the daemon opens lazily is open then),
- * four more must add exactly per descriptors each.
+ * four more must add exactly per descriptors each, with MCPPOOL_SERVER_STDIO
+ * and MCPPOOL_SERVER_STDERR as given (NULL: the defaults).
  */
-static void assert_fds_per_connection(const char *mode, int per)
+static void assert_fds_per_connection(const char *stdio, const char *stderr_mode, int per)
 {
-	const char *env[] = { mode, NULL };
+	char io_var[64], err_var[64];
+	const char *env[3] = { NULL };
 	struct itd d;
 	char user[32];
+	int n = 0;
 
+	snprintf(io_var, sizeof(io_var), "MCPPOOL_SERVER_STDIO=%s", stdio ? stdio : "");
+	snprintf(err_var, sizeof(err_var), "MCPPOOL_SERVER_STDERR=%s", stderr_mode ? stderr_mode : "");
+	if (stdio)
+		env[n++] = io_var;
+	if (stderr_mode)
+		env[n++] = err_var;
 	itd_start(&d, NULL, env);
 	warm(&d, "u0");
 	struct fd_wait w = { &d, settled_fds(&d) + 4 * per };
@@ -82,25 +92,37 @@ static void assert_fds_per_connection(const char *mode, int per)
 		snprintf(user, sizeof(user), "u%d", i);
 		warm(&d, user);
 	}
-	cr_assert(it_poll(fds_are, &w, 5000), "%s: the daemon holds %d descriptors, want %d",
-		  mode, daemon_fds(&d), w.want);
+	cr_assert(it_poll(fds_are, &w, 5000), "stdio %s, stderr %s: the daemon holds %d descriptors, want %d",
+		  stdio ? stdio : "default", stderr_mode ? stderr_mode : "default", daemon_fds(&d),
+		  w.want);
 	itd_stop(&d);
 	it_assert_no_children();
 }
 
-Test(serverio, a_stdio_connection_holds_two_descriptors_with_stderr_logged)
+/* The defaults: a pipe each for stdin, stdout and stderr. */
+Test(serverio, a_stdio_connection_holds_three_descriptors_by_default)
 {
-	assert_fds_per_connection("MCPPOOL_SERVER_STDERR=log", 2);
+	assert_fds_per_connection(NULL, NULL, 3);
 }
 
-Test(serverio, a_stdio_connection_holds_one_descriptor_with_stderr_discarded)
+Test(serverio, a_stdio_connection_holds_two_descriptors_with_pipes_and_stderr_discarded)
 {
-	assert_fds_per_connection("MCPPOOL_SERVER_STDERR=discard", 1);
+	assert_fds_per_connection("pipes", "discard", 2);
 }
 
-Test(serverio, a_stdio_connection_holds_one_descriptor_with_stderr_inherited)
+Test(serverio, a_stdio_connection_holds_two_descriptors_on_one_socket_with_stderr_logged)
 {
-	assert_fds_per_connection("MCPPOOL_SERVER_STDERR=inherit", 1);
+	assert_fds_per_connection("socket", "log", 2);
+}
+
+Test(serverio, a_stdio_connection_holds_one_descriptor_on_one_socket_with_stderr_discarded)
+{
+	assert_fds_per_connection("socket", "discard", 1);
+}
+
+Test(serverio, a_stdio_connection_holds_one_descriptor_on_one_socket_with_stderr_inherited)
+{
+	assert_fds_per_connection("socket", "inherit", 1);
 }
 
 static void call_stderr(struct itd *d, const char *user, int lines)
@@ -141,30 +163,49 @@ Test(serverio, discard_logs_nothing_of_a_servers_stderr)
 	it_assert_no_children();
 }
 
-Test(serverio, an_unknown_server_stderr_value_is_refused_naming_the_accepted_ones)
+/* The daemon refuses to start with setting (KEY=VALUE), and its log says the message. */
+static void assert_setting_refused(const char *setting, const char *message)
 {
-	const char *env[] = { "MCPPOOL_SERVER_STDERR=journal", NULL };
+	const char *env[] = { setting, NULL };
 	struct itd d;
 	int rc = itd_run_to_exit(&d, NULL, env, NULL);
 
 	cr_assert_eq(rc, 78, "exit status %d; see %s", rc, d.log);
-	cr_assert(itd_log_contains(&d, "MCPPOOL_SERVER_STDERR=\"journal\": unknown value "
-				       "(expected log, inherit or discard)"), "see %s", d.log);
+	cr_assert(itd_log_contains(&d, message), "see %s", d.log);
+}
+
+Test(serverio, an_unknown_server_stderr_value_is_refused_naming_the_accepted_ones)
+{
+	assert_setting_refused("MCPPOOL_SERVER_STDERR=journal",
+			       "MCPPOOL_SERVER_STDERR=\"journal\": unknown value "
+			       "(expected log, inherit or discard)");
+}
+
+Test(serverio, an_unknown_server_stdio_value_is_refused_naming_the_accepted_ones)
+{
+	assert_setting_refused("MCPPOOL_SERVER_STDIO=socketpair",
+			       "MCPPOOL_SERVER_STDIO=\"socketpair\": unknown value "
+			       "(expected pipes or socket)");
 }
 
 /*
- * Closing is shutdown(SHUT_WR) on the socket: the fixture reads EOF and exits 0
+ * Calls are answered, and closing the server's stdin (the pipe's write end
+ * closed, or shutdown(SHUT_WR) on the socket) is its EOF: the fixture exits 0
  * long before the SIGTERM step (a minute away here) could have ended it.
  */
-Test(serverio, an_evicted_server_reads_eof_on_stdin_and_exits_by_itself)
+static void assert_evicted_server_exits_by_itself(const char *stdio)
 {
-	const char *env[] = { "MCPPOOL_KILL_TIMEOUT=60000", NULL };
+	const char *env[] = { "MCPPOOL_KILL_TIMEOUT=60000", stdio, NULL };
 	struct itd d;
 	char line[96];
 	int st;
 
 	itd_start(&d, NULL, env);
-	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "pid"));
+	json_t *r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "echo", "{\"message\":\"hi\"}"));
+	cr_assert_eq(st, 0, "see %s", d.log);
+	cr_assert_str_eq(it_text(r), "hi");
+	json_decref(r);
+	r = itd_ctl_json(&d, &st, ARGS("call", "alice", "demo", "pid"));
 	cr_assert_eq(st, 0);
 	long pid = atol(it_text(r));
 	json_decref(r);
@@ -172,9 +213,19 @@ Test(serverio, an_evicted_server_reads_eof_on_stdin_and_exits_by_itself)
 	cr_assert_eq(st, 0);
 	json_decref(r);
 	snprintf(line, sizeof(line), "pid %ld exited with status 0", pid);
-	cr_assert(itd_wait_log(&d, line, 10000), "no exit on stdin EOF; see %s", d.log);
+	cr_assert(itd_wait_log(&d, line, 10000), "%s: no exit on stdin EOF; see %s", stdio, d.log);
 	itd_stop(&d);
 	it_assert_no_children();
+}
+
+Test(serverio, an_evicted_server_reads_eof_on_its_stdin_pipe_and_exits_by_itself)
+{
+	assert_evicted_server_exits_by_itself("MCPPOOL_SERVER_STDIO=pipes");
+}
+
+Test(serverio, an_evicted_server_reads_eof_on_its_socket_and_exits_by_itself)
+{
+	assert_evicted_server_exits_by_itself("MCPPOOL_SERVER_STDIO=socket");
 }
 
 /* Writes "MCPPOOL_SERVER_STDERR=value" into the env file at path. */

@@ -210,20 +210,34 @@ static int setup(void)
 	return count_fds();
 }
 
-Test(stdio, lines_round_trip_through_cat)
+/* Two lines through cat, which exits on stdin's EOF when closed: no signal needed. */
+static void assert_cat_round_trip(enum stdio_io io)
 {
 	int fds = setup();
 	struct rec r = { 0 };
 	struct stdio_options o = opts(1024, 2000);
 	char *argv[] = { "cat", NULL };
 
+	o.io = io;
 	spawn_argv(argv, &r, &o);
 	cr_assert_eq(stdio_write(r.child, "hello\nworld\n", 12), 0);
 	cr_assert(wait_lines(&r, 2, 10.0));
 	cr_assert_str_eq(r.lines[0], "hello");
 	cr_assert_str_eq(r.lines[1], "world");
 	cr_assert_not(r.closed);
+	double start = now();
 	close_and_check(&r, fds);
+	cr_assert_lt(now() - start, 1.5, "cat did not read EOF: it waited for SIGTERM");
+}
+
+Test(stdio, lines_round_trip_through_cat)
+{
+	assert_cat_round_trip(STDIO_IO_PIPES);
+}
+
+Test(stdio, lines_round_trip_through_cat_on_one_socket)
+{
+	assert_cat_round_trip(STDIO_IO_SOCKET);
 }
 
 Test(stdio, a_line_split_across_writes_is_delivered_once_whole)
@@ -368,13 +382,29 @@ Test(stdio, a_child_killed_by_a_signal_is_reported_with_the_signal)
 	close_and_check(&r, fds);
 }
 
-/* Its stdout is a socket that is also its stdin: it ends the stream with shutdown(). */
-Test(stdio, a_child_shutting_its_stdout_while_running_is_reported_and_then_terminated)
+/* With pipes, closing fd 1 ends its stdout at once: the child is still running when told. */
+Test(stdio, a_child_closing_its_stdout_while_running_is_reported_and_then_terminated)
 {
 	int fds = setup();
 	struct rec r = { 0 };
 	struct stdio_options o = opts(1024, 200);
 
+	spawn_sh("echo bye; exec >&-; sleep 30", &r, &o);
+	cr_assert(run_until(is_closed, &r, 10.0));
+	cr_assert_str_eq(r.reason, "closed its stdout");
+	cr_assert_eq(r.nlines, 1);
+	cr_assert_eq(stdio_live_children(), 1, "the child is still running");
+	close_and_check(&r, fds);
+}
+
+/* On one socket that is also its stdin, closing fd 1 ends nothing: shutdown() does. */
+Test(stdio, on_one_socket_a_child_shutting_its_stdout_while_running_is_reported)
+{
+	int fds = setup();
+	struct rec r = { 0 };
+	struct stdio_options o = opts(1024, 200);
+
+	o.io = STDIO_IO_SOCKET;
 	spawn_sh("echo bye; exec python3 -c 'import socket, time; "
 		 "socket.socket(fileno=1).shutdown(socket.SHUT_WR); time.sleep(30)'", &r, &o);
 	cr_assert(run_until(is_closed, &r, 10.0));
@@ -384,18 +414,29 @@ Test(stdio, a_child_shutting_its_stdout_while_running_is_reported_and_then_termi
 	close_and_check(&r, fds);
 }
 
-/* On a socket, input left unread at exit resets the connection: still its exit, not an error. */
-Test(stdio, a_child_that_exits_with_input_unread_is_reported_with_its_status)
+static void assert_exit_with_input_unread(enum stdio_io io)
 {
 	int fds = setup();
 	struct rec r = { 0 };
 	struct stdio_options o = opts(1024, 2000);
 
+	o.io = io;
 	spawn_sh("sleep 0.3; exit 3", &r, &o);
 	cr_assert_eq(stdio_write(r.child, "unread\n", 7), 0);
 	cr_assert(run_until(is_closed, &r, 10.0));
 	cr_assert(strstr(r.reason, "exited with status 3"), "reason: %s", r.reason);
 	close_and_check(&r, fds);
+}
+
+Test(stdio, a_child_that_exits_with_input_unread_is_reported_with_its_status)
+{
+	assert_exit_with_input_unread(STDIO_IO_PIPES);
+}
+
+/* On a socket, input left unread at exit resets the connection: still its exit, not an error. */
+Test(stdio, on_one_socket_a_child_that_exits_with_input_unread_is_reported_with_its_status)
+{
+	assert_exit_with_input_unread(STDIO_IO_SOCKET);
 }
 
 Test(stdio, a_child_that_exits_when_stdin_closes_is_reaped_without_signals)
@@ -584,6 +625,22 @@ Test(stdio, writing_after_the_child_exited_fails)
 	spawn_sh("exit 0", &r, &o);
 	cr_assert(run_until(is_closed, &r, 10.0));
 	cr_assert_eq(stdio_write(r.child, "x\n", 2), -1);
+	close_and_check(&r, fds);
+}
+
+/* A pipe's reader is gone: the write gets EPIPE (SIGPIPE is ignored, as in the daemon). */
+Test(stdio, writing_to_a_child_that_closed_its_stdin_fails_without_a_signal)
+{
+	int fds = setup();
+	struct rec r = { 0 };
+	struct stdio_options o = opts(1024, 200);
+
+	spawn_sh("exec <&-; echo closed; sleep 30", &r, &o);
+	cr_assert(wait_lines(&r, 1, 10.0));
+	cr_assert_eq(stdio_write(r.child, "x\n", 2), 0, "queued");
+	ev_run(EV_DEFAULT, EVRUN_NOWAIT); /* the flush gets EPIPE */
+	cr_assert_eq(stdio_write(r.child, "x\n", 2), -1);
+	cr_assert_eq(errno, EPIPE);
 	close_and_check(&r, fds);
 }
 
