@@ -63,7 +63,7 @@ struct upstream {
 	enum era era;             /* ERA_UNKNOWN until the probe (or the catalog's pin) decides */
 	enum protocol_pin pin;    /* the catalog entry's "protocol" */
 	char *client_caps;        /* the entry's clientCapabilities (JSON text): declared to the server, accepted (inputreq.c) */
-	char *era_key;            /* HTTP: the entry's eramemo key (its era is kept per origin); NULL: stdio */
+	char *era_key;            /* the entry's eramemo key (its era is kept per entry); NULL: HTTP+SSE */
 	bool probing;             /* the server/discover probe is deciding the era (eramemo notes it) */
 	bool era_remembered;      /* the era came from the memo (a failed start forgets it) */
 	uint64_t start_ms;        /* monotonic: the probe and initialize share MCPPOOL_START_TIMEOUT */
@@ -105,6 +105,7 @@ static void era_legacy(struct upstream *u, const char *version, const char *why)
 static void discover_answered(struct upstream *u, const char *text, size_t len);
 static void discover_refused(struct upstream *u, json_t *error);
 static void modern_assumption_failed(struct upstream *u, const char *why);
+static bool remembered_era_refused(struct upstream *u, const char *why);
 static json_t *server_of_discover(json_t *result);
 static void request_finish_error(struct request *r, int code, const char *reason);
 static void send_line(struct upstream *u, const char *line, size_t len, const struct transport_msg *info);
@@ -1285,8 +1286,9 @@ static void answer_error(struct request *r, const char *line, const struct jsonr
 	switch (r->kind) {
 	case REQ_INITIALIZE:
 		request_finish(r);
-		upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
-			       "initialize failed: %s", msg);
+		if (!remembered_era_refused(u, msg))
+			upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
+				       "initialize failed: %s", msg);
 		break;
 	case REQ_DISCOVER:
 		request_finish(r);
@@ -1719,6 +1721,8 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 	switch (r->kind) {
 	case REQ_INITIALIZE:
 		request_finish(r);
+		if (code != ERR_AUTH_REQUIRED && remembered_era_refused(u, message))
+			return;
 		if (code == ERR_AUTH_REQUIRED)
 			start_needs_auth(u, message, data_json);
 		upstream_close(u, CLOSE_START_FAILED,
@@ -1888,7 +1892,7 @@ static json_t *server_of_discover(json_t *result)
 	return out;
 }
 
-/* The probe decided u's era: an HTTP server's is kept for its other users' connections. */
+/* The probe decided u's era: it is kept for the entry's next connections (eramemo.h). */
 static void era_found(struct upstream *u)
 {
 	if (u->probing && u->era_key)
@@ -2007,7 +2011,7 @@ static int era_start(struct upstream *u)
 		return send_initialize(u, MCP_PROTOCOL_VERSION);
 	}
 	if (u->era_key && eramemo_get(u->d, u->era_key, now_mono_ms(), &found)) {
-		log_info("[%s] %s server (found for this URL before): no server/discover probe",
+		log_info("[%s] %s server (found for this catalog entry before): no server/discover probe",
 			 u->tag, found.era == ERA_MODERN ? "modern" : "legacy");
 		u->era_remembered = true;
 		if (found.era == ERA_LEGACY) {
@@ -2023,6 +2027,29 @@ static int era_start(struct upstream *u)
 	}
 	u->probing = true;
 	return send_discover(u);
+}
+
+/*
+ * initialize, sent because the memo said legacy, was refused (why): when the
+ * era came from the memo, the memo is forgotten and this connection probes
+ * with server/discover at once (a server upgraded to 2026-07-28 refuses
+ * initialize), and true is returned; false when the probe itself chose
+ * legacy, and the start fails.
+ */
+static bool remembered_era_refused(struct upstream *u, const char *why)
+{
+	if (!u->era_remembered)
+		return false;
+	log_info("[%s] initialize refused (%.160s): the era found for this catalog entry before "
+		 "no longer holds; probing with server/discover", u->tag, why);
+	eramemo_forget(u->d, u->era_key);
+	u->era_remembered = false;
+	u->era = ERA_UNKNOWN;
+	u->version[0] = '\0';
+	u->probing = true;
+	if (send_discover(u) < 0)
+		upstream_close(u, CLOSE_START_FAILED, ERR_INTERNAL, "out of memory");
+	return true;
 }
 
 /*
@@ -2078,8 +2105,7 @@ static struct upstream *upstream_start(struct daemon *d, struct session *s, uint
 		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
 		return NULL;
 	}
-	if (call->entry->transport == TRANSPORT_HTTP && !call->entry->sse &&
-	    !(u->era_key = eramemo_key(call->entry->name, call->entry->url))) {
+	if (!call->entry->sse && !(u->era_key = eramemo_key(call->entry))) {
 		free(u->client_caps);
 		free(u);
 		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
@@ -2429,7 +2455,7 @@ void upstream_shutdown(struct daemon *d)
 	listcache_destroy(&d->cache);
 	inputreq_shutdown(d);
 	tasks_shutdown(d);
-	eramemo_shutdown(d);
+	eramemo_forget_all(d);
 	while ((f = hmap_next(d->start_failures, NULL)))
 		failure_free(d, container_of(f, struct start_failure, node));
 	hmap_destroy(d->start_failures);
