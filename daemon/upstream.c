@@ -66,6 +66,7 @@ struct upstream {
 	char *era_key;            /* the entry's eramemo key (its era is kept per entry); NULL: HTTP+SSE */
 	bool probing;             /* the server/discover probe is deciding the era (eramemo notes it) */
 	bool era_remembered;      /* the era came from the memo (a failed start forgets it) */
+	bool legacy_guessed;      /* legacy without the server's word (the memo, or silence to the probe) */
 	uint64_t start_ms;        /* monotonic: the probe and initialize share MCPPOOL_START_TIMEOUT */
 	char version[32];         /* the version spoken: initialize's answer, or ERA_MODERN_VERSION ("" while starting) */
 	json_t *server;           /* protocolVersion, capabilities, serverInfo, instructions (and supportedVersions when modern) */
@@ -105,7 +106,7 @@ static void era_legacy(struct upstream *u, const char *version, const char *why)
 static void discover_answered(struct upstream *u, const char *text, size_t len);
 static void discover_refused(struct upstream *u, json_t *error);
 static void modern_assumption_failed(struct upstream *u, const char *why);
-static bool remembered_era_refused(struct upstream *u, const char *why);
+static bool legacy_guess_refused(struct upstream *u, const char *why);
 static json_t *server_of_discover(json_t *result);
 static void request_finish_error(struct request *r, int code, const char *reason);
 static void send_line(struct upstream *u, const char *line, size_t len, const struct transport_msg *info);
@@ -1124,6 +1125,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 		snprintf(why, sizeof(why), "no answer to server/discover within %" PRIu64 " ms",
 			 r->timeout_ms);
 		request_finish(r);
+		u->legacy_guessed = true; /* a modern server slow to start is silent too */
 		era_legacy(u, MCP_PROTOCOL_VERSION, why);
 		return;
 	}
@@ -1286,7 +1288,7 @@ static void answer_error(struct request *r, const char *line, const struct jsonr
 	switch (r->kind) {
 	case REQ_INITIALIZE:
 		request_finish(r);
-		if (!remembered_era_refused(u, msg))
+		if (!legacy_guess_refused(u, msg))
 			upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
 				       "initialize failed: %s", msg);
 		break;
@@ -1721,7 +1723,7 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 	switch (r->kind) {
 	case REQ_INITIALIZE:
 		request_finish(r);
-		if (code != ERR_AUTH_REQUIRED && remembered_era_refused(u, message))
+		if (code != ERR_AUTH_REQUIRED && legacy_guess_refused(u, message))
 			return;
 		if (code == ERR_AUTH_REQUIRED)
 			start_needs_auth(u, message, data_json);
@@ -2016,6 +2018,7 @@ static int era_start(struct upstream *u)
 		u->era_remembered = true;
 		if (found.era == ERA_LEGACY) {
 			u->era = ERA_LEGACY;
+			u->legacy_guessed = true;
 			return send_initialize(u, found.version);
 		}
 		u->era = ERA_MODERN;
@@ -2030,20 +2033,23 @@ static int era_start(struct upstream *u)
 }
 
 /*
- * initialize, sent because the memo said legacy, was refused (why): when the
- * era came from the memo, the memo is forgotten and this connection probes
- * with server/discover at once (a server upgraded to 2026-07-28 refuses
- * initialize), and true is returned; false when the probe itself chose
- * legacy, and the start fails.
+ * initialize was refused (why). When legacy was a guess (the memo said so, or
+ * the server was silent to the probe: a 2026-07-28 server slow to start, or
+ * one upgraded since, refuses initialize), the memo is forgotten and this
+ * connection probes with server/discover once more, and true is returned;
+ * false when the server itself said legacy, and the start fails.
  */
-static bool remembered_era_refused(struct upstream *u, const char *why)
+static bool legacy_guess_refused(struct upstream *u, const char *why)
 {
-	if (!u->era_remembered)
+	if (!u->legacy_guessed)
 		return false;
-	log_info("[%s] initialize refused (%.160s): the era found for this catalog entry before "
-		 "no longer holds; probing with server/discover", u->tag, why);
-	eramemo_forget(u->d, u->era_key);
+	log_info("[%s] initialize refused (%.160s): legacy was %s; probing with server/discover "
+		 "again", u->tag, why, u->era_remembered ? "found for this catalog entry before"
+							  : "a guess from a silent server");
+	if (u->era_key)
+		eramemo_forget(u->d, u->era_key);
 	u->era_remembered = false;
+	u->legacy_guessed = false;
 	u->era = ERA_UNKNOWN;
 	u->version[0] = '\0';
 	u->probing = true;

@@ -33,7 +33,9 @@ TestSuite(era, .init = it_subreaper, .timeout = 60);
 	" \"args\": [\"--era\", \"modern\", \"--versions\", \"2027-01-01\"]},"              \
 	"\"fickle\": {\"command\": \"@FIXTURE@\","                                         \
 	" \"args\": [\"--era\", \"modern\", \"--discover-once\"]},"                        \
-	"\"shifty\": {\"command\": \"@FIXTURE@\", \"args\": [\"--era\", \"${auth.era}\"]}"      \
+	"\"shifty\": {\"command\": \"@FIXTURE@\", \"args\": [\"--era\", \"${auth.era}\"]},"     \
+	"\"sluggish\": {\"command\": \"@FIXTURE@\","                                       \
+	" \"args\": [\"--era\", \"modern\", \"--slow-start\", \"2000\"]}"                      \
 	"}}"
 
 /* Runs mcpctl, asserting success; returns the reply. */
@@ -431,7 +433,8 @@ Test(era, a_remembered_legacy_entry_whose_server_refuses_initialize_is_probed_ag
 	r = ok(&d, ARGS("call", "bob", "shifty", "protocol", "{}", "-a", "era=modern"));
 	cr_assert_str_eq(it_text(r), "2026-07-28", "served in %s", it_text(r));
 	json_decref(r);
-	cr_assert(itd_log_contains(&d, "no longer holds; probing with server/discover"));
+	cr_assert(itd_log_contains(&d, "legacy was found for this catalog entry before; probing with "
+				       "server/discover again"));
 	r = ok(&d, ARGS("call", "bob", "shifty", "stats", "{}", "-a", "era=modern"));
 	cr_assert_eq(json_integer_value(json_object_get(structured(r), "discovers")), 1);
 	json_decref(r);
@@ -449,6 +452,26 @@ Test(era, a_catalog_reload_forgets_the_eras_found)
 	json_decref(ok(&d, ARGS("reload")));
 	assert_served_in(&d, "bob", "legacy", "2025-11-25");
 	cr_assert_eq(stat_of(&d, "bob", "legacy", "discovers"), 1, "the reload kept the era found");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/*
+ * A 2026-07-28 server too slow to start to answer the probe in time is taken
+ * for a silent legacy one; it refuses initialize, and the connection probes
+ * once more and serves in 2026-07-28.
+ */
+Test(era, a_modern_server_slow_to_answer_the_probe_is_probed_again_when_it_refuses_initialize)
+{
+	/* The probe waits 1.5 s, the server starts reading after 2 s; initialize has 1.5 s more. */
+	const char *env[] = { "MCPPOOL_START_TIMEOUT=3000", NULL };
+	struct itd d;
+
+	itd_start(&d, ERA_CATALOG, env);
+	assert_served_in(&d, "alice", "sluggish", "2026-07-28");
+	cr_assert(itd_log_contains(&d, "no answer to server/discover within"));
+	cr_assert(itd_log_contains(&d, "legacy was a guess from a silent server; probing with "
+				       "server/discover again"));
 	itd_stop(&d);
 	it_assert_no_children();
 }
