@@ -1,9 +1,10 @@
 /*
- * What the server/discover probe found out about a catalog entry's server: its
+ * What a catalog entry's server answered to the server/discover probe: its
  * era, the version spoken, and (modern) what its DiscoverResult says of it,
  * kept per entry as the catalog writes it (an HTTP entry's URL, a stdio
  * entry's command, args, env and cwd: the same program whatever user starts
- * it), so that each user's new connection does not probe it again.
+ * it), so that each user's new connection does not probe it again. Silence to
+ * the probe is not kept: a server slow to start is silent too.
  *
  * A memo is forgotten when its assumption fails (a modern server that stops
  * answering server/discover; a connection started from a legacy memo whose

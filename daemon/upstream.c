@@ -1894,10 +1894,13 @@ static json_t *server_of_discover(json_t *result)
 	return out;
 }
 
-/* The probe decided u's era: it is kept for the entry's next connections (eramemo.h). */
+/*
+ * The probe decided u's era: what the server said is kept for the entry's next
+ * connections (eramemo.h); silence is not (a server slow to start is silent too).
+ */
 static void era_found(struct upstream *u)
 {
-	if (u->probing && u->era_key)
+	if (u->probing && u->era_key && !u->legacy_guessed)
 		eramemo_note(u->d, u->era_key, u->era, u->version, u->server, now_mono_ms());
 	u->probing = false;
 }

@@ -226,6 +226,9 @@ Test(era, a_server_silent_to_discover_is_spoken_to_as_legacy_within_the_bound)
 	itd_start(&d, ERA_CATALOG, env);
 	assert_served_in(&d, "alice", "silent", "2025-11-25");
 	cr_assert(itd_log_contains(&d, "no answer to server/discover within 400 ms"));
+	/* Silence is not kept as the entry's era: the next user's connection probes too. */
+	assert_served_in(&d, "bob", "silent", "2025-11-25");
+	cr_assert_eq(stat_of(&d, "bob", "silent", "discovers"), 1, "silence was kept as legacy");
 	itd_stop(&d);
 	it_assert_no_children();
 }
