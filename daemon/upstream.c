@@ -67,6 +67,7 @@ struct upstream {
 	bool probing;             /* the server/discover probe is deciding the era (eramemo notes it) */
 	bool era_remembered;      /* the era came from the memo (a failed start forgets it) */
 	bool legacy_guessed;      /* legacy without the server's word (the memo, or silence to the probe) */
+	bool reprobed;            /* a refused initialize made it probe again (once per connection) */
 	uint64_t start_ms;        /* monotonic: the probe and initialize share MCPPOOL_START_TIMEOUT */
 	char version[32];         /* the version spoken: initialize's answer, or ERA_MODERN_VERSION ("" while starting) */
 	json_t *server;           /* protocolVersion, capabilities, serverInfo, instructions (and supportedVersions when modern) */
@@ -2040,12 +2041,14 @@ static int era_start(struct upstream *u)
  * the server was silent to the probe: a 2026-07-28 server slow to start, or
  * one upgraded since, refuses initialize), the memo is forgotten and this
  * connection probes with server/discover once more, and true is returned;
- * false when the server itself said legacy, and the start fails.
+ * false when the server itself said legacy, or this connection probed again
+ * already, and the start fails.
  */
 static bool legacy_guess_refused(struct upstream *u, const char *why)
 {
-	if (!u->legacy_guessed)
+	if (!u->legacy_guessed || u->reprobed)
 		return false;
+	u->reprobed = true;
 	log_info("[%s] initialize refused (%.160s): legacy was %s; probing with server/discover "
 		 "again", u->tag, why, u->era_remembered ? "found for this catalog entry before"
 							  : "a guess from a silent server");
