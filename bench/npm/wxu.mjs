@@ -131,7 +131,9 @@ async function round(o, mode) {
 }
 
 // The 1-, 5- and 15-minute load averages: the figures depend on what else the machine runs.
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+function loadavg() {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
 
 async function main(o) {
   const load0 = loadavg();
