@@ -1,7 +1,10 @@
-/* The era of each HTTP server, kept per catalog entry and URL (see eramemo.h). */
+/* The era of each catalog entry's server, kept for its next connections (see eramemo.h). */
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "catalog.h"
 #include "daemon.h"
 #include "eramemo.h"
 #include "hmap.h"
@@ -86,20 +89,24 @@ void eramemo_forget(struct daemon *d, const char *key)
 		memo_free(d, m);
 }
 
-char *eramemo_key(const char *entry_name, const char *url)
+char *eramemo_key(const struct catalog_entry *e)
 {
-	size_t n = strlen(entry_name), u = strlen(url);
-	char *k = malloc(n + 1 + u + 1);
+	const char *def = e->source ? e->source : "";
+	unsigned char digest[16];
+	size_t n = strlen(e->name);
+	char *k = malloc(n + 1 + 2 * sizeof(digest) + 1);
 
 	if (!k)
 		return NULL;
-	memcpy(k, entry_name, n);
+	/* A digest, not the text: literal env and header values may be secrets. */
+	crypto_generichash(digest, sizeof(digest), (const unsigned char *)def, strlen(def), NULL, 0);
+	memcpy(k, e->name, n);
 	k[n] = '\n'; /* never in a catalog name */
-	memcpy(k + n + 1, url, u + 1);
+	sodium_bin2hex(k + n + 1, 2 * sizeof(digest) + 1, digest, sizeof(digest));
 	return k;
 }
 
-void eramemo_shutdown(struct daemon *d)
+void eramemo_forget_all(struct daemon *d)
 {
 	struct hmap_node *n;
 

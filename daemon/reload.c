@@ -8,6 +8,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "daemon.h"
+#include "eramemo.h"
 #include "log.h"
 #include "pool.h"
 #include "reload.h"
@@ -252,6 +253,7 @@ static int swap_catalog(struct daemon *d, struct catalog *cat, const struct relo
 	d->retired_catalogs = g;
 	d->catalog = *cat;
 	memset(cat, 0, sizeof(*cat));
+	eramemo_forget_all(d); /* a reload is the admin's word that servers may have changed */
 	pool_set_generation(d->pool, d->catalog_gen);
 	for (size_t k = 0; k < json_array_size(diff->removed); k++)
 		upstream_retire_server(d, json_string_value(json_array_get(diff->removed, k)));

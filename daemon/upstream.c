@@ -64,9 +64,11 @@ struct upstream {
 	enum era era;             /* ERA_UNKNOWN until the probe (or the catalog's pin) decides */
 	enum protocol_pin pin;    /* the catalog entry's "protocol" */
 	char *client_caps;        /* the entry's clientCapabilities (JSON text): declared to the server, accepted (inputreq.c) */
-	char *era_key;            /* HTTP: the entry's eramemo key (its era is kept per origin); NULL: stdio */
+	char *era_key;            /* the entry's eramemo key (its era is kept per entry); NULL: HTTP+SSE */
 	bool probing;             /* the server/discover probe is deciding the era (eramemo notes it) */
 	bool era_remembered;      /* the era came from the memo (a failed start forgets it) */
+	bool legacy_guessed;      /* legacy without the server's word (the memo, or silence to the probe) */
+	bool reprobed;            /* a refused initialize made it probe again (once per connection) */
 	uint64_t start_ms;        /* monotonic: the probe and initialize share MCPPOOL_START_TIMEOUT */
 	char version[32];         /* the version spoken: initialize's answer, or ERA_MODERN_VERSION ("" while starting) */
 	json_t *server;           /* protocolVersion, capabilities, serverInfo, instructions (and supportedVersions when modern) */
@@ -107,6 +109,7 @@ static void era_legacy(struct upstream *u, const char *version, const char *why)
 static void discover_answered(struct upstream *u, const char *text, size_t len);
 static void discover_refused(struct upstream *u, json_t *error);
 static void modern_assumption_failed(struct upstream *u, const char *why);
+static bool legacy_guess_refused(struct upstream *u, const char *why);
 static json_t *server_of_discover(json_t *result);
 static void request_finish_error(struct request *r, int code, const char *reason);
 static void send_line(struct upstream *u, const char *line, size_t len, const struct transport_msg *info);
@@ -1169,6 +1172,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 		snprintf(why, sizeof(why), "no answer to server/discover within %" PRIu64 " ms",
 			 r->timeout_ms);
 		request_finish(r);
+		u->legacy_guessed = true; /* a modern server slow to start is silent too */
 		era_legacy(u, MCP_PROTOCOL_VERSION, why);
 		return;
 	}
@@ -1331,8 +1335,9 @@ static void answer_error(struct request *r, const char *line, const struct jsonr
 	switch (r->kind) {
 	case REQ_INITIALIZE:
 		request_finish(r);
-		upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
-			       "initialize failed: %s", msg);
+		if (!legacy_guess_refused(u, msg))
+			upstream_close(u, CLOSE_START_FAILED, ERR_UPSTREAM_START_FAILED,
+				       "initialize failed: %s", msg);
 		break;
 	case REQ_DISCOVER:
 		request_finish(r);
@@ -1766,6 +1771,8 @@ static void on_request_failed(void *ctx, uint64_t id, int code, const char *mess
 	switch (r->kind) {
 	case REQ_INITIALIZE:
 		request_finish(r);
+		if (code != ERR_AUTH_REQUIRED && legacy_guess_refused(u, message))
+			return;
 		if (code == ERR_AUTH_REQUIRED)
 			start_needs_auth(u, message, data_json);
 		upstream_close(u, CLOSE_START_FAILED,
@@ -1935,10 +1942,13 @@ static json_t *server_of_discover(json_t *result)
 	return out;
 }
 
-/* The probe decided u's era: an HTTP server's is kept for its other users' connections. */
+/*
+ * The probe decided u's era: what the server said is kept for the entry's next
+ * connections (eramemo.h); silence is not (a server slow to start is silent too).
+ */
 static void era_found(struct upstream *u)
 {
-	if (u->probing && u->era_key)
+	if (u->probing && u->era_key && !u->legacy_guessed)
 		eramemo_note(u->d, u->era_key, u->era, u->version, u->server, now_mono_ms());
 	u->probing = false;
 }
@@ -2054,11 +2064,12 @@ static int era_start(struct upstream *u)
 		return send_initialize(u, MCP_PROTOCOL_VERSION);
 	}
 	if (u->era_key && eramemo_get(u->d, u->era_key, now_mono_ms(), &found)) {
-		log_info("[%s] %s server (found for this URL before): no server/discover probe",
+		log_info("[%s] %s server (found for this catalog entry before): no server/discover probe",
 			 u->tag, found.era == ERA_MODERN ? "modern" : "legacy");
 		u->era_remembered = true;
 		if (found.era == ERA_LEGACY) {
 			u->era = ERA_LEGACY;
+			u->legacy_guessed = true;
 			return send_initialize(u, found.version);
 		}
 		u->era = ERA_MODERN;
@@ -2070,6 +2081,34 @@ static int era_start(struct upstream *u)
 	}
 	u->probing = true;
 	return send_discover(u);
+}
+
+/*
+ * initialize was refused (why). When legacy was a guess (the memo said so, or
+ * the server was silent to the probe: a 2026-07-28 server slow to start, or
+ * one upgraded since, refuses initialize), the memo is forgotten and this
+ * connection probes with server/discover once more, and true is returned;
+ * false when the server itself said legacy, or this connection probed again
+ * already, and the start fails.
+ */
+static bool legacy_guess_refused(struct upstream *u, const char *why)
+{
+	if (!u->legacy_guessed || u->reprobed)
+		return false;
+	u->reprobed = true;
+	log_info("[%s] initialize refused (%.160s): legacy was %s; probing with server/discover "
+		 "again", u->tag, why, u->era_remembered ? "found for this catalog entry before"
+							  : "a guess from a silent server");
+	if (u->era_key)
+		eramemo_forget(u->d, u->era_key);
+	u->era_remembered = false;
+	u->legacy_guessed = false;
+	u->era = ERA_UNKNOWN;
+	u->version[0] = '\0';
+	u->probing = true;
+	if (send_discover(u) < 0)
+		upstream_close(u, CLOSE_START_FAILED, ERR_INTERNAL, "out of memory");
+	return true;
 }
 
 /*
@@ -2125,8 +2164,7 @@ static struct upstream *upstream_start(struct daemon *d, struct session *s, uint
 		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
 		return NULL;
 	}
-	if (call->entry->transport == TRANSPORT_HTTP && !call->entry->sse &&
-	    !(u->era_key = eramemo_key(call->entry->name, call->entry->url))) {
+	if (!call->entry->sse && !(u->era_key = eramemo_key(call->entry))) {
 		free(u->client_caps);
 		free(u);
 		session_reply_error(s, client_id, ERR_INTERNAL, "out of memory");
@@ -2476,7 +2514,7 @@ void upstream_shutdown(struct daemon *d)
 	listcache_destroy(&d->cache);
 	inputreq_shutdown(d);
 	tasks_shutdown(d);
-	eramemo_shutdown(d);
+	eramemo_forget_all(d);
 	while ((f = hmap_next(d->start_failures, NULL)))
 		failure_free(d, container_of(f, struct start_failure, node));
 	hmap_destroy(d->start_failures);

@@ -8,6 +8,7 @@
 // Prints a Markdown table: server processes, PSS of servers + daemon, cold starts, time
 // until every worker's first call for every user is answered, steady calls/s.
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, descendants, parseArgs, pssKiB, spread } from './stats.mjs';
 import { startDaemon } from './daemon.mjs';
@@ -129,7 +130,13 @@ async function round(o, mode) {
   }
 }
 
+// The 1-, 5- and 15-minute load averages: the figures depend on what else the machine runs.
+function loadavg() {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
 async function main(o) {
+  const load0 = loadavg();
   const rounds = Number(o.rounds || 3);
   const r = { perworker: [], pooled: [] };
   for (let i = 0; i < rounds; i++) {
@@ -157,4 +164,5 @@ async function main(o) {
     const pw = daemonRow ? '— (no daemon)' : col('perworker', f, digits);
     console.log(`| ${name} | ${pw} | ${col('pooled', f, digits)} | ${daemonRow ? '—' : ratio(f, 2)} |`);
   }
+  console.log(`\nLoad average (1, 5, 15 min) before the rounds: ${load0}; after: ${loadavg()}.`);
 }

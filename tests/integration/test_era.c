@@ -32,7 +32,10 @@ TestSuite(era, .init = it_subreaper, .timeout = 60);
 	"\"future\": {\"command\": \"@FIXTURE@\","                                         \
 	" \"args\": [\"--era\", \"modern\", \"--versions\", \"2027-01-01\"]},"              \
 	"\"fickle\": {\"command\": \"@FIXTURE@\","                                         \
-	" \"args\": [\"--era\", \"modern\", \"--discover-once\"]}"                         \
+	" \"args\": [\"--era\", \"modern\", \"--discover-once\"]},"                        \
+	"\"shifty\": {\"command\": \"@FIXTURE@\", \"args\": [\"--era\", \"${auth.era}\"]},"     \
+	"\"sluggish\": {\"command\": \"@FIXTURE@\","                                       \
+	" \"args\": [\"--era\", \"modern\", \"--slow-start\", \"2000\"]}"                      \
 	"}}"
 
 /* Runs mcpctl, asserting success; returns the reply. */
@@ -223,6 +226,9 @@ Test(era, a_server_silent_to_discover_is_spoken_to_as_legacy_within_the_bound)
 	itd_start(&d, ERA_CATALOG, env);
 	assert_served_in(&d, "alice", "silent", "2025-11-25");
 	cr_assert(itd_log_contains(&d, "no answer to server/discover within 400 ms"));
+	/* Silence is not kept as the entry's era: the next user's connection probes too. */
+	assert_served_in(&d, "bob", "silent", "2025-11-25");
+	cr_assert_eq(stat_of(&d, "bob", "silent", "discovers"), 1, "silence was kept as legacy");
 	itd_stop(&d);
 	it_assert_no_children();
 }
@@ -382,6 +388,93 @@ Test(era, a_modern_request_past_its_deadline_is_cancelled_upstream)
 	cr_assert_str_eq(it_error_code(r), "UPSTREAM_TIMEOUT");
 	json_decref(r);
 	cr_assert(it_poll(cancel_seen, &d, 5000), "the server was not told to cancel");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/*
+ * The era the probe found for a catalog entry is kept (eramemo.h): the next
+ * user's connection of the same entry is not probed, and speaks that era.
+ */
+Test(era, the_next_connection_of_an_entry_speaks_the_era_found_without_a_probe)
+{
+	struct itd d;
+
+	itd_start(&d, ERA_CATALOG, NULL);
+	assert_served_in(&d, "alice", "legacy", "2025-11-25");
+	cr_assert_eq(stat_of(&d, "alice", "legacy", "discovers"), 1, "the first connection is probed");
+	assert_served_in(&d, "bob", "legacy", "2025-11-25");
+	cr_assert_eq(stat_of(&d, "bob", "legacy", "discovers"), 0, "the era was probed again");
+
+	assert_served_in(&d, "alice", "modern", "2026-07-28");
+	assert_served_in(&d, "bob", "modern", "2026-07-28");
+	cr_assert_eq(stat_of(&d, "bob", "modern", "discovers"), 0, "the era was probed again");
+	json_t *r = ok(&d, ARGS("warm", "bob", "modern"));
+	json_t *server = json_object_get(it_data(r), "server");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(server, "serverInfo"),
+							   "name")), "mcp-fixture",
+			 "warm does not show what the first probe found");
+	json_decref(r);
+	cr_assert(itd_log_contains(&d, "found for this catalog entry before"));
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/*
+ * A connection started from a legacy memo whose server refuses initialize (it
+ * became a 2026-07-28 server) probes at once on the same connection, and the
+ * call is served.
+ */
+Test(era, a_remembered_legacy_entry_whose_server_refuses_initialize_is_probed_again)
+{
+	struct itd d;
+
+	itd_start(&d, ERA_CATALOG, NULL);
+	json_t *r = ok(&d, ARGS("call", "alice", "shifty", "protocol", "{}", "-a", "era=legacy"));
+	cr_assert_str_eq(it_text(r), "2025-11-25");
+	json_decref(r);
+	r = ok(&d, ARGS("call", "bob", "shifty", "protocol", "{}", "-a", "era=modern"));
+	cr_assert_str_eq(it_text(r), "2026-07-28", "served in %s", it_text(r));
+	json_decref(r);
+	cr_assert(itd_log_contains(&d, "legacy was found for this catalog entry before; probing with "
+				       "server/discover again"));
+	r = ok(&d, ARGS("call", "bob", "shifty", "stats", "{}", "-a", "era=modern"));
+	cr_assert_eq(json_integer_value(json_object_get(structured(r), "discovers")), 1);
+	json_decref(r);
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/* A catalog reload forgets every era found: the next connection is probed. */
+Test(era, a_catalog_reload_forgets_the_eras_found)
+{
+	struct itd d;
+
+	itd_start(&d, ERA_CATALOG, NULL);
+	assert_served_in(&d, "alice", "legacy", "2025-11-25");
+	json_decref(ok(&d, ARGS("reload")));
+	assert_served_in(&d, "bob", "legacy", "2025-11-25");
+	cr_assert_eq(stat_of(&d, "bob", "legacy", "discovers"), 1, "the reload kept the era found");
+	itd_stop(&d);
+	it_assert_no_children();
+}
+
+/*
+ * A 2026-07-28 server too slow to start to answer the probe in time is taken
+ * for a silent legacy one; it refuses initialize, and the connection probes
+ * once more and serves in 2026-07-28.
+ */
+Test(era, a_modern_server_slow_to_answer_the_probe_is_probed_again_when_it_refuses_initialize)
+{
+	/* The probe waits 1.5 s, the server starts reading after 2 s; initialize has 1.5 s more. */
+	const char *env[] = { "MCPPOOL_START_TIMEOUT=3000", NULL };
+	struct itd d;
+
+	itd_start(&d, ERA_CATALOG, env);
+	assert_served_in(&d, "alice", "sluggish", "2026-07-28");
+	cr_assert(itd_log_contains(&d, "no answer to server/discover within"));
+	cr_assert(itd_log_contains(&d, "legacy was a guess from a silent server; probing with "
+				       "server/discover again"));
 	itd_stop(&d);
 	it_assert_no_children();
 }

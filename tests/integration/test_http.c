@@ -1593,7 +1593,7 @@ static void era_probed_once(enum tiny_mode mode, const char *version)
 	json_decref(r);
 	cr_assert_eq(tiny_count_of(t, "POST", "server/discover"), 1, "the era was probed %u times",
 		     tiny_count_of(t, "POST", "server/discover"));
-	cr_assert(itd_log_contains(&d, "found for this URL before"), "see %s", d.log);
+	cr_assert(itd_log_contains(&d, "found for this catalog entry before"), "see %s", d.log);
 	cr_assert(tiny_find(t, "POST", "tools/call", 1, &call));
 	cr_assert_str_eq(call.version, version, "the second user's call");
 	itd_stop(&d);
