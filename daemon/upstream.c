@@ -1134,14 +1134,22 @@ static void ping_pump(struct daemon *d)
 	}
 }
 
-/* Pings u: now when a slot is free, else after the pings queued before it. */
-static void upstream_probe(struct upstream *u)
+/*
+ * Pings u: now when a slot is free, else after the pings queued before it;
+ * first (a request of u just timed out: its user waits on the verdict) goes
+ * before the sweep's, even when u already waits among them.
+ */
+static void upstream_probe(struct upstream *u, bool first)
 {
 	struct daemon *d = u->d;
 
-	if (u->ping || list_linked(&u->ping_node) || u->state != UPSTREAM_READY)
+	if (u->ping || u->state != UPSTREAM_READY || (list_linked(&u->ping_node) && !first))
 		return;
-	list_add_tail(&d->ping_queue, &u->ping_node);
+	ping_dequeue(u);
+	if (first)
+		list_add_head(&d->ping_queue, &u->ping_node);
+	else
+		list_add_tail(&d->ping_queue, &u->ping_node);
 	d->pings_queued++;
 	ping_pump(d);
 }
@@ -1211,7 +1219,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 			send_cancelled(u, id, "timeout");
 		return;
 	}
-	upstream_probe(u); /* before request_finish(), which may end a draining upstream */
+	upstream_probe(u, true); /* before request_finish(), which may end a draining upstream */
 	r->obs.code = ERR_UPSTREAM_TIMEOUT;
 	session_untrack(r->session, &r->session_node);
 	session_reply_error(r->session, r->client_id, ERR_UPSTREAM_TIMEOUT,
@@ -2360,7 +2368,7 @@ size_t upstream_apply_config(struct daemon *d)
 static void probe_entry(void *arg, const struct pool_entry *e)
 {
 	(void)arg;
-	upstream_probe(e->conn);
+	upstream_probe(e->conn, false);
 }
 
 /* Every CLEANUP_INTERVAL: close what idled too long, then ping what is left. */
