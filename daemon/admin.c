@@ -30,36 +30,21 @@ void admin_format_time(uint64_t wall_ms, char buf[32])
 
 /* ---- the pool's counts ------------------------------------------------------ */
 
-struct user_walk {
-	msgpack_packer *pk;
-	unsigned users;
-};
-
-static void count_user(void *arg, const char *user, unsigned count)
-{
-	(void)user;
-	(void)count;
-	((struct user_walk *)arg)->users++;
-}
-
 static void pack_user(void *arg, const char *user, unsigned count)
 {
-	struct user_walk *w = arg;
-	wire_pack_str(w->pk, user);
-	msgpack_pack_uint32(w->pk, count);
+	msgpack_packer *pk = arg;
+	wire_pack_str(pk, user);
+	msgpack_pack_uint32(pk, count);
 }
 
 /* {"totalConnections": n, "userConnectionCounts": {...}} as two map pairs. */
 static void pack_counts(msgpack_packer *pk, const struct pool *p)
 {
-	struct user_walk w = { .pk = pk };
-
 	wire_pack_str(pk, "totalConnections");
 	msgpack_pack_uint32(pk, pool_total(p));
 	wire_pack_str(pk, "userConnectionCounts");
-	pool_foreach_user(p, count_user, &w);
-	msgpack_pack_map(pk, w.users);
-	pool_foreach_user(p, pack_user, &w);
+	msgpack_pack_map(pk, pool_users(p));
+	pool_foreach_user(p, pack_user, pk);
 }
 
 /* ---- pool-status ------------------------------------------------------------ */

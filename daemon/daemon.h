@@ -79,6 +79,9 @@ struct daemon {
 
 	/* upstream.c */
 	ev_timer sweep_timer;
+	struct list_node ping_queue; /* upstreams waiting for a health ping slot, oldest first */
+	unsigned pings_in_flight;    /* health pings sent and not yet ended: at most PING_IN_FLIGHT_MAX */
+	unsigned pings_queued;       /* the length of ping_queue */
 	struct hmap *start_failures; /* key -> backoff record */
 	struct hmap *input_holds;    /* inputreq.c: requestState -> hold; NULL until the first */
 	struct tasks *tasks;         /* tasks.c: task id -> the connection that created it; NULL until the first */

@@ -486,6 +486,12 @@ char *metrics_render(const struct daemon *d)
 	for (int r = 0; r < CLOSE__COUNT; r++)
 		put(&t, "mcppool_connections_closed_total{reason=\"%s\"} %llu\n", close_reason_name(r),
 		    (unsigned long long)m->closed[r]);
+	gauge(&t, "pings_in_flight", "Health pings sent and not yet answered.", d->pings_in_flight);
+	gauge(&t, "pings_queued", "Health pings waiting for one of the slots in flight.",
+	      d->pings_queued);
+	gauge(&t, "pings_in_flight_peak", "The most health pings ever in flight at once.",
+	      m->pings_in_flight_peak);
+	counter(&t, "pings_total", "Health pings sent.", m->pings_sent);
 	counter(&t, "clients_accepted_total", "App connections accepted.", m->clients_accepted);
 	counter(&t, "events_total", "Events (progress, log messages) sent to apps.", m->events_sent);
 	counter(&t, "bad_frames_total", "Frames answered with BAD_REQUEST.", m->frames_bad);

@@ -76,6 +76,8 @@ struct metrics {
 	uint64_t hello_timeouts;        /* clients closed because they sent no hello in time */
 	uint64_t input_waits;           /* times a client paused until its large frame fit MCPPOOL_MAX_INPUT */
 	uint64_t events_sent;           /* wire v2 events sent to apps (progress, message, notification) */
+	uint64_t pings_sent;            /* health pings sent (upstream.c) */
+	unsigned pings_in_flight_peak;  /* the most health pings ever in flight at once */
 
 	struct server_metrics *servers; /* by slot; grows, never shrinks (see metrics_server) */
 	size_t nservers, cap_servers;

@@ -543,6 +543,11 @@ unsigned pool_total(const struct pool *p)
 	return total;
 }
 
+unsigned pool_users(const struct pool *p)
+{
+	return (unsigned)p->users.count; /* a user leaves the map with its last entry (user_detach) */
+}
+
 unsigned pool_user_count(const struct pool *p, const char *user)
 {
 	const struct pool_user *u = user_find(p, user);
@@ -677,7 +682,7 @@ static int check_user(const struct pool *p, const struct pool_user *u, unsigned 
 
 static int check_users(const struct pool *p, char *err, size_t errlen)
 {
-	unsigned sum = 0, idle = 0;
+	unsigned sum = 0, idle = 0, users = 0;
 
 	for (struct hmap_node *n = hmap_next(&p->users, NULL); n; n = hmap_next(&p->users, n)) {
 		const struct pool_user *u = container_of(n, struct pool_user, node);
@@ -685,7 +690,9 @@ static int check_users(const struct pool *p, char *err, size_t errlen)
 		if (check_user(p, u, &idle, err, errlen) < 0)
 			return -1;
 		sum += u->count;
+		users++;
 	}
+	CHECK(users == pool_users(p), "%u users walked, pool_users() says %u", users, pool_users(p));
 	CHECK(sum == pool_total(p), "user counts add up to %u, the total is %u", sum,
 	      pool_total(p));
 	CHECK(idle == p->counts[ENTRY_IDLE], "user idle lists hold %u entries, the pool's %u",

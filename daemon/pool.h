@@ -188,6 +188,9 @@ unsigned pool_total(const struct pool *p);
 /* Entries of user, DRAINING included; 0 for an unknown user. */
 unsigned pool_user_count(const struct pool *p, const char *user);
 
+/* Users with at least one entry: those pool_foreach_user() calls fn for. O(1). */
+unsigned pool_users(const struct pool *p);
+
 /* Entries in state s. */
 unsigned pool_state_count(const struct pool *p, enum entry_state s);
 

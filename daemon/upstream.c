@@ -40,6 +40,8 @@
  * a request before initialize. initialize gets what is left of the start timeout.
  */
 #define DISCOVER_WAIT_MAX_MS 2000
+/* Health pings in flight at once, over every connection: see "health pings" below. */
+#define PING_IN_FLIGHT_MAX 16
 
 /* Appends a string literal. */
 #define append_lit(b, lit) jbuf_append((b), (lit), sizeof(lit) - 1)
@@ -60,6 +62,7 @@ struct upstream {
 	uint64_t next_id;
 	struct list_node send_queue; /* requests waiting for READY, oldest first */
 	struct request *ping;        /* the health ping in flight, or NULL */
+	struct list_node ping_node;  /* in d->ping_queue while it waits for a ping slot */
 
 	enum era era;             /* ERA_UNKNOWN until the probe (or the catalog's pin) decides */
 	enum protocol_pin pin;    /* the catalog entry's "protocol" */
@@ -104,6 +107,8 @@ struct start_failure {
 static void upstream_close(struct upstream *u, enum close_reason why, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void request_finish(struct request *r);
+static void ping_dequeue(struct upstream *u);
+static void ping_ended(struct upstream *u);
 static void upstream_ready(struct upstream *u);
 static void era_legacy(struct upstream *u, const char *version, const char *why);
 static void discover_answered(struct upstream *u, const char *text, size_t len);
@@ -563,6 +568,7 @@ static void upstream_set_state(struct upstream *u, enum upstream_state s)
 			goto bad;
 		u->state = s;
 		ev_timer_stop(d->loop, &u->death_w);
+		ping_dequeue(u);
 		if (u->entry) {
 			pool_remove(d->pool, u->entry);
 			u->entry = NULL;
@@ -942,7 +948,7 @@ static void request_finish(struct request *r)
 		session_untrack(r->session, &r->session_node);
 	metrics_request_end(d, &r->obs, r->obs.code);
 	if (u->ping == r)
-		u->ping = NULL;
+		ping_ended(u);
 	inputreq_release(r);
 	free(r);
 	if (!app || !u->entry)
@@ -1117,27 +1123,94 @@ static void listen_steer(struct upstream *u, const struct event_note *note)
 /*
  * A server that is alive but answers nothing (blocked, deadlocked, swapped out)
  * would keep every call of its user timing out: no exit, no EOF. After a request
- * times out, and for idle upstreams at each sweep, the daemon sends a ping; one
+ * times out, and for idle upstreams at each sweep, the daemon pings it; one
  * unanswered for MCPPOOL_PING_TIMEOUT closes the connection, so that the next
  * call starts a fresh server. Any answer, an error included, is a sign of life.
  * A modern server has no ping: it gets server/discover, which it must answer
  * (an error there means the era assumption failed: see modern_assumption_failed()).
+ *
+ * At most PING_IN_FLIGHT_MAX pings are in flight at once; the others wait in
+ * d->ping_queue, oldest first, and go out as answers (or timeouts) free a slot.
+ * A sweep over 10,000 connections that pinged them all at once woke 10,000
+ * processes together: on 2 CPUs none answered within the timeout and every
+ * healthy connection was closed as hung. A ping's timeout runs from when it is
+ * sent, so a ping judges its server, never the length of the queue ahead of it;
+ * a hung server holds a slot for MCPPOOL_PING_TIMEOUT, and the rest of the queue
+ * shares the other slots meanwhile. A dead child is found by its exit, not by pings.
  */
-static void upstream_probe(struct upstream *u)
+static void ping_send(struct upstream *u)
 {
+	struct daemon *d = u->d;
 	struct request *r;
 	char err[160];
 
 	if (u->ping || u->state != UPSTREAM_READY)
 		return;
-	if (!(r = request_new(u, REQ_PING, u->d->cfg.ping_timeout_ms)))
+	if (!(r = request_new(u, REQ_PING, d->cfg.ping_timeout_ms)))
 		return;
 	if (request_send(u, r, "ping", NULL, 0, err, sizeof(err)) < 0) {
 		request_finish(r);
 		return;
 	}
 	u->ping = r;
-	ev_timer_start(u->d->loop, &r->deadline);
+	ev_timer_start(d->loop, &r->deadline);
+	d->pings_in_flight++;
+	d->metrics.pings_sent++;
+	if (d->pings_in_flight > d->metrics.pings_in_flight_peak)
+		d->metrics.pings_in_flight_peak = d->pings_in_flight;
+	log_debug("[%s] health ping sent (%u in flight, %u queued)", u->tag, d->pings_in_flight,
+		  d->pings_queued);
+}
+
+/* Takes u out of the ping queue, if it waits there. */
+static void ping_dequeue(struct upstream *u)
+{
+	if (!list_linked(&u->ping_node))
+		return;
+	list_del(&u->ping_node);
+	u->d->pings_queued--;
+}
+
+/* Sends queued pings while slots are free; a connection that stopped being READY is skipped. */
+static void ping_pump(struct daemon *d)
+{
+	while (d->pings_in_flight < PING_IN_FLIGHT_MAX && !list_empty(&d->ping_queue)) {
+		struct upstream *u = list_entry(list_first(&d->ping_queue), struct upstream, ping_node);
+
+		ping_dequeue(u);
+		ping_send(u);
+	}
+}
+
+/*
+ * Pings u: now when a slot is free, else after the pings queued before it;
+ * first (a request of u just timed out: its user waits on the verdict) goes
+ * before the sweep's, even when u already waits among them.
+ */
+static void upstream_probe(struct upstream *u, bool first)
+{
+	struct daemon *d = u->d;
+
+	if (u->ping || u->state != UPSTREAM_READY || (list_linked(&u->ping_node) && !first))
+		return;
+	ping_dequeue(u);
+	if (first)
+		list_add_head(&d->ping_queue, &u->ping_node);
+	else
+		list_add_tail(&d->ping_queue, &u->ping_node);
+	d->pings_queued++;
+	ping_pump(d);
+}
+
+/* u's ping ended (answered, timed out or failed with u): its slot goes to the next in the queue. */
+static void ping_ended(struct upstream *u)
+{
+	struct daemon *d = u->d;
+
+	u->ping = NULL;
+	d->pings_in_flight--;
+	if (!d->stopping)
+		ping_pump(d);
 }
 
 static void ping_expired(struct upstream *u)
@@ -1195,7 +1268,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 			send_cancelled(u, id, "timeout");
 		return;
 	}
-	upstream_probe(u); /* before request_finish(), which may end a draining upstream */
+	upstream_probe(u, true); /* before request_finish(), which may end a draining upstream */
 	r->obs.code = ERR_UPSTREAM_TIMEOUT;
 	session_untrack(r->session, &r->session_node);
 	session_reply_error(r->session, r->client_id, ERR_UPSTREAM_TIMEOUT,
@@ -2172,6 +2245,7 @@ static struct upstream *upstream_start(struct daemon *d, struct session *s, uint
 	}
 	memcpy(u->tag, key, klen + 1);
 	list_init(&u->send_queue);
+	list_init(&u->ping_node);
 	tasks_conn_init(&u->tasks);
 	ev_timer_init(&u->death_w, on_death, 0., 0.);
 	u->death_w.data = u;
@@ -2378,7 +2452,7 @@ size_t upstream_apply_config(struct daemon *d)
 static void probe_entry(void *arg, const struct pool_entry *e)
 {
 	(void)arg;
-	upstream_probe(e->conn);
+	upstream_probe(e->conn, false);
 }
 
 /* Every CLEANUP_INTERVAL: close what idled too long, then ping what is left. */
@@ -2403,6 +2477,7 @@ int upstream_init(struct daemon *d)
 	if (!(d->start_failures = calloc(1, sizeof(*d->start_failures))) ||
 	    hmap_init(d->start_failures) < 0)
 		return -1;
+	list_init(&d->ping_queue);
 	ev_timer_init(&d->sweep_timer, on_sweep, d->cfg.cleanup_interval_ms / 1000.0,
 		      d->cfg.cleanup_interval_ms / 1000.0);
 	d->sweep_timer.data = d;

@@ -575,3 +575,64 @@ Test(faults, an_idle_hung_server_is_found_by_the_sweeps_ping)
 	itd_stop(&d);
 	it_assert_no_children();
 }
+
+/* The pid of the pooled connection with key in a pool-status result; 0 when it is not pooled. */
+static long pid_of_key(json_t *status, const char *key)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "connectionDetails"), i, e)
+		if (strcmp(json_string_value(json_object_get(e, "key")), key) == 0)
+			return (long)json_integer_value(json_object_get(e, "pid"));
+	return 0;
+}
+
+/*
+ * A sweep over many idle connections pings them a few at a time (at most 16 in
+ * flight), each ping timed from when it is sent: the frozen servers are closed
+ * as hung, every live one stays, and the daemon never wakes them all at once.
+ */
+Test(faults, a_sweep_over_many_connections_bounds_its_pings_and_closes_only_the_hung,
+     .timeout = 120)
+{
+	enum { N = 200, FROZEN = 3 };
+	const char *env[] = { "MCPPOOL_PING_TIMEOUT=500", "CLEANUP_INTERVAL=300",
+			      "MAX_TOTAL_CONNECTIONS=1000", NULL };
+	long frozen[FROZEN];
+	char user[16], key[32];
+	struct itd d;
+	json_t *status;
+
+	itd_start(&d, NULL, env);
+	for (int i = 0; i < N; i++) {
+		snprintf(user, sizeof(user), "u%d", i);
+		cr_assert_eq(itd_ctl(&d, NULL, NULL, ARGS("warm", user, "demo")), 0, "warm %s", user);
+	}
+	status = itd_pool_status(&d);
+	for (int i = 0; i < FROZEN; i++) {
+		snprintf(key, sizeof(key), "u%d:demo", i * 50);
+		cr_assert_gt(frozen[i] = pid_of_key(status, key), 0, "%s is not pooled", key);
+		it_freeze((pid_t)frozen[i]);
+	}
+	json_decref(status);
+	cr_assert(itd_wait_metric(&d, "mcppool_upstream_hung_total", FROZEN, 30000),
+		  "the frozen servers were not found: see %s", d.log);
+	/* Two more rounds over every connection after the frozen ones were closed. */
+	double sent = itd_metric(&d, "mcppool_pings_total");
+	cr_assert(itd_wait_metric(&d, "mcppool_pings_total", sent + 2 * N, 60000), "see %s", d.log);
+	cr_assert_eq(itd_metric(&d, "mcppool_upstream_hung_total"), FROZEN, "a live server was closed: see %s",
+		     d.log);
+	cr_assert_eq(itd_metric(&d, "mcppool_connections_total"), N - FROZEN);
+	cr_assert_leq(itd_metric(&d, "mcppool_pings_in_flight_peak"), 16);
+	cr_assert_geq(itd_metric(&d, "mcppool_pings_in_flight_peak"), 2, "the pings went one at a time");
+	status = itd_pool_status(&d);
+	for (int i = 0; i < FROZEN; i++) {
+		snprintf(key, sizeof(key), "u%d:demo", i * 50);
+		cr_assert_eq(pid_of_key(status, key), 0, "the frozen %s is still pooled", key);
+		cr_assert(it_wait_gone((pid_t)frozen[i], 10000), "the frozen %s was not killed", key);
+	}
+	json_decref(status);
+	itd_stop(&d);
+	it_assert_no_children();
+}

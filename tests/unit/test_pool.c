@@ -150,6 +150,23 @@ Test(pool, removed_entry_is_no_longer_found_or_counted)
 	pool_free(p);
 }
 
+Test(pool, users_counts_each_user_with_an_entry_once)
+{
+	struct closed_log log = { 0 };
+	struct pool *p = pool_with(10, 100, &log);
+	struct pool_entry *a1 = idle_at(p, "alice", "github", 1);
+
+	idle_at(p, "alice", "gitlab", 2);
+	idle_at(p, "bob", "github", 3);
+	cr_assert_eq(pool_users(p), 2);
+	pool_remove(p, a1);
+	cr_assert_eq(pool_users(p), 2, "alice still has gitlab");
+	pool_remove(p, pool_lookup(p, "bob", "github"));
+	ASSERT_SANE(p);
+	cr_assert_eq(pool_users(p), 1, "bob left with his last entry");
+	pool_free(p);
+}
+
 Test(pool, user_and_mcp_split_differently_are_different_keys)
 {
 	struct closed_log log = { 0 };
