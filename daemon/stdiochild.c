@@ -335,7 +335,22 @@ static struct {
 	int null_fd;           /* /dev/null, read-write: the placeholder */
 	int slot[SLOT_COUNT];
 	int top;               /* the highest of them */
-} reserved = { -1, { -1, -1, -1, -1 }, -1 };
+	int clone_flags;       /* child_fork()'s, set with the slots */
+} reserved = { -1, { -1, -1, -1, -1 }, -1, 0 };
+
+/*
+ * True under valgrind (it preloads its core into the program): valgrind runs no
+ * general clone(), only thread-like ones and vfork-like ones, which it turns
+ * into fork(); a CLONE_FILES spawn would end the daemon there ("Unsupported
+ * clone() flags"). So under valgrind the child copies the table as vfork's
+ * would, and child_unshare_fds() closes what is above the slots in its copy.
+ */
+static bool under_valgrind(void)
+{
+	const char *p = getenv("LD_PRELOAD");
+
+	return p && strstr(p, "/vgpreload_core-");
+}
 
 int stdio_reserve(char *err, size_t errlen)
 {
@@ -359,6 +374,7 @@ int stdio_reserve(char *err, size_t errlen)
 		return -1;
 	reserved.null_fd = fds[0];
 	reserved.top = fds[0];
+	reserved.clone_flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (under_valgrind() ? 0 : CLONE_FILES);
 	for (int i = 0; i < SLOT_COUNT; i++) {
 		reserved.slot[i] = fds[1 + i];
 		if (fds[1 + i] > reserved.top)
@@ -591,8 +607,7 @@ static int child_fork(struct stdio_child *c, const struct child_args *args, char
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
 	child_stack_reset();
-	pid = clone(child_exec, child_stack + sizeof(child_stack),
-		    CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, (void *)args);
+	pid = clone(child_exec, child_stack + sizeof(child_stack), reserved.clone_flags, (void *)args);
 	int saved = errno;
 	c->pid = pid;
 	if (c->pid > 0) {
