@@ -354,8 +354,8 @@ peers() {
 }
 
 # A scale daemon: MAX_TOTAL_CONNECTIONS=$1 + 100, 64 clients, MCPPOOL_SERVER_STDIO=$3,
-# MCPPOOL_SERVER_STDERR=$4, and no sweep during the section (CLEANUP_INTERVAL one hour): the
-# sweep pings every idle server at once. Prints the rows of \`bench memory\` from --from $2
+# MCPPOOL_SERVER_STDERR=$4, and no sweep during the section (CLEANUP_INTERVAL one hour): its
+# health pings would share the CPUs with the timed rows. Prints the rows of \`bench memory\` from --from $2
 # up to $1 connections.
 scale_run() { # $1 = connections, $2 = from, $3 = server stdio, $4 = server stderr
     start_daemon "$tmp/mem.sock" "$tmp/mem.log" env MAX_TOTAL_CONNECTIONS=$(($1 + 100)) \
@@ -388,7 +388,7 @@ scale() {
     big=10000
     need_default=$(scale_need $big 3)
     need_one=$(scale_need $big 1)
-    section "6. Scale: pooled connections" "A fresh daemon (MAX_TOTAL_CONNECTIONS 100 above the row's count, MCPPOOL_MAX_CLIENTS=64, CLEANUP_INTERVAL one hour: no sweep, which pings every idle server at once, runs during the section); each pooled connection is a C fixture server opened with \`warm\` for a new user. Daemon RSS and PSS; the servers' PSS summed; \`pool-status\` (the whole pool walked and sent) median of 5 (min–max); 1100 warm calls one at a time on one of the pooled connections (median / p99 of the last 1000). The daemon raises its open-file soft limit to the hard limit ($hard here, pid_max $(cat /proc/sys/kernel/pid_max)) and refuses a pool that cannot fit in it: (connections + 100) × the descriptors of a stdio connection + 64 clients + 32 reserved. A stdio connection holds its server's stdin and stdout pipes (MCPPOOL_SERVER_STDIO=pipes, the default; 2) or the one socket that is both (socket; 1), plus its stderr pipe with MCPPOOL_SERVER_STDERR=log (the default; 1, none with inherit or discard). The rows up to $rows run with the defaults, pipes and log, 3 descriptors a connection: $(scale_sum $rows 3) fit in $hard."
+    section "6. Scale: pooled connections" "A fresh daemon (MAX_TOTAL_CONNECTIONS 100 above the row's count, MCPPOOL_MAX_CLIENTS=64, CLEANUP_INTERVAL one hour, so that no sweep and its health pings, at most 16 in flight, run during the timed rows); each pooled connection is a C fixture server opened with \`warm\` for a new user. Daemon RSS and PSS; the servers' PSS summed; \`pool-status\` (the whole pool walked and sent) median of 5 (min–max); 1100 warm calls one at a time on one of the pooled connections (median / p99 of the last 1000). The daemon raises its open-file soft limit to the hard limit ($hard here, pid_max $(cat /proc/sys/kernel/pid_max)) and refuses a pool that cannot fit in it: (connections + 100) × the descriptors of a stdio connection + 64 clients + 32 reserved. A stdio connection holds its server's stdin and stdout pipes (MCPPOOL_SERVER_STDIO=pipes, the default; 2) or the one socket that is both (socket; 1), plus its stderr pipe with MCPPOOL_SERVER_STDERR=log (the default; 1, none with inherit or discard). The rows up to $rows run with the defaults, pipes and log, 3 descriptors a connection: $(scale_sum $rows 3) fit in $hard."
     echo "| pooled connections | server stdio, stderr | server processes | daemon RSS (MiB) | daemon PSS (MiB) | daemon PSS per connection (bytes, above 0) | servers' PSS (MiB) | per server (KiB) | pool-status (µs) | warm call median / p99 (µs) | new connection at this size, median of 5 (ms) |"
     echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     stopped=""
