@@ -292,6 +292,7 @@ static mcppool_result *result_new(mcppool_conn *c, const char *payload, size_t l
 		}
 	}
 	memcpy(r->buf, payload, len);
+	r->kept = false; /* a spare was kept by the blocking call it answered before */
 	return r;
 }
 
