@@ -20,6 +20,7 @@
 #include "top.h"
 #include "elicit.h"
 #include "mcppool.h"
+#include "mpjson.h"
 
 #define CTL_EXIT_OK 0
 #define CTL_EXIT_ERROR 1        /* the daemon or the MCP server reported an error */
@@ -731,13 +732,16 @@ static int ctl_dispatch(mcppool_conn *c, const struct ctl_opts *o, struct ctl_ev
 }
 
 /* A msgpack value as a jansson value (NULL when it has no JSON form). */
+/*
+ * A daemon's value as jansson's, built straight from the msgpack (no JSON text
+ * written and parsed again: a pool-status of 6,000 connections took 0.25 s of
+ * CPU and 22 MB that way); NULL when it has no JSON form.
+ */
 static json_t *ctl_value_json(const msgpack_object *v)
 {
-	char *text = mcppool_value_json(v, 0);
-	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+	char err[160];
 
-	free(text);
-	return j;
+	return mpjson_to_json(v, err, sizeof(err));
 }
 
 static void ctl_dump(json_t *doc, bool pretty, FILE *out)
